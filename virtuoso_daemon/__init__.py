@@ -1,0 +1,3 @@
+"""Virtuoso: crypto market intelligence daemon."""
+
+__version__ = "0.1.0"
