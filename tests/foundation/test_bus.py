@@ -1,0 +1,99 @@
+"""Bus: lossy topics drop and count for slow subscribers; lossless topics push back."""
+
+from __future__ import annotations
+
+import time
+
+import anyio
+import pytest
+
+from virtuoso_daemon.bus import Bus, Request, RequestError, Subscription, Topics
+
+
+async def test_slow_lossy_subscriber_drops_without_delaying_the_publisher() -> None:
+    bus = Bus(lossy_queue=10)
+    with (
+        bus.subscribe(Topics.TICKERS, name="slow-tui") as slow,
+        bus.subscribe(Topics.TICKERS, name="fast", maxsize=20_000) as fast,
+    ):
+        await _flood(bus, slow, fast)
+
+
+async def _flood(bus: Bus, slow: Subscription[int], fast: Subscription[int]) -> None:
+    started = time.perf_counter()
+    with anyio.fail_after(2):
+        for i in range(10_000):
+            await bus.publish(Topics.TICKERS, i)
+    elapsed = time.perf_counter() - started
+    assert slow.dropped == 10_000 - 10
+    assert bus.drops() == {"slow-tui": {Topics.TICKERS: 9_990}}
+    assert fast.dropped == 0 and fast.pending() == 10_000
+    # the publisher never waited on the slow reader: 10k publishes are pure CPU work
+    assert elapsed < 1.0
+    assert [slow.receive_nowait() for _ in range(10)] == list(range(10))
+
+
+async def test_lossless_topic_applies_backpressure_instead_of_dropping() -> None:
+    bus = Bus(lossless_queue=2)
+    with bus.subscribe(Topics.ALERTS, name="store") as sub:
+        await _backpressure(bus, sub)
+
+
+async def _backpressure(bus: Bus, sub: Subscription[int]) -> None:
+    published: list[int] = []
+
+    async def publisher() -> None:
+        for i in range(5):
+            await bus.publish(Topics.ALERTS, i)
+            published.append(i)
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(publisher)
+            await anyio.wait_all_tasks_blocked()
+            assert published == [0, 1]  # queue of 2 full: the publisher waits
+            received = [await sub.receive() for _ in range(5)]
+    assert received == [0, 1, 2, 3, 4]
+    assert sub.dropped == 0 and bus.total_drops() == 0
+
+
+async def test_unsubscribing_during_fanout_is_safe() -> None:
+    bus = Bus()
+    a = bus.subscribe(Topics.TICKERS, name="a")
+    with bus.subscribe(Topics.TICKERS, name="b") as b:
+        await bus.publish(Topics.TICKERS, 1)
+        a.close()
+        assert await bus.publish(Topics.TICKERS, 2) == 1
+        assert b.receive_nowait() == 1 and b.receive_nowait() == 2
+        assert bus.subscribers(Topics.TICKERS) == 1
+
+
+async def test_request_gets_the_owning_actors_reply() -> None:
+    bus = Bus()
+    with bus.subscribe(Topics.FEED_COMMANDS, name="feeds") as inbox:
+        await _serve_requests(bus, inbox)
+
+
+async def _serve_requests(bus: Bus, inbox: Subscription[Request]) -> None:
+    async def actor() -> None:
+        req = await inbox.receive()
+        if req.command == "pause":
+            req.reply({"paused": req.args["exchange"]})
+        req2 = await inbox.receive()
+        req2.fail("unknown_exchange", "no exchange named 'nope'")
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(actor)
+            assert await bus.request(Topics.FEED_COMMANDS, "pause", {"exchange": "x"}) == {
+                "paused": "x"
+            }
+            with pytest.raises(RequestError) as err:
+                await bus.request(Topics.FEED_COMMANDS, "pause", {"exchange": "nope"})
+    assert err.value.code == "unknown_exchange"
+
+
+async def test_request_without_an_owner_fails_fast() -> None:
+    with pytest.raises(RequestError) as err:
+        await Bus().request(Topics.FEED_COMMANDS, "pause")
+    assert err.value.code == "unavailable"

@@ -1,0 +1,100 @@
+"""Config: typed, strict, overridable, and failing with one line that names the key."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.harness import REPO
+from virtuoso_daemon.config import ConfigError, load_config, redacted
+
+
+def test_shipped_config_file_loads_with_documented_defaults() -> None:
+    cfg = load_config(REPO / "config" / "virtuoso.toml", environ={})
+    assert cfg.daemon.port == 8003
+    assert cfg.daemon.host == "127.0.0.1"
+
+
+def test_unknown_key_names_the_key(tmp_path: Path) -> None:
+    p = tmp_path / "v.toml"
+    p.write_text("[daemon]\nprot = 8003\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(p, environ={})
+    assert str(err.value) == "daemon.prot: unknown key (check spelling; see config/virtuoso.toml)"
+
+
+def test_wrong_type_names_the_key_and_the_expected_type(tmp_path: Path) -> None:
+    p = tmp_path / "v.toml"
+    p.write_text('[memcached]\nttl = "soon"\n')
+    with pytest.raises(ConfigError, match=r"^memcached\.ttl: expected int, got str$"):
+        load_config(p, environ={})
+
+
+def test_out_of_range_value_names_the_key(tmp_path: Path) -> None:
+    p = tmp_path / "v.toml"
+    p.write_text("[daemon]\nport = 70000\n")
+    with pytest.raises(ConfigError, match=r"^daemon\.port: expected 0\.\.65535"):
+        load_config(p, environ={})
+
+
+def test_invalid_toml_is_one_line_with_position(tmp_path: Path) -> None:
+    p = tmp_path / "v.toml"
+    p.write_text("[daemon\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(p, environ={})
+    assert "invalid TOML" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_environment_overrides_file_and_is_typed(tmp_path: Path) -> None:
+    p = tmp_path / "v.toml"
+    p.write_text("[daemon]\nport = 9000\n")
+    cfg = load_config(
+        p, environ={"VIRTUOSO_DAEMON__PORT": "9100", "VIRTUOSO_MEMCACHED__ENABLED": "false"}
+    )
+    assert cfg.daemon.port == 9100
+    assert cfg.memcached.enabled is False
+
+
+def test_bad_environment_value_names_the_key() -> None:
+    with pytest.raises(ConfigError, match=r"^daemon\.port: expected int, got str$"):
+        load_config(None, environ={"VIRTUOSO_DAEMON__PORT": "eighty"})
+
+
+def test_flags_override_environment() -> None:
+    cfg = load_config(
+        None, environ={"VIRTUOSO_DAEMON__PORT": "9100"}, overrides={"daemon": {"port": 9200}}
+    )
+    assert cfg.daemon.port == 9200
+
+
+def test_secret_from_file_is_loaded_and_redacted(tmp_path: Path) -> None:
+    secret = tmp_path / "token"
+    secret.write_text("s3cret-token\n")
+    cfg = load_config(None, environ={"VIRTUOSO_API__TOKEN_FILE": str(secret)})
+    assert cfg.api.token == "s3cret-token"
+    shown = redacted(cfg)
+    assert shown["api"]["token"] == "***"
+    assert "s3cret-token" not in repr(shown)
+
+
+def test_missing_secret_file_names_the_key(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"^api\.token_file: cannot read secret file"):
+        load_config(None, environ={"VIRTUOSO_API__TOKEN_FILE": str(tmp_path / "nope")})
+
+
+def test_daemon_cli_prints_one_line_and_exits_2_on_bad_config(tmp_path: Path) -> None:
+    p = tmp_path / "v.toml"
+    p.write_text("[daemon]\nport = 'x'\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "virtuoso_daemon", "--config", str(p)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "virtuoso-daemon: config error: daemon.port: expected int, got str"
+    ]

@@ -1,0 +1,29 @@
+"""The aiohttp application factory: one app, routes registered by area."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from aiohttp import web
+
+from ..runtime import Runtime
+from . import system
+from .errors import error_middleware
+from .keys import RUNTIME
+
+# Each area module exposes ``routes`` (a RouteTableDef). Areas added by later work
+# (market, signals, dashboard) append themselves here.
+AREAS: list[Callable[[], web.RouteTableDef]] = [lambda: system.routes]
+
+
+def register_area(provider: Callable[[], web.RouteTableDef]) -> None:
+    if provider not in AREAS:
+        AREAS.append(provider)
+
+
+def create_app(runtime: Runtime) -> web.Application:
+    app = web.Application(middlewares=[error_middleware], client_max_size=1 << 20)
+    app[RUNTIME] = runtime
+    for area in AREAS:
+        app.add_routes(area())
+    return app

@@ -1,0 +1,46 @@
+"""System area: liveness, status, redacted config."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ..config import redacted
+from ..runtime import Runtime
+from .keys import RUNTIME
+from .responses import json_response
+
+routes = web.RouteTableDef()
+
+
+def system_status(rt: Runtime) -> dict[str, object]:
+    """The status document shared by the HTTP API and the control socket."""
+    sup = rt.supervisor
+    return {
+        "version": rt.version,
+        "uptime": round(rt.uptime(), 3),
+        "started_at": rt.started_at,
+        "demo": rt.config.daemon.demo,
+        "actors": sup.status() if sup else [],
+        "bus": {
+            "drops": rt.bus.drops(),
+            "total_drops": rt.bus.total_drops(),
+            "published": dict(rt.bus.published),
+        },
+        "stats": {name: fn() for name, fn in rt.stats.items()},
+    }
+
+
+@routes.get("/health/quick")
+async def health_quick(request: web.Request) -> web.Response:
+    rt = request.app[RUNTIME]
+    return json_response({"status": "ok", "version": rt.version, "uptime": round(rt.uptime(), 3)})
+
+
+@routes.get("/api/system/status")
+async def status(request: web.Request) -> web.Response:
+    return json_response(system_status(request.app[RUNTIME]))
+
+
+@routes.get("/api/system/config")
+async def config(request: web.Request) -> web.Response:
+    return json_response(redacted(request.app[RUNTIME].config))

@@ -1,0 +1,264 @@
+"""In-process publish/subscribe over anyio memory object streams.
+
+Two kinds of topic:
+
+* **lossy** (market data, snapshots): :meth:`Bus.publish` never blocks. A subscriber
+  whose queue is full loses the message and the loss is counted per subscriber and
+  topic, so a slow TUI can never stall an exchange feed.
+* **lossless** (commands, alerts, lifecycle): :meth:`Bus.publish` waits until every
+  subscriber has room: backpressure instead of loss.
+
+Subscribing and unsubscribing are safe at any time, including while a publish is in
+progress (publishers iterate over a snapshot of the subscriber list).
+
+Requests that need an answer (``feeds.pause``, ``symbols.add`` ...) go to the owning
+actor with :meth:`Bus.request`, which publishes a :class:`Request` on a lossless
+topic and waits (under a timeout) for the actor to call :meth:`Request.reply`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+T = TypeVar("T")
+
+
+class Topics:
+    """Topic names. Lossy ones are listed in :data:`LOSSY_TOPICS`."""
+
+    TICKERS = "tickers"
+    CANDLES = "candles"
+    TRADES = "trades"
+    ORDERBOOK = "orderbook"
+    FUNDING = "funding"
+    OPEN_INTEREST = "open_interest"
+    FEED_STATUS = "feed_status"
+    BETA = "beta"
+    CORRELATION = "correlation"
+    SENTIMENT = "sentiment"
+    HEALTH = "health"
+    LOGS = "logs"
+    ALERTS = "alerts"
+    BACKUPS = "backups"
+    LIFECYCLE = "lifecycle"
+    CONFIG = "config"
+    # request topics, one per owning actor
+    FEED_COMMANDS = "feed_commands"
+
+
+LOSSY_TOPICS = frozenset(
+    {
+        Topics.TICKERS,
+        Topics.CANDLES,
+        Topics.TRADES,
+        Topics.ORDERBOOK,
+        Topics.FUNDING,
+        Topics.OPEN_INTEREST,
+        Topics.FEED_STATUS,
+        Topics.BETA,
+        Topics.CORRELATION,
+        Topics.SENTIMENT,
+        Topics.HEALTH,
+        Topics.LOGS,
+    }
+)
+
+
+class RequestError(Exception):
+    """The owning actor refused or failed a request; the message is for the caller."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(eq=False)
+class Request:
+    """A message that expects one reply from the actor that owns the topic."""
+
+    command: str
+    args: dict[str, Any] = field(default_factory=dict)
+    _done: anyio.Event = field(default_factory=anyio.Event)
+    _result: Any = None
+    _error: RequestError | None = None
+
+    def reply(self, result: Any = None) -> None:
+        if not self._done.is_set():
+            self._result = result
+            self._done.set()
+
+    def fail(self, code: str, message: str) -> None:
+        if not self._done.is_set():
+            self._error = RequestError(code, message)
+            self._done.set()
+
+    async def wait(self) -> Any:
+        await self._done.wait()
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+
+class Subscription(Generic[T]):
+    """One subscriber's queue on one topic. Iterate it; close it when done."""
+
+    _ids = itertools.count(1)
+
+    def __init__(self, bus: Bus, topic: str, name: str, maxsize: int, lossy: bool) -> None:
+        self.bus = bus
+        self.topic = topic
+        self.name = name
+        self.lossy = lossy
+        self.id = next(self._ids)
+        self._send: MemoryObjectSendStream[T]
+        self._recv: MemoryObjectReceiveStream[T]
+        self._send, self._recv = anyio.create_memory_object_stream[T](maxsize)
+        self.dropped = 0
+        self.closed = False
+
+    async def receive(self) -> T:
+        return await self._recv.receive()
+
+    def receive_nowait(self) -> T:
+        return self._recv.receive_nowait()
+
+    def pending(self) -> int:
+        return self._recv.statistics().current_buffer_used
+
+    def __aiter__(self) -> AsyncIterator[T]:
+        return self._iter()
+
+    async def _iter(self) -> AsyncIterator[T]:
+        try:
+            async for item in self._recv:
+                yield item
+        except anyio.ClosedResourceError:
+            return
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.bus._remove(self)
+            self._send.close()
+            self._recv.close()
+
+    def __enter__(self) -> Subscription[T]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Bus:
+    """Topic fan-out with per-subscriber queues and per-subscriber drop counters."""
+
+    def __init__(self, lossy_queue: int = 1024, lossless_queue: int = 64) -> None:
+        self.lossy_queue = lossy_queue
+        self.lossless_queue = lossless_queue
+        self._subs: dict[str, list[Subscription[Any]]] = defaultdict(list)
+        # drops survive the subscription, so status shows what a gone client lost
+        self._drops: dict[tuple[str, str], int] = defaultdict(int)
+        self.published: dict[str, int] = defaultdict(int)
+
+    @staticmethod
+    def is_lossy(topic: str) -> bool:
+        return topic in LOSSY_TOPICS
+
+    def subscribe(
+        self,
+        topic: str,
+        *,
+        name: str = "anonymous",
+        maxsize: int | None = None,
+        lossy: bool | None = None,
+    ) -> Subscription[Any]:
+        """Subscribe to ``topic``. ``lossy``/``maxsize`` default to the topic's kind."""
+        is_lossy = self.is_lossy(topic) if lossy is None else lossy
+        size = (
+            maxsize
+            if maxsize is not None
+            else (self.lossy_queue if is_lossy else self.lossless_queue)
+        )
+        if size == math.inf:
+            raise ValueError("unbounded subscriptions are not allowed")
+        sub: Subscription[Any] = Subscription(self, topic, name, int(size), is_lossy)
+        self._subs[topic].append(sub)
+        return sub
+
+    def _remove(self, sub: Subscription[Any]) -> None:
+        subs = self._subs.get(sub.topic)
+        if subs and sub in subs:
+            subs.remove(sub)
+
+    def subscribers(self, topic: str) -> int:
+        return len(self._subs.get(topic, ()))
+
+    def publish_nowait(self, topic: str, message: Any) -> int:
+        """Deliver to every subscriber with room; count drops. Returns deliveries.
+
+        For lossless subscribers this raises :class:`anyio.WouldBlock` when one is full,
+        so callers on lossless topics must use :meth:`publish`.
+        """
+        self.published[topic] += 1
+        delivered = 0
+        for sub in tuple(self._subs.get(topic, ())):
+            try:
+                sub._send.send_nowait(message)
+                delivered += 1
+            except anyio.WouldBlock:
+                if not sub.lossy:
+                    raise
+                sub.dropped += 1
+                self._drops[(sub.name, topic)] += 1
+            except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+                self._remove(sub)
+        return delivered
+
+    async def publish(self, topic: str, message: Any) -> int:
+        """Publish; waits for room on lossless subscribers (backpressure)."""
+        self.published[topic] += 1
+        delivered = 0
+        for sub in tuple(self._subs.get(topic, ())):
+            try:
+                if sub.lossy:
+                    try:
+                        sub._send.send_nowait(message)
+                    except anyio.WouldBlock:
+                        sub.dropped += 1
+                        self._drops[(sub.name, topic)] += 1
+                        continue
+                else:
+                    await sub._send.send(message)
+                delivered += 1
+            except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+                self._remove(sub)
+        return delivered
+
+    async def request(
+        self, topic: str, command: str, args: dict[str, Any] | None = None, *, timeout: float = 5.0
+    ) -> Any:
+        """Send a request to the actor owning ``topic`` and wait for its reply."""
+        req = Request(command, dict(args or {}))
+        with anyio.fail_after(timeout):
+            if await self.publish(topic, req) == 0:
+                raise RequestError("unavailable", f"no actor is serving {topic!r} right now")
+            return await req.wait()
+
+    def drops(self) -> dict[str, dict[str, int]]:
+        """Drops so far as ``{subscriber: {topic: count}}``."""
+        out: dict[str, dict[str, int]] = defaultdict(dict)
+        for (name, topic), n in self._drops.items():
+            out[name][topic] = n
+        return dict(out)
+
+    def total_drops(self) -> int:
+        return sum(self._drops.values())

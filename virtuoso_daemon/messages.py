@@ -1,0 +1,280 @@
+"""Every message that travels on the bus, grouped by the actor that produces it.
+
+All messages are frozen, tagged msgspec Structs, so the same objects go over the bus
+in-process, into memcached, out of the HTTP API and over the control socket without
+conversion. Timestamps: ``ts`` is the exchange's time in epoch milliseconds,
+``recv_ts`` the daemon's receive time in epoch seconds (float), which is what latency
+is measured against.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+
+class Message(msgspec.Struct, frozen=True, tag=True, kw_only=True):
+    """Base of all bus messages: frozen and tagged with the class name."""
+
+
+# --- feeds: market data -------------------------------------------------------------
+
+
+class Ticker(Message, frozen=True, kw_only=True):
+    exchange: str
+    symbol: str
+    market: str = "spot"
+    last: float
+    bid: float | None = None
+    ask: float | None = None
+    bid_size: float | None = None
+    ask_size: float | None = None
+    open: float | None = None
+    high: float | None = None
+    low: float | None = None
+    change_pct: float | None = None
+    base_volume: float | None = None
+    quote_volume: float | None = None
+    ts: int
+    recv_ts: float
+
+
+class Candle(Message, frozen=True, kw_only=True):
+    exchange: str
+    symbol: str
+    timeframe: str
+    open_time: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    closed: bool
+    recv_ts: float
+
+
+class CandleBatch(Message, frozen=True, kw_only=True):
+    """Many candles of one series at once (backfill, REST polling)."""
+
+    exchange: str
+    symbol: str
+    timeframe: str
+    rows: list[tuple[int, float, float, float, float, float]]
+    recv_ts: float
+
+
+class Trade(Message, frozen=True, kw_only=True):
+    exchange: str
+    symbol: str
+    id: str
+    price: float
+    amount: float
+    side: Literal["buy", "sell"] | None
+    ts: int
+    recv_ts: float
+
+
+class OrderBookTop(Message, frozen=True, kw_only=True):
+    """The best few levels plus depth summaries; full books stay in the feed."""
+
+    exchange: str
+    symbol: str
+    bids: list[tuple[float, float]]
+    asks: list[tuple[float, float]]
+    bid_depth: float  # base amount within depth_pct of mid
+    ask_depth: float
+    depth_pct: float
+    spread: float | None
+    mid: float | None
+    ts: int
+    recv_ts: float
+
+
+class Funding(Message, frozen=True, kw_only=True):
+    exchange: str
+    symbol: str
+    rate: float | None
+    mark_price: float | None
+    index_price: float | None
+    next_funding_ts: int | None
+    ts: int
+    recv_ts: float
+
+
+class OpenInterest(Message, frozen=True, kw_only=True):
+    exchange: str
+    symbol: str
+    amount: float | None
+    value: float | None
+    ts: int
+    recv_ts: float
+
+
+FeedState = Literal["starting", "connected", "degraded", "down", "paused"]
+
+
+class FeedStatus(Message, frozen=True, kw_only=True):
+    exchange: str
+    state: FeedState
+    market: str = "spot"
+    symbols: list[str] = []
+    paused_symbols: list[str] = []
+    modes: dict[str, str] = {}  # data kind -> "stream" | "rest"
+    last_message_ts: float | None = None
+    latency_ms: float | None = None
+    errors: dict[str, int] = {}
+    detail: str = ""
+    ts: float
+
+
+# --- analytics ----------------------------------------------------------------------
+
+
+class BetaRow(Message, frozen=True, kw_only=True):
+    symbol: str
+    beta: float | None
+    alpha: float | None
+    alpha_annual: float | None
+    correlation: float | None
+    r_squared: float | None
+    beta_se: float | None
+    volatility: float | None
+    downside_beta: float | None
+    n_obs: int
+    risk_bucket: str | None
+
+
+class BetaSnapshot(Message, frozen=True, kw_only=True):
+    timeframe: str
+    window: str
+    benchmark: str
+    computed_at: float
+    rows: list[BetaRow]
+
+
+class CorrelationSnapshot(Message, frozen=True, kw_only=True):
+    timeframe: str
+    window: str
+    symbols: list[str]
+    matrix: list[list[float | None]]
+    order: list[int]
+    computed_at: float
+
+
+class SentimentComponent(Message, frozen=True, kw_only=True):
+    name: str
+    value: float | None
+    score: float | None
+    weight: float
+
+
+class SentimentSnapshot(Message, frozen=True, kw_only=True):
+    score: float | None
+    label: str
+    components: list[SentimentComponent]
+    computed_at: float
+
+
+class RegimeSnapshot(Message, frozen=True, kw_only=True):
+    label: str
+    rule: str
+    inputs: dict[str, float | None]
+    computed_at: float
+
+
+# --- signals, health, backups -------------------------------------------------------
+
+Severity = Literal["info", "warning", "critical"]
+
+
+class Alert(Message, frozen=True, kw_only=True):
+    id: str
+    kind: str  # price_move, volume_spike, whale_trade, manipulation, ...
+    severity: Severity
+    exchange: str | None
+    symbol: str | None
+    message: str
+    value: float | None = None
+    threshold: float | None = None
+    data: dict[str, Any] = {}
+    ts: float
+
+
+class HealthCheck(Message, frozen=True, kw_only=True):
+    name: str
+    status: Literal["ok", "warning", "critical"]
+    value: float | str | None
+    threshold: float | str | None
+    message: str
+
+
+class HealthReport(Message, frozen=True, kw_only=True):
+    status: Literal["ok", "warning", "critical"]
+    checks: list[HealthCheck]
+    ts: float
+
+
+class BackupEvent(Message, frozen=True, kw_only=True):
+    event: Literal["started", "completed", "failed", "verified", "pruned"]
+    backup_id: str
+    path: str | None = None
+    size: int | None = None
+    sha256: str | None = None
+    error: str | None = None
+    ts: float
+
+
+# --- runtime ------------------------------------------------------------------------
+
+ActorState = Literal["pending", "starting", "running", "restarting", "failed", "stopped"]
+
+
+class ActorEvent(Message, frozen=True, kw_only=True):
+    """Actor lifecycle: published by the supervisor on every state change."""
+
+    actor: str
+    state: ActorState
+    restarts: int
+    error: str | None = None
+    ts: float
+
+
+class ConfigReloaded(Message, frozen=True, kw_only=True):
+    sections: list[str]
+    ts: float
+
+
+class LogRecord(Message, frozen=True, kw_only=True):
+    level: str
+    logger: str
+    actor: str | None
+    message: str
+    ts: float
+
+
+AnyMessage = (
+    Ticker
+    | Candle
+    | CandleBatch
+    | Trade
+    | OrderBookTop
+    | Funding
+    | OpenInterest
+    | FeedStatus
+    | BetaSnapshot
+    | CorrelationSnapshot
+    | SentimentSnapshot
+    | RegimeSnapshot
+    | Alert
+    | HealthReport
+    | BackupEvent
+    | ActorEvent
+    | ConfigReloaded
+    | LogRecord
+)
+
+json_encoder = msgspec.json.Encoder()
+json_decoder: msgspec.json.Decoder[AnyMessage] = msgspec.json.Decoder(AnyMessage)
+msgpack_encoder = msgspec.msgpack.Encoder()
+msgpack_decoder: msgspec.msgpack.Decoder[AnyMessage] = msgspec.msgpack.Decoder(AnyMessage)
