@@ -52,6 +52,7 @@ class Topics:
     CONFIG = "config"
     # request topics, one per owning actor
     FEED_COMMANDS = "feed_commands"
+    STORE_QUERIES = "store_queries"
 
 
 LOSSY_TOPICS = frozenset(

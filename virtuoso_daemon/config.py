@@ -119,6 +119,15 @@ class ExchangeConfig(_Section):
     api_key_file: str = ""
     secret: str = ""
     secret_file: str = ""
+    # data kinds to collect; perps add funding and open_interest on their own
+    kinds: list[str] = msgspec.field(
+        default_factory=lambda: ["tickers", "ohlcv", "trades", "orderbook"]
+    )
+    stream_retry: float = 60.0  # after falling back to REST, try streaming again after this
+    derivatives_refresh: float = 60.0  # funding and open interest poll period (perps)
+    orderbook_levels: int = 5  # levels per side in OrderBookTop
+    depth_pct: float = 1.0  # depth summary band around mid, percent
+    rate_limit_ms: int = 0  # ccxt rateLimit override; 0 = ccxt's value for the exchange
 
 
 class StoreConfig(_Section):

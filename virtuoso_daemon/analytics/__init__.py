@@ -1,0 +1,142 @@
+"""Pure numpy market analytics: returns, beta, correlation, risk, regime, sentiment.
+
+Every function here is pure -- arrays in, arrays or frozen dataclasses out, no I/O,
+no actors, no clocks -- and works on aligned matrices of all symbols at once. The
+rules (gap rule, minimum observations, degrees of freedom, annualisation, risk
+buckets, regime rules, sentiment mapping) are documented in each module and in
+``docs/analytics.md``.
+"""
+
+from __future__ import annotations
+
+from .beta import (
+    BetaStats,
+    BetaTable,
+    RollingBeta,
+    beta_windows,
+    compute_beta,
+    compute_betas,
+    rolling_beta,
+)
+from .correlation import (
+    CorrelationResult,
+    average_linkage,
+    cluster_order,
+    correlation_matrix,
+    correlation_snapshot,
+    leaf_order,
+)
+from .market import (
+    Breadth,
+    Mover,
+    Movers,
+    average_change,
+    breadth,
+    movers,
+    pct_changes,
+    volume_dominance,
+)
+from .returns import (
+    DEFAULT_MIN_OBS,
+    AlignedCloses,
+    ReturnsMatrix,
+    align_closes,
+    annualised_volatility,
+    log_returns,
+    observation_counts,
+    sufficient,
+)
+from .risk import (
+    INSUFFICIENT,
+    REGIME_RULES,
+    RISK_BUCKETS,
+    Regime,
+    RegimeRule,
+    RegimeThresholds,
+    RiskThresholds,
+    market_regime,
+    regime_from_changes,
+    risk_bucket,
+    risk_bucket_codes,
+    risk_buckets,
+)
+from .sentiment import (
+    COMPONENT_RULES,
+    ComponentRule,
+    Sentiment,
+    SentimentComponent,
+    flow_imbalance,
+    sentiment,
+    sentiment_label,
+    weighted_mean,
+)
+from .timeframes import (
+    SECONDS_PER_YEAR,
+    WindowSpec,
+    periods_per_year,
+    timeframe_ms,
+    timeframe_seconds,
+    window_candles,
+    window_seconds,
+    window_spec,
+)
+
+__all__ = [
+    "COMPONENT_RULES",
+    "DEFAULT_MIN_OBS",
+    "INSUFFICIENT",
+    "REGIME_RULES",
+    "RISK_BUCKETS",
+    "SECONDS_PER_YEAR",
+    "AlignedCloses",
+    "BetaStats",
+    "BetaTable",
+    "Breadth",
+    "ComponentRule",
+    "CorrelationResult",
+    "Mover",
+    "Movers",
+    "Regime",
+    "RegimeRule",
+    "RegimeThresholds",
+    "ReturnsMatrix",
+    "RiskThresholds",
+    "RollingBeta",
+    "Sentiment",
+    "SentimentComponent",
+    "WindowSpec",
+    "align_closes",
+    "annualised_volatility",
+    "average_change",
+    "average_linkage",
+    "beta_windows",
+    "breadth",
+    "cluster_order",
+    "compute_beta",
+    "compute_betas",
+    "correlation_matrix",
+    "correlation_snapshot",
+    "flow_imbalance",
+    "leaf_order",
+    "log_returns",
+    "market_regime",
+    "movers",
+    "observation_counts",
+    "pct_changes",
+    "periods_per_year",
+    "regime_from_changes",
+    "risk_bucket",
+    "risk_bucket_codes",
+    "risk_buckets",
+    "rolling_beta",
+    "sentiment",
+    "sentiment_label",
+    "sufficient",
+    "timeframe_ms",
+    "timeframe_seconds",
+    "volume_dominance",
+    "weighted_mean",
+    "window_candles",
+    "window_seconds",
+    "window_spec",
+]

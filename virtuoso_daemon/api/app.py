@@ -7,13 +7,13 @@ from collections.abc import Callable
 from aiohttp import web
 
 from ..runtime import Runtime
-from . import system
+from . import market, system
 from .errors import error_middleware
 from .keys import RUNTIME
 
 # Each area module exposes ``routes`` (a RouteTableDef). Areas added by later work
 # (market, signals, dashboard) append themselves here.
-AREAS: list[Callable[[], web.RouteTableDef]] = [lambda: system.routes]
+AREAS: list[Callable[[], web.RouteTableDef]] = [lambda: system.routes, lambda: market.routes]
 
 
 def register_area(provider: Callable[[], web.RouteTableDef]) -> None:

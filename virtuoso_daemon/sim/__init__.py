@@ -1,0 +1,20 @@
+"""The simulated Binance exchange (spot + USD-M perpetuals) that the daemon's real ccxt
+code runs against over loopback; see ``docs/sim.md``. Typical use::
+
+    sim = Simulator(SimConfig(seed=7))
+    async with sim.running() as base_url:
+        ex = make_ccxt_exchange(base_url, "spot")
+        try:
+            await ex.fetch_ticker("ETH/USDT")
+        finally:
+            await ex.close()
+"""
+
+from __future__ import annotations
+
+from .client import ccxt_overrides, make_ccxt_exchange
+from .config import SimConfig
+from .faults import Fault
+from .server import Simulator
+
+__all__ = ["Fault", "SimConfig", "Simulator", "ccxt_overrides", "make_ccxt_exchange"]

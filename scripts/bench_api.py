@@ -1,0 +1,351 @@
+#!/usr/bin/env python3
+"""Benchmark: the daemon's hot endpoints against a bare aiohttp app (not a test).
+
+What it does, in one run:
+
+1. starts a memcached on a free port (when installed; else the cache is memory-only);
+2. starts the daemon in a subprocess with the market store, the ticker cache and
+   the HTTP API, plus a synthetic publisher that puts ``--rate`` tickers per
+   second for ``--symbols`` symbols on the bus (the real pipeline behind the API,
+   without exchange feeds);
+3. fetches the bodies of ``/api/market/tickers`` and ``/health/quick`` and starts a
+   bare aiohttp app in another subprocess that returns exactly those bytes;
+4. runs ``wrk --latency`` against each endpoint on both servers, alternating, and
+   prints requests/s, p50 and p99 latency and the ratio daemon / bare (target:
+   >= 0.8).
+
+Usage::
+
+    .venv/bin/python scripts/bench_api.py [--symbols 300] [--rate 600] [--duration 10]
+        [--connections 50] [--threads 1] [--json out.json]
+
+wrk must be installed (``/usr/bin/wrk``). Each server is one Python process, as
+the daemon is; wrk and the servers share the machine, so run it on an otherwise
+idle host and compare ratios rather than absolute numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"bench: nothing listening on port {port} after {timeout}s")
+
+
+def http_get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        body: bytes = resp.read()
+        return body
+
+
+# --- the servers (run in subprocesses) ----------------------------------------------------
+
+
+def serve_daemon(port: int, mc_port: int, symbols: int, rate: float) -> None:
+    """The daemon's market pipeline with a synthetic ticker publisher instead of feeds."""
+    import anyio
+    import anyio.abc
+
+    from virtuoso_daemon.actors.http_api import HttpApiActor
+    from virtuoso_daemon.actors.market_store import MarketStoreActor
+    from virtuoso_daemon.actors.ticker_cache import TickerCacheActor
+    from virtuoso_daemon.bus import Topics
+    from virtuoso_daemon.config import load_config
+    from virtuoso_daemon.logs import setup_logging
+    from virtuoso_daemon.messages import Ticker
+    from virtuoso_daemon.runtime import Runtime
+    from virtuoso_daemon.supervisor import ActorSpec, Supervisor
+
+    names = [f"C{i:03d}/USDT" for i in range(symbols - 1)] + ["BTC/USDT"]
+    state = tempfile.mkdtemp(prefix="virtuoso-bench-")
+    cfg = load_config(
+        None,
+        environ={},
+        overrides={
+            "daemon": {"port": port, "state_dir": state, "log_level": "warning"},
+            "memcached": {"enabled": mc_port > 0, "port": mc_port},
+            "exchanges": [{"name": "bench", "symbols": names}],
+        },
+    )
+    setup_logging("warning", "text")
+
+    class SyntheticFeed:
+        """Publishes ``rate`` tickers per second, cycling through the symbols."""
+
+        name = "synthetic_feed"
+
+        def __init__(self, runtime: Runtime) -> None:
+            self.rt = runtime
+
+        def publish(self, sym: str, p: float) -> None:
+            now = time.time()
+            self.rt.bus.publish_nowait(
+                Topics.TICKERS,
+                Ticker(
+                    exchange="bench",
+                    symbol=sym,
+                    last=p,
+                    bid=p * 0.9995,
+                    ask=p * 1.0005,
+                    open=100.0,
+                    high=max(p, 100.0),
+                    low=min(p, 100.0),
+                    change_pct=(p / 100.0 - 1) * 100,
+                    base_volume=1000.0,
+                    quote_volume=1000.0 * p,
+                    ts=int(now * 1000),
+                    recv_ts=now,
+                ),
+            )
+
+        async def run(
+            self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+        ) -> None:
+            prices = {s: 100.0 for s in names}
+            rng = random.Random(1)
+            task_status.started()
+            for sym in names:  # the whole universe once, then ``rate`` per second
+                self.publish(sym, 100.0)
+            tick = 0.01
+            per_tick = rate * tick
+            owed = 0.0
+            i = 0
+            while True:
+                owed += per_tick
+                while owed >= 1.0:
+                    owed -= 1.0
+                    sym = names[i % len(names)]
+                    i += 1
+                    p = prices[sym] = prices[sym] * (1 + rng.gauss(0, 0.001))
+                    self.publish(sym, p)
+                await anyio.sleep(tick)
+
+    specs = [
+        ActorSpec("market_store", MarketStoreActor),
+        ActorSpec("ticker_cache", TickerCacheActor),
+        ActorSpec("synthetic_feed", SyntheticFeed, depends_on=("ticker_cache",)),
+        ActorSpec("http_api", HttpApiActor, depends_on=("market_store", "ticker_cache")),
+    ]
+
+    async def main() -> None:
+        runtime = Runtime(config=cfg)
+        await Supervisor(runtime, specs).run(handle_signals=True)
+
+    anyio.run(main)
+    shutil.rmtree(state, ignore_errors=True)
+
+
+def serve_bare(port: int, body_dir: str) -> None:
+    """A bare aiohttp app returning the daemon's bytes: the baseline."""
+    from aiohttp import web
+
+    tickers = Path(body_dir, "tickers.json").read_bytes()
+    health = Path(body_dir, "health.json").read_bytes()
+
+    async def tickers_handler(request: web.Request) -> web.Response:
+        return web.Response(body=tickers, content_type="application/json")
+
+    async def health_handler(request: web.Request) -> web.Response:
+        return web.Response(body=health, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/api/market/tickers", tickers_handler)
+    app.router.add_get("/health/quick", health_handler)
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+
+
+# --- measuring ---------------------------------------------------------------------------
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+
+
+def _ms(text: str) -> float:
+    m = re.match(r"([\d.]+)(us|ms|s)$", text.strip())
+    if not m:
+        raise ValueError(f"cannot parse wrk latency {text!r}")
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+def run_wrk(url: str, duration: int, connections: int, threads: int) -> dict[str, float]:
+    wrk = shutil.which("wrk") or "/usr/bin/wrk"
+    cmd = [wrk, f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", url]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    lat = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)$", out, re.M))
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+    return {
+        "rps": rps,
+        "p50_ms": _ms(lat["50"]),
+        "p99_ms": _ms(lat["99"]),
+        "non_2xx": float(errors.group(1)) if errors else 0.0,
+        "socket_errors": 1.0 if socket_errors else 0.0,
+    }
+
+
+def median_run(runs: list[dict[str, float]]) -> dict[str, float]:
+    """Per-metric median over the rounds (robust to one disturbed run)."""
+    return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--symbols", type=int, default=300)
+    p.add_argument("--rate", type=float, default=600.0, help="synthetic tickers per second")
+    p.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    p.add_argument("--connections", type=int, default=50)
+    p.add_argument("--threads", type=int, default=1, help="wrk threads")
+    p.add_argument("--rounds", type=int, default=3, help="alternating runs; medians reported")
+    p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    p.add_argument("--serve-daemon", nargs=4, metavar=("PORT", "MC_PORT", "SYMBOLS", "RATE"))
+    p.add_argument("--serve-bare", nargs=2, metavar=("PORT", "BODY_DIR"))
+    ns = p.parse_args()
+
+    if ns.serve_daemon:
+        port, mc_port, symbols, rate = ns.serve_daemon
+        serve_daemon(int(port), int(mc_port), int(symbols), float(rate))
+        return 0
+    if ns.serve_bare:
+        serve_bare(int(ns.serve_bare[0]), ns.serve_bare[1])
+        return 0
+
+    if not (shutil.which("wrk") or Path("/usr/bin/wrk").exists()):
+        print("bench: wrk is not installed (apt-get install wrk)", file=sys.stderr)
+        return 1
+    py = sys.executable
+    me = str(Path(__file__).resolve())
+    procs: list[subprocess.Popen[bytes]] = []
+    body_dir = tempfile.mkdtemp(prefix="virtuoso-bench-bodies-")
+    try:
+        mc_port = 0
+        mc = shutil.which("memcached")
+        if mc:
+            mc_port = free_port()
+            args = [mc, "-l", "127.0.0.1", "-p", str(mc_port), "-U", "0", "-m", "64"]
+            if os.geteuid() == 0:
+                args += ["-u", "root"]
+            procs.append(subprocess.Popen(args))
+            wait_port(mc_port)
+        dport, bport = free_port(), free_port()
+        daemon_proc = subprocess.Popen(
+            [py, me, "--serve-daemon", str(dport), str(mc_port), str(ns.symbols), str(ns.rate)]
+        )
+        procs.append(daemon_proc)
+        wait_port(dport)
+        base = f"http://127.0.0.1:{dport}"
+        deadline = time.monotonic() + 20
+        while json.loads(http_get(f"{base}/api/market/tickers"))["count"] < ns.symbols:
+            if time.monotonic() > deadline:
+                raise SystemExit("bench: the daemon never showed every synthetic ticker")
+            time.sleep(0.1)
+        tickers_body = http_get(f"{base}/api/market/tickers")
+        Path(body_dir, "tickers.json").write_bytes(tickers_body)
+        Path(body_dir, "health.json").write_bytes(http_get(f"{base}/health/quick"))
+        procs.append(subprocess.Popen([py, me, "--serve-bare", str(bport), body_dir]))
+        wait_port(bport)
+
+        results: dict[str, Any] = {
+            "symbols": ns.symbols,
+            "rate": ns.rate,
+            "duration": ns.duration,
+            "connections": ns.connections,
+            "threads": ns.threads,
+            "rounds": ns.rounds,
+            "tickers_body_bytes": len(tickers_body),
+            "memcached": bool(mc_port),
+            "cpus": os.cpu_count(),
+            "endpoints": {},
+        }
+
+        def measure(url: str) -> dict[str, float]:
+            return run_wrk(url, ns.duration, ns.connections, ns.threads)
+
+        runs: dict[str, dict[str, list[dict[str, float]]]] = {}
+        for _ in range(ns.rounds):
+            for path in ("/api/market/tickers", "/health/quick"):
+                r = runs.setdefault(path, {"daemon": [], "bare": []})
+                r["daemon"].append(measure(f"{base}{path}"))
+                # freeze the daemon (and its synthetic feed) so its background work does
+                # not slow the baseline down; it resumes right after
+                daemon_proc.send_signal(signal.SIGSTOP)
+                try:
+                    r["bare"].append(measure(f"http://127.0.0.1:{bport}{path}"))
+                finally:
+                    daemon_proc.send_signal(signal.SIGCONT)
+        for path, r in runs.items():
+            daemon, bare = median_run(r["daemon"]), median_run(r["bare"])
+            results["endpoints"][path] = {
+                "daemon": daemon,
+                "bare": bare,
+                "ratio": daemon["rps"] / bare["rps"],
+                "rounds": r,
+            }
+        cache = json.loads(http_get(f"{base}/api/market/cache"))
+        results["cache_state"] = cache["state"]
+        results["tickers_received"] = cache["received"]
+    finally:
+        for proc in reversed(procs):
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        shutil.rmtree(body_dir, ignore_errors=True)
+
+    print(
+        f"\nsymbols={ns.symbols} synthetic rate={ns.rate:g}/s  wrk -t{ns.threads} "
+        f"-c{ns.connections} -d{ns.duration}s x {ns.rounds} rounds (medians)  "
+        f"body={results['tickers_body_bytes']} B  "
+        f"memcached={'on' if results['memcached'] else 'off'}  cpus={results['cpus']}"
+    )
+    print(f"{'endpoint':<22}{'server':<8}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'ratio':>8}")
+    for path, r in results["endpoints"].items():
+        for who in ("daemon", "bare"):
+            m = r[who]
+            ratio = f"{r['ratio']:.2f}" if who == "daemon" else ""
+            print(
+                f"{path:<22}{who:<8}{m['rps']:>10.0f}{m['p50_ms']:>9.2f}{m['p99_ms']:>9.2f}"
+                f"{ratio:>8}"
+            )
+    ok = all(r["ratio"] >= 0.8 for r in results["endpoints"].values())
+    print(f"target daemon/bare >= 0.8: {'met' if ok else 'NOT met'}")
+    if ns.json:
+        Path(ns.json).write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

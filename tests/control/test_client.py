@@ -1,0 +1,94 @@
+"""The client in ``protocol.py`` (what the TUI uses) against a real daemon."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+
+from tests.control.helpers import FakeFeeds, control_specs, ticker
+from tests.harness import running_daemon, short_tmpdir, test_config
+from virtuoso_daemon.bus import Topics
+from virtuoso_daemon.client import request
+from virtuoso_daemon.protocol import (
+    BYE_TOPIC,
+    CommandTimeout,
+    ConnectionClosed,
+    ControlClient,
+    DaemonUnreachable,
+)
+
+
+async def test_open_run_and_aclose_may_live_in_different_tasks() -> None:
+    async with running_daemon(test_config(), control_specs()) as d:
+        client = await ControlClient.open(d.runtime.socket_path)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(client.run)  # e.g. a TUI worker
+            assert (await client.call("hello"))["protocol"] == 1
+
+            async def close_elsewhere() -> None:
+                await client.aclose()
+
+            tg.start_soon(close_elsewhere)  # run() returns once the socket is closed
+        assert client.closed
+        with pytest.raises(ConnectionClosed):
+            await client.call("status")
+
+
+async def test_event_batches_hand_over_everything_that_has_arrived() -> None:
+    async with running_daemon(test_config(), control_specs()) as d:
+        async with ControlClient.connect(d.runtime.socket_path) as client:
+            await client.subscribe("tickers")
+            for i in range(300):
+                d.runtime.bus.publish_nowait(Topics.TICKERS, ticker(last=float(i)))
+            got: list[float] = []
+            sizes: list[int] = []
+            with anyio.fail_after(5):
+                async for batch in client.event_batches():
+                    sizes.append(len(batch))
+                    got += [e.data.last for e in batch]
+                    if len(got) == 300:
+                        break
+    assert got == [float(i) for i in range(300)]
+    assert len(sizes) < 300  # batched, not one per event
+
+
+async def test_a_pending_call_fails_when_the_daemon_goes_away() -> None:
+    async with running_daemon(test_config(), control_specs()) as d:
+        async with anyio.create_task_group() as tg:
+            feeds = FakeFeeds(d.runtime.bus)
+            await tg.start(feeds.run)
+            async with ControlClient.connect(d.runtime.socket_path) as client:
+                outcome: list[BaseException] = []
+
+                async def stuck() -> None:
+                    try:
+                        await client.call("feeds.pause", exchange="hang", timeout=10)
+                    except (ConnectionClosed, CommandTimeout) as exc:
+                        outcome.append(exc)
+
+                async with anyio.create_task_group() as calls:
+                    calls.start_soon(stuck)
+                    await anyio.sleep(0.05)  # let the request reach the fake feeds
+                    assert d.supervisor is not None
+                    d.supervisor.request_shutdown()
+                assert isinstance(outcome[0], ConnectionClosed)
+                event = await client.next_event(timeout=5)
+                assert event.topic == BYE_TOPIC
+            feeds.hang.set()
+            tg.cancel_scope.cancel()
+
+
+async def test_unreachable_daemons_and_timeouts_are_distinct_errors() -> None:
+    with pytest.raises(DaemonUnreachable, match="is the daemon running"):
+        await request("status", path=short_tmpdir() / "none.sock", timeout=2)
+    async with running_daemon(test_config(), control_specs()) as d:
+        async with anyio.create_task_group() as tg:
+            feeds = FakeFeeds(d.runtime.bus)
+            await tg.start(feeds.run)
+            with pytest.raises(CommandTimeout):
+                await request(
+                    "feeds.pause", {"exchange": "hang"}, path=d.runtime.socket_path, timeout=0.3
+                )
+            assert (await request("hello", path=d.runtime.socket_path))["protocol"] == 1
+            feeds.hang.set()
+            tg.cancel_scope.cancel()

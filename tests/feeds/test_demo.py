@@ -1,0 +1,56 @@
+"""Demo mode: the simulator runs inside the daemon and the feeds are pointed at it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+
+from tests.harness import running_daemon, test_config
+from virtuoso_daemon.actors.demo import DemoActor, demo_exchanges
+from virtuoso_daemon.actors.feeds import feed_specs
+from virtuoso_daemon.bus import Topics
+from virtuoso_daemon.config import DemoConfig
+from virtuoso_daemon.messages import Ticker
+from virtuoso_daemon.supervisor import ActorSpec
+
+
+def test_demo_exchanges_cover_every_simulated_market() -> None:
+    feeds = demo_exchanges("http://127.0.0.1:1", DemoConfig(n_alts=3))
+    assert [(f.name, f.ccxt_id, f.market) for f in feeds] == [
+        ("sim-spot", "binance", "spot"),
+        ("sim-perp", "binanceusdm", "linear"),
+    ]
+    assert feeds[0].symbols == ["BTC/USDT", "ETH/USDT", "SOL/USDT", "BNB/USDT"]
+    assert feeds[1].symbols[0] == "BTC/USDT:USDT"
+    assert feeds[0].urls["api"]["public"] == "http://127.0.0.1:1/api/v3"
+    spot_only = demo_exchanges("http://127.0.0.1:1", DemoConfig(n_alts=3, perpetuals=False))
+    assert [f.name for f in spot_only] == ["sim-spot"]
+
+
+async def test_demo_mode_feeds_read_the_in_process_simulator() -> None:
+    cfg = test_config(
+        daemon={"demo": True}, demo={"n_alts": 3, "speed": 60.0, "seed": 5, "port": 0}
+    )
+    seen: dict[str, set[str]] = {}
+
+    def specs(runtime: Any) -> list[ActorSpec]:
+        return [ActorSpec("demo", DemoActor), *feed_specs(runtime)]
+
+    async with running_daemon(cfg, specs) as d:
+        assert [s.name for s in d.supervisor.specs][0] == "demo"
+        base_url = d.runtime.views.value("demo.base_url")
+        assert base_url.startswith("http://127.0.0.1:")
+        with d.runtime.bus.subscribe(Topics.TICKERS, name="test", maxsize=100_000) as sub:
+            with anyio.fail_after(20):
+                while sum(len(v) for v in seen.values()) < 8:
+                    t = await sub.receive()
+                    if isinstance(t, Ticker):
+                        seen.setdefault(t.exchange, set()).add(t.symbol)
+        assert seen == {
+            "sim-spot": {"BTC/USDT", "ETH/USDT", "SOL/USDT", "BNB/USDT"},
+            "sim-perp": {"BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT", "BNB/USDT:USDT"},
+        }
+        listed = await d.runtime.bus.request(Topics.FEED_COMMANDS, "feeds.list")
+        assert [s["exchange"] for s in listed] == ["sim-spot", "sim-perp"]
+        assert all(r.restarts == 0 for r in d.supervisor.runners.values())

@@ -1,0 +1,203 @@
+"""Fault injection with the simulator's controls: the feed survives, reports, recovers.
+
+Every test checks the same three things: the actor never crashes (no supervisor
+restart), its FeedStatus shows the fault (state and error counts by kind), and data
+flows again within the backoff bound once the fault is gone. The request counters
+come from the simulator, not from the client under test.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import anyio
+import pytest
+
+from tests.feeds.env import FeedEnv, feed_env
+from virtuoso_daemon.bus import Topics
+from virtuoso_daemon.messages import FeedStatus, Ticker
+from virtuoso_daemon.sim import SimConfig
+
+BACKOFF_MAX = 1.0
+POLL = 0.3
+TIMEOUT_S = 1.0
+REST_ONLY = {
+    "streaming": False,
+    "kinds": ["tickers"],
+    "symbols": ["BTC/USDT", "ETH/USDT"],
+    "backfill_candles": 0,
+    "poll_interval": POLL,
+    "backoff_max": BACKOFF_MAX,
+    "timeout_ms": int(TIMEOUT_S * 1000),
+    # ccxt charges binance's ticker/24hr?symbols= as 16 units of 50 ms; keep polls quick
+    "rate_limit_ms": 10,
+}
+
+
+def tickers(env: FeedEnv) -> int:
+    return sum(isinstance(m, Ticker) for m in env.rec.get(Topics.TICKERS))
+
+
+async def data_flows_again(env: FeedEnv, within: float) -> float:
+    """Seconds until a new ticker arrives (fails the test after ``within``)."""
+    start, mark = time.monotonic(), tickers(env)
+    await env.wait_for(lambda: tickers(env) > mark, within, f"data within {within}s")
+    return time.monotonic() - start
+
+
+def statuses(env: FeedEnv, name: str) -> list[FeedStatus]:
+    return [s for s in env.rec.get(Topics.FEED_STATUS) if s.exchange == name]
+
+
+@pytest.mark.parametrize(
+    ("fault", "error_kind"),
+    [
+        ({"kind": "http_500", "status": 500}, "unavailable"),
+        ({"kind": "http_500", "status": 502, "rate": 0.5}, "unavailable"),
+        ({"kind": "slow", "delay": 3 * TIMEOUT_S}, "timeout"),
+        ({"kind": "malformed_json"}, "bad_response"),
+    ],
+    ids=["500", "502-half", "timeout", "malformed"],
+)
+async def test_rest_faults_are_reported_and_survived(
+    fault: dict[str, Any], error_kind: str
+) -> None:
+    async with feed_env(("rest", "spot", REST_ONLY)) as env:
+        await data_flows_again(env, 10)
+        await env.inject(**fault)
+
+        def reported() -> FeedStatus | None:
+            s = env.status("rest")
+            ok = s.errors.get(error_kind, 0) >= 2 and s.state in ("degraded", "down")
+            return s if ok else None
+
+        status = await env.wait_for(reported, 10, f"{error_kind} errors in FeedStatus")
+        assert error_kind in status.detail
+        assert env.sim.fault_state()["counters"][fault["kind"]] >= 2
+        await env.clear_faults()
+        # worst case: a request in flight times out, then one full backoff, then a poll
+        waited = await data_flows_again(env, TIMEOUT_S + BACKOFF_MAX + POLL + 1.0)
+        await env.wait_for(lambda: env.status("rest").state == "connected", 5, "connected")
+        assert env.restarts() == {"feeds:rest": 0, "feeds": 0}
+        assert waited <= TIMEOUT_S + BACKOFF_MAX + POLL + 1.0
+
+
+async def test_retry_after_is_honoured_by_every_request() -> None:
+    async with feed_env(("rest", "spot", {**REST_ONLY, "poll_interval": 0.1})) as env:
+        await data_flows_again(env, 10)
+        sim = env.sim
+        await env.inject(kind="http_429", retry_after=2, count=1)
+        await env.wait_for(lambda: sim.fault_state()["counters"]["http_429"] == 1, 5, "the 429")
+        t0, n0 = time.monotonic(), sim.requests
+        await env.wait_for(lambda: sim.requests > n0, 10, "the next request")
+        quiet = time.monotonic() - t0
+        # nothing at all was sent while the exchange said to wait (2 s, observed with
+        # up to one 50 ms polling step of delay)
+        assert quiet >= 2.0 - 0.1, quiet
+        status = env.status("rest")
+        assert status.errors == {"rate_limit": 1}
+        feed = env.feed("rest")
+        assert feed.ctx.gate.last_retry_after == 2.0 and feed.ctx.gate.closures == 1
+        await data_flows_again(env, 2)
+        assert env.restarts() == {"feeds:rest": 0, "feeds": 0}
+
+
+async def test_the_exchange_weight_limit_is_respected_without_a_ban() -> None:
+    """The simulator's real per-IP weight limiter: 30 weight per 1 s window. The feed
+    polls far faster than that allows (ccxt's own limiter is turned down to 1 ms), gets
+    429 + Retry-After (seconds to the window's end), and must then stay silent until the
+    window ends: never banned (418), never more than a couple of 429s per window."""
+    sim_cfg = SimConfig(
+        seed=3, n_alts=5, speed=60.0, spot_weight_limit=30, rate_limit_window=1.0, ban_after=3
+    )
+    opts = {
+        **REST_ONLY,
+        "kinds": ["tickers", "orderbook"],
+        "poll_interval": 0.02,
+        "rate_limit_ms": 1,
+    }
+    async with feed_env(("rest", "spot", opts), sim_config=sim_cfg) as env:
+        sim = env.sim
+        await env.wait_for(lambda: sim.limiter.counters["429"] >= 1, 10, "the first 429")
+        started, first = time.monotonic(), tickers(env)
+        n0, rejected0 = sim.requests, sim.limiter.counters["429"]
+        await anyio.sleep(3.0)  # three limiter windows under sustained pressure
+        elapsed = time.monotonic() - started
+        windows = elapsed / 1.0 + 1
+        rejected = sim.limiter.counters["429"] - rejected0
+        assert sim.limiter.counters["418"] == 0  # never banned
+        # one 429 per window, plus one from the other poller's in-flight request
+        assert rejected <= 2 * windows, (rejected, windows)
+        # accepted weight fits the window (tickers 2 + depth 5 per request)
+        assert (sim.requests - n0 - rejected) * 2 <= 30 * windows
+        assert tickers(env) > first  # and data still flows between the waits
+        status = env.status("rest")
+        assert status.errors.get("rate_limit", 0) >= 2
+        assert env.restarts() == {"feeds:rest": 0, "feeds": 0}
+
+
+async def test_silent_websocket_is_detected_and_reconnected() -> None:
+    silent_timeout = 1.5
+    opts = {
+        "kinds": ["tickers"],
+        "symbols": ["BTC/USDT", "ETH/USDT"],
+        "backfill_candles": 0,
+        "silent_timeout": silent_timeout,
+        "backoff_max": BACKOFF_MAX,
+    }
+    async with feed_env(("ws", "spot", opts)) as env:
+        await data_flows_again(env, 10)
+        conns0 = env.sim.stats()["ws_connections_total"]
+        # every websocket goes quiet (open, pinged, but no data) for a while
+        await env.inject(kind="ws_silent", duration=silent_timeout + 1.0)
+        injected = time.monotonic()
+        await env.wait_for(lambda: env.status("ws").errors.get("silent"), 10, "silence seen")
+        detected = time.monotonic() - injected
+        # the watchdog checks every silent_timeout/4 (at most every second)
+        assert silent_timeout - 0.3 <= detected <= silent_timeout + silent_timeout / 4 + 0.5
+        await data_flows_again(env, BACKOFF_MAX + 1.0)
+        recovered = time.monotonic() - injected
+        assert recovered <= silent_timeout + silent_timeout / 4 + BACKOFF_MAX + 1.0
+        assert env.sim.stats()["ws_connections_total"] > conns0  # a new connection
+        assert any(s.state == "down" for s in statuses(env, "ws"))  # it was visible
+        await env.wait_for(lambda: env.status("ws").state == "connected", 5, "connected")
+        assert env.status("ws").modes == {"tickers": "stream"}
+        assert env.restarts() == {"feeds:ws": 0, "feeds": 0}
+
+
+@pytest.mark.parametrize(
+    "outage", [pytest.param(3.0, id="3s"), pytest.param(60.0, id="60s", marks=pytest.mark.slow)]
+)
+async def test_outage_then_recovery_within_the_backoff_bound(outage: float) -> None:
+    backoff_max = 5.0 if outage > 10 else BACKOFF_MAX
+    opts = {
+        "kinds": ["tickers", "trades"],
+        "symbols": ["BTC/USDT", "ETH/USDT"],
+        "backfill_candles": 0,
+        "silent_timeout": 2.0,
+        "backoff_max": backoff_max,
+        "poll_interval": POLL,
+        "timeout_ms": 1000,
+    }
+    async with feed_env(("ex", "spot", opts)) as env:
+        await data_flows_again(env, 10)
+        n0 = env.sim.requests
+        await env.inject(kind="outage", duration=outage)
+        started = time.monotonic()
+        down = await env.wait_for(
+            lambda: env.status("ex") if env.status("ex").state == "down" else None, 5, "down"
+        )
+        assert down.errors  # network / unavailable counts
+        # the outage ends on the simulator's clock; data must follow within the bound
+        with anyio.fail_after(outage + 5):
+            while env.sim.faults.has("outage"):
+                await anyio.sleep(0.05)
+        ended = time.monotonic()
+        await data_flows_again(env, backoff_max + POLL + 1.5)
+        requests = env.sim.requests - n0
+        # during the outage every loop backs off: a couple of requests per second at most
+        assert requests / (ended - started) < 4.0, requests
+        status = env.status("ex")
+        assert status.errors.get("network", 0) + status.errors.get("unavailable", 0) >= 3
+        assert env.restarts() == {"feeds:ex": 0, "feeds": 0}

@@ -1,0 +1,272 @@
+"""Ticker cache with a real memcached: writes, outages, re-warm, warm restart."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiohttp
+import aiomcache
+import anyio
+import msgspec
+
+from tests.harness import MemcachedProcess, free_port, running_daemon
+from tests.market.helpers import (
+    exchange_cfg,
+    make_ticker,
+    market_config,
+    market_specs,
+    wait_until,
+)
+from virtuoso_daemon import queries
+from virtuoso_daemon.bus import Topics
+from virtuoso_daemon.cache.memcached import (
+    aggregate_decoder,
+    aggregate_key,
+    ticker_decoder,
+    ticker_key,
+)
+from virtuoso_daemon.config import Config
+from virtuoso_daemon.runtime import Runtime
+
+SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT"]
+PREFIX = "vt:"
+
+
+def cache_cfg(mc: MemcachedProcess | None, **memcached: Any) -> Config:
+    mc_section = {
+        "key_prefix": PREFIX,
+        "flush_interval": 0.05,
+        "reconnect_initial": 0.05,
+        "reconnect_max": 0.2,
+        **memcached,
+    }
+    return market_config(
+        None, mc, exchanges=[exchange_cfg("binance", SYMBOLS)], memcached_settings=mc_section
+    )
+
+
+@asynccontextmanager
+async def mc_client(mc: MemcachedProcess) -> AsyncIterator[aiomcache.Client]:
+    client = aiomcache.Client("127.0.0.1", mc.port)
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+async def mc_get(mc: MemcachedProcess, key: bytes) -> bytes | None:
+    async with mc_client(mc) as client:
+        value: bytes | None = await client.get(key)
+        return value
+
+
+def publish_all(rt: Runtime, price: float) -> None:
+    for i, sym in enumerate(SYMBOLS):
+        rt.bus.publish_nowait(Topics.TICKERS, make_ticker(sym, price + i, change_pct=i - 1.0))
+
+
+async def wait_in_memcached(mc: MemcachedProcess, symbol: str, price: float) -> None:
+    with anyio.fail_after(5):
+        while True:
+            raw = await mc_get(mc, ticker_key(PREFIX, "binance", symbol))
+            if raw is not None and ticker_decoder.decode(raw).last == price:
+                return
+            await anyio.sleep(0.02)
+
+
+async def test_tickers_reach_memcached_and_the_api_in_batches(memcached: MemcachedProcess) -> None:
+    async with (
+        running_daemon(cache_cfg(memcached), market_specs(store=False)) as d,
+        aiohttp.ClientSession() as http,
+    ):
+        rt = d.runtime
+        for k in range(50):  # one symbol ticking fast: one write per flush, not per tick
+            rt.bus.publish_nowait(Topics.TICKERS, make_ticker("BTC/USDT", 100.0 + k))
+        publish_all(rt, 200.0)
+        await wait_in_memcached(memcached, "BTC/USDT", 200.0)
+        await wait_in_memcached(memcached, "SOL/USDT", 202.0)
+        # the documented key scheme, readable by any process
+        raw = await mc_get(memcached, b"vt:ticker:binance:ETH-USDT")
+        assert raw is not None and ticker_decoder.decode(raw).last == 201.0
+        agg_raw = await mc_get(memcached, aggregate_key(PREFIX, "binance"))
+        assert agg_raw is not None
+        agg = aggregate_decoder.decode(agg_raw)
+        assert [t.symbol for t in agg.tickers] == sorted(SYMBOLS)
+        stats = rt.stats["ticker_cache"]()
+        assert stats["state"] == "up" and stats["received"] == 53
+        assert stats["writes"] < stats["received"]
+
+        async with http.get(f"{d.base_url}/api/market/tickers") as resp:
+            body = await resp.json()
+        assert resp.status == 200 and body["count"] == 3
+        assert {t["symbol"]: t["last"] for t in body["tickers"]} == {
+            "BTC/USDT": 200.0,
+            "ETH/USDT": 201.0,
+            "SOL/USDT": 202.0,
+        }
+        async with http.get(f"{d.base_url}/api/market/cache") as resp:
+            state = await resp.json()
+        assert state["state"] == "up" and state["errors"] == 0
+
+
+async def test_memcached_outage_never_fails_the_api_and_the_cache_is_refilled(
+    own_memcached: MemcachedProcess,
+) -> None:
+    mc = own_memcached
+    async with (
+        running_daemon(cache_cfg(mc), market_specs(store=False)) as d,
+        aiohttp.ClientSession() as http,
+    ):
+        rt = d.runtime
+        publish_all(rt, 100.0)
+        await wait_in_memcached(mc, "ETH/USDT", 101.0)
+
+        mc.stop()
+        statuses: list[int] = []
+        publish_all(rt, 300.0)  # new values while memcached is gone
+        with anyio.fail_after(10):
+            while queries.cache_state(rt)["state"] != "down":
+                async with http.get(f"{d.base_url}/api/market/ticker/ETHUSDT") as resp:
+                    statuses.append(resp.status)
+                await anyio.sleep(0.02)
+        down = queries.cache_state(rt)
+        assert down["last_error"] and down["errors"] >= 1
+        for path in ("/api/market/tickers", "/api/market/ticker/ETH-USDT", "/api/system/status"):
+            async with http.get(f"{d.base_url}{path}") as resp:
+                statuses.append(resp.status)
+                if path.endswith("ETH-USDT"):
+                    assert (await resp.json())["ticker"]["last"] == 301.0
+                if path.endswith("status"):
+                    assert (await resp.json())["stats"]["ticker_cache"]["state"] == "down"
+        assert set(statuses) == {200}
+
+        mc.start()  # an empty memcached on the same port
+        await wait_until(lambda: queries.cache_state(rt)["state"] == "up", timeout=10)
+        await wait_in_memcached(mc, "ETH/USDT", 301.0)
+        await wait_in_memcached(mc, "BTC/USDT", 300.0)
+        assert await mc_get(mc, aggregate_key(PREFIX, "binance")) is not None
+        stats = rt.stats["ticker_cache"]()
+        assert stats["reconnects"] >= 1 and stats["rewarms"] >= 1
+
+
+async def test_flushed_memcached_is_rewarmed(memcached: MemcachedProcess) -> None:
+    async with running_daemon(
+        cache_cfg(memcached, key_prefix="vt-flush:"), market_specs(store=False, http=False)
+    ) as d:
+        rt = d.runtime
+        rt.bus.publish_nowait(Topics.TICKERS, make_ticker("SOL/USDT", 42.0))
+        key = ticker_key("vt-flush:", "binance", "SOL/USDT")
+        with anyio.fail_after(5):
+            while await mc_get(memcached, key) is None:
+                await anyio.sleep(0.02)
+        async with mc_client(memcached) as client:
+            await client.delete(key)
+            await client.delete(b"vt-flush:cache:epoch")  # what a restart or flush_all loses
+        with anyio.fail_after(5):
+            while await mc_get(memcached, key) is None:
+                await anyio.sleep(0.05)
+        assert rt.stats["ticker_cache"]()["rewarms"] >= 1
+
+
+async def test_warm_restart_serves_last_known_tickers_before_any_feed_message(
+    memcached: MemcachedProcess,
+) -> None:
+    cfg = cache_cfg(memcached, key_prefix="vt-warm:")
+    agg_key = aggregate_key("vt-warm:", "binance")
+    async with running_daemon(cfg, market_specs(store=False, http=False)) as d:
+        for i, sym in enumerate(SYMBOLS):
+            d.runtime.bus.publish_nowait(Topics.TICKERS, make_ticker(sym, 10.0 + i))
+        # a value received long ago (older than the TTL by the time it is restored)
+        old = msgspec.structs.replace(make_ticker("OLD/USDT", 1.0), recv_ts=time.time() - 3600)
+        d.runtime.bus.publish_nowait(Topics.TICKERS, old)
+        with anyio.fail_after(5):
+            while True:
+                raw = await mc_get(memcached, agg_key)
+                if raw is not None and len(aggregate_decoder.decode(raw).tickers) == 4:
+                    break
+                await anyio.sleep(0.02)
+
+    async with (
+        running_daemon(cfg, market_specs(store=False)) as d,
+        aiohttp.ClientSession() as http,
+    ):
+        # no ticker has been published in this daemon: these come from memcached
+        async with http.get(f"{d.base_url}/api/market/tickers") as resp:
+            body = await resp.json()
+        last = {t["symbol"]: t["last"] for t in body["tickers"]}
+        assert {s: last[s] for s in SYMBOLS} == {
+            "BTC/USDT": 10.0,
+            "ETH/USDT": 11.0,
+            "SOL/USDT": 12.0,
+        }
+        assert body["restored"] == body["count"]
+        async with http.get(f"{d.base_url}/api/market/ticker/SOLUSDT") as resp:
+            one = await resp.json()
+        assert one["restored"] is True and one["ticker"]["last"] == 12.0
+        assert d.runtime.stats["ticker_cache"]()["restored"] == 4
+
+        d.runtime.bus.publish_nowait(Topics.TICKERS, make_ticker("SOL/USDT", 13.0))
+        await wait_until(
+            lambda: ("binance", "SOL/USDT") not in queries.snapshot(d.runtime).restored
+        )
+        got = queries.ticker(d.runtime, "SOL/USDT")
+        assert got["restored"] is False and got["ticker"].last == 13.0
+        assert queries.snapshot(d.runtime).index[("binance", "BTC/USDT")].last == 10.0
+        # the restored value older than the TTL is dropped; fresher ones stay
+        await wait_until(lambda: len(queries.snapshot(d.runtime).tickers) == 3)
+        assert ("binance", "OLD/USDT") not in queries.snapshot(d.runtime).index
+
+
+async def test_unreachable_memcached_at_start_is_reported_and_startup_not_stalled() -> None:
+    nobody = MemcachedProcess.__new__(MemcachedProcess)
+    nobody.port = free_port()  # nothing listens here
+    started = time.monotonic()
+    async with running_daemon(cache_cfg(nobody), market_specs(store=False)) as d:
+        assert time.monotonic() - started < 5
+        await wait_until(lambda: queries.cache_state(d.runtime)["state"] == "down")
+        d.runtime.bus.publish_nowait(Topics.TICKERS, make_ticker("BTC/USDT", 5.0))
+        await wait_until(lambda: queries.snapshot(d.runtime).tickers)
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{d.base_url}/api/market/ticker/BTCUSDT") as resp:
+                assert resp.status == 200
+
+
+async def test_disabled_memcached_means_memory_only() -> None:
+    async with running_daemon(cache_cfg(None), market_specs(store=False, http=False)) as d:
+        d.runtime.bus.publish_nowait(Topics.TICKERS, make_ticker("BTC/USDT", 7.0))
+        await wait_until(lambda: queries.snapshot(d.runtime).tickers)
+        state = queries.cache_state(d.runtime)
+        assert state["state"] == "disabled" and state["enabled"] is False
+        assert state["writes"] == 0 and state["errors"] == 0
+
+
+async def test_shutdown_writes_what_the_last_flush_missed(memcached: MemcachedProcess) -> None:
+    cfg = cache_cfg(memcached, key_prefix="vt-final:", flush_interval=60.0)
+    async with running_daemon(cfg, market_specs(store=False, http=False)) as d:
+        await wait_until(lambda: queries.cache_state(d.runtime)["state"] == "up")
+        d.runtime.bus.publish_nowait(Topics.TICKERS, make_ticker("ETH/USDT", 77.0))
+        await wait_until(lambda: queries.snapshot(d.runtime).tickers)
+        assert await mc_get(memcached, ticker_key("vt-final:", "binance", "ETH/USDT")) is None
+    raw = await mc_get(memcached, ticker_key("vt-final:", "binance", "ETH/USDT"))
+    assert raw is not None and ticker_decoder.decode(raw).last == 77.0
+
+
+async def test_reload_enabling_memcached_connects_and_writes_everything(
+    memcached: MemcachedProcess,
+) -> None:
+    cfg = cache_cfg(None, key_prefix="vt-reload:")
+    async with running_daemon(cfg, market_specs(store=False, http=False)) as d:
+        d.runtime.bus.publish_nowait(Topics.TICKERS, make_ticker("BTC/USDT", 3.0))
+        await wait_until(lambda: queries.snapshot(d.runtime).tickers)
+        assert queries.cache_state(d.runtime)["state"] == "disabled"
+        new = cache_cfg(memcached, key_prefix="vt-reload:")
+        d.runtime.config = new
+        await d.supervisor.actor("ticker_cache").reconfigure(new)
+        key = ticker_key("vt-reload:", "binance", "BTC/USDT")
+        with anyio.fail_after(5):
+            while await mc_get(memcached, key) is None:
+                await anyio.sleep(0.02)
+        assert queries.cache_state(d.runtime)["state"] == "up"

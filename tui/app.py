@@ -1,0 +1,459 @@
+"""The Virtuoso TUI application and its one factory, :func:`create_app`.
+
+The app is handed a :class:`~tui.client.DaemonClient`; the CLI passes the real socket
+client, the tests a real one against a test daemon or a deterministic fake. Data flow:
+
+* :class:`~tui.live.LiveLink` runs in a worker, reads subscriptions and snapshots and
+  posts Textual messages (tickers conflated per symbol, see :mod:`tui.model`);
+* the handlers below fold those into the models (cheap dict updates, no widgets);
+* a timer at ``refresh_hz`` asks the visible screen to render what changed, so the
+  cost of drawing is bounded however fast the daemon publishes.
+
+Actions that change the daemon (pause, resume, add/remove symbols, reload, shutdown)
+go through :meth:`VirtuosoApp.perform`, after a confirmation for destructive ones, and
+the daemon's answer is shown as a notification and on the Feeds & system screen.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, ClassVar
+
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import Footer, TabbedContent, TabPane
+
+from .client import ClientError, DaemonClient, Disconnected
+from .events import LinkChanged, LiveData, TickersPending
+from .live import DEFAULT_TOPICS, Backoff, LiveLink
+from .model import AnalyticsModel, Conflator, FeedsModel, MarketModel, SystemModel, quote_key
+from .screens import SCREENS, LivePane
+from .screens.dialogs import ConfirmDialog, SymbolsDialog
+from .screens.help import HelpScreen
+from .screens.market import MarketPane
+from .screens.system import SystemPane, summarise
+from .themes import THEMES, resolve_theme
+from .widgets.link_bar import LinkBar
+
+# error codes meaning "this daemon does not have that command (yet)"
+UNKNOWN_COMMAND_CODES = frozenset({"unknown_command", "not_found", "unknown", "unsupported"})
+
+
+def _items(result: Any, *keys: str) -> list[Any]:
+    """A list from an answer that is either a list or a dict holding one under ``keys``."""
+    if isinstance(result, list):
+        return result
+    if isinstance(result, Mapping):
+        for key in keys:
+            value = result.get(key)
+            if isinstance(value, list):
+                return value
+            if isinstance(value, Mapping):
+                return list(value.values())
+    return []
+
+
+class VirtuosoApp(App[None]):
+    """The operator console. Build it with :func:`create_app`."""
+
+    CSS_PATH = "styles/app.tcss"
+    TITLE = "Virtuoso"
+    HORIZONTAL_BREAKPOINTS = [
+        (0, "-narrow"),
+        (120, "-wide"),
+    ]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("question_mark,f1", "help", "Help", key_display="?"),
+        Binding("ctrl+t", "toggle_theme", "Light/dark"),
+        Binding("ctrl+r", "reconnect", "Reconnect"),
+        Binding("ctrl+q", "quit", "Quit"),
+        *(
+            Binding(s.key, f"show_screen('{s.id}')", f"Go to {s.title}", show=False)
+            for s in SCREENS
+        ),
+    ]
+
+    def __init__(
+        self,
+        client: DaemonClient,
+        *,
+        theme: str = "dark",
+        refresh_hz: float = 5.0,
+        throttle_ms: int | None = 200,
+        topics: Sequence[str] = DEFAULT_TOPICS,
+        status_interval: float = 2.0,
+        clock: Callable[[], float] = time.time,
+        backoff: Backoff | None = None,
+    ) -> None:
+        super().__init__()
+        self.client = client
+        self.clock = clock
+        self.refresh_hz = refresh_hz
+        self.market = MarketModel()
+        self.feeds = FeedsModel()
+        self.system = SystemModel()
+        self.analytics = AnalyticsModel()
+        self.conflator = Conflator()
+        self.unavailable: dict[str, str] = {}
+        self.link = LiveLink(
+            client,
+            self.post_message,
+            self.conflator,
+            topics=topics,
+            throttle_ms=throttle_ms,
+            status_interval=status_interval,
+            backoff=backoff,
+        )
+        self.link_state = "connecting"
+        self.link_detail = ""
+        self.retry_at: float | None = None
+        self.attempt = 0
+        self.last_answer: tuple[str, bool, Any] | None = None
+        self.dropped_events = 0  # events the daemon dropped for this client (too slow)
+        self.renders = 0
+        self.panes: dict[str, LivePane] = {}
+        self.linkbar = LinkBar(id="linkbar")
+        self.tabs = TabbedContent(id="main")
+        for t in THEMES:
+            self.register_theme(t)
+        self.theme = resolve_theme(theme)
+
+    @property
+    def connected(self) -> bool:
+        return self.link_state == "connected"
+
+    # --- layout --------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        # kept as attributes: App.query_one looks at the top screen, which may be a dialog
+        yield self.linkbar
+        with self.tabs:
+            for spec in SCREENS:
+                with TabPane(f"{spec.key} {spec.title}", id=f"tab-{spec.id}"):
+                    pane = spec.pane(id=spec.id)
+                    self.panes[spec.id] = pane
+                    yield pane
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.run_worker(self.link.run(), name="live", group="live", exclusive=True)
+        self.set_interval(1 / self.refresh_hz, self.render_tick, name="render")
+        self.render_tick()
+
+    @property
+    def active_pane(self) -> LivePane | None:
+        active = self.tabs.active
+        return self.panes.get(active.removeprefix("tab-"))
+
+    def render_tick(self) -> None:
+        """Bring the visible screen and the link bar up to date (runs at ``refresh_hz``)."""
+        if not self.is_running:  # shutting down: the widgets are being removed
+            return
+        self.renders += 1
+        pane = self.active_pane
+        if pane is not None:
+            pane.refresh_live()
+        self._show_link()
+
+    def _show_link(self) -> None:
+        now = self.clock()
+        newest = self.market.newest_recv_ts
+        self.linkbar.show(
+            state=self.link_state,
+            address=self.client.address,
+            version=self.system.hello.get("version") or self.system.status.get("version"),
+            uptime=self.system.uptime(now) if self.system.status else None,
+            symbols=len(self.market.quotes),
+            data_age=(now - newest) if newest else None,
+            detail=self.link_detail,
+            retry_in=max(0.0, self.retry_at - now) if self.retry_at is not None else None,
+            attempt=self.attempt,
+        )
+
+    @on(TabbedContent.TabActivated, "#main")
+    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        pane = self.panes.get((event.pane.id or "").removeprefix("tab-"))
+        if pane is not None:
+            pane.on_shown()
+
+    # --- data from the live loop ---------------------------------------------------
+
+    def on_tickers_pending(self, message: TickersPending) -> None:
+        apply = self.market.apply_ticker
+        for item in self.conflator.drain():
+            apply(item)
+
+    def on_live_data(self, message: LiveData) -> None:
+        topic, data = message.topic, message.data
+        if topic == "snapshot.tickers":
+            tickers = [t for t in _items(data, "tickers") if isinstance(t, Mapping)]
+            for t in tickers:
+                self.market.apply_ticker(t)
+            keep = {quote_key(str(t.get("exchange")), str(t.get("symbol"))) for t in tickers}
+            self.market.remove_missing(keep)
+        elif topic == "snapshot.feeds":
+            feeds = [f for f in _items(data, "feeds") if isinstance(f, Mapping)]
+            self.feeds.replace(feeds)
+            tfs = [tf for f in feeds for tf in f.get("timeframes") or []]
+            self._market_pane().set_timeframes(tfs)
+        elif topic == "snapshot.status" and isinstance(data, Mapping):
+            self.system.replace(data, self.clock())
+        elif topic in ("snapshot.beta", "snapshot.correlation", "beta", "correlation"):
+            self._apply_analytics(data)
+        elif topic == "feed_status" and isinstance(data, Mapping):
+            self.feeds.apply(data)
+        elif topic == "lifecycle" and isinstance(data, Mapping):
+            self.system.apply_lifecycle(data)
+        elif topic == "logs" and isinstance(data, Mapping):
+            self.system.add_log(data)
+        elif topic == "funding" and isinstance(data, Mapping):
+            self.market.apply_funding(data)
+        elif topic == "orderbook" and isinstance(data, Mapping):
+            self.market.apply_book(data)
+        elif topic == "trades" and isinstance(data, Mapping):
+            self.market.apply_trade(data)
+        elif topic == "sentiment":
+            self._apply_analytics(data)
+        elif topic == "_dropped" and isinstance(data, Mapping):
+            self.dropped_events += int(data.get("count") or 0)
+        elif topic == "_bye" and isinstance(data, Mapping):
+            self.link_detail = f"daemon said bye ({data.get('reason', '')})"
+        elif topic == "unavailable" and isinstance(data, Mapping):
+            self.unavailable[str(data.get("command"))] = str(data.get("message"))
+
+    def _apply_analytics(self, data: Any) -> None:
+        if isinstance(data, list):
+            for item in data:
+                self._apply_analytics(item)
+        elif isinstance(data, Mapping):
+            before = self.analytics.version
+            self.analytics.apply_beta(data)
+            if self.analytics.version == before:  # a wrapper: look inside
+                for value in data.values():
+                    if isinstance(value, (list, Mapping)):
+                        self._apply_analytics(value)
+
+    def on_link_changed(self, message: LinkChanged) -> None:
+        was = self.link_state
+        self.link_state = message.state
+        self.link_detail = message.detail
+        self.attempt = message.attempt
+        self.retry_at = self.clock() + message.retry_in if message.retry_in is not None else None
+        if message.state == "connected":
+            self.system.hello = dict(message.hello)
+            self.unavailable.clear()
+            if was == "disconnected" or self.attempt:
+                self.notify("reconnected to the daemon", title="virtuoso")
+        elif message.state == "disconnected" and was == "connected":
+            self.notify(
+                f"lost the daemon ({message.detail}); reconnecting",
+                title="virtuoso",
+                severity="warning",
+            )
+        self.tabs.set_class(not self.connected, "-offline")
+        self._show_link()
+
+    def _market_pane(self) -> MarketPane:
+        pane = self.panes["market"]
+        assert isinstance(pane, MarketPane)
+        return pane
+
+    # --- requests and actions ------------------------------------------------------
+
+    async def ask(
+        self, cmd: str, args: Mapping[str, Any] | None = None, *, optional: bool = False
+    ) -> Any:
+        """One request; ``None`` when the daemon is away or refused (errors are shown)."""
+        if not self.connected:
+            return None
+        try:
+            return await self.client.request(cmd, dict(args or {}))
+        except Disconnected:
+            return None
+        except ClientError as exc:
+            if exc.code in UNKNOWN_COMMAND_CODES:
+                self.unavailable[cmd] = f"the daemon does not serve {cmd!r}"
+            if not optional:
+                self.notify(f"{cmd}: {exc.message}", title=exc.code, severity="error")
+            return None
+
+    async def perform(self, cmd: str, args: Mapping[str, Any] | None = None) -> bool:
+        """Run a state-changing command and show the daemon's answer; True when it agreed."""
+        if not self.connected:
+            self.notify("the daemon is unreachable; nothing was done", severity="error")
+            return False
+        try:
+            result = await self.client.request(cmd, dict(args or {}))
+        except ClientError as exc:
+            self._answer(cmd, False, {"code": exc.code, "message": exc.message})
+            return False
+        self._answer(cmd, True, result)
+        if cmd.startswith(("feeds.", "symbols.")):
+            await self.refresh_feeds()
+        return True
+
+    def _answer(self, cmd: str, ok: bool, body: Any) -> None:
+        self.last_answer = (cmd, ok, body)
+        self.notify(
+            summarise(body, 200),
+            title=f"{cmd}: {'ok' if ok else 'failed'}",
+            severity="information" if ok else "error",
+        )
+        pane = self.panes.get("system")
+        if isinstance(pane, SystemPane):
+            pane.show_answer(self.last_answer)
+
+    async def refresh_feeds(self) -> None:
+        feeds = await self.ask("feeds.list", optional=True)
+        if feeds is not None:
+            self.post_message(LiveData("snapshot.feeds", feeds))
+        tickers = await self.ask("tickers", optional=True)
+        if tickers is not None:
+            self.post_message(LiveData("snapshot.tickers", tickers))
+
+    @work(group="watch", exclusive=True)
+    async def watch_symbol(self, exchange: str, symbol: str) -> None:
+        """Follow this symbol's order book and trades for the detail panel."""
+        try:
+            await self.link.watch(exchange, symbol)
+        except ClientError:
+            pass  # the daemon is away (the live loop says so) or lacks the topic
+
+    @work(group="analytics")
+    async def load_correlation(self, timeframe: str, window: str) -> None:
+        args = {"timeframe": timeframe, "window": window}
+        for cmd in ("beta", "correlation"):
+            result = await self.ask(cmd, args, optional=True)
+            if result is not None:
+                self._apply_analytics(result)
+
+    async def _confirm(self, question: str, detail: str, action: str) -> bool:
+        answer: bool | None = await self.push_screen_wait(
+            ConfirmDialog(question, detail, action=action)
+        )
+        return bool(answer)
+
+    @work(group="actions")
+    async def pause_feed(self, exchange: str, symbol: str | None) -> None:
+        what = f"{symbol} on {exchange}" if symbol else f"the whole {exchange} feed"
+        if await self._confirm(
+            f"Pause {what}?",
+            "No market data arrives for it until it is resumed.",
+            "Pause",
+        ):
+            await self.perform("feeds.pause", _feed_args(exchange, symbol))
+
+    @work(group="actions")
+    async def resume_feed(self, exchange: str, symbol: str | None) -> None:
+        await self.perform("feeds.resume", _feed_args(exchange, symbol))
+
+    @work(group="actions")
+    async def add_symbols(self, exchange: str) -> None:
+        symbols = await self.push_screen_wait(SymbolsDialog(exchange))
+        if not symbols:
+            return
+        if await self._confirm(
+            f"Add {len(symbols)} symbol{'s' * (len(symbols) > 1)} to {exchange}?",
+            ", ".join(symbols),
+            "Add",
+        ):
+            await self.perform("symbols.add", {"exchange": exchange, "symbols": symbols})
+
+    @work(group="actions")
+    async def remove_symbols(self, exchange: str, symbols: list[str]) -> None:
+        if await self._confirm(
+            f"Remove {', '.join(symbols)} from {exchange}?",
+            "The feed stops watching it; its live data disappears from every screen.",
+            "Remove",
+        ):
+            await self.perform("symbols.remove", {"exchange": exchange, "symbols": symbols})
+
+    @work(group="actions")
+    async def reload_config(self) -> None:
+        if await self._confirm(
+            "Reload the daemon's config file?",
+            "Changed sections are handed to the actors that own them.",
+            "Reload",
+        ):
+            await self.perform("config.reload")
+
+    @work(group="actions")
+    async def shutdown_daemon(self) -> None:
+        if await self._confirm(
+            "Shut the daemon down?",
+            "Every feed and the API stop. systemd may start it again.",
+            "Shut down",
+        ):
+            await self.perform("shutdown")
+
+    # --- key actions ---------------------------------------------------------------
+
+    def action_show_screen(self, screen_id: str) -> None:
+        self.tabs.active = f"tab-{screen_id}"
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.BINDINGS))
+
+    def action_toggle_theme(self) -> None:
+        self.theme = "virtuoso-light" if self.current_theme.dark else "virtuoso-dark"
+
+    def action_reconnect(self) -> None:
+        self.link.retry_now()
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        for spec in SCREENS:
+            yield SystemCommand(
+                f"Go to {spec.title}",
+                f"{spec.description} (key {spec.key})",
+                lambda s=spec.id: self.action_show_screen(s),
+            )
+        yield SystemCommand("Help: keys", "List every key of every screen", self.action_help)
+        yield SystemCommand(
+            "Toggle light/dark theme",
+            "Switch between the two Virtuoso themes",
+            self.action_toggle_theme,
+        )
+        yield SystemCommand(
+            "Reconnect now", "Retry the daemon without waiting", self.action_reconnect
+        )
+        yield SystemCommand(
+            "Daemon: reload config", "Re-read the config file (asks first)", self.reload_config
+        )
+        yield SystemCommand(
+            "Daemon: shut down", "Stop the daemon process (asks first)", self.shutdown_daemon
+        )
+        for pane in self.panes.values():
+            yield from pane.commands()
+        yield from super().get_system_commands(screen)
+
+
+def _feed_args(exchange: str, symbol: str | None) -> dict[str, Any]:
+    return {"exchange": exchange, **({"symbol": symbol} if symbol else {})}
+
+
+def create_app(
+    client: DaemonClient,
+    *,
+    theme: str = "dark",
+    refresh_hz: float = 5.0,
+    throttle_ms: int | None = 200,
+    topics: Sequence[str] = DEFAULT_TOPICS,
+    status_interval: float = 2.0,
+    clock: Callable[[], float] = time.time,
+    backoff: Backoff | None = None,
+) -> VirtuosoApp:
+    """The one way to build the app, for the CLI and for the tests alike."""
+    return VirtuosoApp(
+        client,
+        theme=theme,
+        refresh_hz=refresh_hz,
+        throttle_ms=throttle_ms,
+        topics=topics,
+        status_interval=status_interval,
+        clock=clock,
+        backoff=backoff,
+    )

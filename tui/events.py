@@ -1,0 +1,46 @@
+"""Textual messages the live loop posts to the app (the only way data enters the UI)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from textual.message import Message
+
+LinkState = Literal["connecting", "connected", "disconnected"]
+
+
+class LinkChanged(Message):
+    """The connection to the daemon changed state.
+
+    ``retry_in`` is the backoff before the next attempt (disconnected only), ``attempt``
+    how many attempts in a row have failed, ``detail`` the reason or the daemon's hello.
+    """
+
+    def __init__(
+        self,
+        state: LinkState,
+        detail: str = "",
+        *,
+        retry_in: float | None = None,
+        attempt: int = 0,
+        hello: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.state: LinkState = state
+        self.detail = detail
+        self.retry_in = retry_in
+        self.attempt = attempt
+        self.hello = hello or {}
+
+
+class TickersPending(Message):
+    """Tickers are waiting in the conflator; posted once per empty->non-empty change."""
+
+
+class LiveData(Message):
+    """A subscription event or a snapshot answer (``topic`` names which)."""
+
+    def __init__(self, topic: str, data: Any) -> None:
+        super().__init__()
+        self.topic = topic
+        self.data = data

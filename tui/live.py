@@ -1,0 +1,200 @@
+"""The live loop: connect, load snapshots, follow subscriptions, reconnect with backoff.
+
+It runs in a Textual worker (see :meth:`tui.app.VirtuosoApp.on_mount`) and is the only
+code that reads from the daemon continuously. It never touches widgets: tickers go into
+a :class:`~tui.model.Conflator` (a newer ticker replaces a queued older one, and the app
+is told once with :class:`~tui.events.TickersPending`), everything else is posted as a
+:class:`~tui.events.LiveData` message. When the daemon goes away the loop says so
+(:class:`~tui.events.LinkChanged`), waits with exponential backoff and jitter, and
+attaches again by itself; the screens keep their last data (greyed) meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from textual.message import Message
+
+from .client import ClientError, DaemonClient, Disconnected
+from .events import LinkChanged, LiveData, TickersPending
+from .model import Conflator, quote_key
+
+# Keyed topics the daemon can conflate per key (tickers per symbol ...): one throttled
+# subscription. Unkeyed ones (lifecycle) go unthrottled; logs with a level floor.
+THROTTLED_TOPICS = ("tickers", "funding", "feed_status", "beta", "correlation", "sentiment")
+PLAIN_TOPICS = ("lifecycle",)
+LOG_LEVEL = "info"
+DEFAULT_TOPICS = (*THROTTLED_TOPICS, *PLAIN_TOPICS, "logs")
+
+# Snapshot requests made on every (re)connect: (command, args, topic posted).
+SNAPSHOTS: tuple[tuple[str, dict[str, Any], str], ...] = (
+    ("status", {}, "snapshot.status"),
+    ("feeds.list", {}, "snapshot.feeds"),
+    ("tickers", {}, "snapshot.tickers"),
+    ("beta", {}, "snapshot.beta"),
+    ("correlation", {}, "snapshot.correlation"),
+)
+
+# Re-read every ``status_interval`` (uptime, actors, bus drops, feed latency).
+POLLED = (("status", "snapshot.status"), ("feeds.list", "snapshot.feeds"))
+
+
+class Backoff:
+    """Exponential reconnect delays with jitter: 0.25 s doubling up to ``cap``, +-20 %."""
+
+    def __init__(self, initial: float = 0.25, cap: float = 5.0, jitter: float = 0.2) -> None:
+        self.initial = initial
+        self.cap = cap
+        self.jitter = jitter
+
+    def delay(self, attempt: int) -> float:
+        base = min(self.cap, self.initial * 2 ** max(0, attempt - 1))
+        return base * random.uniform(1 - self.jitter, 1 + self.jitter)  # jitter, not crypto
+
+
+class LiveLink:
+    """Owns the reading side of one client for the lifetime of the app."""
+
+    def __init__(
+        self,
+        client: DaemonClient,
+        post: Callable[[Message], object],
+        conflator: Conflator,
+        *,
+        topics: Sequence[str] = DEFAULT_TOPICS,
+        throttle_ms: int | None = 200,
+        status_interval: float = 2.0,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.client = client
+        self.post = post
+        self.conflator = conflator
+        self.topics = tuple(topics)
+        self.throttle_ms = throttle_ms
+        self.status_interval = status_interval
+        self.backoff = backoff or Backoff()
+        self.connected = False
+        self.hello: dict[str, Any] = {}
+        self.events = 0
+        self.detail: tuple[str, str] | None = None  # (exchange, symbol) watched in detail
+        self._wake = asyncio.Event()
+
+    def retry_now(self) -> None:
+        """Cut the current backoff short (the operator pressed reconnect)."""
+        self._wake.set()
+
+    def serves(self, cmd: str) -> bool:
+        """Whether the daemon said it has ``cmd`` (assume yes if it did not say)."""
+        commands = self.hello.get("commands")
+        return not commands or cmd in commands
+
+    def offers(self, topic: str) -> bool:
+        topics = self.hello.get("topics")
+        return topic in self.topics and (not topics or topic in topics)
+
+    async def run(self) -> None:
+        failures = 0
+        while True:
+            self.post(LinkChanged("connecting", self.client.address, attempt=failures))
+            reason = ""
+            try:
+                self.hello = await self.client.connect()
+                failures = 0
+                self.connected = True
+                self.post(LinkChanged("connected", self.client.address, hello=self.hello))
+                await self._session()
+            except Disconnected as exc:
+                reason = exc.message
+            except ClientError as exc:  # the daemon refused a subscription
+                reason = f"{exc.code}: {exc.message}"
+            finally:
+                self.connected = False
+                with contextlib.suppress(Exception):
+                    await self.client.close()
+            failures += 1
+            delay = self.backoff.delay(failures)
+            self.post(LinkChanged("disconnected", reason, retry_in=delay, attempt=failures))
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
+
+    async def _session(self) -> None:
+        """One connection's life: subscribe, then snapshots and polling beside the pump."""
+        await self._subscribe()
+        poller = asyncio.create_task(self._poll(), name="virtuoso-tui-poll")
+        try:
+            await self._pump()
+        finally:
+            poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await poller
+
+    async def _subscribe(self) -> None:
+        keyed = [t for t in THROTTLED_TOPICS if self.offers(t)]
+        if keyed:
+            await self.client.subscribe(keyed, throttle_ms=self.throttle_ms)
+        plain = [t for t in PLAIN_TOPICS if self.offers(t)]
+        if plain:
+            await self.client.subscribe(plain)
+        if self.offers("logs"):
+            await self.client.subscribe(["logs"], level=LOG_LEVEL)
+        if self.detail is not None:
+            await self.watch(*self.detail)
+
+    async def watch(self, exchange: str, symbol: str) -> None:
+        """Follow one symbol's order book and trades (the market detail panel)."""
+        self.detail = (exchange, symbol)
+        if not self.connected:
+            return
+        filters: dict[str, Any] = {"exchange": exchange, "symbols": [symbol]}
+        if self.offers_detail("orderbook"):
+            await self.client.subscribe(["orderbook"], throttle_ms=250, **filters)
+        if self.offers_detail("trades"):
+            await self.client.subscribe(["trades"], **filters)
+
+    def offers_detail(self, topic: str) -> bool:
+        topics = self.hello.get("topics")
+        return not topics or topic in topics
+
+    async def _pump(self) -> None:
+        conflator, post = self.conflator, self.post
+        async for event in self.client.events():
+            self.events += 1
+            data = event.data
+            if event.topic == "tickers":
+                batch = data if isinstance(data, list) else (data,)
+                for item in batch:
+                    if isinstance(item, dict) and conflator.put(
+                        quote_key(str(item.get("exchange")), str(item.get("symbol"))), item
+                    ):
+                        post(TickersPending())
+            else:
+                post(LiveData(event.topic, data))
+        raise Disconnected("the daemon ended the event stream")
+
+    async def _poll(self) -> None:
+        for cmd, args, topic in SNAPSHOTS:
+            await self._load(cmd, args, topic)
+        polled = [(c, t) for c, t in POLLED if self.serves(c)]
+        while polled:
+            await asyncio.sleep(self.status_interval)
+            for cmd, topic in polled:
+                await self._load(cmd, {}, topic)
+
+    async def _load(self, cmd: str, args: dict[str, Any], topic: str) -> None:
+        if not self.serves(cmd):
+            message = f"the daemon does not serve {cmd!r} yet"
+            self.post(LiveData("unavailable", {"command": cmd, "message": message}))
+            return
+        try:
+            result = await self.client.request(cmd, args)
+        except Disconnected:
+            raise
+        except ClientError as exc:
+            self.post(LiveData("unavailable", {"command": cmd, "message": exc.message}))
+            return
+        self.post(LiveData(topic, result))

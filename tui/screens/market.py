@@ -1,0 +1,447 @@
+"""Market: every symbol's live ticker, sortable and filterable, with a detail panel.
+
+The table shows price, 24h change, volume, spread, funding (perpetuals) and a sparkline.
+Typing letters filters; ``<``/``>`` pick the sort column, ``-`` flips it. The detail
+panel shows the selected symbol's candles for each timeframe (``[``/``]``), its order
+book summary and recent trades, fetched on demand for that one symbol only.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Input, Static
+
+from .. import format as fmt
+from ..model import Quote
+from ..widgets.candles import CandleChart, Row
+from ..widgets.ticker_table import COLUMNS, SORTABLE, TickerTable
+from .base import LivePane
+
+DEFAULT_TIMEFRAMES = ("1m", "5m", "15m", "1h", "4h", "1d")
+RESORT_INTERVAL = 3.0  # seconds between re-sorts when sorted by a live column
+DETAIL_REFRESH = 10.0  # seconds between chart/book/trades refreshes of the selection
+WIDE_TABLE = 96  # table width from which the exchange column and long sparklines show
+DETAIL_BESIDE = 150  # terminal width from which the detail panel is open by default
+
+
+def _rows(result: Any) -> list[Row]:
+    """Candles from an ``ohlcv`` answer: a list, or a dict holding ``rows``/``candles``."""
+    data = result
+    if isinstance(result, Mapping):
+        data = result.get("rows") or result.get("candles") or result.get("ohlcv") or []
+    rows: list[Row] = []
+    for r in data if isinstance(data, list) else []:
+        if isinstance(r, Mapping):
+            r = [r.get(k) for k in ("open_time", "open", "high", "low", "close", "volume")]
+        try:
+            t, o, h, lo, c, v = (float(x) for x in list(r)[:6])
+        except (TypeError, ValueError):
+            continue
+        rows.append((t, o, h, lo, c, v))
+    return rows
+
+
+class DetailPanel(Vertical, can_focus=True):
+    """The selected symbol's panel; focusable so its keys work when the table is hidden."""
+
+
+class MarketPane(LivePane):
+    """The market screen (see the module docstring)."""
+
+    BINDINGS = [
+        Binding("slash", "focus_filter", "Filter"),
+        Binding("less_than_sign", "sort(-1)", "Sort ◂", key_display="<"),
+        Binding("greater_than_sign", "sort(1)", "Sort ▸", key_display=">"),
+        Binding("minus", "reverse", "Reverse", key_display="-"),
+        Binding("left_square_bracket", "timeframe(-1)", "TF ◂", key_display="["),
+        Binding("right_square_bracket", "timeframe(1)", "TF ▸", key_display="]"),
+        Binding("escape", "close_detail", "Close detail", show=False),
+    ]
+    KEYS_HELP = (
+        ("letters", "filter the table by typing (digits too, once a filter is started)"),
+        ("backspace / escape", "edit / clear the filter"),
+        ("enter", "show or hide the detail panel of the selected symbol"),
+        ("click a header", "sort by that column"),
+    )
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.sort_key = "volume"
+        self.sort_reverse = True
+        self.filter_text = ""
+        self.selected: str | None = None
+        self.timeframes: tuple[str, ...] = DEFAULT_TIMEFRAMES
+        self.timeframe = "1m"  # the last hour of 1m candles: what "live" means to an operator
+        self.detail_open: bool | None = None  # None: follow the layout's default
+        self.candles: dict[tuple[str, str], list[Row]] = {}
+        self._detail_seen = -1
+        self._last_sort = 0.0
+        self._rebuild = True
+        self._detail_for: tuple[str | None, str] = (None, "")
+        self._head = ""
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="market-body"):
+            with Vertical(id="market-left"):
+                with Horizontal(id="market-toolbar"):
+                    yield Input(placeholder="type to filter", id="market-filter")
+                    yield Static(id="market-sort")
+                yield TickerTable(id="tickers")
+            with DetailPanel(id="detail"):
+                yield Static(id="detail-head")
+                yield Static(id="detail-tf")
+                yield CandleChart(id="detail-chart")
+                with Horizontal(id="detail-bottom"):
+                    yield Static(id="detail-book")
+                    yield Static(id="detail-trades")
+
+    @property
+    def table(self) -> TickerTable:
+        return self.query_one(TickerTable)
+
+    def on_mount(self) -> None:
+        self.table.setup_columns(wide=False)
+        self._show_sort()
+        self.set_interval(DETAIL_REFRESH, self._refresh_detail)
+
+    # --- rendering -----------------------------------------------------------------
+
+    def _visible(self) -> list[Quote]:
+        quotes: list[Quote] = list(self.vapp.market.quotes.values())
+        needle = self.filter_text.upper()
+        if needle:
+            quotes = [q for q in quotes if needle in q.symbol.upper().replace("/", "")]
+        col = next(c for c in COLUMNS if c.key == self.sort_key)
+        assert col.sort is not None
+        ordered = sorted(quotes, key=lambda q: q.symbol)  # stable tie-break
+        if col.key == "symbol":
+            return sorted(ordered, key=col.sort, reverse=self.sort_reverse)
+        known = [q for q in ordered if col.sort(q) != float("-inf")]
+        unknown = [q for q in ordered if col.sort(q) == float("-inf")]
+        return sorted(known, key=col.sort, reverse=self.sort_reverse) + unknown
+
+    def refresh_live(self, force: bool = False) -> None:
+        market = self.vapp.market
+        table = self.table
+        self._apply_layout()
+        now = time.monotonic()
+        live_sort = self.sort_key != "symbol" and now - self._last_sort >= RESORT_INTERVAL
+        dirty = market.take_dirty()
+        if force or self._rebuild or market.added or live_sort:
+            quotes = self._visible()
+            keys = [q.key for q in quotes]
+            if force or self._rebuild or market.added or keys != table.order:
+                table.set_rows(quotes, keep=self.selected)
+                self._show_sort()
+            else:
+                table.update_quotes(market.quotes[k] for k in dirty if k in market.quotes)
+            market.added = False
+            self._rebuild = False
+            self._last_sort = now
+        elif dirty:
+            table.update_quotes(market.quotes[k] for k in dirty if k in market.quotes)
+        if self.selected is None and table.order:
+            self.selected = table.selected_key
+        if self.detail_visible:
+            if force or self.selected in dirty or self._head == "":
+                self._show_head()
+            if market.detail_version != self._detail_seen:
+                self._detail_seen = market.detail_version
+                self._show_book()
+                self._show_trades()
+
+    def _apply_layout(self) -> None:
+        table = self.table
+        wide = table.size.width >= WIDE_TABLE
+        if table.size.width and wide != table.wide:
+            table.setup_columns(wide)
+            self._rebuild = True
+        # by default the detail panel shows only where it fits beside a full table
+        roomy = self.app.size.width >= DETAIL_BESIDE
+        open_ = self.detail_open if self.detail_open is not None else roomy
+        self.set_class(open_, "-detail")
+
+    @property
+    def detail_visible(self) -> bool:
+        return self.has_class("-detail")
+
+    def _show_sort(self) -> None:
+        label = next(c.label for c in COLUMNS if c.key == self.sort_key)
+        arrow = "▼" if self.sort_reverse else "▲"
+        shown = len(self.table.order)
+        total = len(self.vapp.market.quotes)
+        count = f"{shown}/{total}" if self.filter_text else f"{total}"
+        self.query_one("#market-sort", Static).update(f" sort: {label} {arrow} · {count} symbols")
+
+    def _show_head(self) -> None:
+        q = self.vapp.market.quotes.get(self.selected or "")
+        head = self.query_one("#detail-head", Static)
+        if q is None:
+            self._head = "-"
+            head.update(Text("select a symbol", style="dim"))
+            return
+        t = Text()
+        t.append(f"{q.symbol}", style="bold")
+        t.append(f"  {q.exchange} · {q.market}\n", style="dim")
+        t.append(fmt.price(q.last), style="bold")
+        t.append("  ")
+        t.append_text(fmt.change_text(q.change_pct))
+        t.append("\n")
+        t.append(f"bid {fmt.compact(q.bid_size)} @ {fmt.price(q.bid)}   ")
+        t.append(f"ask {fmt.compact(q.ask_size)} @ {fmt.price(q.ask)}   ")
+        t.append(f"spread {fmt.bps(fmt.spread_bps(q.bid, q.ask))}\n")
+        t.append(f"24h high {fmt.price(q.high)}  low {fmt.price(q.low)}  ")
+        t.append(f"vol {fmt.compact(q.quote_volume)}")
+        if q.perpetual:
+            t.append(f"\nfunding {fmt.funding(q.funding)}  mark {fmt.price(q.mark_price)}")
+        self._head = t.plain
+        head.update(t)
+
+    def _show_timeframes(self) -> None:
+        t = Text("timeframe ")
+        for tf in self.timeframes:
+            t.append(f" {tf} ", style="reverse bold" if tf == self.timeframe else "dim")
+        t.append("  [ ]", style="dim")
+        self.query_one("#detail-tf", Static).update(t)
+
+    def _show_book(self) -> None:
+        key = self.selected or ""
+        q = self.vapp.market.quotes.get(key)
+        book = self.vapp.market.books.get(key)
+        grid = Table.grid(padding=(0, 1))
+        for _ in range(4):
+            grid.add_column(justify="right")
+        grid.title = "order book"
+        bids: list[Any] = []
+        asks: list[Any] = []
+        if book:
+            bids = list(book.get("bids") or [])[:5]
+            asks = list(book.get("asks") or [])[:5]
+        elif q is not None and q.bid is not None and q.ask is not None:
+            bids, asks = [(q.bid, q.bid_size)], [(q.ask, q.ask_size)]
+        for i in range(max(len(bids), len(asks))):
+            b = bids[i] if i < len(bids) else (None, None)
+            a = asks[i] if i < len(asks) else (None, None)
+            grid.add_row(
+                Text(fmt.compact(b[1]), style="dim"),
+                Text(fmt.price(b[0]), style="green"),
+                Text(fmt.price(a[0]), style="red"),
+                Text(fmt.compact(a[1]), style="dim"),
+            )
+        if not bids and not asks:
+            grid.add_row(Text("no book yet", style="dim"))
+        parts: list[Any] = [grid]
+        if book and isinstance(book.get("bid_depth"), (int, float)):
+            pct = book.get("depth_pct")
+            within = f"±{pct:g}%" if isinstance(pct, (int, float)) else "near mid"
+            parts.append(
+                Text(
+                    f"depth {within}: bids {fmt.compact(book.get('bid_depth'))} "
+                    f"asks {fmt.compact(book.get('ask_depth'))}",
+                    style="dim",
+                )
+            )
+        self.query_one("#detail-book", Static).update(Group(*parts))
+
+    def _show_trades(self) -> None:
+        trades = self.vapp.market.trades.get(self.selected or "")
+        grid = Table.grid(padding=(0, 1))
+        grid.title = "recent trades"
+        grid.add_column()
+        grid.add_column(justify="right")
+        grid.add_column(justify="right")
+        if not trades:
+            grid.add_row(Text("no trades yet", style="dim"))
+        for tr in list(trades or ())[-6:][::-1]:
+            side = tr.get("side")
+            stamp = time.strftime("%H:%M:%S", time.gmtime((tr.get("ts") or 0) / 1000))
+            grid.add_row(
+                Text(stamp, style="dim"),
+                Text(fmt.price(tr.get("price")), style="green" if side == "buy" else "red"),
+                Text(fmt.compact(tr.get("amount"))),
+            )
+        self.query_one("#detail-trades", Static).update(grid)
+
+    def _show_chart(self) -> None:
+        q = self.vapp.market.quotes.get(self.selected or "")
+        chart = self.query_one(CandleChart)
+        rows = self.candles.get((self.selected or "", self.timeframe), [])
+        caption = f"{q.symbol} {self.timeframe}" if q else "no symbol selected"
+        if q is not None and not rows:
+            missing = self.vapp.unavailable.get("ohlcv")
+            caption += f" ({missing})" if missing else " (no candles yet)"
+        chart.show(rows, caption, self.timeframe)
+
+    # --- detail loading ------------------------------------------------------------
+
+    def _refresh_detail(self) -> None:
+        if self.detail_visible and self.selected and self.vapp.connected:
+            self._load_detail(self.selected, self.timeframe)
+
+    @work(exclusive=True, group="market-detail")
+    async def _load_detail(self, key: str, timeframe: str) -> None:
+        q = self.vapp.market.quotes.get(key)
+        if q is None:
+            return
+        args = {"exchange": q.exchange, "symbol": q.symbol, "timeframe": timeframe, "limit": 60}
+        result = await self.vapp.ask("ohlcv", args, optional=True)
+        if result is not None:
+            self.candles[(key, timeframe)] = _rows(result)
+        if key == self.selected and self.is_attached:
+            self._show_chart()
+
+    def _selection_changed(self) -> None:
+        if not self.is_attached:  # a late event while the app shuts down
+            return
+        key = self.selected
+        if (key, self.timeframe) == self._detail_for:
+            return
+        if not self.detail_visible:
+            self._detail_for = (None, "")
+            return
+        if key != self._detail_for[0] and key and self.detail_visible:
+            q = self.vapp.market.quotes.get(key)
+            if q is not None:
+                self.vapp.watch_symbol(q.exchange, q.symbol)
+        self._detail_for = (key, self.timeframe)
+        self._show_head()
+        self._show_timeframes()
+        self._show_chart()
+        self._show_book()
+        self._show_trades()
+        if key and self.vapp.connected and self.detail_visible:
+            self._load_detail(key, self.timeframe)
+
+    # --- events and actions --------------------------------------------------------
+
+    @on(DataTable.RowHighlighted, "#tickers")
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self.selected = event.row_key.value
+        self._selection_changed()
+
+    @on(DataTable.RowSelected, "#tickers")
+    def _selected(self, event: DataTable.RowSelected) -> None:
+        self._toggle()
+
+    @on(DataTable.HeaderSelected, "#tickers")
+    def _header(self, event: DataTable.HeaderSelected) -> None:
+        key = event.column_key.value
+        if key in SORTABLE:
+            if key == self.sort_key:
+                self.sort_reverse = not self.sort_reverse
+            else:
+                self.sort_key, self.sort_reverse = key, key != "symbol"
+            self._resort()
+
+    @on(TickerTable.Typed)
+    def _typed(self, event: TickerTable.Typed) -> None:
+        inp = self.query_one("#market-filter", Input)
+        if event.key == "escape":
+            inp.value = ""
+        elif event.key == "backspace":
+            inp.value = inp.value[:-1]
+        elif event.character:
+            inp.value += event.character
+
+    @on(Input.Changed, "#market-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.filter_text = event.value.strip()
+        self.table.filter_active = bool(self.filter_text)
+        self._resort()
+
+    @on(Input.Submitted, "#market-filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        self.table.focus()
+
+    def _resort(self) -> None:
+        self._rebuild = True
+        self.refresh_live()
+        self._show_sort()
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#market-filter", Input).focus()
+
+    def action_sort(self, step: int) -> None:
+        i = SORTABLE.index(self.sort_key)
+        self.sort_key = SORTABLE[(i + step) % len(SORTABLE)]
+        self.sort_reverse = self.sort_key != "symbol"
+        self._resort()
+
+    def action_reverse(self) -> None:
+        self.sort_reverse = not self.sort_reverse
+        self._resort()
+
+    def action_timeframe(self, step: int) -> None:
+        tfs = self.timeframes
+        i = tfs.index(self.timeframe) if self.timeframe in tfs else 0
+        self.timeframe = tfs[(i + step) % len(tfs)]
+        self._selection_changed()
+
+    def action_close_detail(self) -> None:
+        if self.detail_visible:
+            self.detail_open = False
+            self._apply_layout()
+            self.table.focus()
+
+    def set_timeframes(self, timeframes: Sequence[str]) -> None:
+        if timeframes:
+            self.timeframes = tuple(dict.fromkeys(timeframes))
+            if self.timeframe not in self.timeframes:
+                self.timeframe = self.timeframes[0]
+            self._show_timeframes()
+
+    def on_shown(self) -> None:
+        self.table.focus()
+        self._detail_for = (None, "")
+        self.refresh_live(force=True)
+        self._show_sort()
+        self._selection_changed()
+
+    def commands(self) -> Iterator[SystemCommand]:
+        for col in COLUMNS:
+            if col.sort is not None:
+                yield SystemCommand(
+                    f"Market: sort by {col.label}",
+                    "Order the market table by this column",
+                    lambda k=col.key: self._sort_by(k),
+                )
+        for tf in self.timeframes:
+            yield SystemCommand(
+                f"Market: chart timeframe {tf}",
+                "Show candles of this timeframe in the detail panel",
+                lambda t=tf: self._set_tf(t),
+            )
+        yield SystemCommand(
+            "Market: filter symbols", "Focus the filter box", self.action_focus_filter
+        )
+        yield SystemCommand(
+            "Market: toggle detail panel", "Show or hide the selected symbol's detail", self._toggle
+        )
+
+    def _sort_by(self, key: str) -> None:
+        self.sort_key, self.sort_reverse = key, key != "symbol"
+        self._resort()
+
+    def _set_tf(self, tf: str) -> None:
+        self.timeframe = tf
+        self._selection_changed()
+
+    def _toggle(self) -> None:
+        self.detail_open = not self.detail_visible
+        self._apply_layout()
+        self._detail_for = (None, "")
+        self._selection_changed()
+        if self.detail_visible and self.screen.has_class("-narrow"):
+            self.query_one(DetailPanel).focus()
+        else:
+            self.table.focus()

@@ -1,0 +1,61 @@
+"""The top bar: where the TUI is attached, whether the daemon is there, how fresh data is."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from .. import format as fmt
+
+
+class LinkBar(Static):
+    """One line. Green when connected; red with the retry countdown when not.
+
+    The app calls :meth:`show` on every render tick; the bar only repaints when its
+    text actually changed.
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__("", id=id)
+        self._last = ""
+
+    def show(
+        self,
+        *,
+        state: str,
+        address: str,
+        version: str | None,
+        uptime: float | None,
+        symbols: int,
+        data_age: float | None,
+        detail: str = "",
+        retry_in: float | None = None,
+        attempt: int = 0,
+    ) -> None:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append(" VIRTUOSO ", style="bold reverse")
+        if state == "connected":
+            text.append(" ● connected ", style="bold green")
+            if version:
+                text.append(f" daemon {version}")
+            if uptime is not None:
+                text.append(f" · up {fmt.duration(uptime)}")
+            text.append(f" · {symbols} symbols")
+            text.append(" · data age ")
+            text.append(fmt.age(data_age), style="bold")
+            text.append(f" · {address}", style="dim")
+        elif state == "connecting":
+            text.append(" ◌ connecting ", style="bold yellow")
+            text.append(f" {address}", style="dim")
+        else:
+            text.append(" ✕ daemon unreachable ", style="bold red")
+            if detail:
+                text.append(f" {detail}")
+            if retry_in is not None:
+                text.append(f" · retry #{attempt} in {retry_in:.1f}s (ctrl+r now)")
+            text.append(" · showing last data", style="dim")
+        plain = text.plain
+        if plain != self._last:
+            self._last = plain
+            self.set_class(state != "connected", "-down")
+            self.update(text)

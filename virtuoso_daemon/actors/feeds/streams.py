@@ -1,0 +1,305 @@
+"""Streaming first, REST when streaming fails: one runner per data kind and symbol chunk.
+
+A :class:`ChunkRunner` owns one data kind (tickers, ohlcv, trades, orderbook) for one
+chunk of symbols. It streams through its own ccxt instance (so a chunk gets its own
+websocket connection, stays under the exchange's per-connection stream limit, and can
+be torn down alone), and:
+
+* a session that raises, or receives nothing for ``silent_timeout`` seconds, is
+  ended: its ccxt instance is closed (dropping sockets, subscriptions and futures)
+  and a fresh one connects after an exponential backoff with jitter;
+* after :data:`FALLBACK_AFTER` sessions in a row without any data it switches that
+  chunk to REST polling, and tries streaming again ``stream_retry`` seconds later;
+* when streaming is off in config, or the exchange has no ``watch*`` method for the
+  kind, it polls from the start.
+
+Silence is watched by one timer task per session, so the per-message cost is one
+clock read, not a cancel scope per ``await``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+
+from .backoff import Backoff, error_kind
+from .context import FeedContext
+from .polling import BOOK_LIMIT, Poller
+
+log = logging.getLogger("virtuoso.feeds")
+
+FALLBACK_AFTER = 3  # consecutive sessions without data before REST takes over
+REST_CHUNK = 100  # symbols per REST poller when nothing streams
+# symbols per websocket session for the "for symbols" watchers (binance: 200
+# streams per futures connection, 1024 per spot connection)
+STREAM_STREAMS = 200
+
+Watcher = tuple[Callable[[], Awaitable[Any]], Callable[[Any, float], int]]
+
+
+class StreamSilent(Exception):
+    """Nothing arrived on a stream for longer than the feed's ``silent_timeout``."""
+
+
+def stream_plan(ex: Any, kind: str, n_timeframes: int) -> tuple[str, int] | None:
+    """Which ccxt watch method serves ``kind``, and how many symbols one session takes."""
+    has = ex.has
+    per_symbol = max(1, n_timeframes) if kind == "ohlcv" else 1
+    plans = {
+        "tickers": (("watchTickers", STREAM_STREAMS), ("watchTicker", 1)),
+        "ohlcv": (("watchOHLCVForSymbols", STREAM_STREAMS // per_symbol), ("watchOHLCV", 1)),
+        "trades": (("watchTradesForSymbols", STREAM_STREAMS), ("watchTrades", 1)),
+        "orderbook": (("watchOrderBookForSymbols", STREAM_STREAMS), ("watchOrderBook", 1)),
+    }
+    for method, size in plans.get(kind, ()):
+        if has.get(method) is True:
+            return method, max(1, size)
+    return None
+
+
+def first_error(exc: BaseException) -> BaseException:
+    """The first leaf of an exception group (task groups wrap what their tasks raise)."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
+
+
+class ChunkRunner:
+    """One data kind for one chunk of symbols: stream if possible, else poll."""
+
+    def __init__(
+        self, ctx: FeedContext, kind: str, key: str, chunk: list[str], method: str | None
+    ) -> None:
+        self.ctx = ctx
+        self.kind = kind
+        self.key = key
+        self.chunk = chunk
+        self.method = method
+        self.sessions = 0
+        self._last = 0.0
+        self._got_data = False
+
+    async def run(self) -> None:
+        ctx = self.ctx
+        preferred = "stream" if self.method else "rest"
+        try:
+            while True:
+                if self.method:
+                    ctx.health.set_mode(self.key, "stream", preferred)
+                    await self._stream_until_fallback()
+                    log.warning(
+                        "%s %s: stream failed %d times in a row; REST polling for %.0fs",
+                        ctx.name,
+                        self.key,
+                        FALLBACK_AFTER,
+                        ctx.cfg.stream_retry,
+                    )
+                ctx.health.set_mode(self.key, "rest", preferred)
+                poller = Poller(ctx, self.kind, self.key, self.chunk)
+                if self.method:
+                    with anyio.move_on_after(ctx.cfg.stream_retry):
+                        await poller.run()
+                else:
+                    await poller.run()
+        finally:
+            ctx.health.drop(self.key)
+
+    # --- streaming -------------------------------------------------------------------
+
+    async def _stream_until_fallback(self) -> None:
+        ctx = self.ctx
+        backoff = Backoff(ctx.cfg.backoff_initial, ctx.cfg.backoff_max)
+        failures = 0
+        while True:
+            await ctx.gate.wait()
+            ex = ctx.factory.create(markets_from=ctx.rest)
+            self._got_data = False
+            self.sessions += 1
+            error: BaseException
+            try:
+                await self._session(ex)
+                error = RuntimeError("stream session ended")
+            except Exception as exc:
+                error = first_error(exc)
+            finally:
+                await ctx.factory.close(ex)
+            kind = "silent" if isinstance(error, StreamSilent) else error_kind(error)
+            ctx.record_failure(self.key, error, kind)
+            ctx.health.reconnects += 1
+            if self._got_data:
+                failures = 0
+                backoff.reset()
+            failures += 1
+            if failures >= FALLBACK_AFTER:
+                return
+            delay = backoff.next()
+            log.log(
+                logging.WARNING if kind == "other" else logging.INFO,
+                "%s %s: stream %s (%s); reconnecting in %.2fs",
+                ctx.name,
+                self.key,
+                kind,
+                str(error)[:200],
+                delay,
+                # an unclassified error may be ours, not the exchange's: keep the trace
+                exc_info=error if kind == "other" else None,
+            )
+            await anyio.sleep(delay)
+
+    async def _session(self, ex: Any) -> None:
+        watchers = self._watchers(ex)
+        self._last = anyio.current_time()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._watchdog)
+            for start, handle in watchers:
+                tg.start_soon(self._watch_loop, start, handle)
+
+    async def _watchdog(self) -> None:
+        timeout = self.ctx.cfg.silent_timeout
+        tick = min(1.0, timeout / 4)
+        while True:
+            await anyio.sleep(tick)
+            silent = anyio.current_time() - self._last
+            if silent > timeout:
+                raise StreamSilent(f"no data for {silent:.1f}s (silent_timeout {timeout:g}s)")
+
+    async def _watch_loop(
+        self, start: Callable[[], Awaitable[Any]], handle: Callable[[Any, float], int]
+    ) -> None:
+        health, key, kind, clock = self.ctx.health, self.key, self.kind, anyio.current_time
+        while True:
+            result = await start()
+            self._last = clock()
+            self._got_data = True
+            recv = time.time()
+            n = handle(result, recv)
+            if n:
+                health.ok(key, kind, recv, n)
+
+    def _watchers(self, ex: Any) -> list[Watcher]:
+        """What to await, and what to do on each wake-up.
+
+        For tickers, klines and books a resolved watch is only a wake-up call: ccxt
+        resolves one future per message but keeps applying every message to its
+        caches (``ex.tickers``, ``ex.ohlcvs``, ``ex.orderbooks``), so the handler
+        scans the chunk's cache entries and publishes whatever changed. That is
+        lossless for the newest value even when a burst arrives between two wake-ups,
+        and it costs one scan per wake-up instead of one future race per message.
+        Trades are scanned the same way (every trade after the last one published).
+        """
+        ctx, chunk, method = self.ctx, self.chunk, self.method
+        scan = CacheScan(ctx, ex, chunk)
+        if method == "watchTickers":
+            return [(lambda: ex.watch_tickers(chunk), scan.tickers)]
+        if method == "watchTicker":
+            return [(_bind(ex.watch_ticker, s), scan.tickers) for s in chunk]
+        if method == "watchOHLCVForSymbols":
+            pairs = [[s, tf] for s in chunk for tf in ctx.timeframes]
+            return [(lambda: ex.watch_ohlcv_for_symbols(pairs), scan.ohlcv)]
+        if method == "watchOHLCV":
+            return [
+                (_bind(ex.watch_ohlcv, s, tf), scan.ohlcv) for s in chunk for tf in ctx.timeframes
+            ]
+        if method == "watchTradesForSymbols":
+            return [(lambda: ex.watch_trades_for_symbols(chunk), scan.trades)]
+        if method == "watchTrades":
+            return [(_bind(ex.watch_trades, s), scan.trades) for s in chunk]
+        if method == "watchOrderBookForSymbols":
+            return [(lambda: ex.watch_order_book_for_symbols(chunk, BOOK_LIMIT), scan.books)]
+        if method == "watchOrderBook":
+            return [(_bind(ex.watch_order_book, s, BOOK_LIMIT), scan.books) for s in chunk]
+        raise ValueError(f"no watcher for {method!r}")
+
+
+class CacheScan:
+    """Publishes what changed in one ccxt instance's caches for one chunk of symbols."""
+
+    def __init__(self, ctx: FeedContext, ex: Any, chunk: list[str]) -> None:
+        self.ctx = ctx
+        self.ex = ex
+        self.chunk = chunk
+        self._tickers: dict[str, Any] = {}  # symbol -> the ticker dict last published
+        self._books: dict[str, tuple[Any, Any]] = {}  # symbol -> (nonce, timestamp)
+        self._trades: dict[str, Any] = {}  # symbol -> the newest trade dict published
+
+    def tickers(self, _result: Any, recv: float) -> int:
+        cache = self.ex.tickers
+        seen = self._tickers
+        batch = {}
+        for s in self.chunk:
+            t = cache.get(s)
+            # ccxt builds a new dict per update, so identity means "unchanged"
+            if t is not None and t is not seen.get(s):
+                seen[s] = t
+                batch[s] = t
+        return self.ctx.on_tickers(batch, recv) if batch else 0
+
+    def books(self, _result: Any, recv: float) -> int:
+        cache = self.ex.orderbooks
+        seen = self._books
+        n = 0
+        for s in self.chunk:
+            book = cache.get(s)
+            if book is None:
+                continue
+            mark = (book.get("nonce"), book.get("timestamp"))
+            if mark != seen.get(s):
+                seen[s] = mark
+                n += self.ctx.on_book(s, book, recv)
+        return n
+
+    def trades(self, _result: Any, recv: float) -> int:
+        cache = self.ex.trades
+        seen = self._trades
+        out: list[Any] = []
+        for s in self.chunk:
+            arr = cache.get(s)
+            if not arr:
+                continue
+            prev = seen.get(s)
+            if arr[-1] is prev:
+                continue
+            seen[s] = arr[-1]
+            fresh = []
+            for t in reversed(arr):  # newest first, back to the last one published
+                if t is prev:
+                    break
+                fresh.append(t)
+            fresh.reverse()
+            out.extend(fresh)
+        return self.ctx.on_trades(out, recv) if out else 0
+
+    def ohlcv(self, _result: Any, recv: float) -> int:
+        ctx, tracker = self.ctx, self.ctx.tracker
+        store = self.ex.ohlcvs
+        n = 0
+        for s in self.chunk:
+            by_tf = store.get(s)
+            if not by_tf:
+                continue
+            for tf in ctx.timeframes:
+                cache = by_tf.get(tf)
+                if not cache:
+                    continue
+                last = cache[-1]
+                if tracker.unchanged(s, tf, last):
+                    continue
+                # rows from the newest back to the candle we track (kline rows are
+                # updated in place by ccxt, so the normaliser copies them)
+                cur = tracker.current_open_time(s, tf)
+                tail = []
+                for row in reversed(cache):
+                    tail.append(row)
+                    if cur is None or row[0] <= cur:
+                        break
+                tail.reverse()
+                n += ctx.on_ohlcv(s, tf, tail, recv)
+        return n
+
+
+def _bind(fn: Callable[..., Awaitable[Any]], *args: Any) -> Callable[[], Awaitable[Any]]:
+    return lambda: fn(*args)

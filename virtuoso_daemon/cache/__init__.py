@@ -1,0 +1,1 @@
+"""The ticker cache's helpers: the memcached client and the key scheme."""

@@ -1,0 +1,309 @@
+"""The simulator: one aiohttp app serving REST, websockets and the ``/__sim`` side channel.
+
+:class:`Simulator` wires the :class:`~.model.Engine` to :class:`~.rest.RestApi` and
+:class:`~.ws.Hub`, runs the market clock (one engine tick and one websocket fan-out
+every ``tick_interval`` wall seconds) and applies faults and rate limits in a guard
+around each Binance endpoint.
+
+Side channel (never rate limited or faulted):
+
+- ``GET /__sim/truth``: true betas, vols, correlations, injected whales and walls.
+- ``GET|POST|DELETE /__sim/faults``, ``DELETE /__sim/faults/{id}``: see :mod:`.faults`.
+- ``DELETE /__sim/ratelimits``: forget every IP's weight window and ban.
+- ``GET /__sim/stats``: clock, connections, messages, requests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import anyio
+import anyio.abc
+import msgspec
+import numpy as np
+from aiohttp import web
+
+from . import encode
+from .config import SimConfig
+from .faults import Fault, FaultBoard, parse_faults
+from .model import Engine
+from .ratelimit import RateLimiter, Verdict, request_weight
+from .rest import JSON, Handler, RestApi
+from .universe import Kind
+from .ws import Hub
+
+log = logging.getLogger("virtuoso.sim")
+
+
+class Simulator:
+    """A simulated Binance (spot + USD-M perpetuals) on one port."""
+
+    def __init__(self, config: SimConfig = SimConfig()) -> None:
+        self.config = config
+        self.engine = Engine(config)
+        self.faults = FaultBoard(seed=config.seed)
+        self.limiter = RateLimiter(
+            limits={"spot": config.spot_weight_limit, "futures": config.futures_weight_limit},
+            window=config.rate_limit_window, ban_after=config.ban_after,
+            ban_seconds=config.ban_seconds, enabled=config.rate_limits)
+        self.hub = Hub(self.engine, self.faults, config)
+        self.rest = RestApi(self.engine, config, self.now_ms)
+        self.base_url = ""
+        self.requests = 0
+        self._anchor: tuple[float, int] | None = None
+
+    # -- clock ------------------------------------------------------------------------------
+
+    def now_ms(self) -> int:
+        """Current simulated time (unix ms)."""
+        if self._anchor is None:
+            return self.engine.t_ms
+        mono, sim = self._anchor
+        return max(self.engine.t_ms, sim + int((time.monotonic() - mono) * self.config.speed
+                                               * 1000))
+
+    def _start_clock(self) -> None:
+        wall = int(time.time() * 1000)
+        if wall > self.engine.t_ms:
+            self.engine.tick(wall)
+        self._anchor = (time.monotonic(), self.engine.t_ms)
+
+    async def _run_clock(self) -> None:
+        interval = self.config.tick_interval
+        next_at = time.monotonic()
+        while True:
+            next_at += interval
+            delay = next_at - time.monotonic()
+            if delay < 0:  # overloaded: do not burst to catch up
+                next_at = time.monotonic()
+                delay = 0.0
+            await anyio.sleep(delay)
+            self.engine.tick(self.now_ms())
+            self.hub.publish()
+
+    # -- public API -------------------------------------------------------------------------
+
+    def truth(self) -> dict[str, Any]:
+        """Ground truth: true betas, vols, correlations, injected whales and walls."""
+        cfg = self.config
+        u = self.engine.universe
+        beta = np.array([b.beta for b in u.bases])
+        idio = np.array([b.idio_vol for b in u.bases])
+        total = np.array([b.total_vol for b in u.bases])
+        cov = np.outer(beta, beta) * cfg.btc_vol**2 + np.diag(idio**2)
+        corr = cov / np.outer(total, total)
+        symbols: dict[str, Any] = {}
+        for b in u.bases:
+            spot = u.find("spot", f"{b.name}{u.quote}")
+            perp = u.find("futures", f"{b.name}{u.quote}")
+            symbols[b.name] = {
+                "beta": b.beta, "vol": b.total_vol, "idio_vol": b.idio_vol,
+                "corr_btc": float(corr[b.index, 0]), "price0": b.price,
+                "spot": spot.symbol if spot else None, "perp": perp.symbol if perp else None,
+                "id": f"{b.name}{u.quote}",
+            }
+        return {
+            "seed": cfg.seed, "speed": cfg.speed, "time": self.engine.t_ms, "quote": u.quote,
+            "benchmark": "BTC", "btc_vol": cfg.btc_vol,
+            "vol_unit": "annualised stdev of log returns (365-day year); per interval of "
+                        "s seconds: vol * sqrt(s / 31536000)",
+            "symbols": symbols,
+            "correlation": {"bases": [b.name for b in u.bases],
+                            "matrix": np.round(corr, 6).tolist()},
+            "whales": list(self.engine.whales),
+            "walls": list(self.engine.walls),
+        }
+
+    def inject(self, fault: Fault | Mapping[str, Any]) -> int:
+        """Add a fault (a :class:`Fault` or its fields as a mapping); returns its id."""
+        if not isinstance(fault, Fault):
+            fault = msgspec.convert(dict(fault), Fault)
+        fault_id = self.faults.add(fault)
+        self.hub.apply_faults()
+        return fault_id
+
+    def clear_faults(self) -> None:
+        """Remove every fault (recovery); counters are kept."""
+        self.faults.clear()
+
+    def fault_state(self) -> dict[str, Any]:
+        """What ``GET /__sim/faults`` returns: active faults and counters."""
+        snap = self.faults.snapshot()
+        snap["rate_limiter"] = dict(self.limiter.counters)
+        return snap
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "sim_time": self.now_ms(), "tick": self.engine.tick_no, "speed": self.config.speed,
+            "requests": self.requests, "ws_connections": len(self.hub.conns),
+            "ws_connections_total": self.hub.connections_total,
+            "ws_messages_sent": self.hub.messages_sent, "markets": len(self.engine.markets),
+        }
+
+    # -- app --------------------------------------------------------------------------------
+
+    def _guard(self, kind: Kind, endpoint: str, handler: Handler) -> Handler:
+        """Wrap a Binance endpoint: faults first, then the request-weight limit."""
+        faults, limiter = self.faults, self.limiter
+        limit = limiter.limits[kind]
+
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            self.requests += 1
+            fault = faults.rest(kind, request.path) if faults.active else None
+            if fault is not None:
+                early = await self._apply_fault(fault)
+                if early is not None:
+                    return early
+            if not limiter.enabled:
+                resp = await handler(request)
+            else:
+                verdict = limiter.charge(request.remote or "?", kind,
+                                         request_weight(kind, endpoint, request.query))
+                if verdict.status != 200:
+                    return self._limited(verdict, limit)
+                resp = await handler(request)
+                resp.headers["X-MBX-USED-WEIGHT-1M"] = str(verdict.used)
+            if fault is not None and fault.kind == "malformed_json" and isinstance(
+                    resp, web.Response):
+                body = resp.body if isinstance(resp.body, bytes) else b"{}"
+                return web.Response(status=200, body=body[: max(1, len(body) // 2)],
+                                    content_type=JSON)
+            return resp
+
+        return guarded
+
+    @staticmethod
+    def _limited(verdict: Verdict, limit: int) -> web.Response:
+        if verdict.status == 429:
+            return web.Response(
+                status=429, content_type=JSON, headers={"Retry-After": str(verdict.retry_after),
+                                                        "X-MBX-USED-WEIGHT-1M": str(verdict.used)},
+                body=encode.dumps({"code": -1003, "msg": f"Too much request weight used; "
+                                   f"current limit is {limit} request weight per 1 MINUTE. "
+                                   "Please use WebSocket Streams for live updates to avoid "
+                                   "polling the API."}))
+        return web.Response(
+            status=418, content_type=JSON, headers={"Retry-After": str(verdict.retry_after)},
+            body=encode.dumps({"code": -1003, "msg": f"Way too much request weight used; IP "
+                               f"banned until {verdict.banned_until_ms}. Please use "
+                               "WebSocket Streams for live updates to avoid bans."}))
+
+    async def _apply_fault(self, fault: Fault) -> web.StreamResponse | None:
+        kind = fault.kind
+        if kind == "outage":
+            return web.Response(status=503, text="<html><body><h1>503 Service Unavailable</h1>"
+                                "</body></html>", content_type="text/html")
+        if kind == "http_500":
+            return web.Response(status=fault.status, content_type="text/html",
+                                text=f"<html><body><h1>{fault.status} Internal Server Error"
+                                     "</h1></body></html>")
+        if kind == "http_429":
+            return web.Response(status=429, content_type=JSON,
+                                headers={"Retry-After": str(fault.retry_after)},
+                                body=encode.dumps({"code": -1003, "msg": "Too many requests; "
+                                                   "simulated rate limit."}))
+        if kind == "http_418":
+            until = int(time.time() * 1000) + fault.retry_after * 1000
+            return web.Response(status=418, content_type=JSON,
+                                headers={"Retry-After": str(fault.retry_after)},
+                                body=encode.dumps({"code": -1003, "msg": f"Way too much request "
+                                                   f"weight used; IP banned until {until}."}))
+        if kind == "slow":
+            await anyio.sleep(fault.delay)
+        return None
+
+    async def _truth(self, request: web.Request) -> web.Response:
+        return web.Response(body=encode.dumps(self.truth()), content_type=JSON)
+
+    async def _faults_get(self, request: web.Request) -> web.Response:
+        return web.Response(body=encode.dumps(self.fault_state()), content_type=JSON)
+
+    async def _faults_post(self, request: web.Request) -> web.Response:
+        try:
+            clear, faults = parse_faults(msgspec.json.decode(await request.read()))
+        except (msgspec.DecodeError, msgspec.ValidationError, TypeError) as err:
+            return web.Response(status=400, content_type=JSON,
+                                body=encode.dumps({"error": {"code": "bad_fault",
+                                                             "message": str(err)}}))
+        if clear:
+            self.clear_faults()
+        ids = [self.inject(f) for f in faults]
+        state = self.fault_state()
+        state["ids"] = ids
+        return web.Response(body=encode.dumps(state), content_type=JSON)
+
+    async def _faults_delete(self, request: web.Request) -> web.Response:
+        raw = request.match_info.get("id")
+        if raw is None:
+            self.clear_faults()
+        elif not raw.isdigit() or not self.faults.remove(int(raw)):
+            return web.Response(status=404, content_type=JSON,
+                                body=encode.dumps({"error": {"code": "not_found",
+                                                             "message": "no such fault"}}))
+        return web.Response(body=encode.dumps(self.fault_state()), content_type=JSON)
+
+    async def _limits_delete(self, request: web.Request) -> web.Response:
+        self.limiter.reset()
+        return web.Response(body=b"{}", content_type=JSON)
+
+    async def _stats(self, request: web.Request) -> web.Response:
+        return web.Response(body=encode.dumps(self.stats()), content_type=JSON)
+
+    def build_app(self) -> web.Application:
+        app = web.Application()
+        for path, kind, endpoint, handler in self.rest.routes():
+            app.router.add_get(path, self._guard(kind, endpoint, handler))
+        for path in ("/ws", "/ws/{tail:.*}", "/stream", "/stream/{tail:.*}",
+                     "/fstream/{tail:.*}"):
+            app.router.add_get(path, self.hub.handle)
+        app.router.add_get("/__sim/truth", self._truth)
+        app.router.add_get("/__sim/stats", self._stats)
+        app.router.add_get("/__sim/faults", self._faults_get)
+        app.router.add_post("/__sim/faults", self._faults_post)
+        app.router.add_delete("/__sim/faults", self._faults_delete)
+        app.router.add_delete("/__sim/faults/{id}", self._faults_delete)
+        app.router.add_delete("/__sim/ratelimits", self._limits_delete)
+        return app
+
+    async def serve(self, host: str = "127.0.0.1", port: int = 0, *,
+                    task_status: anyio.abc.TaskStatus[str] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Bind, start the market clock, report ``base_url`` and run until cancelled."""
+        runner = web.AppRunner(self.build_app(), handle_signals=False, access_log=None,
+                               shutdown_timeout=1.0)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, host, port, backlog=1024)
+            await site.start()
+            bound = runner.addresses[0][1]
+            shown = f"[{host}]" if ":" in host else host
+            self.base_url = f"http://{shown}:{bound}"
+            self._start_clock()
+            ws = "ws" + self.base_url[4:]
+            log.info("virtuoso-sim listening: REST spot %s/api/v3 futures %s/fapi/v1, "
+                     "websockets spot %s/ws futures %s/fstream/ws, truth %s/__sim/truth, "
+                     "faults %s/__sim/faults (seed=%d, %d markets, speed=%g)",
+                     self.base_url, self.base_url, ws, ws, self.base_url, self.base_url,
+                     self.config.seed, len(self.engine.markets), self.config.speed)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._run_clock)
+                task_status.started(self.base_url)
+                await anyio.sleep_forever()
+        finally:
+            with anyio.CancelScope(shield=True):
+                with anyio.move_on_after(1.0):
+                    await self.hub.close_all()
+                await runner.cleanup()
+
+    @contextlib.asynccontextmanager
+    async def running(self, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
+        """``async with sim.running() as base_url:`` serves for the body of the block."""
+        async with anyio.create_task_group() as tg:
+            url: str = await tg.start(self.serve, host, port)
+            try:
+                yield url
+            finally:
+                tg.cancel_scope.cancel()

@@ -1,0 +1,1 @@
+"""In-memory market state structures used by the market store actor."""
