@@ -78,9 +78,24 @@ def wait_port(port: int, timeout: float = 30.0) -> None:
 def start_sim(port: int, tick: float, speed: float) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(
-        [PY, "-m", "virtuoso_daemon.sim.cli", "--port", str(port), "--no-rate-limit",
-         "--tick-interval", str(tick), "--speed", str(speed), "--log-level", "warning"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            PY,
+            "-m",
+            "virtuoso_daemon.sim.cli",
+            "--port",
+            str(port),
+            "--no-rate-limit",
+            "--tick-interval",
+            str(tick),
+            "--speed",
+            str(speed),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     wait_port(port)
     return proc
 
@@ -94,14 +109,22 @@ def stats(base: str) -> dict[str, Any]:
 
 
 def run_wrk(url: str, duration: int, connections: int) -> dict[str, Any]:
-    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", url],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p50 = re.search(r"50%\s+([\d.]+\w+)", out)
     p99 = re.search(r"99%\s+([\d.]+\w+)", out)
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rps": rps, "p50": p50.group(1) if p50 else "?", "p99": p99.group(1) if p99 else "?",
-            "non2xx": int(non2xx.group(1)) if non2xx else 0}
+    return {
+        "rps": rps,
+        "p50": p50.group(1) if p50 else "?",
+        "p99": p99.group(1) if p99 else "?",
+        "non2xx": int(non2xx.group(1)) if non2xx else 0,
+    }
 
 
 async def aiohttp_rps(url: str, duration: float, concurrency: int) -> float:
@@ -124,8 +147,15 @@ async def aiohttp_rps(url: str, duration: float, concurrency: int) -> float:
 
 
 def ws_streams(kind: str, ids: list[str]) -> list[str]:
-    channels = ["trade", "aggTrade", "ticker", "miniTicker", "depth@100ms", "kline_1m",
-                "bookTicker"]
+    channels = [
+        "trade",
+        "aggTrade",
+        "ticker",
+        "miniTicker",
+        "depth@100ms",
+        "kline_1m",
+        "bookTicker",
+    ]
     if kind == "futures":
         channels.append("markPrice@1s")
     return [f"{i.lower()}@{c}" for i in ids for c in channels]
@@ -148,8 +178,9 @@ async def ws_rate(base: str, clients: int, seconds: float) -> dict[str, Any]:
             streams = ws_streams(kind, spot_ids if kind == "spot" else fut_ids)
             async with http.ws_connect(url, max_msg_size=0) as ws:
                 for k in range(0, len(streams), 100):
-                    await ws.send_str(json.dumps({"method": "SUBSCRIBE",
-                                                  "params": streams[k:k + 100], "id": k}))
+                    await ws.send_str(
+                        json.dumps({"method": "SUBSCRIBE", "params": streams[k : k + 100], "id": k})
+                    )
                 while not stop.is_set():
                     msg = await ws.receive()
                     if msg.type != aiohttp.WSMsgType.TEXT:
@@ -171,7 +202,8 @@ async def ws_rate(base: str, clients: int, seconds: float) -> dict[str, Any]:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
     return {
-        "clients": clients, "streams_per_client": len(ws_streams("futures", fut_ids)),
+        "clients": clients,
+        "streams_per_client": len(ws_streams("futures", fut_ids)),
         "received_per_s": sum(counts) / elapsed,
         "server_sent_per_s": (after["ws_messages_sent"] - before["ws_messages_sent"]) / elapsed,
         "ticks_per_s": (after["tick"] - before["tick"]) / elapsed,
@@ -193,28 +225,34 @@ def main() -> int:
     port, bare_port = free_port(), free_port()
     base = f"http://127.0.0.1:{port}"
     sim = start_sim(port, args.tick_interval, args.speed)
-    bare = subprocess.Popen([PY, "-c", BARE_SERVER, str(bare_port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    bare = subprocess.Popen(
+        [PY, "-c", BARE_SERVER, str(bare_port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_port(bare_port)
         if shutil.which("wrk"):
-            bare_wrk = run_wrk(f"http://127.0.0.1:{bare_port}/api/v3/ping", args.duration,
-                               args.connections)
+            bare_wrk = run_wrk(
+                f"http://127.0.0.1:{bare_port}/api/v3/ping", args.duration, args.connections
+            )
             report["rest_wrk"]["bare aiohttp /api/v3/ping (baseline)"] = bare_wrk
             for path in REST_PATHS:
                 before = stats(base)
                 t0 = time.monotonic()
                 res = run_wrk(base + path, args.duration, args.connections)
                 after = stats(base)
-                res["ticks_per_s"] = round((after["tick"] - before["tick"])
-                                           / (time.monotonic() - t0), 2)
+                res["ticks_per_s"] = round(
+                    (after["tick"] - before["tick"]) / (time.monotonic() - t0), 2
+                )
                 res["vs_baseline"] = round(res["rps"] / bare_wrk["rps"], 2)
                 report["rest_wrk"][path] = res
         else:
             print("wrk not found: only the aiohttp client is used", file=sys.stderr)
         for path in REST_PATHS[:2]:
-            report["rest_aiohttp"][path] = round(asyncio.run(
-                aiohttp_rps(base + path, min(args.duration, 5), args.connections)), 1)
+            report["rest_aiohttp"][path] = round(
+                asyncio.run(aiohttp_rps(base + path, min(args.duration, 5), args.connections)), 1
+            )
         report["ws"] = asyncio.run(ws_rate(base, args.ws_clients, args.ws_seconds))
     finally:
         for proc in (sim, bare):
@@ -224,17 +262,24 @@ def main() -> int:
     print(f"machine: {report['cpus']} CPUs; sim tick {args.tick_interval}s speed {args.speed}")
     print(f"REST via wrk (-t1 -c{args.connections} -d{args.duration}s):")
     for path, r in report["rest_wrk"].items():
-        extra = f"  x{r['vs_baseline']} of bare, {r['ticks_per_s']} ticks/s" \
-            if "vs_baseline" in r else ""
-        print(f"  {path:58s} {r['rps']:9.0f} req/s  p50 {r['p50']:>7s}  p99 {r['p99']:>7s}"
-              f"  non-2xx {r['non2xx']}{extra}")
+        extra = (
+            f"  x{r['vs_baseline']} of bare, {r['ticks_per_s']} ticks/s"
+            if "vs_baseline" in r
+            else ""
+        )
+        print(
+            f"  {path:58s} {r['rps']:9.0f} req/s  p50 {r['p50']:>7s}  p99 {r['p99']:>7s}"
+            f"  non-2xx {r['non2xx']}{extra}"
+        )
     print(f"REST via aiohttp client ({args.connections} concurrent):")
     for path, rps in report["rest_aiohttp"].items():
         print(f"  {path:58s} {rps:9.0f} req/s")
     ws = report["ws"]
-    print(f"websockets: {ws['clients']} clients x ~{ws['streams_per_client']} streams: "
-          f"{ws['received_per_s']:.0f} msg/s received, {ws['server_sent_per_s']:.0f} msg/s "
-          f"sent, {ws['ticks_per_s']:.2f} ticks/s")
+    print(
+        f"websockets: {ws['clients']} clients x ~{ws['streams_per_client']} streams: "
+        f"{ws['received_per_s']:.0f} msg/s received, {ws['server_sent_per_s']:.0f} msg/s "
+        f"sent, {ws['ticks_per_s']:.2f} ticks/s"
+    )
     if args.json:
         print(json.dumps(report, indent=2))
     return 0

@@ -13,8 +13,9 @@ from virtuoso_daemon.sim import SimConfig, Simulator, make_ccxt_exchange
 
 
 @contextlib.asynccontextmanager
-async def exchange(base_url: str, market: str, *, pro: bool = True, **config: Any
-                   ) -> AsyncIterator[Any]:
+async def exchange(
+    base_url: str, market: str, *, pro: bool = True, **config: Any
+) -> AsyncIterator[Any]:
     """A ccxt exchange against the sim, closed on exit (unclosed sessions fail tests)."""
     ex = make_ccxt_exchange(base_url, market, pro=pro, **config)  # type: ignore[arg-type]
     try:
@@ -24,14 +25,13 @@ async def exchange(base_url: str, market: str, *, pro: bool = True, **config: An
 
 
 @contextlib.asynccontextmanager
-async def sim_and_exchange(config: SimConfig, market: str, *, pro: bool = True,
-                           **ccxt_config: Any) -> AsyncIterator[tuple[Simulator, Any]]:
+async def sim_and_exchange(
+    config: SimConfig, market: str, *, pro: bool = True, **ccxt_config: Any
+) -> AsyncIterator[tuple[Simulator, Any]]:
     sim = Simulator(config)
     ccxt_config.setdefault("enableRateLimit", False)  # ccxt's own throttle only slows tests
-    async with contextlib.AsyncExitStack() as stack:
+    async with sim.running() as url, exchange(url, market, pro=pro, **ccxt_config) as ex:
         with anyio.fail_after(20):
-            url = await stack.enter_async_context(sim.running())
-            ex = await stack.enter_async_context(exchange(url, market, pro=pro, **ccxt_config))
             await ex.load_markets()
         yield sim, ex
 

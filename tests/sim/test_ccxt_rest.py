@@ -21,8 +21,9 @@ async def test_spot_rest_through_ccxt() -> None:
             assert ex.markets["ETH/USDT"]["spot"] is True
             tickers = await ex.fetch_tickers()
             assert len(tickers) == 41
-            assert all(t["last"] and t["bid"] < t["ask"] and t["quoteVolume"] > 0
-                       for t in tickers.values())
+            assert all(
+                t["last"] and t["bid"] < t["ask"] and t["quoteVolume"] > 0 for t in tickers.values()
+            )
             some = await ex.fetch_tickers(["ETH/USDT", "SOL/USDT"])
             assert set(some) == {"ETH/USDT", "SOL/USDT"}
             t = await ex.fetch_ticker("ETH/USDT")
@@ -32,8 +33,9 @@ async def test_spot_rest_through_ccxt() -> None:
             ohlcv = await ex.fetch_ohlcv("ETH/USDT", "1h", limit=10)
             assert len(ohlcv) == 10
             assert all(c[0] - p[0] == HOUR_MS for p, c in itertools.pairwise(ohlcv))
-            assert all(row[3] <= min(row[1], row[4]) <= max(row[1], row[4]) <= row[2]
-                       for row in ohlcv)
+            assert all(
+                row[3] <= min(row[1], row[4]) <= max(row[1], row[4]) <= row[2] for row in ohlcv
+            )
 
             book = await ex.fetch_order_book("ETH/USDT", 100)
             assert len(book["bids"]) == 100 and len(book["asks"]) == 100
@@ -42,8 +44,9 @@ async def test_spot_rest_through_ccxt() -> None:
 
             trades = await ex.fetch_trades("ETH/USDT", limit=20)
             assert 0 < len(trades) <= 20
-            assert all(tr["symbol"] == "ETH/USDT" and tr["side"] in ("buy", "sell")
-                       for tr in trades)
+            assert all(
+                tr["symbol"] == "ETH/USDT" and tr["side"] in ("buy", "sell") for tr in trades
+            )
             assert abs(trades[-1]["price"] / t["last"] - 1) < 0.01
 
 
@@ -77,10 +80,10 @@ async def test_perpetual_rest_through_ccxt() -> None:
             assert history[1]["timestamp"] - history[0]["timestamp"] == 8 * HOUR_MS
 
 
-@pytest.mark.parametrize(("market", "symbol"), [("spot", "BTC/USDT"),
-                                                ("linear", "BTC/USDT:USDT")])
-async def test_ohlcv_pages_with_since_across_more_than_1000_candles(market: str,
-                                                                   symbol: str) -> None:
+@pytest.mark.parametrize(("market", "symbol"), [("spot", "BTC/USDT"), ("linear", "BTC/USDT:USDT")])
+async def test_ohlcv_pages_with_since_across_more_than_1000_candles(
+    market: str, symbol: str
+) -> None:
     """A backfill pages with ``since``: the pages tile the history with no gap or overlap."""
     async with sim_and_exchange(SimConfig(symbols=["ETH"]), market, pro=False) as (sim, ex):
         with anyio.fail_after(30):
@@ -101,8 +104,9 @@ async def test_ohlcv_pages_with_since_across_more_than_1000_candles(market: str,
             assert times[-1] // HOUR_MS == now // HOUR_MS  # the open candle comes last
 
             # ccxt's own pagination gets the same candles
-            paged = await ex.fetch_ohlcv(symbol, "1h", since=times[0], limit=1050,
-                                         params={"paginate": True})
+            paged = await ex.fetch_ohlcv(
+                symbol, "1h", since=times[0], limit=1050, params={"paginate": True}
+            )
             assert [c[0] for c in paged[:1000]] == times[:1000]
 
 
@@ -121,8 +125,10 @@ async def test_rest_errors_are_binance_shaped() -> None:
     async with sim_and_exchange(SimConfig(symbols=["ETH"]), "spot", pro=False) as (sim, _ex):
         base = sim.base_url
         status, _, body = await get_json(f"{base}/api/v3/ticker/24hr?symbol=NOPEUSDT")
-        assert status == 400 and msgspec.json.decode(body) == {"code": -1121,
-                                                                 "msg": "Invalid symbol."}
+        assert status == 400 and msgspec.json.decode(body) == {
+            "code": -1121,
+            "msg": "Invalid symbol.",
+        }
         status, _, body = await get_json(f"{base}/api/v3/klines?symbol=ETHUSDT&interval=7m")
         assert status == 400 and msgspec.json.decode(body)["code"] == -1120
         status, _, body = await get_json(f"{base}/api/v3/depth")
@@ -130,8 +136,7 @@ async def test_rest_errors_are_binance_shaped() -> None:
         status, _, body = await get_json(f"{base}/api/v3/depth?symbol=ETHUSDT&limit=x")
         assert status == 400 and msgspec.json.decode(body)["code"] == -1100
         status, headers, body = await get_json(f"{base}/api/v3/time")
-        assert status == 200 and abs(msgspec.json.decode(body)["serverTime"] - sim.now_ms()) \
-            < 5_000
+        assert status == 200 and abs(msgspec.json.decode(body)["serverTime"] - sim.now_ms()) < 5_000
         assert headers["X-MBX-USED-WEIGHT-1M"]
         status, _, body = await get_json(f"{base}/__sim/stats")
         doc = msgspec.json.decode(body)

@@ -82,10 +82,14 @@ async def test_raw_and_combined_stream_urls() -> None:
                     event = msgspec.json.decode((await ws.receive()).data)
                     assert event["e"] == "kline" and event["k"]["i"] == "1m"
                 async with http.ws_connect(f"{ws_base}/fstream/ws") as ws:
-                    await ws.send_str('{"method":"SUBSCRIBE","params":["ethusdt@markPrice@1s",'
-                                      '"ethusdt@bookTicker"],"id":7}')
-                    assert msgspec.json.decode((await ws.receive()).data) == {"result": None,
-                                                                              "id": 7}
+                    await ws.send_str(
+                        '{"method":"SUBSCRIBE","params":["ethusdt@markPrice@1s",'
+                        '"ethusdt@bookTicker"],"id":7}'
+                    )
+                    assert msgspec.json.decode((await ws.receive()).data) == {
+                        "result": None,
+                        "id": 7,
+                    }
                     kinds: set[str] = set()
                     while len(kinds) < 2:
                         kinds.add(msgspec.json.decode((await ws.receive()).data)["e"])

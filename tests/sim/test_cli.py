@@ -17,17 +17,22 @@ CMD = [sys.executable, "-m", "virtuoso_daemon.sim.cli"]
 
 
 def test_help_lists_the_options() -> None:
-    out = subprocess.run([*CMD, "--help"], capture_output=True, text=True, env=ENV,
-                         timeout=60, check=True).stdout
+    out = subprocess.run(
+        [*CMD, "--help"], capture_output=True, text=True, env=ENV, timeout=60, check=True
+    ).stdout
     for flag in ("--host", "--port", "--seed", "--symbols", "--speed", "--no-rate-limit"):
         assert flag in out
     assert out.startswith("usage: virtuoso-sim")
 
 
 def test_runs_logs_its_urls_and_stops_on_sigint() -> None:
-    proc = subprocess.Popen([*CMD, "--port", "0", "--symbols", "ETH,SOL", "--seed", "3"],
-                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-                            env=ENV)
+    proc = subprocess.Popen(
+        [*CMD, "--port", "0", "--symbols", "ETH,SOL", "--seed", "3"],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env=ENV,
+    )
     try:
         assert proc.stderr is not None
         deadline = time.monotonic() + 30

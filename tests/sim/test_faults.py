@@ -30,15 +30,18 @@ async def _count_errors(ex: Any, n: int, error: type[Exception]) -> int:
     return seen
 
 
-@pytest.mark.parametrize(("fault", "error"), [
-    ({"kind": "http_500"}, ccxt.ExchangeNotAvailable),
-    ({"kind": "http_500", "status": 502}, ccxt.ExchangeNotAvailable),
-    ({"kind": "http_500", "status": 504}, ccxt.RequestTimeout),
-    ({"kind": "http_429", "retry_after": 7}, ccxt.DDoSProtection),
-    ({"kind": "http_418", "retry_after": 9}, ccxt.DDoSProtection),
-    ({"kind": "outage"}, ccxt.ExchangeNotAvailable),
-    ({"kind": "slow", "delay": 1.0}, ccxt.RequestTimeout),
-])
+@pytest.mark.parametrize(
+    ("fault", "error"),
+    [
+        ({"kind": "http_500"}, ccxt.ExchangeNotAvailable),
+        ({"kind": "http_500", "status": 502}, ccxt.ExchangeNotAvailable),
+        ({"kind": "http_500", "status": 504}, ccxt.RequestTimeout),
+        ({"kind": "http_429", "retry_after": 7}, ccxt.DDoSProtection),
+        ({"kind": "http_418", "retry_after": 9}, ccxt.DDoSProtection),
+        ({"kind": "outage"}, ccxt.ExchangeNotAvailable),
+        ({"kind": "slow", "delay": 1.0}, ccxt.RequestTimeout),
+    ],
+)
 async def test_rest_fault_is_the_ccxt_error_a_real_exchange_causes(
     fault: dict[str, Any], error: type[Exception]
 ) -> None:
@@ -154,9 +157,15 @@ async def test_fault_side_channel_over_http() -> None:
 
 async def _side_channel(sim: Simulator, ex: Any, base: str) -> None:
     async with aiohttp.ClientSession() as http:
-        async with http.post(f"{base}/__sim/faults", json={
-                "faults": [{"kind": "http_429", "retry_after": 3},
-                           {"kind": "ws_silent", "market": "futures"}]}) as resp:
+        async with http.post(
+            f"{base}/__sim/faults",
+            json={
+                "faults": [
+                    {"kind": "http_429", "retry_after": 3},
+                    {"kind": "ws_silent", "market": "futures"},
+                ]
+            },
+        ) as resp:
             state = await resp.json()
             assert resp.status == 200 and len(state["ids"]) == 2
             assert {f["kind"] for f in state["active"]} == {"http_429", "ws_silent"}

@@ -60,7 +60,7 @@ async def test_ols_beta_of_1000_hourly_candles_is_within_4_standard_errors() -> 
 
     # all alts, from the candle store of an engine with a fixed clock
     s1h = Engine(cfg, now_ms=NOW_MS).series["1h"]
-    closes = s1h.data["c"][s1h.n - n - 1: s1h.n]
+    closes = s1h.data["c"][s1h.n - n - 1 : s1h.n]
     logret = np.diff(np.log(closes), axis=0)
     for mk in sim.engine.universe.kind_markets("spot")[1:]:  # same universe: same seed
         t = truth["symbols"][mk.base.name]
@@ -96,13 +96,18 @@ def test_history_is_deterministic_and_consistent_across_timeframes() -> None:
     for i in range(first, h1.n):
         j = (h1.start_ms + i * h1.step_ms - m15.start_ms) // m15.step_ms
         assert math.isclose(h1.data["c"][i, 1], m15.data["c"][j + 3, 1])
-        assert math.isclose(h1.data["h"][i, 1], m15.data["h"][j: j + 4, 1].max())
-        assert math.isclose(h1.data["v"][i, 1], m15.data["v"][j: j + 4, 1].sum())
+        assert math.isclose(h1.data["h"][i, 1], m15.data["h"][j : j + 4, 1].max())
+        assert math.isclose(h1.data["v"][i, 1], m15.data["v"][j : j + 4, 1].sum())
 
 
 async def test_whales_and_walls_are_reported_and_visible() -> None:
-    cfg = SimConfig(symbols=["ETH"], whale_rate=20_000.0, wall_rate=20_000.0,
-                    wall_duration=3600.0, tick_interval=0.05)
+    cfg = SimConfig(
+        symbols=["ETH"],
+        whale_rate=20_000.0,
+        wall_rate=20_000.0,
+        wall_duration=3600.0,
+        tick_interval=0.05,
+    )
     async with sim_and_exchange(cfg, "spot", pro=False) as (sim, ex):
         with anyio.fail_after(20):
             while True:
@@ -119,12 +124,16 @@ async def test_whales_and_walls_are_reported_and_visible() -> None:
             assert math.isclose(got["amount"], whale["qty"], rel_tol=1e-9)
             assert got["cost"] >= cfg.whale_min_notional
             book = await ex.fetch_order_book("ETH/USDT", 1000)
-            active = [w for w in sim.truth()["walls"] if w["symbol"] == "ETH/USDT"
-                      and w["active"]]
+            active = [w for w in sim.truth()["walls"] if w["symbol"] == "ETH/USDT" and w["active"]]
             side = {"bid": book["bids"], "ask": book["asks"]}
-            found = [w for w in active
-                     if any(math.isclose(p, w["price"]) and math.isclose(q, w["qty"])
-                            for p, q in side[w["side"]])]
+            found = [
+                w
+                for w in active
+                if any(
+                    math.isclose(p, w["price"]) and math.isclose(q, w["qty"])
+                    for p, q in side[w["side"]]
+                )
+            ]
             assert found, (active, book["bids"][:3])
             typical = float(np.median([q for _, q in book["bids"]]))
             assert found[0]["qty"] > 20 * typical

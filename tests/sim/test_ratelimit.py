@@ -14,8 +14,9 @@ from virtuoso_daemon.sim.ratelimit import RateLimiter, request_weight
 
 
 async def test_weight_limit_gives_429_with_retry_after_then_418() -> None:
-    cfg = SimConfig(symbols=["ETH"], spot_weight_limit=100, futures_weight_limit=50,
-                    ban_after=2, ban_seconds=90)
+    cfg = SimConfig(
+        symbols=["ETH"], spot_weight_limit=100, futures_weight_limit=50, ban_after=2, ban_seconds=90
+    )
     async with sim_and_exchange(cfg, "spot", pro=False) as (sim, ex):
         base = sim.base_url
         async with aiohttp.ClientSession() as http:
@@ -60,8 +61,13 @@ async def test_weight_limit_gives_429_with_retry_after_then_418() -> None:
 
 def test_fixed_window_resets_and_ban_expires() -> None:
     now = [100.0]
-    rl = RateLimiter(limits={"spot": 10, "futures": 10}, window=60, ban_after=2,
-                     ban_seconds=30, clock=lambda: now[0])
+    rl = RateLimiter(
+        limits={"spot": 10, "futures": 10},
+        window=60,
+        ban_after=2,
+        ban_seconds=30,
+        clock=lambda: now[0],
+    )
     assert rl.charge("a", "spot", 10).status == 200  # opens the window 100..160
     v = rl.charge("a", "spot", 1)
     assert v.status == 429 and v.retry_after == 60

@@ -34,8 +34,10 @@ def _hash_u(salt: int, side: int, level: int) -> float:
 
 def _hash_u_vec(salt: int, side: int, levels: np.ndarray) -> np.ndarray:
     m = np.uint64(_MASK)
-    h = (levels.astype(np.uint64) * np.uint64(0x9E3779B1)
-         + np.uint64((salt * 0x85EBCA6B + side * 0xC2B2AE35) & _MASK)) & m
+    h = (
+        levels.astype(np.uint64) * np.uint64(0x9E3779B1)
+        + np.uint64((salt * 0x85EBCA6B + side * 0xC2B2AE35) & _MASK)
+    ) & m
     h ^= h >> np.uint64(16)
     h = (h * np.uint64(0x7FEB352D)) & m
     h ^= h >> np.uint64(15)
@@ -88,7 +90,12 @@ class Book:
         self.walls: dict[tuple[int, int], Wall] = {}
         self.update_id = 1_000_000 + salt * 7919
         self.diff: tuple[int, int, int, list[tuple[int, float]], list[tuple[int, float]]] = (
-            self.update_id, self.update_id, self.update_id, [], [])
+            self.update_id,
+            self.update_id,
+            self.update_id,
+            [],
+            [],
+        )
         self._price_str: dict[int, str] = {}
         self._base: dict[int, float] = {}
         self._snap: dict[int, tuple[int, bytes, bytes]] = {}
@@ -138,8 +145,14 @@ class Book:
 
     # -- evolution ------------------------------------------------------------------------
 
-    def step_to(self, price: float, churn: list[list[int]], churn_mult: list[list[float]],
-                now_ms: int, wall: WallSpec | None = None) -> tuple[list[Wall], Wall | None]:
+    def step_to(
+        self,
+        price: float,
+        churn: list[list[int]],
+        churn_mult: list[list[float]],
+        now_ms: int,
+        wall: WallSpec | None = None,
+    ) -> tuple[list[Wall], Wall | None]:
         """Move to ``price``, churn levels near the touch, expire walls, maybe add one.
 
         ``churn[side]`` are level offsets from the touch, ``churn_mult[side]`` the size
@@ -198,21 +211,35 @@ class Book:
         if n_changes:
             prev = self.update_id
             self.update_id += n_changes
-            self.diff = (prev + 1, self.update_id, prev, list(changes[0].items()),
-                         list(changes[1].items()))
+            self.diff = (
+                prev + 1,
+                self.update_id,
+                prev,
+                list(changes[0].items()),
+                list(changes[1].items()),
+            )
         else:
             self.diff = (self.update_id + 1, self.update_id, self.update_id, [], [])
         return ended, added
 
-    def add_wall(self, side: int, offset: int, mult: float, duration_ms: int,
-                 record: dict[str, Any], *, now_ms: int) -> Wall | None:
+    def add_wall(
+        self,
+        side: int,
+        offset: int,
+        mult: float,
+        duration_ms: int,
+        record: dict[str, Any],
+        *,
+        now_ms: int,
+    ) -> Wall | None:
         """Rest a wall ``offset`` levels from the touch; it lands in the next diff."""
         if offset >= self.levels:
             return None
         lvl = self.b0 - offset if side == self.BID else self.b0 + 1 + offset
         qty = self._round(self.level_qty * mult)
-        wall = Wall("bid" if side == self.BID else "ask", lvl, qty, now_ms,
-                    now_ms + duration_ms, record)
+        wall = Wall(
+            "bid" if side == self.BID else "ask", lvl, qty, now_ms, now_ms + duration_ms, record
+        )
         self.walls[(side, lvl)] = wall
         self.ovr[side][lvl] = qty
         record.update(price=round(lvl * self.step, self.market.price_decimals), qty=qty)
@@ -222,8 +249,9 @@ class Book:
 
     def _levels_json(self, pairs: list[tuple[int, float]]) -> bytes:
         fq = self.market.fmt_qty
-        return ("[" + ",".join(f'["{self.price_str(lvl)}","{fq(q)}"]' for lvl, q in pairs)
-                + "]").encode()
+        return (
+            "[" + ",".join(f'["{self.price_str(lvl)}","{fq(q)}"]' for lvl, q in pairs) + "]"
+        ).encode()
 
     def snapshot(self, limit: int) -> tuple[int, bytes, bytes]:
         """``(lastUpdateId, bids_json, asks_json)`` with up to ``limit`` levels per side."""
@@ -246,9 +274,16 @@ class Book:
                     got = ovr.get(lvl)
                     if got is not None:
                         qs[j] = got
-            parts.append(("[" + ",".join(f'["{self.price_str(lvl)}","{fq(q)}"]'
-                                         for lvl, q in zip(levels, qs, strict=True))
-                          + "]").encode())
+            parts.append(
+                (
+                    "["
+                    + ",".join(
+                        f'["{self.price_str(lvl)}","{fq(q)}"]'
+                        for lvl, q in zip(levels, qs, strict=True)
+                    )
+                    + "]"
+                ).encode()
+            )
         out = (self.update_id, parts[0], parts[1])
         if len(self._snap) > 8:
             self._snap.clear()
@@ -260,6 +295,13 @@ class Book:
         sym = self.market.id
         extra = f',"T":{event_ms}' if futures else ""
         pu = f',"pu":{prev}' if futures else ""
-        return (f'{{"e":"depthUpdate","E":{event_ms}{extra},"s":"{sym}","U":{first},"u":{last}'
-                f'{pu},"b":').encode() + self._levels_json(bids) + b',"a":' \
-            + self._levels_json(asks) + b"}"
+        return (
+            (
+                f'{{"e":"depthUpdate","E":{event_ms}{extra},"s":"{sym}","U":{first},"u":{last}'
+                f'{pu},"b":'
+            ).encode()
+            + self._levels_json(bids)
+            + b',"a":'
+            + self._levels_json(asks)
+            + b"}"
+        )

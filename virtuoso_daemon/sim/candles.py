@@ -17,8 +17,15 @@ FIELDS = ("o", "h", "l", "c", "v", "q", "n", "tb", "tq")
 class CandleSeries:
     """Closed candles plus the open candle of one timeframe for ``M`` markets."""
 
-    def __init__(self, name: str, step_ms: int, start_ms: int, closed: dict[str, np.ndarray],
-                 current: dict[str, np.ndarray], markets: list[Market]) -> None:
+    def __init__(
+        self,
+        name: str,
+        step_ms: int,
+        start_ms: int,
+        closed: dict[str, np.ndarray],
+        current: dict[str, np.ndarray],
+        markets: list[Market],
+    ) -> None:
         self.name = name
         self.step_ms = step_ms
         self.start_ms = start_ms  # open time of closed candle 0
@@ -39,8 +46,15 @@ class CandleSeries:
         """Open time of the current (open) candle."""
         return self.start_ms + self.n * self.step_ms
 
-    def update(self, price: np.ndarray, vol: np.ndarray, qvol: np.ndarray, count: np.ndarray,
-               tb: np.ndarray, tq: np.ndarray) -> None:
+    def update(
+        self,
+        price: np.ndarray,
+        vol: np.ndarray,
+        qvol: np.ndarray,
+        count: np.ndarray,
+        tb: np.ndarray,
+        tq: np.ndarray,
+    ) -> None:
         cur = self.cur
         np.maximum(cur["h"], price, out=cur["h"])
         np.minimum(cur["l"], price, out=cur["l"])
@@ -78,9 +92,10 @@ class CandleSeries:
         o, h, lo, c, v, q, n, tb, tq = (float(src[f][key]) for f in FIELDS)
         t = self.start_ms + idx * self.step_ms
         p = mk.fmt_price
-        return (f'[{t},"{p(o)}","{p(h)}","{p(lo)}","{p(c)}","{mk.fmt_qty(v)}",'
-                f'{t + self.step_ms - 1},"{q:.4f}",{int(n)},"{mk.fmt_qty(tb)}","{tq:.4f}","0"]'
-                ).encode()
+        return (
+            f'[{t},"{p(o)}","{p(h)}","{p(lo)}","{p(c)}","{mk.fmt_qty(v)}",'
+            f'{t + self.step_ms - 1},"{q:.4f}",{int(n)},"{mk.fmt_qty(tb)}","{tq:.4f}","0"]'
+        ).encode()
 
     def row(self, m: int, idx: int) -> bytes:
         if idx == self.n:
@@ -117,8 +132,10 @@ class CandleSeries:
             o, h, lo, c, v, q, n, tb, tq = (float(self.cur[f][m]) for f in FIELDS)
         t = self.start_ms + idx * self.step_ms
         p = mk.fmt_price
-        return (f'{{"e":"kline","E":{event_ms},"s":"{mk.id}","k":{{"t":{t},'
-                f'"T":{t + self.step_ms - 1},"s":"{mk.id}","i":"{self.name}","f":-1,"L":-1,'
-                f'"o":"{p(o)}","c":"{p(c)}","h":"{p(h)}","l":"{p(lo)}","v":"{mk.fmt_qty(v)}",'
-                f'"n":{int(n)},"x":{"true" if closed else "false"},"q":"{q:.4f}",'
-                f'"V":"{mk.fmt_qty(tb)}","Q":"{tq:.4f}","B":"0"}}}}').encode()
+        return (
+            f'{{"e":"kline","E":{event_ms},"s":"{mk.id}","k":{{"t":{t},'
+            f'"T":{t + self.step_ms - 1},"s":"{mk.id}","i":"{self.name}","f":-1,"L":-1,'
+            f'"o":"{p(o)}","c":"{p(c)}","h":"{p(h)}","l":"{p(lo)}","v":"{mk.fmt_qty(v)}",'
+            f'"n":{int(n)},"x":{"true" if closed else "false"},"q":"{q:.4f}",'
+            f'"V":"{mk.fmt_qty(tb)}","Q":"{tq:.4f}","B":"0"}}}}'
+        ).encode()

@@ -24,16 +24,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 = any free)")
     p.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
-    p.add_argument("--symbols", default="40",
-                   help="number of alts besides BTC, or a comma list of bases, e.g. ETH,SOL "
-                   "(default 40)")
-    p.add_argument("--speed", type=float, default=1.0,
-                   help="simulated seconds per wall second (default 1)")
-    p.add_argument("--tick-interval", type=float, default=0.25,
-                   help="wall seconds between market steps and pushes (default 0.25)")
+    p.add_argument(
+        "--symbols",
+        default="40",
+        help="number of alts besides BTC, or a comma list of bases, e.g. ETH,SOL (default 40)",
+    )
+    p.add_argument(
+        "--speed", type=float, default=1.0, help="simulated seconds per wall second (default 1)"
+    )
+    p.add_argument(
+        "--tick-interval",
+        type=float,
+        default=0.25,
+        help="wall seconds between market steps and pushes (default 0.25)",
+    )
     p.add_argument("--no-perpetuals", action="store_true", help="list spot markets only")
-    p.add_argument("--no-rate-limit", action="store_true",
-                   help="do not enforce Binance request weights (for benchmarks)")
+    p.add_argument(
+        "--no-rate-limit",
+        action="store_true",
+        help="do not enforce Binance request weights (for benchmarks)",
+    )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return p
 
@@ -46,9 +56,15 @@ def config_from_args(ns: argparse.Namespace) -> SimConfig:
         n_alts = int(raw)
     else:
         symbols = [s.strip().upper() for s in raw.split(",") if s.strip()]
-    return SimConfig(seed=ns.seed, n_alts=n_alts, symbols=symbols, speed=ns.speed,
-                     tick_interval=ns.tick_interval, perpetuals=not ns.no_perpetuals,
-                     rate_limits=not ns.no_rate_limit)
+    return SimConfig(
+        seed=ns.seed,
+        n_alts=n_alts,
+        symbols=symbols,
+        speed=ns.speed,
+        tick_interval=ns.tick_interval,
+        perpetuals=not ns.no_perpetuals,
+        rate_limits=not ns.no_rate_limit,
+    )
 
 
 async def _run(sim: Simulator, host: str, port: int) -> None:
@@ -63,8 +79,11 @@ async def _run(sim: Simulator, host: str, port: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ns = build_parser().parse_args(argv)
-    logging.basicConfig(level=ns.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=ns.log_level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     if ns.speed <= 0 or ns.tick_interval <= 0:
         print("virtuoso-sim: --speed and --tick-interval must be positive", file=sys.stderr)
         return 2

@@ -36,13 +36,21 @@ def ccxt_overrides(base_url: str, market: Market) -> dict[str, Any]:
     base = base_url.rstrip("/")
     ws = "ws" + base[4:] if base.startswith("http") else base
     api: dict[str, Any] = {
-        "public": f"{base}/api/v3", "private": f"{base}/api/v3", "v1": f"{base}/api/v1",
-        "fapiPublic": f"{base}/fapi/v1", "fapiPublicV2": f"{base}/fapi/v2",
-        "fapiPublicV3": f"{base}/fapi/v3", "fapiPrivate": f"{base}/fapi/v1",
-        "fapiPrivateV2": f"{base}/fapi/v2", "fapiPrivateV3": f"{base}/fapi/v3",
+        "public": f"{base}/api/v3",
+        "private": f"{base}/api/v3",
+        "v1": f"{base}/api/v1",
+        "fapiPublic": f"{base}/fapi/v1",
+        "fapiPublicV2": f"{base}/fapi/v2",
+        "fapiPublicV3": f"{base}/fapi/v3",
+        "fapiPrivate": f"{base}/fapi/v1",
+        "fapiPrivateV2": f"{base}/fapi/v2",
+        "fapiPrivateV3": f"{base}/fapi/v3",
         "fapiData": f"{base}/futures/data",
-        "ws": {"spot": f"{ws}/ws/stream", "margin": f"{ws}/ws/stream",
-               "linear": f"{ws}/fstream/ws"},
+        "ws": {
+            "spot": f"{ws}/ws/stream",
+            "margin": f"{ws}/ws/stream",
+            "linear": f"{ws}/fstream/ws",
+        },
     }
     types = ["spot"] if market == "spot" else ["linear"]
     return {
@@ -51,8 +59,9 @@ def ccxt_overrides(base_url: str, market: Market) -> dict[str, Any]:
     }
 
 
-def make_ccxt_exchange(base_url: str, market: Market, *, pro: bool = True,
-                       **extra_config: Any) -> Any:
+def make_ccxt_exchange(
+    base_url: str, market: Market, *, pro: bool = True, **extra_config: Any
+) -> Any:
     """A ccxt exchange configured against the simulator.
 
     ``market="spot"``: ``ccxt.pro.binance`` (``ccxt.async_support.binance`` when

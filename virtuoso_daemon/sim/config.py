@@ -62,7 +62,11 @@ class SimConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             raise ValueError("speed and tick_interval must be positive")
         if self.n_alts < 0 or self.history_candles < 1 or self.book_levels < 20:
             raise ValueError("n_alts >= 0, history_candles >= 1 and book_levels >= 20 required")
-        if not 0 < self.beta_min <= self.beta_max or not 0 <= self.idio_vol_min <= \
-                self.idio_vol_max or self.btc_vol <= 0:
-            raise ValueError("need 0 < beta_min <= beta_max, 0 <= idio_vol_min <= "
-                             "idio_vol_max and btc_vol > 0")
+        if (
+            not 0 < self.beta_min <= self.beta_max
+            or not 0 <= self.idio_vol_min <= self.idio_vol_max
+            or self.btc_vol <= 0
+        ):
+            raise ValueError(
+                "need 0 < beta_min <= beta_max, 0 <= idio_vol_min <= idio_vol_max and btc_vol > 0"
+            )

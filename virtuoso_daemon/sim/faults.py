@@ -30,10 +30,19 @@ from typing import Any, Literal
 
 import msgspec
 
-FaultKind = Literal["http_500", "http_429", "http_418", "slow", "malformed_json", "outage",
-                    "ws_close", "ws_silent"]
-KINDS: tuple[str, ...] = ("http_500", "http_429", "http_418", "slow", "malformed_json",
-                          "outage", "ws_close", "ws_silent")
+FaultKind = Literal[
+    "http_500", "http_429", "http_418", "slow", "malformed_json", "outage", "ws_close", "ws_silent"
+]
+KINDS: tuple[str, ...] = (
+    "http_500",
+    "http_429",
+    "http_418",
+    "slow",
+    "malformed_json",
+    "outage",
+    "ws_close",
+    "ws_silent",
+)
 REST_KINDS = frozenset({"http_500", "http_429", "http_418", "slow", "malformed_json"})
 
 
@@ -71,8 +80,11 @@ class ActiveFault:
         doc: dict[str, Any] = msgspec.to_builtins(self.fault)
         doc["id"] = self.id
         doc["injected"] = self.injected
-        doc["remaining"] = (None if self.fault.duration is None
-                            else max(0.0, self.fault.duration - (now - self.started)))
+        doc["remaining"] = (
+            None
+            if self.fault.duration is None
+            else max(0.0, self.fault.duration - (now - self.started))
+        )
         return doc
 
 
@@ -157,13 +169,14 @@ class FaultBoard:
         return False
 
     def has(self, kind: str, market: str | None = None) -> bool:
-        return any(a.fault.kind == kind and (market is None or a.fault.market in (None, market))
-                   for a in self._live())
+        return any(
+            a.fault.kind == kind and (market is None or a.fault.market in (None, market))
+            for a in self._live()
+        )
 
     def snapshot(self) -> dict[str, Any]:
         now = self._clock()
-        return {"active": [a.describe(now) for a in self._live()],
-                "counters": dict(self.counters)}
+        return {"active": [a.describe(now) for a in self._live()], "counters": dict(self.counters)}
 
 
 def parse_faults(body: Any) -> tuple[bool, list[Fault]]:

@@ -22,8 +22,14 @@ import numpy as np
 from .universe import SECONDS_PER_YEAR, Universe
 
 # stored timeframes, fine to coarse; every one divides the next
-TIMEFRAMES: dict[str, int] = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "4h": 14_400,
-                              "1d": 86_400}
+TIMEFRAMES: dict[str, int] = {
+    "1m": 60,
+    "5m": 300,
+    "15m": 900,
+    "1h": 3600,
+    "4h": 14_400,
+    "1d": 86_400,
+}
 
 
 @dataclass
@@ -59,8 +65,13 @@ class History:
 
 
 def _refine(
-    coarse_t: np.ndarray, coarse_v: np.ndarray, step: int, end: int, start: int,
-    var_per_s: np.ndarray, rng: np.random.Generator,
+    coarse_t: np.ndarray,
+    coarse_v: np.ndarray,
+    step: int,
+    end: int,
+    start: int,
+    var_per_s: np.ndarray,
+    rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Values on ``start, start+step, ..., end`` bridged through the coarse points."""
     cstep = int(coarse_t[1] - coarse_t[0])
@@ -68,13 +79,13 @@ def _refine(
     i0 = int((start - coarse_t[0]) // cstep)
     k = coarse_v.shape[0]
     va = coarse_v[:, i0:-1]
-    vb = coarse_v[:, i0 + 1:]
+    vb = coarse_v[:, i0 + 1 :]
     q = va.shape[1]
     sd = np.sqrt(var_per_s * step)[:, None, None]
     w = np.cumsum(rng.standard_normal((k, q, r)) * sd, axis=2)
     frac = (np.arange(1, r + 1) / r)[None, None, :]
     bridged = va[:, :, None] + frac * (vb - va)[:, :, None] + w - frac * w[:, :, -1:]
-    parts = [coarse_v[:, i0:i0 + 1], bridged.reshape(k, q * r)]
+    parts = [coarse_v[:, i0 : i0 + 1], bridged.reshape(k, q * r)]
     n_free = (end - int(coarse_t[-1])) // step
     if n_free > 0:
         free = np.cumsum(rng.standard_normal((k, n_free)) * sd[:, :, 0], axis=1)
@@ -84,8 +95,9 @@ def _refine(
     return times, values
 
 
-def _bridge_extreme(a: np.ndarray, b: np.ndarray, var: np.ndarray, u: np.ndarray,
-                    sign: float) -> np.ndarray:
+def _bridge_extreme(
+    a: np.ndarray, b: np.ndarray, var: np.ndarray, u: np.ndarray, sign: float
+) -> np.ndarray:
     return (a + b + sign * np.sqrt((b - a) ** 2 - 2.0 * var * np.log(u))) / 2.0
 
 
@@ -110,9 +122,14 @@ def generate_history(universe: Universe, end: int, n_candles: int, seed: int) ->
         if prev is None:
             t = last - step * np.arange(n, -1, -1, dtype=np.int64)
             x = np.concatenate(
-                [np.zeros((nb, 1)),
-                 np.cumsum(rng.standard_normal((nb, n)) * np.sqrt(var_x * step)[:, None], axis=1)],
-                axis=1)
+                [
+                    np.zeros((nb, 1)),
+                    np.cumsum(
+                        rng.standard_normal((nb, n)) * np.sqrt(var_x * step)[:, None], axis=1
+                    ),
+                ],
+                axis=1,
+            )
             grids[name] = (t, x)
         else:
             cstep = TIMEFRAMES[prev]
@@ -145,8 +162,12 @@ def generate_history(universe: Universe, end: int, n_candles: int, seed: int) ->
         lo = _bridge_extreme(a, b, var, 1.0 - rng.random(a.shape), -1.0)
         sd = np.sqrt(var)
         noise = 0.6 if finer is None else 0.25
-        vol = (rate[:, None] * step * np.exp(rng.normal(-noise**2 / 2, noise, a.shape))
-               * (0.6 + 0.8 * np.abs(b - a) / sd))
+        vol = (
+            rate[:, None]
+            * step
+            * np.exp(rng.normal(-(noise**2) / 2, noise, a.shape))
+            * (0.6 + 0.8 * np.abs(b - a) / sd)
+        )
         o, c, h, low = np.exp(a), np.exp(b), np.exp(hi), np.exp(lo)
         open_o = open_h = open_l = open_c = np.exp(b[:, -1])
         open_v = np.zeros(nb)
@@ -169,10 +190,20 @@ def generate_history(universe: Universe, end: int, n_candles: int, seed: int) ->
             open_l = np.minimum(finer.low[j:].min(axis=0, initial=np.inf), finer.open_l)
             open_c = finer.open_c
             open_v = finer.v[j:].sum(axis=0) + finer.open_v
-        hist = TfHistory(step=step, start=int(t[0]), o=o.T.copy(), h=h.T.copy(),
-                         low=low.T.copy(), c=c.T.copy(), v=vol.T.copy(), open_o=open_o,
-                         open_h=np.maximum(open_h, open_o), open_l=np.minimum(open_l, open_o),
-                         open_c=open_c, open_v=open_v)
+        hist = TfHistory(
+            step=step,
+            start=int(t[0]),
+            o=o.T.copy(),
+            h=h.T.copy(),
+            low=low.T.copy(),
+            c=c.T.copy(),
+            v=vol.T.copy(),
+            open_o=open_o,
+            open_h=np.maximum(open_h, open_o),
+            open_l=np.minimum(open_l, open_o),
+            open_c=open_c,
+            open_v=open_v,
+        )
         frames[name] = hist
         finer = hist
     logp_final = shift + logp_end

@@ -60,17 +60,33 @@ class Engine:
         self.series: dict[str, CandleSeries] = {}
         for name, fh in hist.frames.items():
             closed = self._market_candles(
-                {"o": fh.o, "h": fh.h, "l": fh.low, "c": fh.c, "v": fh.v}, price_mult, vol_mult)
+                {"o": fh.o, "h": fh.h, "l": fh.low, "c": fh.c, "v": fh.v}, price_mult, vol_mult
+            )
             cur = self._market_candles(
-                {"o": fh.open_o[None], "h": fh.open_h[None], "l": fh.open_l[None],
-                 "c": fh.open_c[None], "v": fh.open_v[None]}, price_mult, vol_mult)
+                {
+                    "o": fh.open_o[None],
+                    "h": fh.open_h[None],
+                    "l": fh.open_l[None],
+                    "c": fh.open_c[None],
+                    "v": fh.open_v[None],
+                },
+                price_mult,
+                vol_mult,
+            )
             self.series[name] = CandleSeries(
-                name, fh.step * 1000, fh.start * 1000, closed,
-                {f: cur[f][0] for f in FIELDS}, self.markets)
+                name,
+                fh.step * 1000,
+                fh.start * 1000,
+                closed,
+                {f: cur[f][0] for f in FIELDS},
+                self.markets,
+            )
 
         prices = self.prices()
-        self.books = [Book(m, config.book_levels, float(prices[m.index]), config.seed * 1009 + i)
-                      for i, m in enumerate(self.markets)]
+        self.books = [
+            Book(m, config.book_levels, float(prices[m.index]), config.seed * 1009 + i)
+            for i, m in enumerate(self.markets)
+        ]
         self.trades: list[deque[Trade]] = [deque(maxlen=1000) for _ in range(m_count)]
         self.next_trade_id = [10_000_000 * (1 + i % 7) + 1000 * i for i in range(m_count)]
         self.tick_trades: list[list[Trade]] = [[] for _ in range(m_count)]
@@ -80,8 +96,9 @@ class Engine:
 
         # perpetual-only state, indexed by base
         self.funding = 1e-4 + 0.3 * self.prem
-        self.open_interest = np.array([b.daily_quote_volume / b.price for b in u.bases]) * \
-            self.rng.uniform(0.2, 0.6, nb)
+        self.open_interest = np.array(
+            [b.daily_quote_volume / b.price for b in u.bases]
+        ) * self.rng.uniform(0.2, 0.6, nb)
         period = config.funding_interval_hours * 3_600_000
         self.funding_period = period
         first = (self.t_ms // period - FUNDING_HISTORY + 1) * period
@@ -101,8 +118,9 @@ class Engine:
             target = min(wall_now, self.t_ms + 2000)
             self.tick(target, books=target == wall_now)
 
-    def _market_candles(self, base: dict[str, np.ndarray], pm: np.ndarray, vm: np.ndarray
-                        ) -> dict[str, np.ndarray]:
+    def _market_candles(
+        self, base: dict[str, np.ndarray], pm: np.ndarray, vm: np.ndarray
+    ) -> dict[str, np.ndarray]:
         b = self.base_of
         out = {f: base[f][:, b] * pm for f in ("o", "h", "l", "c")}
         v = base["v"][:, b] * vm
@@ -154,8 +172,9 @@ class Engine:
         dlog[0] = dx0
         self.logp += dlog
         theta = 1.0 / 3600.0
-        self.prem += -theta * dt * (self.prem - 1e-4) + 3e-4 * math.sqrt(2 * theta * dt) * \
-            rng.standard_normal(nb)
+        self.prem += -theta * dt * (self.prem - 1e-4) + 3e-4 * math.sqrt(
+            2 * theta * dt
+        ) * rng.standard_normal(nb)
         self.t_ms = new_ms
         new = self.prices()
         m_count = len(new)
@@ -167,14 +186,16 @@ class Engine:
         counts = np.minimum(rng.poisson(self.rate * dt), cfg.max_trades_per_step)
         whales = rng.random(m_count) < cfg.whale_rate / 3600.0 * dt
         for m in np.flatnonzero(counts + whales).tolist():
-            v, q, n, b, bq = self._trades(m, int(counts[m]), bool(whales[m]), float(old[m]),
-                                          float(new[m]), new_ms)
+            v, q, n, b, bq = self._trades(
+                m, int(counts[m]), bool(whales[m]), float(old[m]), float(new[m]), new_ms
+            )
             vol[m], qvol[m], cnt[m], tb[m], tq[m] = v, q, n, b, bq
         for series in self.series.values():
             series.update(new, vol, qvol, cnt, tb, tq)
         # funding estimate and open interest drift
-        self.funding += -dt / 7200.0 * (self.funding - (1e-4 + 0.3 * self.prem)) + \
-            2e-5 * math.sqrt(dt / 3600.0) * rng.standard_normal(nb)
+        self.funding += -dt / 7200.0 * (self.funding - (1e-4 + 0.3 * self.prem)) + 2e-5 * math.sqrt(
+            dt / 3600.0
+        ) * rng.standard_normal(nb)
         np.clip(self.funding, -0.0075, 0.0075, out=self.funding)
         self.open_interest *= np.exp(0.02 * math.sqrt(dt / 3600.0) * rng.standard_normal(nb))
         if new_ms % self.funding_period == 0:
@@ -186,8 +207,9 @@ class Engine:
                 self.closed_now.append(name)
         return new
 
-    def _trades(self, m: int, n: int, whale: bool, p0: float, p1: float, t_ms: int
-                ) -> tuple[float, float, int, float, float]:
+    def _trades(
+        self, m: int, n: int, whale: bool, p0: float, p1: float, t_ms: int
+    ) -> tuple[float, float, int, float, float]:
         mk = self.markets[m]
         rng = self.rng
         qtys = (self.mean_qty[m] * rng.lognormal(-0.5, 1.0, n)).tolist()
@@ -202,8 +224,10 @@ class Engine:
             price = p0 + (p1 - p0) * (k + 1) / k_total
             price = round(price / mk.tick) * mk.tick
             if k == whale_at:
-                q = max(mk.mean_qty * self.config.whale_multiplier,
-                        self.config.whale_min_notional / price) * float(rng.uniform(1.0, 2.5))
+                q = max(
+                    mk.mean_qty * self.config.whale_multiplier,
+                    self.config.whale_min_notional / price,
+                ) * float(rng.uniform(1.0, 2.5))
                 maker = bool(rng.random() < 0.5)
             else:
                 j = k if k < whale_at or whale_at < 0 else k - 1
@@ -220,11 +244,19 @@ class Engine:
                 buy += q
                 buy_q += q * price
             if k == whale_at:
-                self.whales.append({
-                    "market": mk.kind, "symbol": mk.symbol, "id": mk.id, "trade_id": tid,
-                    "time": t_ms, "price": price, "qty": q, "notional": q * price,
-                    "side": "sell" if maker else "buy",
-                })
+                self.whales.append(
+                    {
+                        "market": mk.kind,
+                        "symbol": mk.symbol,
+                        "id": mk.id,
+                        "trade_id": tid,
+                        "time": t_ms,
+                        "price": price,
+                        "qty": q,
+                        "notional": q * price,
+                        "side": "sell" if maker else "buy",
+                    }
+                )
                 if mk.kind == "futures":
                     self.open_interest[mk.base.index] += q * 0.5
         return total, quote, k_total, buy, buy_q
@@ -246,12 +278,21 @@ class Engine:
                 offset = int(dist * float(prices[m]) / book.step)
                 duration = int(rng.exponential(cfg.wall_duration) * 1000) + 1000
                 record: dict[str, Any] = {
-                    "market": mk.kind, "symbol": mk.symbol, "id": mk.id,
-                    "side": "bid" if side == Book.BID else "ask", "start": now,
-                    "end": now + duration, "active": True,
+                    "market": mk.kind,
+                    "symbol": mk.symbol,
+                    "id": mk.id,
+                    "side": "bid" if side == Book.BID else "ask",
+                    "start": now,
+                    "end": now + duration,
+                    "active": True,
                 }
-                wall_spec = (side, offset, cfg.wall_multiplier * float(rng.uniform(1.0, 2.0)),
-                             duration, record)
+                wall_spec = (
+                    side,
+                    offset,
+                    cfg.wall_multiplier * float(rng.uniform(1.0, 2.0)),
+                    duration,
+                    record,
+                )
             ended, added = book.step_to(float(prices[m]), churn[m], mult[m], now, wall_spec)
             for wall in ended:
                 wall.record["active"] = False
@@ -280,8 +321,15 @@ class Engine:
             open24, high, low = cur["o"], cur["h"], cur["l"]
             vol, qvol, count = cur["v"], cur["q"], cur["n"]
         last = cur["c"]
-        self.stats = {"open": open24.copy(), "high": high, "low": low, "volume": vol,
-                      "quote_volume": qvol, "count": count, "last": last.copy()}
+        self.stats = {
+            "open": open24.copy(),
+            "high": high,
+            "low": low,
+            "volume": vol,
+            "quote_volume": qvol,
+            "count": count,
+            "last": last.copy(),
+        }
 
     def cached(self, key: Any, build: Callable[[], Any]) -> Any:
         """Memoise ``build()`` for the rest of this tick."""

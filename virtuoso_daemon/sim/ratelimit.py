@@ -54,21 +54,35 @@ def _sym(with_symbol: int, without: int) -> Callable[[Query], int]:
 
 
 SPOT_WEIGHTS: dict[str, Callable[[Query], int]] = {
-    "ping": _const(1), "time": _const(1), "exchangeInfo": _const(20),
+    "ping": _const(1),
+    "time": _const(1),
+    "exchangeInfo": _const(20),
     "depth": _by_limit(100, [(100, 5), (500, 25), (1000, 50), (5000, 250)]),
-    "trades": _const(25), "historicalTrades": _const(25), "aggTrades": _const(4),
-    "klines": _const(2), "uiKlines": _const(2), "avgPrice": _const(2),
-    "ticker/24hr": _symbols_weight, "ticker/price": _sym(2, 4),
+    "trades": _const(25),
+    "historicalTrades": _const(25),
+    "aggTrades": _const(4),
+    "klines": _const(2),
+    "uiKlines": _const(2),
+    "avgPrice": _const(2),
+    "ticker/24hr": _symbols_weight,
+    "ticker/price": _sym(2, 4),
     "ticker/bookTicker": _sym(2, 4),
 }
 
 FUTURES_WEIGHTS: dict[str, Callable[[Query], int]] = {
-    "ping": _const(1), "time": _const(1), "exchangeInfo": _const(1),
+    "ping": _const(1),
+    "time": _const(1),
+    "exchangeInfo": _const(1),
     "depth": _by_limit(500, [(50, 2), (100, 5), (500, 10), (1000, 20)]),
-    "trades": _const(5), "aggTrades": _const(20),
+    "trades": _const(5),
+    "aggTrades": _const(20),
     "klines": _by_limit(500, [(99, 1), (499, 2), (1000, 5), (1500, 10)]),
-    "ticker/24hr": _sym(1, 40), "ticker/price": _sym(1, 2), "ticker/bookTicker": _sym(2, 5),
-    "premiumIndex": _sym(1, 10), "fundingRate": _const(1), "openInterest": _const(1),
+    "ticker/24hr": _sym(1, 40),
+    "ticker/price": _sym(1, 2),
+    "ticker/bookTicker": _sym(2, 5),
+    "premiumIndex": _sym(1, 10),
+    "fundingRate": _const(1),
+    "openInterest": _const(1),
 }
 
 
@@ -118,8 +132,9 @@ class RateLimiter:
             st = self._state[(ip, kind)] = _Window()
         if now < st.banned_until:
             self.counters["418"] += 1
-            return Verdict(418, st.used, math.ceil(st.banned_until - now),
-                           int(st.banned_until * 1000))
+            return Verdict(
+                418, st.used, math.ceil(st.banned_until - now), int(st.banned_until * 1000)
+            )
         if now >= st.start + self.window:  # a new window opens with this request
             st.start, st.used, st.rejected = now, 0, 0
         start = st.start
@@ -129,8 +144,9 @@ class RateLimiter:
             if st.rejected > self.ban_after:
                 st.banned_until = now + self.ban_seconds
                 self.counters["418"] += 1
-                return Verdict(418, st.used, math.ceil(self.ban_seconds),
-                               int(st.banned_until * 1000))
+                return Verdict(
+                    418, st.used, math.ceil(self.ban_seconds), int(st.banned_until * 1000)
+                )
             self.counters["429"] += 1
             return Verdict(429, st.used, max(1, math.ceil(start + self.window - now)))
         st.used += weight

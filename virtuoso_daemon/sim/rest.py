@@ -32,9 +32,11 @@ class BinanceError(Exception):
         self.msg = msg
 
     def response(self) -> web.Response:
-        return web.Response(status=self.status, body=encode.dumps({"code": self.code,
-                                                                   "msg": self.msg}),
-                            content_type=JSON)
+        return web.Response(
+            status=self.status,
+            body=encode.dumps({"code": self.code, "msg": self.msg}),
+            content_type=JSON,
+        )
 
 
 def ok(body: bytes) -> web.Response:
@@ -48,8 +50,11 @@ def _int(request: web.Request, name: str, default: int | None = None) -> int | N
     try:
         return int(raw)
     except ValueError:
-        raise BinanceError(400, -1100, f"Illegal characters found in parameter '{name}'; "
-                           "legal range is '^[0-9]{1,20}$'.") from None
+        raise BinanceError(
+            400,
+            -1100,
+            f"Illegal characters found in parameter '{name}'; legal range is '^[0-9]{{1,20}}$'.",
+        ) from None
 
 
 def _limit(request: web.Request, default: int, maximum: int) -> int:
@@ -72,8 +77,11 @@ class RestApi:
         raw = request.query.get("symbol")
         if not raw:
             if required:
-                raise BinanceError(400, -1102, "Mandatory parameter 'symbol' was not sent, was "
-                                   "empty/null, or malformed.")
+                raise BinanceError(
+                    400,
+                    -1102,
+                    "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.",
+                )
             return None
         mk = self.engine.universe.find(kind, raw)
         if mk is None:
@@ -87,12 +95,19 @@ class RestApi:
         try:
             ids = msgspec.json.decode(raw)
         except msgspec.DecodeError:
-            raise BinanceError(400, -1100, "Illegal characters found in parameter 'symbols'; "
-                               "legal range is '^\\[(\"[A-Z0-9-_.]{1,20}\"(,\"[A-Z0-9-_.]"
-                               "{1,20}\"){0,}){0,1}\\]$'.") from None
+            raise BinanceError(
+                400,
+                -1100,
+                "Illegal characters found in parameter 'symbols'; "
+                'legal range is \'^\\[("[A-Z0-9-_.]{1,20}"(,"[A-Z0-9-_.]'
+                "{1,20}\"){0,}){0,1}\\]$'.",
+            ) from None
         if not isinstance(ids, list) or not ids:
-            raise BinanceError(400, -1102, "Mandatory parameter 'symbols' was not sent, was "
-                               "empty/null, or malformed.")
+            raise BinanceError(
+                400,
+                -1102,
+                "Mandatory parameter 'symbols' was not sent, was empty/null, or malformed.",
+            )
         out = []
         for i in ids:
             mk = self.engine.universe.find(kind, str(i))
@@ -116,11 +131,13 @@ class RestApi:
             ids = [mk.id]
         elif "symbols" in request.query:
             ids = [m.id for m in self._symbols(kind, request) or []]
-        limit = (self.config.spot_weight_limit if kind == "spot"
-                 else self.config.futures_weight_limit)
+        limit = (
+            self.config.spot_weight_limit if kind == "spot" else self.config.futures_weight_limit
+        )
         if ids is None:
             body: bytes = self.engine.cached(
-                ("xi", kind), lambda: encode.exchange_info(self.engine, kind, None, limit))
+                ("xi", kind), lambda: encode.exchange_info(self.engine, kind, None, limit)
+            )
         else:
             body = encode.exchange_info(self.engine, kind, ids, limit)
         return ok(body)
@@ -135,8 +152,11 @@ class RestApi:
         if many is not None:
             return ok(encode.join([one(self.engine, m.index) for m in many]))
         if mini:
-            return ok(encode.join([one(self.engine, m.index)
-                                   for m in self.engine.universe.kind_markets(kind)]))
+            return ok(
+                encode.join(
+                    [one(self.engine, m.index) for m in self.engine.universe.kind_markets(kind)]
+                )
+            )
         return ok(encode.tickers_rest(self.engine, kind))
 
     async def ticker_price(self, kind: Kind, request: web.Request) -> web.Response:
@@ -160,8 +180,9 @@ class RestApi:
         n = s1.n
         closes = [s1.close_of(mk.index, i) for i in range(max(0, n - 5), n)]
         avg = sum(closes) / len(closes) if closes else float(self.engine.stats["last"][mk.index])
-        return ok(f'{{"mins":5,"price":"{mk.fmt_price(avg)}","closeTime":{self.engine.t_ms}}}'
-                  .encode())
+        return ok(
+            f'{{"mins":5,"price":"{mk.fmt_price(avg)}","closeTime":{self.engine.t_ms}}}'.encode()
+        )
 
     async def depth(self, kind: Kind, request: web.Request) -> web.Response:
         mk = self._market(kind, request)
@@ -174,8 +195,11 @@ class RestApi:
         assert mk is not None
         interval = request.query.get("interval")
         if not interval:
-            raise BinanceError(400, -1102, "Mandatory parameter 'interval' was not sent, was "
-                               "empty/null, or malformed.")
+            raise BinanceError(
+                400,
+                -1102,
+                "Mandatory parameter 'interval' was not sent, was empty/null, or malformed.",
+            )
         if interval not in TIMEFRAMES:
             raise BinanceError(400, -1120, "Invalid interval.")
         limit = _limit(request, 500, 1000 if kind == "spot" else 1500)
@@ -192,8 +216,9 @@ class RestApi:
         start, end = _int(request, "startTime"), _int(request, "endTime")
         if start is not None and end is not None and end - start > 3_600_000:
             raise BinanceError(400, -1127, "More than 1 hours between startTime and endTime.")
-        chosen = encode.select_trades(list(self.engine.trades[mk.index]),
-                                      _int(request, "fromId"), start, end, limit)
+        chosen = encode.select_trades(
+            list(self.engine.trades[mk.index]), _int(request, "fromId"), start, end, limit
+        )
         return ok(encode.join([encode.agg_trade_rest(mk, t) for t in chosen]))
 
     async def trades(self, kind: Kind, request: web.Request) -> web.Response:
@@ -207,9 +232,15 @@ class RestApi:
         mk = self._market(kind, request, required=False)
         if mk is not None:
             return ok(encode.premium_index(self.engine, mk.index))
-        body: bytes = self.engine.cached(("piall",), lambda: encode.join(
-            [encode.premium_index(self.engine, m.index)
-             for m in self.engine.universe.kind_markets("futures")]))
+        body: bytes = self.engine.cached(
+            ("piall",),
+            lambda: encode.join(
+                [
+                    encode.premium_index(self.engine, m.index)
+                    for m in self.engine.universe.kind_markets("futures")
+                ]
+            ),
+        )
         return ok(body)
 
     async def open_interest(self, kind: Kind, request: web.Request) -> web.Response:
@@ -222,25 +253,40 @@ class RestApi:
         start, end = _int(request, "startTime"), _int(request, "endTime")
         mk = self._market(kind, request, required=False)
         markets = [mk] if mk is not None else self.engine.universe.kind_markets("futures")
-        bodies = [encode.funding_history(self.engine, m.index, start, end, limit)[1:-1]
-                  for m in markets]
+        bodies = [
+            encode.funding_history(self.engine, m.index, start, end, limit)[1:-1] for m in markets
+        ]
         return ok(b"[" + b",".join(b for b in bodies if b) + b"]")
 
     def routes(self) -> list[tuple[str, Kind, str, Handler]]:
         """``(path, market, endpoint, handler)`` for every endpoint, spot and futures."""
         spot = {
-            "ping": self.ping, "time": self.time, "exchangeInfo": self.exchange_info,
-            "ticker/24hr": self.ticker_24hr, "ticker/price": self.ticker_price,
-            "ticker/bookTicker": self.book_ticker, "avgPrice": self.avg_price,
-            "depth": self.depth, "klines": self.klines, "uiKlines": self.klines,
-            "aggTrades": self.agg_trades, "trades": self.trades,
+            "ping": self.ping,
+            "time": self.time,
+            "exchangeInfo": self.exchange_info,
+            "ticker/24hr": self.ticker_24hr,
+            "ticker/price": self.ticker_price,
+            "ticker/bookTicker": self.book_ticker,
+            "avgPrice": self.avg_price,
+            "depth": self.depth,
+            "klines": self.klines,
+            "uiKlines": self.klines,
+            "aggTrades": self.agg_trades,
+            "trades": self.trades,
         }
         futures = {
-            "ping": self.ping, "time": self.time, "exchangeInfo": self.exchange_info,
-            "ticker/24hr": self.ticker_24hr, "ticker/price": self.ticker_price,
-            "ticker/bookTicker": self.book_ticker, "depth": self.depth,
-            "klines": self.klines, "aggTrades": self.agg_trades, "trades": self.trades,
-            "premiumIndex": self.premium_index, "openInterest": self.open_interest,
+            "ping": self.ping,
+            "time": self.time,
+            "exchangeInfo": self.exchange_info,
+            "ticker/24hr": self.ticker_24hr,
+            "ticker/price": self.ticker_price,
+            "ticker/bookTicker": self.book_ticker,
+            "depth": self.depth,
+            "klines": self.klines,
+            "aggTrades": self.agg_trades,
+            "trades": self.trades,
+            "premiumIndex": self.premium_index,
+            "openInterest": self.open_interest,
             "fundingRate": self.funding_rate,
         }
         out: list[tuple[str, Kind, str, Handler]] = []

@@ -48,8 +48,11 @@ class Simulator:
         self.faults = FaultBoard(seed=config.seed)
         self.limiter = RateLimiter(
             limits={"spot": config.spot_weight_limit, "futures": config.futures_weight_limit},
-            window=config.rate_limit_window, ban_after=config.ban_after,
-            ban_seconds=config.ban_seconds, enabled=config.rate_limits)
+            window=config.rate_limit_window,
+            ban_after=config.ban_after,
+            ban_seconds=config.ban_seconds,
+            enabled=config.rate_limits,
+        )
         self.hub = Hub(self.engine, self.faults, config)
         self.rest = RestApi(self.engine, config, self.now_ms)
         self.base_url = ""
@@ -63,8 +66,9 @@ class Simulator:
         if self._anchor is None:
             return self.engine.t_ms
         mono, sim = self._anchor
-        return max(self.engine.t_ms, sim + int((time.monotonic() - mono) * self.config.speed
-                                               * 1000))
+        return max(
+            self.engine.t_ms, sim + int((time.monotonic() - mono) * self.config.speed * 1000)
+        )
 
     def _start_clock(self) -> None:
         wall = int(time.time() * 1000)
@@ -101,21 +105,31 @@ class Simulator:
             spot = u.find("spot", f"{b.name}{u.quote}")
             perp = u.find("futures", f"{b.name}{u.quote}")
             symbols[b.name] = {
-                "beta": b.beta, "vol": b.total_vol, "idio_vol": b.idio_vol,
-                "corr_btc": float(corr[b.index, 0]), "price0": b.price,
-                "spot": spot.symbol if spot else None, "perp": perp.symbol if perp else None,
+                "beta": b.beta,
+                "vol": b.total_vol,
+                "idio_vol": b.idio_vol,
+                "corr_btc": float(corr[b.index, 0]),
+                "price0": b.price,
+                "spot": spot.symbol if spot else None,
+                "perp": perp.symbol if perp else None,
                 "id": f"{b.name}{u.quote}",
             }
         return {
-            "seed": cfg.seed, "speed": cfg.speed, "time": self.engine.t_ms, "quote": u.quote,
-            "benchmark": "BTC", "btc_vol": cfg.btc_vol,
+            "seed": cfg.seed,
+            "speed": cfg.speed,
+            "time": self.engine.t_ms,
+            "quote": u.quote,
+            "benchmark": "BTC",
+            "btc_vol": cfg.btc_vol,
             "vol_unit": "annualised stdev of log returns (365-day year); per interval of "
-                        "s seconds: vol * sqrt(s / 31536000)",
+            "s seconds: vol * sqrt(s / 31536000)",
             "symbols": symbols,
-            "correlation": {"bases": [b.name for b in u.bases],
-                            "matrix": np.round(corr, 6).tolist()},
-            "whales": list(self.engine.whales),
-            "walls": list(self.engine.walls),
+            "correlation": {
+                "bases": [b.name for b in u.bases],
+                "matrix": np.round(corr, 6).tolist(),
+            },
+            "whales": [dict(w) for w in self.engine.whales],
+            "walls": [dict(w) for w in self.engine.walls],
         }
 
     def inject(self, fault: Fault | Mapping[str, Any]) -> int:
@@ -137,11 +151,16 @@ class Simulator:
         return snap
 
     def stats(self) -> dict[str, Any]:
+        """What ``GET /__sim/stats`` returns: clock, ticks, requests, websocket traffic."""
         return {
-            "sim_time": self.now_ms(), "tick": self.engine.tick_no, "speed": self.config.speed,
-            "requests": self.requests, "ws_connections": len(self.hub.conns),
+            "sim_time": self.now_ms(),
+            "tick": self.engine.tick_no,
+            "speed": self.config.speed,
+            "requests": self.requests,
+            "ws_connections": len(self.hub.conns),
             "ws_connections_total": self.hub.connections_total,
-            "ws_messages_sent": self.hub.messages_sent, "markets": len(self.engine.markets),
+            "ws_messages_sent": self.hub.messages_sent,
+            "markets": len(self.engine.markets),
         }
 
     # -- app --------------------------------------------------------------------------------
@@ -161,17 +180,22 @@ class Simulator:
             if not limiter.enabled:
                 resp = await handler(request)
             else:
-                verdict = limiter.charge(request.remote or "?", kind,
-                                         request_weight(kind, endpoint, request.query))
+                verdict = limiter.charge(
+                    request.remote or "?", kind, request_weight(kind, endpoint, request.query)
+                )
                 if verdict.status != 200:
                     return self._limited(verdict, limit)
                 resp = await handler(request)
                 resp.headers["X-MBX-USED-WEIGHT-1M"] = str(verdict.used)
-            if fault is not None and fault.kind == "malformed_json" and isinstance(
-                    resp, web.Response):
+            if (
+                fault is not None
+                and fault.kind == "malformed_json"
+                and isinstance(resp, web.Response)
+            ):
                 body = resp.body if isinstance(resp.body, bytes) else b"{}"
-                return web.Response(status=200, body=body[: max(1, len(body) // 2)],
-                                    content_type=JSON)
+                return web.Response(
+                    status=200, body=body[: max(1, len(body) // 2)], content_type=JSON
+                )
             return resp
 
         return guarded
@@ -180,38 +204,72 @@ class Simulator:
     def _limited(verdict: Verdict, limit: int) -> web.Response:
         if verdict.status == 429:
             return web.Response(
-                status=429, content_type=JSON, headers={"Retry-After": str(verdict.retry_after),
-                                                        "X-MBX-USED-WEIGHT-1M": str(verdict.used)},
-                body=encode.dumps({"code": -1003, "msg": f"Too much request weight used; "
-                                   f"current limit is {limit} request weight per 1 MINUTE. "
-                                   "Please use WebSocket Streams for live updates to avoid "
-                                   "polling the API."}))
+                status=429,
+                content_type=JSON,
+                headers={
+                    "Retry-After": str(verdict.retry_after),
+                    "X-MBX-USED-WEIGHT-1M": str(verdict.used),
+                },
+                body=encode.dumps(
+                    {
+                        "code": -1003,
+                        "msg": f"Too much request weight used; "
+                        f"current limit is {limit} request weight per 1 MINUTE. "
+                        "Please use WebSocket Streams for live updates to avoid "
+                        "polling the API.",
+                    }
+                ),
+            )
         return web.Response(
-            status=418, content_type=JSON, headers={"Retry-After": str(verdict.retry_after)},
-            body=encode.dumps({"code": -1003, "msg": f"Way too much request weight used; IP "
-                               f"banned until {verdict.banned_until_ms}. Please use "
-                               "WebSocket Streams for live updates to avoid bans."}))
+            status=418,
+            content_type=JSON,
+            headers={"Retry-After": str(verdict.retry_after)},
+            body=encode.dumps(
+                {
+                    "code": -1003,
+                    "msg": f"Way too much request weight used; IP "
+                    f"banned until {verdict.banned_until_ms}. Please use "
+                    "WebSocket Streams for live updates to avoid bans.",
+                }
+            ),
+        )
 
     async def _apply_fault(self, fault: Fault) -> web.StreamResponse | None:
         kind = fault.kind
         if kind == "outage":
-            return web.Response(status=503, text="<html><body><h1>503 Service Unavailable</h1>"
-                                "</body></html>", content_type="text/html")
+            return web.Response(
+                status=503,
+                text="<html><body><h1>503 Service Unavailable</h1></body></html>",
+                content_type="text/html",
+            )
         if kind == "http_500":
-            return web.Response(status=fault.status, content_type="text/html",
-                                text=f"<html><body><h1>{fault.status} Internal Server Error"
-                                     "</h1></body></html>")
+            return web.Response(
+                status=fault.status,
+                content_type="text/html",
+                text=f"<html><body><h1>{fault.status} Internal Server Error</h1></body></html>",
+            )
         if kind == "http_429":
-            return web.Response(status=429, content_type=JSON,
-                                headers={"Retry-After": str(fault.retry_after)},
-                                body=encode.dumps({"code": -1003, "msg": "Too many requests; "
-                                                   "simulated rate limit."}))
+            return web.Response(
+                status=429,
+                content_type=JSON,
+                headers={"Retry-After": str(fault.retry_after)},
+                body=encode.dumps(
+                    {"code": -1003, "msg": "Too many requests; simulated rate limit."}
+                ),
+            )
         if kind == "http_418":
             until = int(time.time() * 1000) + fault.retry_after * 1000
-            return web.Response(status=418, content_type=JSON,
-                                headers={"Retry-After": str(fault.retry_after)},
-                                body=encode.dumps({"code": -1003, "msg": f"Way too much request "
-                                                   f"weight used; IP banned until {until}."}))
+            return web.Response(
+                status=418,
+                content_type=JSON,
+                headers={"Retry-After": str(fault.retry_after)},
+                body=encode.dumps(
+                    {
+                        "code": -1003,
+                        "msg": f"Way too much request weight used; IP banned until {until}.",
+                    }
+                ),
+            )
         if kind == "slow":
             await anyio.sleep(fault.delay)
         return None
@@ -226,9 +284,11 @@ class Simulator:
         try:
             clear, faults = parse_faults(msgspec.json.decode(await request.read()))
         except (msgspec.DecodeError, msgspec.ValidationError, TypeError) as err:
-            return web.Response(status=400, content_type=JSON,
-                                body=encode.dumps({"error": {"code": "bad_fault",
-                                                             "message": str(err)}}))
+            return web.Response(
+                status=400,
+                content_type=JSON,
+                body=encode.dumps({"error": {"code": "bad_fault", "message": str(err)}}),
+            )
         if clear:
             self.clear_faults()
         ids = [self.inject(f) for f in faults]
@@ -241,9 +301,11 @@ class Simulator:
         if raw is None:
             self.clear_faults()
         elif not raw.isdigit() or not self.faults.remove(int(raw)):
-            return web.Response(status=404, content_type=JSON,
-                                body=encode.dumps({"error": {"code": "not_found",
-                                                             "message": "no such fault"}}))
+            return web.Response(
+                status=404,
+                content_type=JSON,
+                body=encode.dumps({"error": {"code": "not_found", "message": "no such fault"}}),
+            )
         return web.Response(body=encode.dumps(self.fault_state()), content_type=JSON)
 
     async def _limits_delete(self, request: web.Request) -> web.Response:
@@ -257,8 +319,7 @@ class Simulator:
         app = web.Application()
         for path, kind, endpoint, handler in self.rest.routes():
             app.router.add_get(path, self._guard(kind, endpoint, handler))
-        for path in ("/ws", "/ws/{tail:.*}", "/stream", "/stream/{tail:.*}",
-                     "/fstream/{tail:.*}"):
+        for path in ("/ws", "/ws/{tail:.*}", "/stream", "/stream/{tail:.*}", "/fstream/{tail:.*}"):
             app.router.add_get(path, self.hub.handle)
         app.router.add_get("/__sim/truth", self._truth)
         app.router.add_get("/__sim/stats", self._stats)
@@ -269,11 +330,17 @@ class Simulator:
         app.router.add_delete("/__sim/ratelimits", self._limits_delete)
         return app
 
-    async def serve(self, host: str = "127.0.0.1", port: int = 0, *,
-                    task_status: anyio.abc.TaskStatus[str] = anyio.TASK_STATUS_IGNORED) -> None:
+    async def serve(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        task_status: anyio.abc.TaskStatus[str] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
         """Bind, start the market clock, report ``base_url`` and run until cancelled."""
-        runner = web.AppRunner(self.build_app(), handle_signals=False, access_log=None,
-                               shutdown_timeout=1.0)
+        runner = web.AppRunner(
+            self.build_app(), handle_signals=False, access_log=None, shutdown_timeout=1.0
+        )
         await runner.setup()
         try:
             site = web.TCPSite(runner, host, port, backlog=1024)
@@ -283,11 +350,20 @@ class Simulator:
             self.base_url = f"http://{shown}:{bound}"
             self._start_clock()
             ws = "ws" + self.base_url[4:]
-            log.info("virtuoso-sim listening: REST spot %s/api/v3 futures %s/fapi/v1, "
-                     "websockets spot %s/ws futures %s/fstream/ws, truth %s/__sim/truth, "
-                     "faults %s/__sim/faults (seed=%d, %d markets, speed=%g)",
-                     self.base_url, self.base_url, ws, ws, self.base_url, self.base_url,
-                     self.config.seed, len(self.engine.markets), self.config.speed)
+            log.info(
+                "virtuoso-sim listening: REST spot %s/api/v3 futures %s/fapi/v1, "
+                "websockets spot %s/ws futures %s/fstream/ws, truth %s/__sim/truth, "
+                "faults %s/__sim/faults (seed=%d, %d markets, speed=%g)",
+                self.base_url,
+                self.base_url,
+                ws,
+                ws,
+                self.base_url,
+                self.base_url,
+                self.config.seed,
+                len(self.engine.markets),
+                self.config.speed,
+            )
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._run_clock)
                 task_status.started(self.base_url)
@@ -299,10 +375,13 @@ class Simulator:
                 await runner.cleanup()
 
     @contextlib.asynccontextmanager
-    async def running(self, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
+    async def running(
+        self, host: str = "127.0.0.1", port: int = 0, *, start_timeout: float = 30.0
+    ) -> AsyncIterator[str]:
         """``async with sim.running() as base_url:`` serves for the body of the block."""
         async with anyio.create_task_group() as tg:
-            url: str = await tg.start(self.serve, host, port)
+            with anyio.fail_after(start_timeout):
+                url: str = await tg.start(self.serve, host, port)
             try:
                 yield url
             finally:

@@ -22,16 +22,56 @@ SECONDS_PER_YEAR = 365 * 86_400
 
 # (base, reference price in USDT) - plausible, not quotes
 KNOWN_BASES: tuple[tuple[str, float], ...] = (
-    ("ETH", 3200.0), ("SOL", 150.0), ("BNB", 580.0), ("XRP", 0.55), ("ADA", 0.45),
-    ("DOGE", 0.13), ("AVAX", 30.0), ("DOT", 6.5), ("LINK", 14.0), ("LTC", 75.0),
-    ("TRX", 0.12), ("ATOM", 8.0), ("NEAR", 5.0), ("UNI", 8.0), ("APT", 8.0),
-    ("ARB", 0.9), ("OP", 1.8), ("FIL", 5.0), ("ICP", 10.0), ("ETC", 25.0),
-    ("XLM", 0.1), ("HBAR", 0.08), ("INJ", 22.0), ("SUI", 1.2), ("SEI", 0.4),
-    ("TIA", 7.0), ("AAVE", 95.0), ("MKR", 2500.0), ("RUNE", 4.5), ("ALGO", 0.15),
-    ("EGLD", 35.0), ("SAND", 0.4), ("MANA", 0.4), ("AXS", 6.5), ("FTM", 0.6),
-    ("GRT", 0.2), ("IMX", 1.6), ("LDO", 1.8), ("PEPE", 0.0000105), ("SHIB", 0.0000205),
-    ("WLD", 2.5), ("JUP", 0.9), ("RENDER", 7.0), ("STX", 1.8), ("BCH", 400.0),
-    ("FET", 1.4), ("GALA", 0.03), ("CRV", 0.4), ("SNX", 2.5), ("ENA", 0.6),
+    ("ETH", 3200.0),
+    ("SOL", 150.0),
+    ("BNB", 580.0),
+    ("XRP", 0.55),
+    ("ADA", 0.45),
+    ("DOGE", 0.13),
+    ("AVAX", 30.0),
+    ("DOT", 6.5),
+    ("LINK", 14.0),
+    ("LTC", 75.0),
+    ("TRX", 0.12),
+    ("ATOM", 8.0),
+    ("NEAR", 5.0),
+    ("UNI", 8.0),
+    ("APT", 8.0),
+    ("ARB", 0.9),
+    ("OP", 1.8),
+    ("FIL", 5.0),
+    ("ICP", 10.0),
+    ("ETC", 25.0),
+    ("XLM", 0.1),
+    ("HBAR", 0.08),
+    ("INJ", 22.0),
+    ("SUI", 1.2),
+    ("SEI", 0.4),
+    ("TIA", 7.0),
+    ("AAVE", 95.0),
+    ("MKR", 2500.0),
+    ("RUNE", 4.5),
+    ("ALGO", 0.15),
+    ("EGLD", 35.0),
+    ("SAND", 0.4),
+    ("MANA", 0.4),
+    ("AXS", 6.5),
+    ("FTM", 0.6),
+    ("GRT", 0.2),
+    ("IMX", 1.6),
+    ("LDO", 1.8),
+    ("PEPE", 0.0000105),
+    ("SHIB", 0.0000205),
+    ("WLD", 2.5),
+    ("JUP", 0.9),
+    ("RENDER", 7.0),
+    ("STX", 1.8),
+    ("BCH", 400.0),
+    ("FET", 1.4),
+    ("GALA", 0.03),
+    ("CRV", 0.4),
+    ("SNX", 2.5),
+    ("ENA", 0.6),
 )
 
 
@@ -114,8 +154,15 @@ class Universe:
         for i, name in enumerate(names):
             total = math.sqrt((betas[i] * config.btc_vol) ** 2 + idio[i] ** 2)
             self.bases.append(
-                Base(i, name, float(prices[i]), float(betas[i]), float(idio[i]), total,
-                     float(volumes[i]))
+                Base(
+                    i,
+                    name,
+                    float(prices[i]),
+                    float(betas[i]),
+                    float(idio[i]),
+                    total,
+                    float(volumes[i]),
+                )
             )
         self.markets: list[Market] = []
         kinds: list[Kind] = ["spot", "futures"] if config.perpetuals else ["spot"]
@@ -145,8 +192,9 @@ class Universe:
         return names
 
     @staticmethod
-    def _reference_prices(config: SimConfig, names: list[str], rng: np.random.Generator
-                          ) -> np.ndarray:
+    def _reference_prices(
+        config: SimConfig, names: list[str], rng: np.random.Generator
+    ) -> np.ndarray:
         table = dict(KNOWN_BASES)
         out = np.empty(len(names))
         synthetic = np.exp(rng.uniform(math.log(0.01), math.log(200.0), len(names)))
@@ -162,13 +210,26 @@ class Universe:
         book_step = _nice_step(price * 2e-4, tick)  # ~2 bp between levels
         vol_mult = 1.0 if kind == "spot" else 2.5
         quote_volume = base.daily_quote_volume * vol_mult
-        rate = self.config.trade_rate * math.sqrt(quote_volume / 2.0e9) * (1.0 if kind == "spot"
-                                                                             else 1.3)
+        rate = (
+            self.config.trade_rate
+            * math.sqrt(quote_volume / 2.0e9)
+            * (1.0 if kind == "spot" else 1.3)
+        )
         rate = max(rate, 0.2)
         mean_qty = quote_volume / 86_400.0 / rate / price
         symbol = f"{base.name}/{self.quote}" + (f":{self.quote}" if kind == "futures" else "")
         return Market(
-            index=index, base=base, kind=kind, id=f"{base.name}{self.quote}", symbol=symbol,
-            tick=tick, price_decimals=_decimals(tick), lot=lot, qty_decimals=_decimals(lot),
-            book_step=book_step, trade_rate=rate, mean_qty=mean_qty, volume_mult=vol_mult,
+            index=index,
+            base=base,
+            kind=kind,
+            id=f"{base.name}{self.quote}",
+            symbol=symbol,
+            tick=tick,
+            price_decimals=_decimals(tick),
+            lot=lot,
+            qty_decimals=_decimals(lot),
+            book_step=book_step,
+            trade_rate=rate,
+            mean_qty=mean_qty,
+            volume_mult=vol_mult,
         )

@@ -36,9 +36,15 @@ log = logging.getLogger("virtuoso.sim.ws")
 
 _STREAM = re.compile(
     r"^(?P<sym>[a-z0-9]+)@(?P<ch>ticker|miniTicker|bookTicker|trade|aggTrade|markPrice"
-    r"|kline_(?P<tf>\w+)|depth(?P<lv>5|10|20)?)(?:@(?P<rate>\d+m?s))?$")
-_ALL = {"!miniTicker@arr": "allMini", "!ticker@arr": "allTicker", "!markPrice@arr": "allMark",
-        "!markPrice@arr@1s": "allMark", "!bookTicker": "allBook"}
+    r"|kline_(?P<tf>\w+)|depth(?P<lv>5|10|20)?)(?:@(?P<rate>\d+m?s))?$"
+)
+_ALL = {
+    "!miniTicker@arr": "allMini",
+    "!ticker@arr": "allTicker",
+    "!markPrice@arr": "allMark",
+    "!markPrice@arr@1s": "allMark",
+    "!bookTicker": "allBook",
+}
 
 
 @dataclass(frozen=True)
@@ -99,10 +105,10 @@ def stream_events(engine: Engine, kind: Kind, spec: StreamSpec) -> list[bytes]:
         series = engine.series[str(spec.arg)]
         out = []
         if series.name in engine.closed_now:
-            out.append(engine.cached(("kc", m, series.name),
-                                     lambda: series.kline_event(m, True, now)))
-        out.append(engine.cached(("ko", m, series.name),
-                                 lambda: series.kline_event(m, False, now)))
+            out.append(
+                engine.cached(("kc", m, series.name), lambda: series.kline_event(m, True, now))
+            )
+        out.append(engine.cached(("ko", m, series.name), lambda: series.kline_event(m, False, now)))
         return out
     if ch == "depth":
         ev = encode.diff_depth_event(engine, m)
@@ -180,8 +186,7 @@ class Hub:
                     del self.subs[(conn.kind, name)]
 
     def _reply(self, conn: Conn, doc: dict[str, Any]) -> None:
-        if not self.faults.has("ws_silent") or not self.faults.ws("ws_silent", conn.kind,
-                                                                 conn.id):
+        if not self.faults.has("ws_silent") or not self.faults.ws("ws_silent", conn.kind, conn.id):
             conn.pending.append(encode.dumps(doc))
             self._flush(conn)
 
@@ -189,8 +194,9 @@ class Hub:
         try:
             msg = msgspec.json.decode(raw)
         except msgspec.DecodeError:
-            self._reply(conn, {"error": {"code": 3, "msg": "Invalid JSON: expected value"},
-                               "id": None})
+            self._reply(
+                conn, {"error": {"code": 3, "msg": "Invalid JSON: expected value"}, "id": None}
+            )
             return
         if not isinstance(msg, dict):
             self._reply(conn, {"error": {"code": 3, "msg": "Invalid JSON"}, "id": None})
@@ -200,8 +206,9 @@ class Hub:
         params = msg.get("params", [])
         if method in ("SUBSCRIBE", "UNSUBSCRIBE"):
             if not isinstance(params, list) or not all(isinstance(p, str) for p in params):
-                self._reply(conn, {"error": {"code": 2, "msg": "Invalid request: params"},
-                                   "id": rid})
+                self._reply(
+                    conn, {"error": {"code": 2, "msg": "Invalid request: params"}, "id": rid}
+                )
                 return
             if method == "SUBSCRIBE":
                 err = self._subscribe(conn, params)
@@ -220,26 +227,36 @@ class Hub:
         elif method == "GET_PROPERTY":
             self._reply(conn, {"result": conn.combined, "id": rid})
         else:
-            self._reply(conn, {"error": {"code": 2, "msg": f"Invalid request: unknown method "
-                                         f"'{method}'"}, "id": rid})
+            self._reply(
+                conn,
+                {
+                    "error": {"code": 2, "msg": f"Invalid request: unknown method '{method}'"},
+                    "id": rid,
+                },
+            )
 
     # -- connection lifecycle -------------------------------------------------------------
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         path = request.path
         kind: Kind = "futures" if path.startswith("/fstream") else "spot"
-        tail = path[len("/fstream"):] if kind == "futures" else path
+        tail = path[len("/fstream") :] if kind == "futures" else path
         conn_id = next(self._ids)
         if self.faults.has("outage", kind) and self.faults.ws("outage", kind, conn_id):
             return web.Response(status=503, text="Service Unavailable")
-        ws = web.WebSocketResponse(heartbeat=self.config.ws_heartbeat, compress=False,
-                                   max_msg_size=1 << 20)
+        ws = web.WebSocketResponse(
+            heartbeat=self.config.ws_heartbeat, compress=False, max_msg_size=1 << 20
+        )
         await ws.prepare(request)
         self.connections_total += 1
-        combined = tail.startswith("/stream") or tail.startswith("/public/stream") or \
-            tail.startswith("/market/stream")
+        combined = (
+            tail.startswith("/stream")
+            or tail.startswith("/public/stream")
+            or tail.startswith("/market/stream")
+        )
         send, recv = anyio.create_memory_object_stream[list[bytes] | None](
-            self.config.ws_send_queue)
+            self.config.ws_send_queue
+        )
         conn = Conn(conn_id, kind, combined, ws, send, request.transport)
         names: list[str] = []
         if "streams" in request.query:
@@ -341,8 +358,7 @@ class Hub:
         silent = self.faults.has("ws_silent")
         muted: set[int] = set()
         if silent:
-            muted = {c.id for c in self.conns.values()
-                     if self.faults.ws("ws_silent", c.kind, c.id)}
+            muted = {c.id for c in self.conns.values() if self.faults.ws("ws_silent", c.kind, c.id)}
         touched: list[Conn] = []
         for (kind, name), conns in self.subs.items():
             events = stream_events(engine, kind, self.specs[(kind, name)])
