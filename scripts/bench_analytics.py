@@ -13,13 +13,22 @@ outputs symbol by symbol, window by window, with ``scipy.stats.linregress``
 Targets (PASS/FAIL, exit status 1 on FAIL): vectorised median < 50 ms and at
 least 30x faster than the naive loop.
 
+BLAS threads: the products here are small (a few dozen rows times the data), and
+on a shared machine OpenBLAS worker threads spin-wait for CPUs that other
+processes hold, which multiplies CPU time and wall time. Like the daemon should,
+the script runs BLAS single-threaded unless ``OPENBLAS_NUM_THREADS`` is already
+set (e.g. ``OPENBLAS_NUM_THREADS=2 .venv/bin/python scripts/bench_analytics.py``).
+
 Run: ``.venv/bin/python scripts/bench_analytics.py`` (``--help`` for options).
 """
 
 from __future__ import annotations
 
-import argparse
 import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy loads OpenBLAS
+
+import argparse
 import platform
 import statistics
 import sys
@@ -71,8 +80,9 @@ def make_closes(symbols: int, seed: int) -> Closes:
         closes = rng.uniform(0.01, 50_000, symbols) * np.exp(np.cumsum(r, axis=0))
         closes[rng.random((rows, symbols)) < 0.02] = np.nan
         listed = rng.integers(0, rows, symbols // 10)  # 10 % listed part-way through
-        for j, start in zip(rng.choice(np.arange(1, symbols), listed.size, replace=False), listed,
-                            strict=True):
+        for j, start in zip(
+            rng.choice(np.arange(1, symbols), listed.size, replace=False), listed, strict=True
+        ):
             closes[:start, j] = np.nan
         closes[:-10, -3:] = np.nan  # three brand-new listings: insufficient everywhere
         out[tf] = closes
@@ -156,12 +166,19 @@ def main() -> int:
     data = make_closes(args.symbols, args.seed)
     shapes = ", ".join(f"{tf} {c.shape[0]}x{c.shape[1]}" for tf, c in data.items())
     load = " ".join(f"{v:.2f}" for v in os.getloadavg())
-    print(f"python {platform.python_version()}, numpy {np.__version__}, "
-          f"{os.cpu_count()} CPUs, {platform.machine()}, load average {load}")
+    print(
+        f"python {platform.python_version()}, numpy {np.__version__}, "
+        f"{os.cpu_count()} CPUs, {platform.machine()}, load average {load}, "
+        f"OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}"
+    )
     print(f"closes matrices: {shapes}")
-    print("windows: " + "; ".join(
-        f"{tf} " + "/".join(f"{w}={window_spec(w, tf).candles}" for w in ws)
-        for tf, ws in PLAN.items()))
+    print(
+        "windows: "
+        + "; ".join(
+            f"{tf} " + "/".join(f"{w}={window_spec(w, tf).candles}" for w in ws)
+            for tf, ws in PLAN.items()
+        )
+    )
 
     err, where = agree(vectorised(data), naive(data))
     print(f"agreement with the naive loop: max difference {err:.2e} ({where})")
@@ -170,12 +187,16 @@ def main() -> int:
     slow, slow_cpu = timed(lambda: naive(data), args.naive_runs)
     fast_ms, slow_ms = statistics.median(fast), statistics.median(slow)
     ratio = slow_ms / fast_ms
-    print(f"vectorised full recompute: median {fast_ms:8.2f} ms wall  (min {min(fast):.2f}, "
-          f"max {max(fast):.2f}, {args.runs} runs; CPU median "
-          f"{statistics.median(fast_cpu):.2f} ms)")
-    print(f"naive per-symbol loop:     median {slow_ms:8.2f} ms wall  (min {min(slow):.2f}, "
-          f"max {max(slow):.2f}, {args.naive_runs} runs; CPU median "
-          f"{statistics.median(slow_cpu):.2f} ms)")
+    print(
+        f"vectorised full recompute: median {fast_ms:8.2f} ms wall  (min {min(fast):.2f}, "
+        f"max {max(fast):.2f}, {args.runs} runs; CPU median "
+        f"{statistics.median(fast_cpu):.2f} ms)"
+    )
+    print(
+        f"naive per-symbol loop:     median {slow_ms:8.2f} ms wall  (min {min(slow):.2f}, "
+        f"max {max(slow):.2f}, {args.naive_runs} runs; CPU median "
+        f"{statistics.median(slow_cpu):.2f} ms)"
+    )
     print(f"speed-up: {ratio:.1f}x")
 
     # Context (not targets): the other heavy pieces on the same data.

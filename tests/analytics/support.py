@@ -25,8 +25,10 @@ def market(
     x = rng.normal(0.0005, 0.02, rows)
     betas = rng.uniform(-0.5, 2.5, cols)
     drift = rng.normal(0.0, 0.002, cols)
-    y = drift + x[:, None] * betas + rng.normal(0.0, 0.015, (rows, cols)) * rng.uniform(
-        0.2, 2.0, cols
+    y = (
+        drift
+        + x[:, None] * betas
+        + rng.normal(0.0, 0.015, (rows, cols)) * rng.uniform(0.2, 2.0, cols)
     )
     y[rng.random((rows, cols)) < gaps] = np.nan
     x[rng.random(rows) < benchmark_gaps] = np.nan

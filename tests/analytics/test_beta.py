@@ -58,8 +58,9 @@ def test_the_benchmark_fits_itself_perfectly_with_zero_standard_error(data: Data
     assert table.beta_se[0] == pytest.approx(0.0, abs=1e-7)
 
 
-@pytest.mark.parametrize(("timeframe", "per_year"), [("1m", 525_600), ("1h", 8_760),
-                                                     ("4h", 2_190), ("1d", 365)])
+@pytest.mark.parametrize(
+    ("timeframe", "per_year"), [("1m", 525_600), ("1h", 8_760), ("4h", 2_190), ("1d", 365)]
+)
 def test_volatility_is_std_ddof1_times_sqrt_periods_per_year_of_the_timeframe(
     data: Data, timeframe: str, per_year: int
 ) -> None:
@@ -68,8 +69,9 @@ def test_volatility_is_std_ddof1_times_sqrt_periods_per_year_of_the_timeframe(
     assert table.periods_per_year == per_year
     for j in range(y.shape[1]):
         xs, ys = pairs(x, y[:, j])
-        np.testing.assert_allclose(table.volatility[j], np.std(ys, ddof=1) * math.sqrt(per_year),
-                                   rtol=RTOL, atol=ATOL)
+        np.testing.assert_allclose(
+            table.volatility[j], np.std(ys, ddof=1) * math.sqrt(per_year), rtol=RTOL, atol=ATOL
+        )
         expected = np.std(xs, ddof=1) * math.sqrt(per_year)
         np.testing.assert_allclose(table.benchmark_volatility[j], expected, rtol=RTOL, atol=ATOL)
 
@@ -104,8 +106,9 @@ def test_downside_beta_needs_its_own_minimum_of_down_periods() -> None:
 def test_beta_equals_correlation_times_volatility_ratio(data: Data) -> None:
     y, x = data
     (t,) = beta_windows(y, x, timeframe="4h")
-    np.testing.assert_allclose(t.beta, t.correlation * t.volatility / t.benchmark_volatility,
-                               rtol=1e-10)
+    np.testing.assert_allclose(
+        t.beta, t.correlation * t.volatility / t.benchmark_volatility, rtol=1e-10
+    )
 
 
 def test_insufficient_observations_give_nan_for_every_statistic_never_one() -> None:
@@ -114,8 +117,16 @@ def test_insufficient_observations_give_nan_for_every_statistic_never_one() -> N
     (t,) = beta_windows(y, x, timeframe="1h", min_obs=30)
     assert t.n_obs[1] == 25
     assert not t.sufficient[1]
-    for name in ("beta", "alpha", "alpha_annual", "correlation", "r_squared", "beta_se",
-                 "volatility", "downside_beta"):
+    for name in (
+        "beta",
+        "alpha",
+        "alpha_annual",
+        "correlation",
+        "r_squared",
+        "beta_se",
+        "volatility",
+        "downside_beta",
+    ):
         assert np.isnan(getattr(t, name)[1]), name
     row = t.row("1")
     assert row.beta is None and row.n_obs == 25

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from virtuoso_daemon.analytics.beta import beta_windows
 from virtuoso_daemon.analytics.returns import log_returns
 
-PROPS = settings(max_examples=60, deadline=None)
+PROPS = settings(max_examples=60, deadline=None, database=None)
 
 
 @st.composite
@@ -64,9 +64,7 @@ def test_beta_does_not_change_when_prices_are_scaled(
     benchmark_returns(),
     st.one_of(st.just(0.0), st.floats(1e-3, 10.0), st.floats(-10.0, -1e-3)),
 )
-def test_a_symbol_made_of_k_times_the_benchmark_returns_has_beta_k(
-    x: np.ndarray, k: float
-) -> None:
+def test_a_symbol_made_of_k_times_the_benchmark_returns_has_beta_k(x: np.ndarray, k: float) -> None:
     (t,) = beta_windows((k * x)[:, None], x, timeframe="1h", min_obs=30, min_down_obs=3)
     np.testing.assert_allclose(t.beta[0], k, rtol=1e-9, atol=1e-12)
     if t.n_down[0] >= 3:

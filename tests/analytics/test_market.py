@@ -17,8 +17,9 @@ from virtuoso_daemon.analytics.market import (
 
 
 def test_pct_changes_skip_missing_prices() -> None:
-    np.testing.assert_allclose(pct_changes([100.0, 0.0, np.nan], [110.0, 5.0, 1.0]),
-                               [0.1, np.nan, np.nan])
+    np.testing.assert_allclose(
+        pct_changes([100.0, 0.0, np.nan], [110.0, 5.0, 1.0]), [0.1, np.nan, np.nan]
+    )
 
 
 def test_breadth_counts_advancers_decliners_and_unchanged_ignoring_nan() -> None:

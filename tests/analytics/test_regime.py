@@ -54,7 +54,10 @@ def test_neutral_when_no_rule_fires() -> None:
 @pytest.mark.parametrize("missing", ["btc_return", "breadth"])
 def test_unknown_when_btc_return_or_breadth_is_missing(missing: str) -> None:
     inputs: dict[str, Any] = {
-        "btc_return": -0.05, "breadth": 0.1, "avg_correlation": 0.9, "avg_change": -0.05
+        "btc_return": -0.05,
+        "breadth": 0.1,
+        "avg_correlation": 0.9,
+        "avg_change": -0.05,
     }
     inputs[missing] = math.nan
     r = market_regime(**inputs)
@@ -64,8 +67,12 @@ def test_unknown_when_btc_return_or_breadth_is_missing(missing: str) -> None:
 
 def test_the_result_reports_every_input_it_saw() -> None:
     r = market_regime(btc_return=0.02, breadth=0.65, avg_correlation=None, avg_change=0.01)
-    assert r.inputs == {"btc_return": 0.02, "breadth": 0.65, "avg_correlation": None,
-                        "avg_change": 0.01}
+    assert r.inputs == {
+        "btc_return": 0.02,
+        "breadth": 0.65,
+        "avg_correlation": None,
+        "avg_change": 0.01,
+    }
 
 
 def test_thresholds_are_configurable() -> None:

@@ -56,8 +56,7 @@ def test_an_open_time_off_the_timeframe_grid_is_an_error() -> None:
 
 
 def test_end_ms_leaves_out_the_candle_still_forming() -> None:
-    aligned = align_closes({"A": ([T0, T0 + H, T0 + 2 * H], [1.0, 2.0, 3.0])}, "1h",
-                           end_ms=T0 + H)
+    aligned = align_closes({"A": ([T0, T0 + H, T0 + 2 * H], [1.0, 2.0, 3.0])}, "1h", end_ms=T0 + H)
     np.testing.assert_array_equal(aligned.open_times, [T0, T0 + H])
 
 
@@ -69,8 +68,9 @@ def test_length_keeps_exactly_that_many_rows_ending_at_the_latest_candle() -> No
 
 
 def test_start_ms_drops_older_candles() -> None:
-    aligned = align_closes({"A": (T0 + H * np.arange(5), np.arange(1.0, 6.0))}, "1h",
-                           start_ms=T0 + 3 * H)
+    aligned = align_closes(
+        {"A": (T0 + H * np.arange(5), np.arange(1.0, 6.0))}, "1h", start_ms=T0 + 3 * H
+    )
     np.testing.assert_array_equal(aligned.closes[:, 0], [4.0, 5.0])
 
 
@@ -132,8 +132,10 @@ def test_annualised_volatility_is_nan_below_minimum_observations() -> None:
 
 def test_select_and_tail_pick_columns_and_last_rows() -> None:
     aligned = align_closes(
-        {"A": (T0 + H * np.arange(5), np.arange(1.0, 6.0)),
-         "B": (T0 + H * np.arange(5), np.arange(2.0, 7.0))},
+        {
+            "A": (T0 + H * np.arange(5), np.arange(1.0, 6.0)),
+            "B": (T0 + H * np.arange(5), np.arange(2.0, 7.0)),
+        },
         "1h",
     )
     m = aligned.log_returns().select(["B"]).tail(2)
@@ -141,3 +143,10 @@ def test_select_and_tail_pick_columns_and_last_rows() -> None:
     np.testing.assert_allclose(m.returns[:, 0], np.log([5.0 / 4.0, 6.0 / 5.0]))
     with pytest.raises(KeyError):
         m.column("A")
+
+
+def test_log_returns_treat_non_positive_and_infinite_closes_as_missing() -> None:
+    closes = np.array([[1.0, 1.0], [0.0, -1.0], [2.0, -2.0], [np.inf, 4.0], [4.0, 8.0]])
+    r = log_returns(closes)
+    np.testing.assert_array_equal(np.isnan(r), [[1, 1], [1, 1], [1, 1], [1, 0]])
+    assert r[3, 1] == pytest.approx(math.log(2.0))

@@ -14,7 +14,7 @@ def reference(y: np.ndarray, x: np.ndarray, window: int, min_obs: int) -> np.nda
     out = np.full((*y.shape, 4), np.nan)
     for t in range(window - 1, y.shape[0]):
         for j in range(y.shape[1]):
-            xs, ys = pairs(x[t - window + 1: t + 1], y[t - window + 1: t + 1, j])
+            xs, ys = pairs(x[t - window + 1 : t + 1], y[t - window + 1 : t + 1, j])
             out[t, j, 3] = xs.size
             if xs.size >= min_obs:
                 out[t, j, 0], out[t, j, 1] = np.polyfit(xs, ys, 1)

@@ -44,8 +44,14 @@ def test_every_component_at_its_centre_is_neutral() -> None:
 
 @pytest.mark.parametrize(
     ("name", "greed", "fear"),
-    [("funding_rate", 0.0005, -0.0003), ("oi_change", 0.10, -0.10), ("breadth", 0.8, 0.2),
-     ("volatility", 0.2, 1.0), ("flow_imbalance", 0.2, -0.2), ("long_short_ratio", 2.0, 0.5)],
+    [
+        ("funding_rate", 0.0005, -0.0003),
+        ("oi_change", 0.10, -0.10),
+        ("breadth", 0.8, 0.2),
+        ("volatility", 0.2, 1.0),
+        ("flow_imbalance", 0.2, -0.2),
+        ("long_short_ratio", 2.0, 0.5),
+    ],
 )
 def test_each_component_reaches_full_greed_and_full_fear_at_its_documented_values(
     name: str, greed: float, fear: float
@@ -101,9 +107,19 @@ def test_a_non_positive_long_short_ratio_has_no_score() -> None:
 
 @pytest.mark.parametrize(
     ("index", "label"),
-    [(0, "extreme fear"), (19.9, "extreme fear"), (20, "fear"), (39.9, "fear"), (40, "neutral"),
-     (60, "neutral"), (60.1, "greed"), (80, "greed"), (80.1, "extreme greed"),
-     (100, "extreme greed"), (None, "unknown")],
+    [
+        (0, "extreme fear"),
+        (19.9, "extreme fear"),
+        (20, "fear"),
+        (39.9, "fear"),
+        (40, "neutral"),
+        (60, "neutral"),
+        (60.1, "greed"),
+        (80, "greed"),
+        (80.1, "extreme greed"),
+        (100, "extreme greed"),
+        (None, "unknown"),
+    ],
 )
 def test_labels_by_index_band(index: float | None, label: str) -> None:
     assert sentiment_label(index) == label

@@ -15,8 +15,15 @@ from virtuoso_daemon.analytics.timeframes import (
 
 @pytest.mark.parametrize(
     ("timeframe", "seconds"),
-    [("1m", 60), ("5m", 300), ("15m", 900), ("1h", 3600), ("4h", 14400), ("1d", 86400),
-     ("1w", 604800)],
+    [
+        ("1m", 60),
+        ("5m", 300),
+        ("15m", 900),
+        ("1h", 3600),
+        ("4h", 14400),
+        ("1d", 86400),
+        ("1w", 604800),
+    ],
 )
 def test_timeframe_seconds(timeframe: str, seconds: int) -> None:
     assert timeframe_seconds(timeframe) == seconds
@@ -25,8 +32,16 @@ def test_timeframe_seconds(timeframe: str, seconds: int) -> None:
 
 @pytest.mark.parametrize(
     ("timeframe", "per_year"),
-    [("1m", 525_600), ("5m", 105_120), ("15m", 35_040), ("30m", 17_520), ("1h", 8_760),
-     ("4h", 2_190), ("12h", 730), ("1d", 365)],
+    [
+        ("1m", 525_600),
+        ("5m", 105_120),
+        ("15m", 35_040),
+        ("30m", 17_520),
+        ("1h", 8_760),
+        ("4h", 2_190),
+        ("12h", 730),
+        ("1d", 365),
+    ],
 )
 def test_periods_per_year_counts_a_365_day_24_7_year(timeframe: str, per_year: int) -> None:
     assert periods_per_year(timeframe) == per_year
@@ -46,8 +61,16 @@ def test_a_90_day_window_on_1h_needs_2160_candles_more_than_one_1000_candle_requ
 
 @pytest.mark.parametrize(
     ("window", "timeframe", "candles"),
-    [("7d", "1h", 168), ("30d", "1h", 720), ("90d", "1h", 2160), ("30d", "4h", 180),
-     ("90d", "4h", 540), ("90d", "1d", 90), ("1d", "5m", 288), ("2w", "1d", 14)],
+    [
+        ("7d", "1h", 168),
+        ("30d", "1h", 720),
+        ("90d", "1h", 2160),
+        ("30d", "4h", 180),
+        ("90d", "4h", 540),
+        ("90d", "1d", 90),
+        ("1d", "5m", 288),
+        ("2w", "1d", 14),
+    ],
 )
 def test_window_candles(window: str, timeframe: str, candles: int) -> None:
     assert window_candles(window, timeframe) == candles

@@ -196,8 +196,15 @@ def _centred(
 
 
 def _stats_from_sums(
-    n: FloatArray, sx: FloatArray, sxx: FloatArray, sy: FloatArray, sxy: FloatArray,
-    syy: FloatArray, x_shift: float, ppy: float, min_obs: int,
+    n: FloatArray,
+    sx: FloatArray,
+    sxx: FloatArray,
+    sy: FloatArray,
+    sxy: FloatArray,
+    syy: FloatArray,
+    x_shift: float,
+    ppy: float,
+    min_obs: int,
 ) -> dict[str, FloatArray]:
     mx, my, cxx, cxy = _centred(n, sx, sxx, sy, sxy)
     cyy = _flat_to_zero(syy - sy * my, syy)
@@ -224,7 +231,11 @@ def _stats_from_sums(
 
 
 def _slope(
-    n: FloatArray, sx: FloatArray, sxx: FloatArray, sy: FloatArray, sxy: FloatArray,
+    n: FloatArray,
+    sx: FloatArray,
+    sxx: FloatArray,
+    sy: FloatArray,
+    sxy: FloatArray,
     min_obs: int,
 ) -> FloatArray:
     _, _, cxx, cxy = _centred(n, sx, sxx, sy, sxy)
@@ -270,8 +281,8 @@ def beta_windows(
 
     # Only the longest window's tail is touched; shorter windows are nested in it.
     tail = min(max(wins), total)
-    y = y[total - tail:]
-    x = x[total - tail:]
+    y = y[total - tail :]
+    x = x[total - tail :]
     xc, shift = _centre(x)
     fx = np.isfinite(x)
 
@@ -296,7 +307,7 @@ def beta_windows(
         yz = np.where(valid, y[r0:r1], 0.0)
         a += w_mask[:, r0:r1] @ valid.astype(np.float64)
         b[: 4 * k] += w_data[: 4 * k, r0:r1] @ yz
-        b[4 * k:] += w_data[4 * k:, r0:r1] @ np.square(yz, out=yz)
+        b[4 * k :] += w_data[4 * k :, r0:r1] @ np.square(yz, out=yz)
 
     n, sx, sxx, nd, sxd, sxxd = a.reshape(6, k, ncols)
     sy, sxy, syd, sxyd, syy = b.reshape(5, k, ncols)
@@ -411,14 +422,12 @@ def rolling_beta(
         ok = (n >= min_obs) & (cxx > 0)
         with np.errstate(divide="ignore", invalid="ignore"):
             b = np.where(ok, cxy / cxx, np.nan)
-            beta[:, window - 1:] = b
-            alpha[:, window - 1:] = np.where(
-                ok, (my + ymean[:, None]) - b * (mx + shift), np.nan
-            )
-            corr[:, window - 1:] = np.clip(
+            beta[:, window - 1 :] = b
+            alpha[:, window - 1 :] = np.where(ok, (my + ymean[:, None]) - b * (mx + shift), np.nan)
+            corr[:, window - 1 :] = np.clip(
                 np.where(ok & (cyy > 0), cxy / np.sqrt(cxx * cyy), np.nan), -1.0, 1.0
             )
-        counts[:, window - 1:] = np.rint(n).astype(np.int64)
+        counts[:, window - 1 :] = np.rint(n).astype(np.int64)
     if one_d:
         return RollingBeta(beta[0], alpha[0], corr[0], counts[0])
     return RollingBeta(beta.T, alpha.T, corr.T, counts.T)

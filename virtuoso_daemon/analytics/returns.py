@@ -193,12 +193,17 @@ def log_returns(closes: FloatArray) -> FloatArray:
     c = np.asarray(closes, dtype=np.float64)
     if c.shape[0] < 2:
         return np.empty((0, *c.shape[1:]), dtype=np.float64)
-    valid = (c > 0) & (c < np.inf)  # False for NaN too
-    clean = np.where(valid, c, np.nan)
-    # log of the ratio, not a difference of logs: exact to a few ulps of the return
-    # itself, and unchanged when every price is scaled by the same constant.
-    out: FloatArray = np.divide(clean[1:], clean[:-1])
-    np.log(out, out=out)
+    if (c <= 0).any():  # rare: a non-positive close is a missing close
+        c = np.where(c > 0, c, np.nan)
+    # The log of the ratio, not a difference of logs: exact to a few ulps of the
+    # return itself, and unchanged when every price is scaled by one constant.
+    # NaN propagates; an infinite close gives an infinite log, cleared below.
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        out: FloatArray = np.divide(c[1:], c[:-1])
+        np.log(out, out=out)
+    infinite = np.isinf(out)
+    if infinite.any():
+        out[infinite] = np.nan
     return out
 
 

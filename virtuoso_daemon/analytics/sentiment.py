@@ -71,6 +71,7 @@ COMPONENT_RULES: tuple[ComponentRule, ...] = (
 )
 """The documented mapping, in report order."""
 
+
 @dataclass(frozen=True, slots=True)
 class SentimentComponent:
     """One input of the composite: raw value, score in [-1, 1], and its weights.
