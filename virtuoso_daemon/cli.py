@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import functools
+import gc
 import logging
 import sys
 from pathlib import Path
@@ -76,7 +78,12 @@ def flag_overrides(ns: argparse.Namespace) -> dict[str, Any]:
 
 async def serve(runtime: Runtime) -> None:
     sup = Supervisor(runtime, build_specs(runtime))
-    await sup.run(handle_signals=True)
+    async with anyio.create_task_group() as tg:
+        await tg.start(functools.partial(sup.run, handle_signals=True))
+        # Everything built at start-up (markets, history, buffers) lives for the whole
+        # run; freezing it keeps full GC passes (20-40 ms, scripts/bench_socket.py
+        # --freeze-gc) from stalling the feeds' event loop.
+        gc.freeze()
 
 
 def daemon_main(argv: list[str] | None = None) -> int:

@@ -49,6 +49,9 @@ from .protocol import (
 
 OK, FAILED, USAGE, UNREACHABLE = 0, 1, 2, 3
 
+# as in cli.py (not imported: it loads every actor, and ctl should start fast)
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "virtuoso.toml"
+
 # --- formatting ---------------------------------------------------------------------------
 
 
@@ -434,8 +437,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--socket",
         metavar="PATH",
         default=argparse.SUPPRESS,
-        help="control socket (default: $VIRTUOSO_DAEMON__SOCKET, --config's daemon.socket, "
-        f"else {default_socket_path()})",
+        help="control socket (default: $VIRTUOSO_DAEMON__SOCKET, else daemon.socket of "
+        f"--config or of the daemon's default config file, else {default_socket_path()})",
     )
     common.add_argument(
         "--config",
@@ -465,7 +468,7 @@ def build_parser() -> argparse.ArgumentParser:
         "examples:\n"
         "  virtuoso-ctl status\n"
         "  virtuoso-ctl feeds pause binance BTC/USDT\n"
-        "  virtuoso-ctl --json tickers --limit 5 | jq '.[0]'\n"
+        "  virtuoso-ctl --json tickers --sort change --limit 5 | jq '.tickers[0]'\n"
         "  virtuoso-ctl watch tickers --throttle-ms 500 --symbol BTC/USDT\n"
         "  virtuoso-ctl tail --level warning",
     )
@@ -605,13 +608,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     q.add_argument("--exchange", help="only this exchange")
     q.add_argument(
-        "--symbol", "-s", action="append", dest="symbols", help="only this symbol (repeatable)"
+        "--symbol",
+        "-s",
+        action="append",
+        dest="symbols",
+        metavar="SYMBOL",
+        help="only this symbol (repeatable)",
     )
     q.add_argument(
         "--timeframe",
         "-t",
         action="append",
         dest="timeframes",
+        metavar="TF",
         help="only this timeframe (repeatable)",
     )
     q.add_argument(
@@ -647,6 +656,11 @@ def resolve_socket(ns: argparse.Namespace) -> Path:
             return socket_path(load_config(ns.config))
         except ConfigError as exc:
             raise UsageError(f"config error: {exc}") from None
+    if DEFAULT_CONFIG.exists():  # the file the daemon reads when given no --config
+        try:
+            return socket_path(load_config(DEFAULT_CONFIG))
+        except ConfigError:
+            pass  # the daemon would not start with it either; try the default path
     return default_socket_path()
 
 

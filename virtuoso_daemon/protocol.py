@@ -459,9 +459,14 @@ class ControlClient:
                 chunk = b""
             if not chunk:
                 raise DaemonUnreachable(f"{sock}: the daemon closed the connection")
-            self._backlog = self._lines.feed(chunk)
-            self._backlog = [line for line in self._backlog if line.strip()]
-        first = _frame_decoder.decode(self._backlog.pop(0))
+            try:
+                self._backlog = [line for line in self._lines.feed(chunk) if line.strip()]
+            except FrameTooLarge:
+                raise DaemonUnreachable(f"{sock}: not a virtuoso control socket") from None
+        try:
+            first = _frame_decoder.decode(self._backlog.pop(0))
+        except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+            raise DaemonUnreachable(f"{sock}: not a virtuoso control socket") from None
         if first.error is not None:
             raise DaemonUnreachable(f"{sock}: refused: {first.error.code}: {first.error.message}")
         data = decode_event_data(first.data) if first.topic else None
@@ -596,8 +601,11 @@ class ControlClient:
 
     async def events(self) -> AsyncIterator[Event]:
         """Every event in arrival order; raises :class:`ConnectionClosed` if the daemon goes."""
-        async for event in self._events_recv:
-            yield event
+        try:
+            async for event in self._events_recv:
+                yield event
+        except anyio.ClosedResourceError:  # aclose() from another task
+            return
         if self._closed is not None and not self._closing:
             raise self._closed
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import anyio
+import anyio.abc
 import pytest
 
-from tests.control.helpers import FakeFeeds, control_specs, ticker
+from tests.control.helpers import FakeFeeds, control_specs, ticker, wait_until
 from tests.harness import running_daemon, short_tmpdir, test_config
 from virtuoso_daemon.bus import Topics
 from virtuoso_daemon.client import request
@@ -68,7 +69,7 @@ async def test_a_pending_call_fails_when_the_daemon_goes_away() -> None:
 
                 async with anyio.create_task_group() as calls:
                     calls.start_soon(stuck)
-                    await anyio.sleep(0.05)  # let the request reach the fake feeds
+                    await wait_until(lambda: bool(feeds.seen))  # the request is in flight
                     assert d.supervisor is not None
                     d.supervisor.request_shutdown()
                 assert isinstance(outcome[0], ConnectionClosed)
@@ -92,3 +93,36 @@ async def test_unreachable_daemons_and_timeouts_are_distinct_errors() -> None:
             assert (await request("hello", path=d.runtime.socket_path))["protocol"] == 1
             feeds.hang.set()
             tg.cancel_scope.cancel()
+
+
+async def test_something_else_on_the_socket_path_is_unreachable_not_a_crash() -> None:
+    path = short_tmpdir() / "other.sock"
+    listener = await anyio.create_unix_listener(path)
+
+    async def babble(stream: anyio.abc.SocketStream) -> None:
+        async with stream:
+            await stream.send(b"220 smtp.example.com ESMTP ready\r\n")
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(listener.serve, babble)
+        with pytest.raises(DaemonUnreachable, match="not a virtuoso control socket"):
+            await request("status", path=path, timeout=5)
+        tg.cancel_scope.cancel()
+    await listener.aclose()
+
+
+async def test_aclose_from_another_task_ends_the_event_iterator() -> None:
+    async with running_daemon(test_config(), control_specs()) as d:
+        client = await ControlClient.open(d.runtime.socket_path)
+        seen: list[str] = []
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(client.run)
+            await client.subscribe("lifecycle")
+
+            async def consume() -> None:
+                async for event in client.events():
+                    seen.append(event.topic)
+
+            tg.start_soon(consume)
+            await client.aclose()
+    assert seen == []

@@ -240,3 +240,16 @@ async def test_a_path_that_is_not_a_socket_is_never_replaced() -> None:
         state = _control_state(d)
     assert state["state"] == "failed" and "is not a socket" in state["last_error"]
     assert await anyio.Path(path).read_text() == "precious"
+
+
+async def test_a_socket_directory_owned_by_another_user_is_refused(
+    other_users: OtherUsers,
+) -> None:
+    cfg = test_config(supervisor={"intensity": 1, "backoff_initial": 0.01})
+    directory = Path(cfg.daemon.socket).parent
+    directory.mkdir(mode=0o777)
+    os.chown(directory, pwd.getpwnam(other_users.outsider).pw_uid, -1)
+    async with running_daemon(cfg, control_specs()) as d:
+        state = _control_state(d)
+    assert state["state"] == "failed" and "belongs to uid" in state["last_error"]
+    assert not await anyio.Path(cfg.daemon.socket).exists()

@@ -12,11 +12,12 @@ import logging
 import os
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import anyio
 import anyio.abc
 
+from ...config import Config, socket_path
 from ...protocol import (
     MAX_LINE,
     PROTOCOL_VERSION,
@@ -46,6 +47,7 @@ class ControlActor:
     """Serves ``runtime.socket_path`` until cancelled; removes the socket file on exit."""
 
     name = "control"
+    config_sections: ClassVar[tuple[str, ...]] = ("daemon",)
 
     def __init__(self, runtime: Runtime) -> None:
         commands.load_all()
@@ -56,7 +58,16 @@ class ControlActor:
         self.counters: Counter[str] = Counter()
         self.policy = PeerPolicy.for_this_process()
         self._ident: tuple[int, int] | None = None
+        self._group_name = runtime.config.daemon.socket_group
         self._hello: Hello | None = None
+
+    async def reconfigure(self, config: Config) -> None:
+        """The listener keeps its path and group until restart; say so when they change."""
+        if socket_path(config) != self.path or config.daemon.socket_group != self._group_name:
+            log.warning(
+                "control socket path/group changes take effect on restart (serving %s)",
+                self.path,
+            )
 
     def hello(self) -> Hello:
         if self._hello is None:

@@ -1,8 +1,9 @@
 """The socket file: a private directory, stale-file recovery, never stealing a live one.
 
 * The directory is created 0700 (0750 with ``daemon.socket_group``). An existing
-  directory is tightened only if it is the daemon's own (named ``virtuoso``, owned by
-  this uid); a shared one (``/tmp``) is left alone and the socket's own mode protects it.
+  directory is tightened only if it is the daemon's own (named ``virtuoso...``, owned by
+  this uid); a shared one (``/tmp``) is left alone and the socket's own mode protects it;
+  one owned by another user is refused (they could replace the socket file).
 * A socket file left by a crashed daemon refuses connections: it is removed and
   replaced. One that accepts a connection belongs to a running daemon: starting fails
   with an error naming that daemon's pid, instead of silently taking its socket.
@@ -51,7 +52,13 @@ def prepare_directory(directory: Path, group: int | None) -> None:
         st = directory.stat()
         if not stat.S_ISDIR(st.st_mode):
             raise SocketSetupError(f"{directory} is not a directory")
-        ours = st.st_uid == os.geteuid() and directory.name == "virtuoso"
+        if st.st_uid not in (os.geteuid(), 0):
+            # e.g. /tmp/virtuoso-<uid> made first by someone else, who could swap our socket
+            raise SocketSetupError(
+                f"socket directory {directory} belongs to uid {st.st_uid}, not to this "
+                "daemon's user; remove it or choose another daemon.socket"
+            )
+        ours = st.st_uid == os.geteuid() and directory.name.startswith("virtuoso")
         if ours and not st.st_mode & stat.S_ISVTX:
             _set_mode(directory, mode, group)
         elif st.st_mode & 0o002 and not st.st_mode & stat.S_ISVTX:
