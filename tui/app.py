@@ -3,11 +3,13 @@
 The app is handed a :class:`~tui.client.DaemonClient`; the CLI passes the real socket
 client, the tests a real one against a test daemon or a deterministic fake. Data flow:
 
-* :class:`~tui.live.LiveLink` runs in a worker, reads subscriptions and snapshots and
-  posts Textual messages (tickers conflated per symbol, see :mod:`tui.model`);
-* the handlers below fold those into the models (cheap dict updates, no widgets);
-* a timer at ``refresh_hz`` asks the visible screen to render what changed, so the
-  cost of drawing is bounded however fast the daemon publishes.
+* :class:`~tui.live.LiveLink` runs in a worker, reads subscriptions and snapshots;
+  tickers go into a per-symbol :class:`~tui.model.Conflator`, everything else is
+  posted as a Textual message;
+* the handlers below fold those messages into the models (dict updates, no widgets);
+* a timer at ``refresh_hz`` drains the conflator and asks the visible screen to
+  render what changed, so the cost of drawing is bounded however fast the daemon
+  publishes.
 
 Actions that change the daemon (pause, resume, add/remove symbols, reload, shutdown)
 go through :meth:`VirtuosoApp.perform`, after a confirmation for destructive ones, and
@@ -27,7 +29,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, TabbedContent, TabPane
 
 from .client import ClientError, DaemonClient, Disconnected
-from .events import LinkChanged, LiveData, TickersPending
+from .events import LinkChanged, LiveData
 from .live import DEFAULT_TOPICS, Backoff, LiveLink
 from .model import AnalyticsModel, Conflator, FeedsModel, MarketModel, SystemModel, quote_key
 from .screens import SCREENS, LivePane
@@ -113,6 +115,7 @@ class VirtuosoApp(App[None]):
         self.attempt = 0
         self.last_answer: tuple[str, bool, Any] | None = None
         self.dropped_events = 0  # events the daemon dropped for this client (too slow)
+        self.connections = 0  # successful connects so far (the first is not a "re")
         self.renders = 0
         self.panes: dict[str, LivePane] = {}
         self.linkbar = LinkBar(id="linkbar")
@@ -153,6 +156,7 @@ class VirtuosoApp(App[None]):
         if not self.is_running:  # shutting down: the widgets are being removed
             return
         self.renders += 1
+        self.drain_tickers()
         pane = self.active_pane
         if pane is not None:
             pane.refresh_live()
@@ -161,7 +165,7 @@ class VirtuosoApp(App[None]):
     def _show_link(self) -> None:
         now = self.clock()
         newest = self.market.newest_recv_ts
-        self.linkbar.show(
+        self.linkbar.show_link(
             state=self.link_state,
             address=self.client.address,
             version=self.system.hello.get("version") or self.system.status.get("version"),
@@ -181,10 +185,13 @@ class VirtuosoApp(App[None]):
 
     # --- data from the live loop ---------------------------------------------------
 
-    def on_tickers_pending(self, message: TickersPending) -> None:
+    def drain_tickers(self) -> int:
+        """Apply the newest queued ticker of every symbol to the market model."""
+        items = self.conflator.drain()
         apply = self.market.apply_ticker
-        for item in self.conflator.drain():
+        for item in items:
             apply(item)
+        return len(items)
 
     def on_live_data(self, message: LiveData) -> None:
         topic, data = message.topic, message.data
@@ -245,8 +252,9 @@ class VirtuosoApp(App[None]):
         if message.state == "connected":
             self.system.hello = dict(message.hello)
             self.unavailable.clear()
-            if was == "disconnected" or self.attempt:
+            if self.connections:
                 self.notify("reconnected to the daemon", title="virtuoso")
+            self.connections += 1
         elif message.state == "disconnected" and was == "connected":
             self.notify(
                 f"lost the daemon ({message.detail}); reconnecting",

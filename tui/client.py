@@ -2,10 +2,11 @@
 
 The app never touches a socket itself. It is handed a :class:`DaemonClient` (the real
 :class:`SocketClient` from the CLI; a fake in the snapshot tests) and only ever calls
-``connect``, ``request``, ``subscribe`` and ``close``. Losing the daemon is an ordinary
-event, not a crash: every call raises :class:`Disconnected` once the connection is
-gone, and ``connect`` may be called again to attach to a restarted daemon (the app's
-live loop does that with backoff, see :mod:`tui.live`).
+``connect``, ``request``, ``subscribe``/``unsubscribe``, ``events`` and ``close``.
+Losing the daemon is an ordinary event, not a crash: every call raises
+:class:`Disconnected` once the connection is gone, and ``connect`` may be called again
+to attach to a restarted daemon (the app's live loop does that with backoff, see
+:mod:`tui.live`).
 """
 
 from __future__ import annotations

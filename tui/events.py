@@ -33,10 +33,6 @@ class LinkChanged(Message):
         self.hello = hello or {}
 
 
-class TickersPending(Message):
-    """Tickers are waiting in the conflator; posted once per empty->non-empty change."""
-
-
 class LiveData(Message):
     """A subscription event or a snapshot answer (``topic`` names which)."""
 

@@ -2,9 +2,11 @@
 
 It runs in a Textual worker (see :meth:`tui.app.VirtuosoApp.on_mount`) and is the only
 code that reads from the daemon continuously. It never touches widgets: tickers go into
-a :class:`~tui.model.Conflator` (a newer ticker replaces a queued older one, and the app
-is told once with :class:`~tui.events.TickersPending`), everything else is posted as a
-:class:`~tui.events.LiveData` message. When the daemon goes away the loop says so
+a :class:`~tui.model.Conflator` (a newer ticker replaces a queued older one; the app
+drains it once per frame, so however fast tickers come, each symbol costs the UI at
+most one update per frame), everything else is posted as a
+:class:`~tui.events.LiveData` message (feed state, actors, analytics, logs: a few per
+second). When the daemon goes away the loop says so
 (:class:`~tui.events.LinkChanged`), waits with exponential backoff and jitter, and
 attaches again by itself; the screens keep their last data (greyed) meanwhile.
 """
@@ -20,8 +22,8 @@ from typing import Any
 from textual.message import Message
 
 from .client import ClientError, DaemonClient, Disconnected
-from .events import LinkChanged, LiveData, TickersPending
-from .model import Conflator, quote_key
+from .events import LinkChanged, LiveData
+from .model import Conflator
 
 # Keyed topics the daemon can conflate per key (tickers per symbol ...): one throttled
 # subscription. Unkeyed ones (lifecycle) go unthrottled; logs with a level floor.
@@ -166,12 +168,11 @@ class LiveLink:
             self.events += 1
             data = event.data
             if event.topic == "tickers":
+                # no message per ticker: the app drains the conflator once per frame
                 batch = data if isinstance(data, list) else (data,)
                 for item in batch:
-                    if isinstance(item, dict) and conflator.put(
-                        quote_key(str(item.get("exchange")), str(item.get("symbol"))), item
-                    ):
-                        post(TickersPending())
+                    if isinstance(item, dict):
+                        conflator.put(f"{item.get('exchange')}|{item.get('symbol')}", item)
             else:
                 post(LiveData(event.topic, data))
         raise Disconnected("the daemon ended the event stream")

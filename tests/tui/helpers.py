@@ -29,13 +29,9 @@ async def until(predicate: Callable[[], object], timeout: float = 10.0) -> None:
 async def drained(pilot: Pilot[None], fake: FakeClient) -> None:
     """Wait until every event the fake queued has reached the app's models."""
     app = app_of(pilot)
-
-    def empty() -> bool:
-        queue = fake._queue
-        return (queue is None or queue.empty()) and len(app.conflator) == 0
-
-    await until(empty)
+    await until(lambda: fake._queue is None or fake._queue.empty())
     await pilot.pause()
+    app.drain_tickers()
 
 
 def loaded(app: VirtuosoApp) -> bool:

@@ -15,7 +15,7 @@ from textual.command import CommandPalette
 from textual.widgets import Input, OptionList
 
 from tests.tui.fakes import NOW, FakeClient, steady_backoff, ticker
-from tests.tui.helpers import drained, press, render, settle, until
+from tests.tui.helpers import drained, press, render, settle, show, until
 from tui.app import VirtuosoApp, create_app
 from tui.live import Backoff
 from tui.screens.dialogs import ConfirmDialog, SymbolsDialog, parse_symbols
@@ -47,7 +47,7 @@ async def test_a_newer_ticker_replaces_a_queued_older_one() -> None:
         assert app.conflator.replaced >= 40  # how many the app never had to apply
         newest = ticker("binance", "ETH/USDT", 1, 149)
         assert app.market.quotes["binance|ETH/USDT"].last == newest["last"]
-        assert f"{newest['last']:,.2f}" in str(_table(app).get_cell("binance|ETH/USDT", "last"))
+        assert f"{newest['last']:,.2f}" in _table(app).cell_text("binance|ETH/USDT", "last")
 
 
 async def test_typing_filters_and_keys_sort() -> None:
@@ -106,7 +106,7 @@ async def test_add_and_remove_symbols_confirm_first() -> None:
         await settle(pilot, fake)
         await show(pilot, "system")
         await press(pilot, "a")
-        await until(lambda: isinstance(app.screen, SymbolsDialog))
+        await until(lambda: isinstance(app.screen, SymbolsDialog) and app.screen.query(Input))
         app.screen.query_one(Input).value = "wif/usdt, bonk/usdt"
         await press(pilot, "enter")
         await until(lambda: isinstance(app.screen, ConfirmDialog))
@@ -187,9 +187,11 @@ async def test_theme_toggles_between_light_and_dark() -> None:
     fake = FakeClient()
     app = _app(fake, theme="dark")
     async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, fake)
         assert app.theme == "virtuoso-dark"
         await press(pilot, "ctrl+t")
-        assert app.theme == "virtuoso-light"
+        await until(lambda: app.theme == "virtuoso-light")
+        await pilot.pause()
 
 
 async def test_daemon_loss_is_shown_and_the_app_reconnects_by_itself() -> None:

@@ -15,11 +15,13 @@ import anyio
 from textual.widgets import DataTable, Input, Static
 
 from tests.harness import running_daemon
-from tests.tui.daemon import _optional, demo_config, live_specs
-from tests.tui.helpers import press, show, render, until
+from tests.tui.daemon import demo_config
+from tests.tui.helpers import press, render, show, until
 from tui.app import VirtuosoApp, create_app
 from tui.client import SocketClient
 from tui.screens.dialogs import ConfirmDialog, SymbolsDialog
+from tui.screens.market import MarketPane
+from tui.widgets.live_text import LiveText
 from tui.widgets.ticker_table import TickerTable
 from virtuoso_daemon.protocol import ControlClient
 
@@ -27,10 +29,12 @@ SPOT = "sim-spot"
 
 
 @asynccontextmanager
-async def tui_on_daemon(size: tuple[int, int] = (160, 45)) -> AsyncIterator[tuple[Any, Any, Any]]:
+async def tui_on_daemon(
+    size: tuple[int, int] = (160, 45),
+) -> AsyncIterator[tuple[Any, Any, Any, Any]]:
     cfg = demo_config(n_alts=6)
     async with (
-        running_daemon(cfg, live_specs) as daemon,
+        running_daemon(cfg) as daemon,
         ControlClient.connect(daemon.runtime.socket_path) as checker,
     ):
         app = create_app(
@@ -38,7 +42,7 @@ async def tui_on_daemon(size: tuple[int, int] = (160, 45)) -> AsyncIterator[tupl
         )
         async with app.run_test(size=size) as pilot:
             await until(lambda: app.connected and len(app.market.quotes) >= 7, timeout=30)
-            yield app, pilot, checker
+            yield app, pilot, checker, daemon
 
 
 async def _feed(checker: ControlClient, name: str) -> dict[str, Any]:
@@ -57,11 +61,11 @@ async def _feed_until(
 
 async def _last_of(app: VirtuosoApp, key: str) -> str:
     table = app.query_one("#tickers", TickerTable)
-    return str(table.get_cell(key, "last"))
+    return table.cell_text(key, "last")
 
 
 async def test_every_screen_shows_live_data_from_the_daemon() -> None:
-    async with tui_on_daemon() as (app, pilot, _checker):
+    async with tui_on_daemon() as (app, pilot, _checker, daemon):
         # Market: rows for the simulated universe whose prices move
         table = app.query_one("#tickers", TickerTable)
         await until(lambda: len(table.order) >= 7)
@@ -70,7 +74,11 @@ async def test_every_screen_shows_live_data_from_the_daemon() -> None:
         with anyio.fail_after(20):
             while await _last_of(app, key) == first:
                 await anyio.sleep(0.05)
-        assert app.query_one("#detail-head", Static).visual is not None
+        # the detail panel follows the selected symbol
+        selected = app.query_one(MarketPane).selected
+        assert selected is not None
+        head = app.query_one("#detail-head", LiveText)
+        await until(lambda: selected.split("|")[1] in head.visual_text)
         # Feeds & system: both simulated feeds connected, the actors listed
         await show(pilot, "system")
         feeds = app.query_one("#feeds", DataTable)
@@ -87,19 +95,19 @@ async def test_every_screen_shows_live_data_from_the_daemon() -> None:
         # Beta: the daemon's snapshot, or its own word on why there is none yet
         await show(pilot, "beta")
         await render(pilot)
-        if _optional("virtuoso_daemon.actors.beta", "BetaActor") is None:
-            # no beta actor in this tree yet: the screen must show the daemon's answer
+        if "beta" not in daemon.supervisor.runners:
+            # the assembly has no beta actor yet: the screen must show the daemon's answer
             await until(lambda: "beta" in app.unavailable)
             await render(pilot)
             shown = str(app.query_one("#beta-choice", Static).visual)
             assert app.unavailable["beta"] in shown
         else:
             beta = app.query_one("#beta-table", DataTable)
-            await until(lambda: beta.row_count >= 6, timeout=60)
+            await until(lambda: beta.row_count >= 6, timeout=75)  # first 1m candle close
 
 
 async def test_pause_resume_and_symbols_from_the_tui_change_the_daemon() -> None:
-    async with tui_on_daemon() as (app, pilot, checker):
+    async with tui_on_daemon() as (app, pilot, checker, _daemon):
         await show(pilot, "system")
         await until(lambda: app.query_one("#feeds", DataTable).row_count == 2, timeout=20)
         await render(pilot)
@@ -127,7 +135,7 @@ async def test_pause_resume_and_symbols_from_the_tui_change_the_daemon() -> None
         await _feed_until(checker, SPOT, lambda f: last not in f["symbols"])
 
         await press(pilot, "a")
-        await until(lambda: isinstance(app.screen, SymbolsDialog))
+        await until(lambda: isinstance(app.screen, SymbolsDialog) and app.screen.query(Input))
         app.screen.query_one(Input).value = last.lower()
         await press(pilot, "enter")
         await until(lambda: isinstance(app.screen, ConfirmDialog))
@@ -150,7 +158,7 @@ async def test_the_app_reattaches_when_the_daemon_comes_back() -> None:
     app = create_app(SocketClient(cfg.daemon.socket), throttle_ms=100, status_interval=0.3)
     async with app.run_test(size=(120, 30)) as pilot:
         await until(lambda: app.link_state == "disconnected", timeout=10)  # no daemon yet
-        async with running_daemon(cfg, live_specs):
+        async with running_daemon(cfg):
             await until(lambda: app.connected and app.market.quotes, timeout=30)
         # the daemon stopped: the app says so and keeps the data
         await until(lambda: app.link_state == "disconnected", timeout=10)
@@ -158,7 +166,7 @@ async def test_the_app_reattaches_when_the_daemon_comes_back() -> None:
         assert app.query_one("#main").has_class("-offline")
         kept = len(app.market.quotes)
         assert kept >= 4
-        async with running_daemon(cfg, live_specs):
+        async with running_daemon(cfg):
             await until(lambda: app.connected, timeout=30)
             newest = app.market.newest_recv_ts
             await until(lambda: app.market.newest_recv_ts > newest, timeout=20)

@@ -19,11 +19,12 @@ from textual import on, work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import Input, Static
 
 from .. import format as fmt
 from ..model import Quote
 from ..widgets.candles import CandleChart, Row
+from ..widgets.live_text import LiveText
 from ..widgets.ticker_table import COLUMNS, SORTABLE, TickerTable
 from .base import LivePane
 
@@ -95,11 +96,11 @@ class MarketPane(LivePane):
             with Vertical(id="market-left"):
                 with Horizontal(id="market-toolbar"):
                     yield Input(placeholder="type to filter", id="market-filter")
-                    yield Static(id="market-sort")
+                    yield LiveText(id="market-sort")
                 yield TickerTable(id="tickers")
             with DetailPanel(id="detail"):
-                yield Static(id="detail-head")
-                yield Static(id="detail-tf")
+                yield LiveText(id="detail-head")
+                yield LiveText(id="detail-tf")
                 yield CandleChart(id="detail-chart")
                 with Horizontal(id="detail-bottom"):
                     yield Static(id="detail-book")
@@ -181,14 +182,14 @@ class MarketPane(LivePane):
         shown = len(self.table.order)
         total = len(self.vapp.market.quotes)
         count = f"{shown}/{total}" if self.filter_text else f"{total}"
-        self.query_one("#market-sort", Static).update(f" sort: {label} {arrow} · {count} symbols")
+        self.query_one("#market-sort", LiveText).show(f" sort: {label} {arrow} · {count} symbols")
 
     def _show_head(self) -> None:
         q = self.vapp.market.quotes.get(self.selected or "")
-        head = self.query_one("#detail-head", Static)
+        head = self.query_one("#detail-head", LiveText)
         if q is None:
             self._head = "-"
-            head.update(Text("select a symbol", style="dim"))
+            head.show(Text("select a symbol", style="dim"))
             return
         t = Text()
         t.append(f"{q.symbol}", style="bold")
@@ -205,14 +206,14 @@ class MarketPane(LivePane):
         if q.perpetual:
             t.append(f"\nfunding {fmt.funding(q.funding)}  mark {fmt.price(q.mark_price)}")
         self._head = t.plain
-        head.update(t)
+        head.show(t)
 
     def _show_timeframes(self) -> None:
         t = Text("timeframe ")
         for tf in self.timeframes:
             t.append(f" {tf} ", style="reverse bold" if tf == self.timeframe else "dim")
         t.append("  [ ]", style="dim")
-        self.query_one("#detail-tf", Static).update(t)
+        self.query_one("#detail-tf", LiveText).show(t)
 
     def _show_book(self) -> None:
         key = self.selected or ""
@@ -324,18 +325,18 @@ class MarketPane(LivePane):
 
     # --- events and actions --------------------------------------------------------
 
-    @on(DataTable.RowHighlighted, "#tickers")
-    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
-        self.selected = event.row_key.value
+    @on(TickerTable.Highlighted)
+    def _highlighted(self, event: TickerTable.Highlighted) -> None:
+        self.selected = event.key
         self._selection_changed()
 
-    @on(DataTable.RowSelected, "#tickers")
-    def _selected(self, event: DataTable.RowSelected) -> None:
+    @on(TickerTable.Selected)
+    def _selected(self, event: TickerTable.Selected) -> None:
         self._toggle()
 
-    @on(DataTable.HeaderSelected, "#tickers")
-    def _header(self, event: DataTable.HeaderSelected) -> None:
-        key = event.column_key.value
+    @on(TickerTable.SortRequested)
+    def _header(self, event: TickerTable.SortRequested) -> None:
+        key = event.column
         if key in SORTABLE:
             if key == self.sort_key:
                 self.sort_reverse = not self.sort_reverse

@@ -19,6 +19,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Label, RichLog, Static
 
 from .. import format as fmt
+from ..widgets.live_text import LiveText
 from .base import LivePane
 
 LOG_STYLES = {"error": "red", "critical": "bold red", "warning": "yellow", "debug": "dim"}
@@ -71,7 +72,7 @@ class SystemPane(LivePane):
                 yield DataTable(id="actors", cursor_type="row")
             yield RichLog(id="logs", max_lines=200, wrap=False, markup=False)
         with Horizontal(id="sys-info"):
-            yield Static(id="sysinfo")
+            yield LiveText(id="sysinfo")
             yield Static(id="answer")
 
     def on_mount(self) -> None:
@@ -204,7 +205,7 @@ class SystemPane(LivePane):
             t.append("  (" + ", ".join(f"{k} {n}" for n, k in worst) + ")", style="dim")
         t.append("\nTUI ", style="dim")
         t.append(f"{app.link.events} events, {app.conflator.replaced} conflated")
-        self.query_one("#sysinfo", Static).update(t)
+        self.query_one("#sysinfo", LiveText).show(t)
 
     def _show_logs(self) -> None:
         logs = self.vapp.system.logs

@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import Static
 
 from .. import format as fmt
+from .live_text import LiveText
 
 
-class LinkBar(Static):
+class LinkBar(LiveText):
     """One line. Green when connected; red with the retry countdown when not.
 
-    The app calls :meth:`show` on every render tick; the bar only repaints when its
+    The app calls :meth:`show_link` on every render tick; the bar only repaints when its
     text actually changed.
     """
 
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__("", id=id)
-        self._last = ""
-
-    def show(
+    def show_link(
         self,
         *,
         state: str,
@@ -54,8 +50,5 @@ class LinkBar(Static):
             if retry_in is not None:
                 text.append(f" · retry #{attempt} in {retry_in:.1f}s (ctrl+r now)")
             text.append(" · showing last data", style="dim")
-        plain = text.plain
-        if plain != self._last:
-            self._last = plain
-            self.set_class(state != "connected", "-down")
-            self.update(text)
+        self.set_class(state != "connected", "-down")
+        self.show(text)
