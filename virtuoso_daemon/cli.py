@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import functools
 import gc
 import logging
 import sys
@@ -78,12 +77,19 @@ def flag_overrides(ns: argparse.Namespace) -> dict[str, Any]:
 
 async def serve(runtime: Runtime) -> None:
     sup = Supervisor(runtime, build_specs(runtime))
-    async with anyio.create_task_group() as tg:
-        await tg.start(functools.partial(sup.run, handle_signals=True))
+
+    async def freeze_when_ready() -> None:
         # Everything built at start-up (markets, history, buffers) lives for the whole
         # run; freezing it keeps full GC passes (20-40 ms, scripts/bench_socket.py
         # --freeze-gc) from stalling the feeds' event loop.
+        await sup.ready.wait()
         gc.freeze()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(freeze_when_ready)
+        # a SIGTERM during start-up ends run() before ready: that is a clean stop too
+        await sup.run(handle_signals=True)
+        tg.cancel_scope.cancel()
 
 
 def daemon_main(argv: list[str] | None = None) -> int:

@@ -151,6 +151,8 @@ class BetaSnapshot(Message, frozen=True, kw_only=True):
     benchmark: str
     computed_at: float
     rows: list[BetaRow]
+    exchange: str | None = None
+    as_of: int | None = None  # open time (ms) of the newest candle in the window
 
 
 class CorrelationSnapshot(Message, frozen=True, kw_only=True):
@@ -160,6 +162,8 @@ class CorrelationSnapshot(Message, frozen=True, kw_only=True):
     matrix: list[list[float | None]]
     order: list[int]
     computed_at: float
+    exchange: str | None = None
+    as_of: int | None = None
 
 
 class SentimentComponent(Message, frozen=True, kw_only=True):

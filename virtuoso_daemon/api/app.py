@@ -7,13 +7,17 @@ from collections.abc import Callable
 from aiohttp import web
 
 from ..runtime import Runtime
-from . import market, system
+from . import analytics, market, system
 from .errors import error_middleware
 from .keys import RUNTIME
 
 # Each area module exposes ``routes`` (a RouteTableDef). Areas added by later work
 # (market, signals, dashboard) append themselves here.
-AREAS: list[Callable[[], web.RouteTableDef]] = [lambda: system.routes, lambda: market.routes]
+AREAS: list[Callable[[], web.RouteTableDef]] = [
+    lambda: system.routes,
+    lambda: market.routes,
+    lambda: analytics.routes,
+]
 
 
 def register_area(provider: Callable[[], web.RouteTableDef]) -> None:
