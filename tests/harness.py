@@ -97,7 +97,7 @@ def test_config(
         "supervisor": {"backoff_initial": 0.05, "backoff_max": 0.5},
     }
     for name, values in sections.items():
-        data[name] = {**data.get(name, {}), **values}
+        data[name] = {**data.get(name, {}), **values} if isinstance(values, dict) else values
     return load_config(None, environ={}, overrides=data)
 
 

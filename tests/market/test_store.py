@@ -11,10 +11,10 @@ import anyio
 import numpy as np
 import pytest
 
-from tests.harness import running_daemon, short_tmpdir
+from tests.harness import running_daemon, short_tmpdir, test_config
 from tests.market.helpers import HOUR, eventually, exchange_cfg, market_config, market_specs
 from virtuoso_daemon import queries
-from virtuoso_daemon.actors.market_store import STORE_QUERIES
+from virtuoso_daemon.actors.market_store import STORE_QUERIES, MarketStoreActor
 from virtuoso_daemon.bus import RequestError, Topics
 from virtuoso_daemon.messages import (
     Candle,
@@ -26,6 +26,7 @@ from virtuoso_daemon.messages import (
 )
 from virtuoso_daemon.runtime import Runtime
 from virtuoso_daemon.storage import candles as disk
+from virtuoso_daemon.supervisor import ActorSpec
 
 NOW_H = (int(time.time() * 1000) // HOUR) * HOUR  # the open time of the current hour
 
@@ -288,3 +289,26 @@ async def test_reload_with_a_smaller_store_keeps_the_newest_candles() -> None:
         got = await queries.ohlcv(rt, "BTC/USDT", "1h", limit=4)
         assert [c[0] for c in got["candles"]] == [NOW_H + k * HOUR for k in range(-3, 1)]
         assert rt.stats["market_store"]()["capacity"] == 4
+
+
+async def test_closes_longer_than_the_ring_fill_the_newest_end_and_leave_older_nan() -> None:
+    """Asking for more closes than ``store.candles`` keeps must not blank the symbol."""
+    hour = 3_600_000
+    start = 1_700_000_000_000 // hour * hour
+    rows = [(start + i * hour, 1.0, 1.0, 1.0, 100.0 + i, 1.0) for i in range(10)]
+    cfg = test_config(
+        store={"candles": 8},
+        exchanges=[{"name": "x", "symbols": ["BTC/USDT"], "timeframes": ["1h"]}],
+    )
+    async with running_daemon(cfg, [ActorSpec("market_store", MarketStoreActor)]) as d:
+        batch = CandleBatch(exchange="x", symbol="BTC/USDT", timeframe="1h", rows=rows, recv_ts=2e9)
+        await d.runtime.bus.publish(Topics.CANDLES, batch)
+        with anyio.fail_after(5):
+            while True:
+                times, closes = await queries.closes(d.runtime, "x", "1h", ["BTC/USDT"], 12)
+                if times.size and not np.isnan(closes[0, -1]):
+                    break
+                await anyio.sleep(0.01)
+    assert times[-1] == start + 9 * hour
+    assert np.isnan(closes[0, :4]).all()  # older than the 8 slots the ring keeps
+    assert closes[0, 4:].tolist() == [102.0 + i for i in range(8)]

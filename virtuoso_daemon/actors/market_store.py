@@ -480,10 +480,12 @@ class MarketStoreActor:
             if ring is None:
                 continue
             t, values, closed, valid = ring.window(n, end)
-            if t.size != n or ring.tf_ms != tf_ms:
+            if t.size == 0 or ring.tf_ms != tf_ms:
                 continue
+            # a ring holds at most its capacity: the window then covers the newest
+            # t.size times, i.e. the right end of the row; older times stay NaN
             ok = closed if closed_only else valid
-            out[i, ok] = values[ok, 3]
+            out[i, n - t.size :][ok] = values[ok, 3]
         return times, out
 
     def _q_trades(self, args: dict[str, Any]) -> list[Trade]:
