@@ -1,0 +1,283 @@
+"""The argument parser: one subcommand per socket command, mapped to a Call."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from .. import __version__
+from ..config import default_socket_path
+from .render import (
+    render_auto,
+    render_beta,
+    render_clients,
+    render_config,
+    render_correlation,
+    render_done,
+    render_hello,
+    render_help,
+    render_ohlcv,
+    render_reload,
+    render_status,
+    render_ticker,
+    render_tickers,
+)
+
+ArgsFn = Callable[[argparse.Namespace], dict[str, Any]]
+Renderer = Callable[[Any, argparse.Namespace], str]
+
+
+@dataclass(frozen=True)
+class Call:
+    """A subcommand that sends one command and renders its result."""
+
+    cmd: str
+    args: ArgsFn
+    render: Renderer
+
+
+def no_args(ns: argparse.Namespace) -> dict[str, Any]:
+    return {}
+
+
+def pick(*names: str, **renamed: str) -> ArgsFn:
+    """Command args from the namespace: the given attribute names, None left out."""
+
+    def args(ns: argparse.Namespace) -> dict[str, Any]:
+        pairs = [(n, n) for n in names] + list(renamed.items())
+        return {key: getattr(ns, attr) for key, attr in pairs if getattr(ns, attr) is not None}
+
+    return args
+
+
+def raw_args(ns: argparse.Namespace) -> dict[str, Any]:
+    try:
+        value = msgspec.json.decode(ns.json_args or "{}")
+    except msgspec.DecodeError as exc:
+        raise UsageError(f"ARGS must be a JSON object: {exc}") from None
+    if not isinstance(value, dict):
+        raise UsageError("ARGS must be a JSON object")
+    return value
+
+
+class UsageError(Exception):
+    pass
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--socket",
+        metavar="PATH",
+        default=argparse.SUPPRESS,
+        help="control socket (default: $VIRTUOSO_DAEMON__SOCKET, else daemon.socket of "
+        f"--config or of the daemon's default config file, else {default_socket_path()})",
+    )
+    common.add_argument(
+        "--config",
+        metavar="PATH",
+        default=argparse.SUPPRESS,
+        help="read the socket path from this daemon config file",
+    )
+    common.add_argument(
+        "--json",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="print JSON (watch/tail: one event per line) instead of tables",
+    )
+    common.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        default=argparse.SUPPRESS,
+        help="how long to wait for the daemon (default 10)",
+    )
+    p = argparse.ArgumentParser(
+        prog="virtuoso-ctl",
+        parents=[common],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Control a running virtuoso daemon over its Unix socket.",
+        epilog="exit codes: 0 ok, 1 command failed, 2 usage, 3 daemon unreachable\n"
+        "examples:\n"
+        "  virtuoso-ctl status\n"
+        "  virtuoso-ctl feeds pause binance BTC/USDT\n"
+        "  virtuoso-ctl --json tickers --sort change --limit 5 | jq '.tickers[0]'\n"
+        "  virtuoso-ctl watch tickers --throttle-ms 500 --symbol BTC/USDT\n"
+        "  virtuoso-ctl tail --level warning",
+    )
+    p.add_argument("--version", action="version", version=f"virtuoso-ctl {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(name: str, help: str, call: Call | None, **kw: Any) -> argparse.ArgumentParser:
+        sp = groups.get(name.split(" ")[0]) if " " in name else None
+        parser_name = name.split(" ")[-1]
+        target = sp if sp is not None else sub
+        q = target.add_parser(parser_name, parents=[common], help=help, description=help, **kw)
+        q.set_defaults(call=call)
+        return q
+
+    groups: dict[str, Any] = {}
+
+    def group(name: str, help: str) -> None:
+        g = sub.add_parser(name, help=help, description=help)
+        g.set_defaults(call=None, group_parser=g)
+        groups[name] = g.add_subparsers(dest="subcommand", metavar="SUBCOMMAND")
+
+    add(
+        "status",
+        "daemon version, uptime, actors, bus drops",
+        Call("status", no_args, render_status),
+    )
+    add("version", "daemon and protocol version", Call("hello", no_args, render_hello))
+    group("config", "show or reload the configuration")
+    add(
+        "config get",
+        "the effective config (secrets redacted)",
+        Call("config.get", no_args, render_config),
+    )
+    add(
+        "config reload",
+        "re-read the config file (like SIGHUP)",
+        Call("config.reload", no_args, render_reload),
+    )
+
+    group("feeds", "exchange feeds: list, pause, resume")
+    add("feeds list", "feed state per exchange", Call("feeds.list", no_args, render_auto))
+    for verb in ("pause", "resume"):
+        q = add(
+            f"feeds {verb}",
+            f"{verb} an exchange's feed, or one symbol of it",
+            Call(f"feeds.{verb}", pick("exchange", "symbol"), render_done(f"{verb}d")),
+        )
+        q.add_argument("exchange", help="exchange name (as in the config)")
+        q.add_argument("symbol", nargs="?", help="one symbol, e.g. BTC/USDT (default: all)")
+
+    group("symbols", "add or remove symbols on a feed")
+    for verb in ("add", "remove"):
+        q = add(
+            f"symbols {verb}",
+            f"{verb} symbols on an exchange's feed",
+            Call(f"symbols.{verb}", pick("exchange", "symbols"), render_done(f"{verb} done")),
+        )
+        q.add_argument("exchange", help="exchange name (as in the config)")
+        q.add_argument("symbols", nargs="+", metavar="SYMBOL", help="e.g. SOL/USDT")
+
+    q = add(
+        "tickers",
+        "newest tickers",
+        Call("tickers", pick("exchange", "quote", "sort", "order", "limit"), render_tickers),
+    )
+    q.add_argument("--exchange", help="only this exchange")
+    q.add_argument("--quote", help="only this quote currency, e.g. USDT")
+    q.add_argument("--sort", choices=["symbol", "change", "volume", "price"], help="sort key")
+    q.add_argument("--order", choices=["asc", "desc"], help="sort order")
+    q.add_argument("--limit", type=int, help="at most this many rows")
+
+    q = add(
+        "ticker",
+        "the newest ticker of one symbol",
+        Call("ticker", pick("symbol", "exchange"), render_ticker),
+    )
+    q.add_argument("symbol", help="e.g. BTC/USDT")
+    q.add_argument("--exchange", help="exchange name")
+
+    q = add(
+        "ohlcv",
+        "candles of one symbol",
+        Call("ohlcv", pick("symbol", "timeframe", "limit", "since", "exchange"), render_ohlcv),
+    )
+    q.add_argument("symbol", help="e.g. BTC/USDT")
+    q.add_argument("--timeframe", "-t", help="1m, 1h, 4h, 1d ... (default 1h)")
+    q.add_argument("--limit", "-n", type=int, default=50, help="newest N candles (default 50)")
+    q.add_argument("--since", type=int, help="start, epoch milliseconds")
+    q.add_argument("--exchange", help="exchange name")
+
+    q = add(
+        "beta",
+        "beta vs the benchmark",
+        Call("beta", pick("timeframe", "window", "symbol"), render_beta),
+    )
+    q.add_argument("--timeframe", "-t", help="e.g. 1h (default: the first configured)")
+    q.add_argument("--window", "-w", help="e.g. 30d (default: the first computed)")
+    q.add_argument("--symbol", "-s", help="one symbol only")
+
+    q = add(
+        "correlation",
+        "correlation matrix",
+        Call("correlation", pick("timeframe", "window"), render_correlation),
+    )
+    q.add_argument("--timeframe", "-t", help="e.g. 1h")
+    q.add_argument("--window", "-w", help="e.g. 30d")
+
+    add("clients", "connected control clients", Call("clients", no_args, render_clients))
+    add("topics", "topics for watch", Call("topics", no_args, render_auto))
+    q = add(
+        "help-commands",
+        "every socket command and its arguments",
+        Call("help", pick(command="name"), render_help),
+    )
+    q.add_argument("name", nargs="?", metavar="COMMAND", help="one command")
+    add(
+        "shutdown",
+        "stop the daemon gracefully",
+        Call("shutdown", no_args, render_done("daemon is stopping")),
+    )
+
+    q = add("call", "send any command: call CMD [ARGS-JSON]", Call("", raw_args, render_auto))
+    q.add_argument("cmd", help="command name, e.g. status")
+    q.add_argument(
+        "json_args", nargs="?", metavar="ARGS", help="JSON object, e.g. '{\"limit\": 5}'"
+    )
+
+    q = add("watch", "follow topics until Ctrl-C (see `topics`)", None)
+    q.add_argument(
+        "topics",
+        nargs="+",
+        metavar="TOPIC",
+        help="tickers, candles, beta, feed_status, lifecycle, logs ...",
+    )
+    q.add_argument(
+        "--throttle-ms", type=int, help="newest per symbol every N ms (tickers, candles ...)"
+    )
+    q.add_argument("--exchange", help="only this exchange")
+    q.add_argument(
+        "--symbol",
+        "-s",
+        action="append",
+        dest="symbols",
+        metavar="SYMBOL",
+        help="only this symbol (repeatable)",
+    )
+    q.add_argument(
+        "--timeframe",
+        "-t",
+        action="append",
+        dest="timeframes",
+        metavar="TF",
+        help="only this timeframe (repeatable)",
+    )
+    q.add_argument(
+        "--level", choices=["debug", "info", "warning", "error"], help="logs: lowest level"
+    )
+    q.add_argument("--count", "-n", type=int, help="exit after N events")
+    q.set_defaults(stream=True)
+
+    q = add("tail", "follow the daemon's log until Ctrl-C", None)
+    q.add_argument(
+        "--level",
+        choices=["debug", "info", "warning", "error"],
+        default="info",
+        help="lowest level (default info)",
+    )
+    q.add_argument("--count", "-n", type=int, help="exit after N records")
+    q.set_defaults(
+        stream=True, topics=["logs"], throttle_ms=None, exchange=None, symbols=None, timeframes=None
+    )
+    return p
+
+
+# --- running ------------------------------------------------------------------------------

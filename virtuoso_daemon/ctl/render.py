@@ -1,0 +1,264 @@
+"""How each command's result and each subscription event is shown to a human."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from .. import __version__
+from ..messages import (
+    ActorEvent,
+    Alert,
+    BetaSnapshot,
+    Candle,
+    CandleBatch,
+    FeedStatus,
+    LogRecord,
+    Ticker,
+)
+from ..protocol import (
+    Event,
+)
+from .tables import (
+    Column,
+    _cell,
+    auto,
+    fmt_duration,
+    fmt_num,
+    fmt_pct,
+    fmt_time,
+    get,
+    pretty_json,
+    rows_of,
+    table,
+)
+
+
+def render_status(doc: dict[str, Any], ns: argparse.Namespace) -> str:
+    head = (
+        f"virtuoso {doc.get('version')}  up {fmt_duration(doc.get('uptime') or 0)}"
+        f"  demo: {'yes' if doc.get('demo') else 'no'}"
+    )
+    actors = table(
+        doc.get("actors", []),
+        [
+            ("actor", get("name")),
+            ("state", get("state")),
+            ("restarts", get("restarts")),
+            ("since", lambda a: fmt_time(a.get("since"))),
+            ("last error", lambda a: a.get("last_error") or ""),
+        ],
+    )
+    bus = doc.get("bus", {})
+    published = bus.get("published", {})
+    lines = [head, "", actors, "", f"bus drops: {bus.get('total_drops', 0)}"]
+    for name, topics in sorted(bus.get("drops", {}).items()):
+        lines.append(f"  {name}: " + ", ".join(f"{t} {n}" for t, n in sorted(topics.items())))
+    if published:
+        lines.append("published: " + ", ".join(f"{t} {n}" for t, n in sorted(published.items())))
+    for name, stats in sorted(doc.get("stats", {}).items()):
+        if isinstance(stats, dict):
+            stats = ", ".join(f"{k}={_cell(v)}" for k, v in stats.items())
+        lines.append(f"{name}: {stats}")
+    return "\n".join(lines)
+
+
+def render_tickers(result: Any, ns: argparse.Namespace) -> str:
+    rows = rows_of(result, "tickers", "rows", "items")
+    if not rows:
+        return auto(result) if isinstance(result, dict) and result else "no tickers"
+    return table(
+        rows,
+        [
+            ("exchange", get("exchange")),
+            ("symbol", get("symbol")),
+            ("last", get("last")),
+            ("24h", lambda r: fmt_pct(get("change_pct")(r))),
+            ("bid", get("bid")),
+            ("ask", get("ask")),
+            ("quote vol", lambda r: fmt_num(get("quote_volume")(r), 4)),
+        ],
+    )
+
+
+def render_ticker(result: Any, ns: argparse.Namespace) -> str:
+    row = result.get("ticker", result) if isinstance(result, dict) else result
+    text = render_tickers([row], ns)
+    if isinstance(result, dict) and "age" in result:
+        restored = " (restored from the cache)" if result.get("restored") else ""
+        text += f"\nage {fmt_num(result['age'], 3)} s{restored}"
+    return text
+
+
+def render_ohlcv(result: Any, ns: argparse.Namespace) -> str:
+    rows = rows_of(result, "candles", "rows", "ohlcv", "items")
+    if not rows:
+        return auto(result) if isinstance(result, dict) and result else "no candles"
+    if isinstance(rows[0], list):
+        names = ["open_time", "open", "high", "low", "close", "volume"]
+        rows = [dict(zip(names, r, strict=False)) for r in rows]
+    return table(
+        rows,
+        [
+            ("time", lambda r: fmt_time(get("open_time")(r))),
+            ("open", get("open")),
+            ("high", get("high")),
+            ("low", get("low")),
+            ("close", get("close")),
+            ("volume", lambda r: fmt_num(get("volume")(r), 6)),
+        ],
+    )
+
+
+BETA_COLUMNS: list[Column] = [
+    ("symbol", get("symbol")),
+    ("beta", lambda r: fmt_num(get("beta")(r), 3)),
+    ("corr", lambda r: fmt_num(get("correlation")(r), 3)),
+    ("r2", lambda r: fmt_num(get("r_squared")(r), 3)),
+    ("vol", lambda r: fmt_num(get("volatility")(r), 3)),
+    ("down beta", lambda r: fmt_num(get("downside_beta")(r), 3)),
+    ("obs", get("n_obs")),
+    ("risk", get("risk_bucket")),
+]
+
+
+def render_beta(result: Any, ns: argparse.Namespace) -> str:
+    if "row" in result:
+        head = f"{result.get('timeframe')} / {result.get('window')} vs {result.get('benchmark')}"
+        return head + "\n" + table([result["row"]], BETA_COLUMNS)
+    head = (
+        f"beta {result.get('timeframe')} / {result.get('window')} vs {result.get('benchmark')}"
+        f"  computed {fmt_time(result.get('computed_at'))}"
+    )
+    return head + "\n" + table(result.get("rows", []), BETA_COLUMNS)
+
+
+def render_correlation(result: Any, ns: argparse.Namespace) -> str:
+    symbols = [s.split("/")[0] for s in result.get("symbols", [])]
+    matrix = result.get("matrix", [])
+    order = result.get("order") or list(range(len(symbols)))
+    head = f"correlation {result.get('timeframe')} / {result.get('window')}"
+    rows = [{"": symbols[i], **{symbols[j]: _corr(matrix, i, j) for j in order}} for i in order]
+    return (
+        head + "\n" + table(rows, [("", get(""))] + [(symbols[j], get(symbols[j])) for j in order])
+    )
+
+
+def _corr(matrix: list[list[Any]], i: int, j: int) -> str:
+    try:
+        value = matrix[i][j]
+    except IndexError:
+        return "-"
+    return "-" if value is None else f"{value:+.2f}"
+
+
+def render_clients(result: Any, ns: argparse.Namespace) -> str:
+    return table(
+        result,
+        [
+            ("id", get("id")),
+            ("pid", get("pid")),
+            ("uid", get("uid")),
+            ("since", lambda r: fmt_time(r.get("connected_at"))),
+            ("commands", get("commands")),
+            ("events", get("events_sent")),
+            ("dropped", get("dropped")),
+            ("subscriptions", get("subscriptions")),
+        ],
+    )
+
+
+def render_help(result: Any, ns: argparse.Namespace) -> str:
+    items = result if isinstance(result, list) else [result]
+    return table(
+        items,
+        [
+            ("command", get("name")),
+            ("args", lambda c: " ".join(_arg(a) for a in c["args"])),
+            ("help", get("help")),
+        ],
+    )
+
+
+def _arg(a: dict[str, Any]) -> str:
+    return f"{a['name']}:{a['type']}" if a["required"] else f"[{a['name']}]"
+
+
+def render_hello(result: Any, ns: argparse.Namespace) -> str:
+    return (
+        f"virtuoso {result.get('version')} (pid {result.get('pid')}), protocol "
+        f"{result.get('protocol')}; virtuoso-ctl {__version__}"
+    )
+
+
+def render_reload(result: Any, ns: argparse.Namespace) -> str:
+    changed = result.get("changed") or []
+    return "config reloaded; changed sections: " + (", ".join(changed) or "none")
+
+
+def render_done(what: str) -> Callable[[Any, argparse.Namespace], str]:
+    def render(result: Any, ns: argparse.Namespace) -> str:
+        extra = auto(result) if result not in (None, {}, True) else ""
+        return what + (f"\n{extra}" if extra and extra != "ok" else "")
+
+    return render
+
+
+def render_auto(result: Any, ns: argparse.Namespace) -> str:
+    return auto(result)
+
+
+def render_config(result: Any, ns: argparse.Namespace) -> str:
+    return pretty_json(result)
+
+
+# --- events -------------------------------------------------------------------------------
+
+
+def describe_event(event: Event) -> str:
+    """One line for a subscription event."""
+    d = event.data
+    stamp = time.strftime("%H:%M:%S")
+    if isinstance(d, Ticker):
+        text = (
+            f"{d.exchange} {d.symbol} {fmt_num(d.last)} {fmt_pct(d.change_pct)}"
+            f" bid {fmt_num(d.bid)} ask {fmt_num(d.ask)}"
+        )
+    elif isinstance(d, Candle):
+        text = (
+            f"{d.exchange} {d.symbol} {d.timeframe} {fmt_time(d.open_time)} o {fmt_num(d.open)}"
+            f" h {fmt_num(d.high)} l {fmt_num(d.low)} c {fmt_num(d.close)}"
+            f" v {fmt_num(d.volume, 6)}{' closed' if d.closed else ''}"
+        )
+    elif isinstance(d, CandleBatch):
+        text = f"{d.exchange} {d.symbol} {d.timeframe}: {len(d.rows)} candles"
+    elif isinstance(d, FeedStatus):
+        text = (
+            f"{d.exchange} ({d.market}) {d.state}: {len(d.symbols)} symbols, "
+            f"{len(d.paused_symbols)} paused, latency {fmt_num(d.latency_ms, 4)} ms"
+            + (f" - {d.detail}" if d.detail else "")
+        )
+    elif isinstance(d, ActorEvent):
+        text = f"{d.actor} {d.state} (restarts {d.restarts})" + (f": {d.error}" if d.error else "")
+    elif isinstance(d, LogRecord):
+        return format_log(d)
+    elif isinstance(d, BetaSnapshot):
+        text = f"{d.timeframe}/{d.window} vs {d.benchmark}: {len(d.rows)} symbols"
+    elif isinstance(d, Alert):
+        text = f"[{d.severity}] {d.kind} {d.symbol or ''}: {d.message}"
+    else:
+        data = msgspec.json.encode(d).decode()
+        text = data if len(data) <= 200 else data[:197] + "..."
+    return f"{stamp} {event.topic:<12} {text}"
+
+
+def format_log(rec: LogRecord) -> str:
+    stamp = time.strftime("%H:%M:%S", time.localtime(rec.ts))
+    return f"{stamp} {rec.level.upper():<7} [{rec.actor or '-'}] {rec.logger}: {rec.message}"
+
+
+# --- commands -----------------------------------------------------------------------------
