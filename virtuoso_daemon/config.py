@@ -279,6 +279,27 @@ def _validate(cfg: Config) -> None:
             raise ConfigError(f"exchanges[{i}].name: duplicate exchange name {ex.name!r}")
         if not ex.symbols and ex.top_n <= 0:
             raise ConfigError(f"exchanges[{i}].symbols: give symbols or top_n > 0")
+        bad_kinds = sorted(set(ex.kinds) - DATA_KINDS)
+        if bad_kinds:
+            raise ConfigError(
+                f"exchanges[{i}].kinds: unknown {', '.join(bad_kinds)}; "
+                f"expected some of {', '.join(sorted(DATA_KINDS))}"
+            )
+        if ex.ccxt_id not in _ccxt_exchange_ids():
+            raise ConfigError(
+                f"exchanges[{i}].ccxt_id: {ex.ccxt_id!r} is not a ccxt exchange id "
+                "(see ccxt.exchanges)"
+            )
+
+
+DATA_KINDS = frozenset({"tickers", "ohlcv", "trades", "orderbook"})
+
+
+def _ccxt_exchange_ids() -> frozenset[str]:
+    # imported here: ccxt takes ~0.5 s to import and most config users never need it
+    import ccxt
+
+    return frozenset(ccxt.exchanges)
 
 
 def load_config(

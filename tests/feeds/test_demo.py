@@ -38,7 +38,7 @@ async def test_demo_mode_feeds_read_the_in_process_simulator() -> None:
         return [ActorSpec("demo", DemoActor), *feed_specs(runtime)]
 
     async with running_daemon(cfg, specs) as d:
-        assert [s.name for s in d.supervisor.specs][0] == "demo"
+        assert d.supervisor.specs[0].name == "demo"
         base_url = d.runtime.views.value("demo.base_url")
         assert base_url.startswith("http://127.0.0.1:")
         with d.runtime.bus.subscribe(Topics.TICKERS, name="test", maxsize=100_000) as sub:

@@ -98,3 +98,21 @@ def test_daemon_cli_prints_one_line_and_exits_2_on_bad_config(tmp_path: Path) ->
     assert proc.stderr.strip().splitlines() == [
         "virtuoso-daemon: config error: daemon.port: expected int, got str"
     ]
+
+
+def test_unknown_ccxt_exchange_id_names_the_key() -> None:
+    with pytest.raises(ConfigError, match=r"^exchanges\[0\]\.ccxt_id: 'binanse' is not a ccxt"):
+        load_config(
+            None,
+            environ={},
+            overrides={"exchanges": [{"name": "b", "ccxt_id": "binanse", "symbols": ["BTC/USDT"]}]},
+        )
+
+
+def test_unknown_data_kind_names_the_key() -> None:
+    with pytest.raises(ConfigError, match=r"^exchanges\[0\]\.kinds: unknown candles"):
+        load_config(
+            None,
+            environ={},
+            overrides={"exchanges": [{"name": "b", "symbols": ["BTC/USDT"], "kinds": ["candles"]}]},
+        )

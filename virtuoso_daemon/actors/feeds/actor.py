@@ -89,6 +89,7 @@ class FeedActor:
         self.added: list[str] = []
         self.removed: set[str] = set()
         self._base: list[str] = []  # explicit or top-N symbols before operator edits
+        self.delisted: set[str] = set()  # watched symbols a markets refresh no longer lists
         self._changed = anyio.Event()
         self._reload = anyio.Event()
         self._markets_ready = False
@@ -147,13 +148,16 @@ class FeedActor:
         ctx.rest = ctx.factory.create()
         ctx.factory.share_throttler(ctx.rest)
         await self._load_markets(ctx)
+        unknown_kinds = set(ctx.cfg.kinds) - set(DATA_KINDS)
+        if unknown_kinds:
+            log.warning("%s: unknown data kinds ignored: %s", self.name, sorted(unknown_kinds))
         ctx.timeframes = [tf for tf in ctx.cfg.timeframes if tf in (ctx.rest.timeframes or {})]
         dropped = set(ctx.cfg.timeframes) - set(ctx.timeframes)
         if dropped:
             log.warning("%s: %s has no timeframe(s) %s", self.name, ctx.cfg.ccxt_id, dropped)
         self._base = await self._initial_symbols(ctx)
         self._apply_symbols(ctx)
-        backfiller = Backfiller(ctx)
+        backfiller = ctx.backfiller = Backfiller(ctx)
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._markets_refresh, ctx)
             if not ctx.cfg.symbols and ctx.cfg.top_n > 0:
@@ -216,6 +220,18 @@ class FeedActor:
                 self.markets_loads += 1
             except Exception as exc:  # keep the markets we have
                 log.warning("%s: refreshing markets failed: %s", self.name, exc)
+                continue
+            markets = ctx.rest.markets
+            delisted = {
+                s
+                for s in ctx.symbols
+                if s not in markets or not sym.market_matches(markets[s], ctx.cfg)
+            }
+            if delisted != self.delisted:
+                if delisted - self.delisted:
+                    log.warning("%s: no longer listed: %s", self.name, sorted(delisted))
+                self.delisted = delisted
+                self._apply_symbols(ctx)
 
     async def _initial_symbols(self, ctx: FeedContext) -> list[str]:
         cfg = ctx.cfg
@@ -254,10 +270,13 @@ class FeedActor:
         """Recompute the watched set from base + operator edits; restart runners if new."""
         symbols = [s for s in self._base if s not in self.removed]
         symbols += [s for s in self.added if s not in symbols]
+        symbols = [s for s in symbols if s not in self.delisted]
         if symbols != ctx.symbols:
             gone = set(ctx.symbols) - set(symbols)
             for s in gone:
                 ctx.tracker.forget(s)
+                if ctx.backfiller is not None:
+                    ctx.backfiller.forget(s)
             ctx.set_symbols(symbols)
             self._changed.set()
 
@@ -399,6 +418,15 @@ class FeedActor:
             "messages": dict(h.messages),
             "errors": dict(h.errors),
             "reconnects": h.reconnects,
+            "backfill": {
+                "series_done": len(ctx.backfiller.done),
+                "series_total": ctx.backfiller.total,
+                "pages": ctx.backfiller.pages,
+                "candles": ctx.backfiller.rows,
+                "catch_ups": ctx.backfiller.catch_ups,
+            }
+            if ctx.backfiller
+            else None,
             "markets_loads": self.markets_loads,
             "top_refreshes": self.top_refreshes,
             "requests": ctx.requests,

@@ -4,7 +4,9 @@ OHLCV backfill pages ``fetch_ohlcv`` forward with ``since``: it starts
 ``backfill_candles`` candles before the exchange's current candle and asks for the
 exchange's page limit (binance spot: 1000) until a page comes back short, so 2200
 candles take three requests per series and a younger market simply yields fewer.
-Every page goes out as one :class:`~virtuoso_daemon.messages.CandleBatch`.
+Every page goes out as one :class:`~virtuoso_daemon.messages.CandleBatch` of closed
+candles (the open one is the stream's). The same paging refetches what a stream
+missed while it was down (:meth:`Backfiller.catch_up`).
 The exchange's clock is asked once per run (``fetch_time`` where ccxt has it): it
 may differ from ours (skew, or a simulator running faster than real time).
 
@@ -54,35 +56,38 @@ async def exchange_now_ms(ctx: FeedContext) -> int:
 
 
 class Backfiller:
-    """Pages OHLCV history for every (symbol, timeframe) not yet done."""
+    """Pages OHLCV history: the initial backfill, and catch-ups after stream gaps."""
 
     def __init__(self, ctx: FeedContext) -> None:
         self.ctx = ctx
         self.done: set[tuple[str, str]] = set()
         self.pages = 0
         self.rows = 0
+        self.catch_ups = 0
+        self.total = 0  # series the current backfill covers (done + to do)
+
+    def forget(self, symbol: str) -> None:
+        """A removed symbol gets a full backfill again if it is added back."""
+        self.done = {k for k in self.done if k[0] != symbol}
 
     async def run(self, symbols: list[str]) -> None:
+        """Backfill every (symbol, timeframe) not done yet."""
         ctx = self.ctx
         want = ctx.cfg.backfill_candles
-        todo = [(s, tf) for tf in ctx.timeframes for s in symbols if (s, tf) not in self.done]
+        # coarse timeframes first: the long analytics windows (1h/4h/1d betas) are
+        # usable sooner, and 1m history matters least
+        frames = sorted(ctx.timeframes, key=ctx.timeframe_ms, reverse=True)
+        todo = [(s, tf) for tf in frames for s in symbols if (s, tf) not in self.done]
         if want <= 0 or not todo:
             return
+        self.total = len(self.done) + len(todo)
         started = time.monotonic()
         now_ms = await exchange_now_ms(ctx)
-        limit = page_limit(ctx.rest, ctx.market)
-        backoff = Backoff(ctx.cfg.backoff_initial, ctx.cfg.backoff_max)
         for symbol, tf in todo:
-            while True:  # retry this series until it succeeds (or the feed stops)
-                try:
-                    await self.series(symbol, tf, want, now_ms, limit)
-                except Exception:
-                    await anyio.sleep(backoff.next())
-                    continue
-                backoff.reset()
-                ctx.health.clear("backfill")
-                self.done.add((symbol, tf))
-                break
+            tf_ms = ctx.timeframe_ms(tf)
+            since = now_ms // tf_ms * tf_ms - want * tf_ms
+            await self._retrying(symbol, tf, since, want, now_ms)
+            self.done.add((symbol, tf))
         log.info(
             "%s: backfilled %d series (%d pages, %d candles) in %.1fs",
             ctx.name,
@@ -92,29 +97,69 @@ class Backfiller:
             time.monotonic() - started,
         )
 
-    async def series(self, symbol: str, tf: str, want: int, now_ms: int, limit: int) -> None:
+    async def catch_up(self, gaps: dict[tuple[str, str], int]) -> None:
+        """Refetch each series from the last candle seen before a gap (a dropped or
+        paused stream) up to now, so candles that closed meanwhile are not lost and the
+        one that was open gets its final values. Completed entries leave ``gaps``."""
+        ctx = self.ctx
+        if not gaps:
+            return
+        now_ms = await exchange_now_ms(ctx)
+        for key, since in list(gaps.items()):
+            symbol, tf = key
+            tf_ms = ctx.timeframe_ms(tf)
+            missing = (now_ms // tf_ms * tf_ms - since) // tf_ms
+            if symbol in ctx.symbol_set and missing > 0:
+                cap = min(missing + 1, max(ctx.cfg.backfill_candles, MAX_PAGE))
+                await self._retrying(symbol, tf, since, cap, now_ms)
+                self.catch_ups += 1
+            gaps.pop(key, None)
+
+    async def _retrying(self, symbol: str, tf: str, since: int, cap: int, now_ms: int) -> None:
+        """Page one series until it succeeds (or the feed stops)."""
+        backoff = Backoff(self.ctx.cfg.backoff_initial, self.ctx.cfg.backoff_max)
+        while True:
+            try:
+                await self.series(symbol, tf, since, cap, now_ms)
+            except Exception:
+                await anyio.sleep(backoff.next())
+                continue
+            self.ctx.health.clear("backfill")
+            return
+
+    async def series(self, symbol: str, tf: str, since: int, cap: int, now_ms: int) -> None:
+        """Closed candles from ``since`` up to the present, one CandleBatch per page.
+
+        Pages run until one comes back short (the present is reached). The newest row
+        of that page is the candle still open; it is left to the stream or poller,
+        which follow it until it closes: a batch only ever carries final values, so
+        whatever order batches and live candles arrive in, a consumer that keeps the
+        newest write per open time ends with the exchange's final candle.
+        ``now_ms`` (the exchange's clock when this run started) keeps the newest row of
+        a market that stopped trading, which is closed, not open.
+        """
         ctx = self.ctx
         tf_ms = ctx.timeframe_ms(tf)
-        current_open = now_ms // tf_ms * tf_ms
-        since = current_open - (want - 1) * tf_ms
-        got = 0
-        last_row: normalize.Row | None = None
-        for _ in range(math.ceil(want / limit) + 2):
-            ask = min(limit, want - got) if got < want else limit
-            data = await ctx.call("backfill", ctx.rest.fetch_ohlcv, symbol, tf, since, ask)
+        limit = page_limit(ctx.rest, ctx.market)
+        last_closed: normalize.Row | None = None
+        for _ in range(math.ceil(cap / limit) + 3):
+            data = await ctx.call("backfill", ctx.rest.fetch_ohlcv, symbol, tf, since, limit)
             rows = [r for r in normalize.rows(data) if r[0] >= since]
             if not rows:
                 break
-            ctx.on_candle_batch(symbol, tf, rows)
-            self.pages += 1
-            self.rows += len(rows)
-            got += len(rows)
-            last_row = rows[-1]
-            since = last_row[0] + tf_ms
-            if len(rows) < ask or got >= want:
+            short = len(data) < limit
+            since = rows[-1][0] + tf_ms
+            if short and rows[-1][0] + tf_ms > now_ms:
+                rows.pop()  # still open
+            if rows:
+                ctx.on_candle_batch(symbol, tf, rows)
+                self.pages += 1
+                self.rows += len(rows)
+                last_closed = rows[-1]
+            if short:
                 break
-        if last_row is not None:
-            ctx.tracker.seed(symbol, tf, last_row)
+        if last_closed is not None:
+            ctx.tracker.seed(symbol, tf, last_closed)
 
 
 async def derivatives_loop(ctx: FeedContext) -> None:

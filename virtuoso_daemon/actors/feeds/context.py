@@ -12,7 +12,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...bus import Topics
 from ...config import ExchangeConfig
@@ -22,6 +22,9 @@ from . import normalize
 from .backoff import RateGate, error_kind, is_rate_limit
 from .ccxt_factory import ExchangeFactory
 from .status import FeedHealth
+
+if TYPE_CHECKING:
+    from .backfill import Backfiller
 
 log = logging.getLogger("virtuoso.feeds")
 
@@ -44,6 +47,7 @@ class FeedContext:
         self.health = FeedHealth(cfg.name, cfg.market, cfg.silent_timeout)
         self.tracker = normalize.CandleTracker(cfg.name)
         self.rest: Any = None  # the REST ccxt instance, set by the actor
+        self.backfiller: Backfiller | None = None  # set by the actor
         self.symbols: list[str] = []  # what the feed watches now
         self.symbol_set: frozenset[str] = frozenset()
         self.paused_symbols: set[str] = set()

@@ -26,6 +26,7 @@ from typing import Any
 
 import anyio
 
+from .backfill import Backfiller
 from .backoff import Backoff, error_kind
 from .context import FeedContext
 from .polling import BOOK_LIMIT, Poller
@@ -82,6 +83,9 @@ class ChunkRunner:
         self.sessions = 0
         self._last = 0.0
         self._got_data = False
+        # ohlcv: (symbol, timeframe) -> open time of the last candle seen before a gap
+        self.gaps: dict[tuple[str, str], int] = {}
+        self._gap_noted = anyio.Event()
 
     async def run(self) -> None:
         ctx = self.ctx
@@ -114,6 +118,7 @@ class ChunkRunner:
         ctx = self.ctx
         backoff = Backoff(ctx.cfg.backoff_initial, ctx.cfg.backoff_max)
         failures = 0
+        self._note_gaps()  # after a restart or REST spell: candles may have closed unseen
         while True:
             await ctx.gate.wait()
             ex = ctx.factory.create(markets_from=ctx.rest)
@@ -127,6 +132,7 @@ class ChunkRunner:
                 error = first_error(exc)
             finally:
                 await ctx.factory.close(ex)
+            self._note_gaps()
             kind = "silent" if isinstance(error, StreamSilent) else error_kind(error)
             ctx.record_failure(self.key, error, kind)
             ctx.health.reconnects += 1
@@ -157,6 +163,32 @@ class ChunkRunner:
             tg.start_soon(self._watchdog)
             for start, handle in watchers:
                 tg.start_soon(self._watch_loop, start, handle)
+            if self.kind == "ohlcv" and self.ctx.backfiller is not None:
+                tg.start_soon(self._catch_up_loop, self.ctx.backfiller)
+
+    async def _catch_up_loop(self, backfiller: Backfiller) -> None:
+        """Refetch over REST what the stream missed (while down, or skipped)."""
+        while True:
+            self._gap_noted = anyio.Event()
+            if self.gaps:
+                await backfiller.catch_up(self.gaps)
+            if not self.gaps:
+                await self._gap_noted.wait()
+
+    def _gap(self, symbol: str, timeframe: str, since: int) -> None:
+        self.gaps.setdefault((symbol, timeframe), since)
+        self._gap_noted.set()
+
+    def _note_gaps(self) -> None:
+        """Remember where each series stood when its stream stopped (oldest wins)."""
+        if self.kind != "ohlcv":
+            return
+        tracker = self.ctx.tracker
+        for s in self.chunk:
+            for tf in self.ctx.timeframes:
+                cur = tracker.current_open_time(s, tf)
+                if cur is not None:
+                    self.gaps.setdefault((s, tf), cur)
 
     async def _watchdog(self) -> None:
         timeout = self.ctx.cfg.silent_timeout
@@ -192,7 +224,7 @@ class ChunkRunner:
         Trades are scanned the same way (every trade after the last one published).
         """
         ctx, chunk, method = self.ctx, self.chunk, self.method
-        scan = CacheScan(ctx, ex, chunk)
+        scan = CacheScan(ctx, ex, chunk, self._gap)
         if method == "watchTickers":
             return [(lambda: ex.watch_tickers(chunk), scan.tickers)]
         if method == "watchTicker":
@@ -218,10 +250,18 @@ class ChunkRunner:
 class CacheScan:
     """Publishes what changed in one ccxt instance's caches for one chunk of symbols."""
 
-    def __init__(self, ctx: FeedContext, ex: Any, chunk: list[str]) -> None:
+    def __init__(
+        self,
+        ctx: FeedContext,
+        ex: Any,
+        chunk: list[str],
+        on_gap: Callable[[str, str, int], None] | None = None,
+    ) -> None:
         self.ctx = ctx
         self.ex = ex
         self.chunk = chunk
+        self.on_gap = on_gap  # (symbol, timeframe, open time of the last candle seen)
+        self._tf_ms = {tf: ctx.timeframe_ms(tf) for tf in ctx.timeframes}
         self._tickers: dict[str, Any] = {}  # symbol -> the ticker dict last published
         self._books: dict[str, tuple[Any, Any]] = {}  # symbol -> (nonce, timestamp)
         self._trades: dict[str, Any] = {}  # symbol -> the newest trade dict published
@@ -297,6 +337,15 @@ class CacheScan:
                     if cur is None or row[0] <= cur:
                         break
                 tail.reverse()
+                if cur is not None and self.on_gap is not None:
+                    # a kline that skips one: candles closed that this stream never
+                    # showed (a reconnect, or an exchange that dropped updates)
+                    step, prev = self._tf_ms[tf], cur
+                    for row in tail:
+                        if row[0] - prev > step:
+                            self.on_gap(s, tf, cur)
+                            break
+                        prev = max(prev, row[0])
                 n += ctx.on_ohlcv(s, tf, tail, recv)
         return n
 
