@@ -424,6 +424,7 @@ class FeedActor:
                 "pages": ctx.backfiller.pages,
                 "candles": ctx.backfiller.rows,
                 "catch_ups": ctx.backfiller.catch_ups,
+                "resumed": ctx.backfiller.resumed,
             }
             if ctx.backfiller
             else None,

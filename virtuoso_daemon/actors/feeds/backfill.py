@@ -6,7 +6,9 @@ exchange's page limit (binance spot: 1000) until a page comes back short, so 220
 candles take three requests per series and a younger market simply yields fewer.
 Every page goes out as one :class:`~virtuoso_daemon.messages.CandleBatch` of closed
 candles (the open one is the stream's). The same paging refetches what a stream
-missed while it was down (:meth:`Backfiller.catch_up`).
+missed while it was down (:meth:`Backfiller.catch_up`). After a restart the market
+store's reloaded candles count (:func:`resume_since`): paging starts after the newest
+stored closed candle, so a restart fetches only what it missed.
 The exchange's clock is asked once per run (``fetch_time`` where ccxt has it): it
 may differ from ours (skew, or a simulator running faster than real time).
 
@@ -23,6 +25,7 @@ from typing import Any
 
 import anyio
 
+from ... import queries
 from . import normalize
 from .backoff import Backoff
 from .context import FeedContext
@@ -55,6 +58,21 @@ async def exchange_now_ms(ctx: FeedContext) -> int:
     return int(time.time() * 1000)
 
 
+def resume_since(since: int, tf_ms: int, stored: dict[str, Any] | None) -> int:
+    """Where a series' backfill starts, given what the store kept across a restart.
+
+    Backfill pages forward from the oldest candle, and the store persists what it got,
+    so the newest stored closed candle marks where the previous run stopped, whether
+    it finished or was interrupted mid-series: paging resumes right after it. History
+    older than the stored candles is not refetched (it only matters if
+    ``backfill_candles`` was raised between runs); a gap in the middle of stored
+    history is left to the analytics, which treat it as missing candles.
+    """
+    if not stored or stored.get("last_closed") is None:
+        return since
+    return max(since, int(stored["last_closed"]) + tf_ms)
+
+
 class Backfiller:
     """Pages OHLCV history: the initial backfill, and catch-ups after stream gaps."""
 
@@ -65,6 +83,18 @@ class Backfiller:
         self.rows = 0
         self.catch_ups = 0
         self.total = 0  # series the current backfill covers (done + to do)
+        self.resumed = 0  # series that started from stored candles instead of from scratch
+
+    async def _stored_coverage(self) -> dict[str, Any]:
+        """What the market store already holds (reloaded from disk) for this exchange."""
+        try:
+            with anyio.fail_after(5):
+                cov = await queries.coverage(self.ctx.runtime, self.ctx.name)
+        except Exception as exc:  # no store (feeds-only tests) or not ready: full backfill
+            log.debug("%s: no stored coverage (%s); full backfill", self.ctx.name, exc)
+            return {}
+        result: dict[str, Any] = cov.get(self.ctx.name, {})
+        return result
 
     def forget(self, symbol: str) -> None:
         """A removed symbol gets a full backfill again if it is added back."""
@@ -83,9 +113,14 @@ class Backfiller:
         self.total = len(self.done) + len(todo)
         started = time.monotonic()
         now_ms = await exchange_now_ms(ctx)
+        stored = await self._stored_coverage()
         for symbol, tf in todo:
             tf_ms = ctx.timeframe_ms(tf)
-            since = now_ms // tf_ms * tf_ms - want * tf_ms
+            since = resume_since(
+                now_ms // tf_ms * tf_ms - want * tf_ms, tf_ms, stored.get(symbol, {}).get(tf)
+            )
+            if since != now_ms // tf_ms * tf_ms - want * tf_ms:
+                self.resumed += 1
             await self._retrying(symbol, tf, since, want, now_ms)
             self.done.add((symbol, tf))
         log.info(
