@@ -159,7 +159,8 @@ async def test_the_app_reattaches_when_the_daemon_comes_back() -> None:
     async with app.run_test(size=(120, 30)) as pilot:
         await until(lambda: app.link_state == "disconnected", timeout=10)  # no daemon yet
         async with running_daemon(cfg):
-            await until(lambda: app.connected and app.market.quotes, timeout=30)
+            # every spot symbol (BTC + 3 alts) has been shown before the daemon goes
+            await until(lambda: app.connected and len(app.market.quotes) >= 4, timeout=30)
         # the daemon stopped: the app says so and keeps the data
         await until(lambda: app.link_state == "disconnected", timeout=10)
         await render(pilot)
