@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import bisect
 import logging
-import random
 import time
 import uuid
 from collections.abc import Mapping
@@ -57,6 +56,7 @@ import anyio
 import anyio.abc
 import msgspec
 
+from ..backoff import Backoff
 from ..bus import Subscription, Topics
 from ..cache.memcached import (
     ERRORS,
@@ -310,7 +310,11 @@ class TickerCacheActor:
                 tg.cancel_scope.cancel()
 
     async def _connection_loop(self) -> None:
-        delay = self.cfg.reconnect_initial
+        backoff = Backoff(
+            self.cfg.reconnect_initial,
+            max(self.cfg.reconnect_max, self.cfg.reconnect_initial),
+            jitter=0.2,
+        )
         first = True
         while True:
             client = self._client()
@@ -324,7 +328,7 @@ class TickerCacheActor:
                 first = False
                 self._set_state("up")
                 log.info("memcached %s:%d up", self.cfg.host, self.cfg.port)
-                delay = self.cfg.reconnect_initial
+                backoff.reset()
                 await self._serve(client)
             except ERRORS as exc:
                 self._note_error(exc)
@@ -338,8 +342,7 @@ class TickerCacheActor:
                 self._set_state("down")
             finally:
                 await self._close(client)
-            await anyio.sleep(delay * random.uniform(0.8, 1.2))  # jitter, not crypto
-            delay = min(self.cfg.reconnect_max, delay * 2)
+            await anyio.sleep(backoff.next())
 
     def _queue_all(self) -> None:
         """Queue every live ticker and every exchange aggregate for the next flush."""

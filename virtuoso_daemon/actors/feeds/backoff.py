@@ -17,7 +17,6 @@ about; those are the keys of ``FeedStatus.errors``.
 from __future__ import annotations
 
 import email.utils
-import random
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -25,33 +24,9 @@ from typing import Any
 import anyio
 import ccxt.async_support as ccxt
 
+from ...backoff import Backoff
 
-class Backoff:
-    """Exponential delay with +-``jitter`` (fraction), capped at ``maximum`` seconds."""
-
-    def __init__(self, initial: float, maximum: float, *, factor: float = 2.0, jitter: float = 0.5):
-        if initial <= 0 or maximum < initial:
-            raise ValueError("backoff needs 0 < initial <= maximum")
-        self.initial = initial
-        self.maximum = maximum
-        self.factor = factor
-        self.jitter = jitter
-        self.failures = 0
-
-    def next(self) -> float:
-        """Record one failure and return how long to wait before the next attempt."""
-        base = min(self.maximum, self.initial * self.factor ** min(self.failures, 60))
-        self.failures += 1
-        # jitter, not crypto; the cap holds after jitter so "within backoff_max" is a bound
-        return min(self.maximum, base * random.uniform(1 - self.jitter, 1 + self.jitter))
-
-    def reset(self) -> None:
-        self.failures = 0
-
-    @property
-    def bound(self) -> float:
-        """The longest a single wait can be."""
-        return self.maximum
+__all__ = ["Backoff", "RateGate", "error_kind", "retry_after_seconds"]
 
 
 def retry_after_seconds(
