@@ -11,12 +11,13 @@ Three parts, each on a freshly started stack (memcached, simulator, daemon):
     wall clock, anchored at start-up and advanced by the monotonic clock; the offset
     is measured and printed), and ccxt turns ``C`` into the ticker's ``timestamp``, so
     the API's ``ticker.ts`` *is* the push time of the value it shows. One poller per
-    sampled symbol sleeps until 3/4 of a tick after the value it last saw, then polls
-    back to back (``--poll-gap-ms`` apart) until ``ts`` changes. Latency = the wall
-    time the first poll showing the new ``ts`` returned, minus ``ts``: an upper bound,
-    too high by at most that poll's window (the time since the last poll that still
-    showed the old value; reported as ``resolution``). Polling only around the
-    expected tick keeps the probe's own load on the daemon small. The same value's
+    sampled symbol sleeps until 5 ms before the next push is due (one tick after the
+    value it last saw), then polls back to back (``--poll-gap-ms`` apart) until ``ts``
+    changes. Latency = the wall time the first poll showing the new ``ts`` returned,
+    minus ``ts``: an upper bound, too high by at most that poll's window (the time
+    since the last poll that still showed the old value; reported as ``resolution``).
+    Polling only from just before the expected push until the value shows keeps the
+    probe's own load on the daemon small (reported as ``polls_per_s``). The same value's
     legs are reported too: ``ws`` = arrival at an independent websocket client of
     the simulator (the exchange side: tick computation, encoding, send), ``feed`` =
     the daemon's receive time (``ticker.recv_ts``: ccxt parse and wake-up).
@@ -524,7 +525,13 @@ class LatencyRun:
 
 
 async def poll_symbol(
-    stack: Stack, probe: Probe, run: LatencyRun, stop: float, gap: float, interval: float
+    stack: Stack,
+    probe: Probe,
+    run: LatencyRun,
+    stop: float,
+    gap: float,
+    interval: float,
+    lead: float = 0.005,
 ) -> None:
     url = f"{stack.api}/api/market/ticker/{quote(probe.symbol, safe='')}?exchange={probe.exchange}"
     session = stack.session
@@ -542,7 +549,8 @@ async def poll_symbol(
 
     while time.time() < stop:
         if last is not None:
-            wake = last / 1000 + 0.75 * interval
+            # the next push is due one tick after the last; start just before it
+            wake = last / 1000 + interval - lead
             delay = wake - time.time()
             if delay > 0:
                 await asyncio.sleep(delay)
@@ -617,7 +625,7 @@ async def measure_latency(
     return run
 
 
-def summarize_latency(run: LatencyRun) -> dict[str, Any]:
+def summarize_latency(run: LatencyRun, seconds: float = 0.0) -> dict[str, Any]:
     samples = run.samples
     ws = [s for s in samples if s.ws is not None]
     third = max(1, len(samples) // 3)
@@ -639,6 +647,7 @@ def summarize_latency(run: LatencyRun) -> dict[str, Any]:
         "first_third_p50": pct([s.api_ms for s in first[:third]], 50),
         "last_third_p50": pct([s.api_ms for s in first[-third:]], 50),
         "polls": run.polls,
+        "polls_per_s": run.polls / seconds if seconds else None,
         "skipped_ticks": run.skipped,
         "ws_matched": len(ws),
         # raw, for later analysis: exchange, symbol, E, seen, resolution, recv_ts, ws
@@ -682,7 +691,7 @@ async def part_latency(ns: argparse.Namespace) -> dict[str, Any]:
         run = await measure_latency(stack, probes, ns.latency_seconds, ns.poll_gap_ms / 1000)
         c1 = counters(await stack.status())
         offset1 = await stack.clock_offset_ms()
-        out = summarize_latency(run)
+        out = summarize_latency(run, ns.latency_seconds)
         out.update(
             config=asdict(cfg),
             warmup_seconds=warm,
@@ -697,7 +706,10 @@ async def part_latency(ns: argparse.Namespace) -> dict[str, Any]:
         progress(f"latency: observer ws - push:   {fmt_dist(out['ws_observer'])}")
         progress(f"latency: API - observer ws:    {fmt_dist(out['api_minus_ws'])}")
         progress(f"latency: poll resolution:      {fmt_dist(out['resolution'])}")
-        progress(f"latency: poll round trip:      {fmt_dist(out['poll_rtt'])}")
+        progress(
+            f"latency: poll round trip:      {fmt_dist(out['poll_rtt'])}; "
+            f"{out['polls_per_s']:.0f} polls/s"
+        )
         return out
 
 
@@ -722,7 +734,7 @@ async def rate_step(ns: argparse.Namespace, cfg: StackConfig) -> dict[str, Any]:
             for a, b in zip(cpu0, cpu1, strict=True)
         ]
         ticks = (k1["tick"] - k0["tick"]) / dt
-        lat = summarize_latency(run)
+        lat = summarize_latency(run, ns.rate_seconds)
         out: dict[str, Any] = {
             "config": asdict(cfg),
             "nominal_per_s": cfg.markets / cfg.tick,
