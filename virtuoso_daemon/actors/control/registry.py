@@ -227,6 +227,13 @@ class RequestCodec:
         return self.by_type[type(req)], req
 
     def _explain(self, line: bytes, exc: Exception) -> FrameError:
+        # msgspec < 0.23 raised UnicodeDecodeError for bad UTF-8 inside a string; newer
+        # versions raise DecodeError, and the loose decoder below skips unread values
+        # without validating them, so check the encoding itself (error path only)
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            return FrameError(None, ErrorCode.BAD_FRAME, "a frame must be UTF-8")
         try:
             loose = _loose.decode(line)
         except UnicodeDecodeError:
