@@ -45,10 +45,14 @@ always the real ``python -m virtuoso_daemon --config <generated toml>``.
 
 Usage::
 
-    .venv/bin/python scripts/bench_pipeline.py                     # all parts (~25 min)
-    .venv/bin/python scripts/bench_pipeline.py --parts latency --latency-markets 82
+    .venv/bin/python scripts/bench_pipeline.py --json out.json     # all parts (~35 min)
+    .venv/bin/python scripts/bench_pipeline.py --parts latency [--sim demo] [--kinds tickers]
     .venv/bin/python scripts/bench_pipeline.py --parts rate --rate-steps 82@0.25,300@0.25
-    .venv/bin/python scripts/bench_pipeline.py --parts soak --soak-seconds 600 --json out.json
+    .venv/bin/python scripts/bench_pipeline.py --parts soak --soak-after-warm --trades-limit 50
+
+Progress goes to stderr as it runs, the summary to stdout; ``--json`` keeps every
+figure and the raw latency samples. Figures and findings: ``docs/market.md``,
+"Pipeline latency, rate and memory".
 """
 
 from __future__ import annotations
@@ -193,6 +197,7 @@ class StackConfig:
             or set(self.kinds) != set(ALL_KINDS)
             or self.backfill_candles is not None
             or self.trades_limit is not None
+            or not self.rate_limits
         ):
             raise SystemExit(
                 "bench: --sim demo has a fixed 0.25 s tick and the demo feeds' settings"
@@ -303,7 +308,6 @@ class Stack:
                     doc["backfill_candles"] = cfg.backfill_candles
                 if cfg.trades_limit is not None:
                     doc["options"] = {**doc.get("options", {}), "tradesLimit": cfg.trades_limit}
-                doc["symbols"] = ex.symbols
                 exchanges.append(doc)
         conf = self.tmp / "virtuoso.toml"
         conf.write_text(toml_doc(sections, exchanges))
@@ -990,11 +994,10 @@ def base_config(ns: argparse.Namespace, markets: int) -> StackConfig:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        description="End-to-end pipeline benchmark: simulator push -> API latency, highest "
-        "sustained ticker rate, RSS over a soak. See the module docstring for the method.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    class Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+        """Defaults in the help, and the module docstring (the method) as written."""
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=Formatter)
     p.add_argument("--parts", default="latency,rate,soak", help="comma list of parts to run")
     p.add_argument(
         "--sim",
@@ -1003,7 +1006,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="simulator in its own process, or inside the daemon (--demo; tick fixed)",
     )
     p.add_argument("--spot-only", action="store_true", help="no perpetuals (markets = alts + 1)")
-    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--seed", type=int, default=42, help="the simulator's seed")
     p.add_argument("--kinds", default=",".join(ALL_KINDS), help="data kinds the feeds collect")
     p.add_argument("--no-memcached", action="store_true", help="run the cache memory-only")
     p.add_argument("--no-rate-limit", action="store_true", help="no request weights in the sim")
@@ -1014,17 +1017,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--backfill-candles",
         type=int,
         help="override the feeds' backfill_candles in the latency and soak parts "
-        "(default: the demo's 2200)",
+        "(unset: the demo's 2200)",
     )
     p.add_argument(
         "--trades-limit",
         type=int,
         help="set the feeds' ccxt option tradesLimit (trades ccxt caches per symbol; "
-        "ccxt's default is 1000)",
+        "unset: ccxt's 1000)",
     )
     g = p.add_argument_group("latency")
     g.add_argument("--latency-markets", type=int, default=82, help="82 = the demo's 40 alts")
-    g.add_argument("--latency-seconds", type=float, default=60.0)
+    g.add_argument("--latency-seconds", type=float, default=60.0, help="polling time")
     g.add_argument("--probes", type=int, default=3, help="sampled symbols per feed")
     g = p.add_argument_group("rate")
     g.add_argument(
@@ -1043,9 +1046,9 @@ def build_parser() -> argparse.ArgumentParser:
         "steady state is what is measured); 0 = the demo's 2200",
     )
     g = p.add_argument_group("soak")
-    g.add_argument("--soak-markets", type=int, default=300)
-    g.add_argument("--soak-seconds", type=float, default=600.0)
-    g.add_argument("--sample-seconds", type=float, default=10.0)
+    g.add_argument("--soak-markets", type=int, default=300, help="300 = 149 alts + BTC, x2")
+    g.add_argument("--soak-seconds", type=float, default=600.0, help="how long to sample")
+    g.add_argument("--sample-seconds", type=float, default=10.0, help="RSS sample period")
     g.add_argument(
         "--soak-after-warm",
         action="store_true",
