@@ -11,6 +11,14 @@ Two kinds of topic:
 Subscribing and unsubscribing are safe at any time, including while a publish is in
 progress (publishers iterate over a snapshot of the subscriber list).
 
+A **tap** (:meth:`Bus.tap`) is a synchronous subscriber: a plain function the
+publisher calls inline, before any queue gets the message. It is for the owner of a
+"newest value" table whose per-message work is a few dict writes (the ticker cache):
+the value is visible the moment it is published, with no task switch per message,
+which is what keeps push-to-API latency flat during a burst. A tap must not block or
+await; an exception in it is logged and counted (``tap_errors``) and never reaches
+the publisher.
+
 Requests that need an answer (``feeds.pause``, ``symbols.add`` ...) go to the owning
 actor with :meth:`Bus.request`, which publishes a :class:`Request` on a lossless
 topic and waits (under a timeout) for the actor to call :meth:`Request.reply`.
@@ -19,9 +27,10 @@ topic and waits (under a timeout) for the actor to call :meth:`Request.reply`.
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -29,6 +38,8 @@ import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 T = TypeVar("T")
+
+log = logging.getLogger("virtuoso.bus")
 
 
 class Topics:
@@ -159,6 +170,31 @@ class Subscription(Generic[T]):
         self.close()
 
 
+class Tap:
+    """A synchronous subscriber (see the module docstring); close it to detach."""
+
+    def __init__(self, bus: Bus, topic: str, name: str, fn: Callable[[Any], None]) -> None:
+        self.bus = bus
+        self.topic = topic
+        self.name = name
+        self.fn = fn
+        self.errors = 0
+        self.closed = False
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            taps = self.bus._taps.get(self.topic)
+            if taps and self in taps:
+                taps.remove(self)
+
+    def __enter__(self) -> Tap:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 class Bus:
     """Topic fan-out with per-subscriber queues and per-subscriber drop counters."""
 
@@ -169,6 +205,8 @@ class Bus:
         # drops survive the subscription, so status shows what a gone client lost
         self._drops: dict[tuple[str, str], int] = defaultdict(int)
         self.published: dict[str, int] = defaultdict(int)
+        self._taps: dict[str, list[Tap]] = {}
+        self.tap_errors: dict[tuple[str, str], int] = defaultdict(int)
 
     @staticmethod
     def is_lossy(topic: str) -> bool:
@@ -200,6 +238,24 @@ class Bus:
         if subs and sub in subs:
             subs.remove(sub)
 
+    def tap(self, topic: str, fn: Callable[[Any], None], *, name: str = "anonymous") -> Tap:
+        """Call ``fn(message)`` inline for every message published on ``topic``."""
+        tap = Tap(self, topic, name, fn)
+        self._taps.setdefault(topic, []).append(tap)
+        return tap
+
+    def _run_taps(self, taps: list[Tap], message: Any) -> None:
+        for tap in tuple(taps):
+            try:
+                tap.fn(message)
+            except Exception:
+                tap.errors += 1
+                self.tap_errors[(tap.name, tap.topic)] += 1
+                if tap.errors == 1 or tap.errors % 1000 == 0:
+                    log.exception(
+                        "tap %s on %s failed (%d so far)", tap.name, tap.topic, tap.errors
+                    )
+
     def subscribers(self, topic: str) -> int:
         return len(self._subs.get(topic, ()))
 
@@ -210,6 +266,9 @@ class Bus:
         so callers on lossless topics must use :meth:`publish`.
         """
         self.published[topic] += 1
+        taps = self._taps.get(topic)
+        if taps:
+            self._run_taps(taps, message)
         delivered = 0
         for sub in tuple(self._subs.get(topic, ())):
             try:
@@ -227,6 +286,9 @@ class Bus:
     async def publish(self, topic: str, message: Any) -> int:
         """Publish; waits for room on lossless subscribers (backpressure)."""
         self.published[topic] += 1
+        taps = self._taps.get(topic)
+        if taps:
+            self._run_taps(taps, message)
         delivered = 0
         for sub in tuple(self._subs.get(topic, ())):
             try:

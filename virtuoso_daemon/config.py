@@ -128,6 +128,11 @@ class ExchangeConfig(_Section):
     orderbook_levels: int = 5  # levels per side in OrderBookTop
     depth_pct: float = 1.0  # depth summary band around mid, percent
     rate_limit_ms: int = 0  # ccxt rateLimit override; 0 = ccxt's value for the exchange
+    # seconds between two publications of a streamed kind (the newest state then);
+    # tickers are published on every update whatever this says for them
+    conflate: dict[str, float] = msgspec.field(
+        default_factory=lambda: {"ohlcv": 0.5, "orderbook": 0.25, "trades": 0.1}
+    )
 
 
 class StoreConfig(_Section):
@@ -285,6 +290,17 @@ def _validate(cfg: Config) -> None:
                 f"exchanges[{i}].kinds: unknown {', '.join(bad_kinds)}; "
                 f"expected some of {', '.join(sorted(DATA_KINDS))}"
             )
+        bad_conflate = sorted(set(ex.conflate) - DATA_KINDS)
+        if bad_conflate:
+            raise ConfigError(
+                f"exchanges[{i}].conflate: unknown {', '.join(bad_conflate)}; "
+                f"expected some of {', '.join(sorted(DATA_KINDS))}"
+            )
+        for kind, seconds in ex.conflate.items():
+            if not 0 <= seconds <= 60:
+                raise ConfigError(
+                    f"exchanges[{i}].conflate.{kind}: expected 0..60 seconds, got {seconds}"
+                )
         if ex.ccxt_id not in _ccxt_exchange_ids():
             raise ConfigError(
                 f"exchanges[{i}].ccxt_id: {ex.ccxt_id!r} is not a ccxt exchange id "

@@ -35,7 +35,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from .actors.market_store import BOOK_HISTORY, STORE_QUERIES
-from .actors.ticker_cache import EMPTY_SNAPSHOT, TickerSnapshot
+from .actors.ticker_cache import EMPTY_SNAPSHOT, LiveTickers, TickerSnapshot
 from .api import market_stats
 from .bus import RequestError
 from .messages import FeedStatus, Ticker
@@ -268,16 +268,26 @@ def tickers(
 
 
 def ticker(rt: Runtime, symbol: str, exchange: str | None = None) -> dict[str, Any]:
-    """The newest ticker of one symbol, with whether it is a restored value."""
+    """The newest ticker of one symbol, with whether it is a restored value.
+
+    Read from the ticker cache's live table (``market.latest``), not the snapshot:
+    one symbol needs no cross-symbol consistency, and the live table has a ticker
+    the moment a feed published it.
+    """
     ex, sym = resolve(rt, symbol, exchange)
-    snap = snapshot(rt)
-    t = snap.index.get((ex, sym))
+    key = (ex, sym)
+    live = rt.views.value("market.latest")
+    if isinstance(live, LiveTickers):
+        t, restored = live.get(key), live.is_restored(key)
+    else:  # no ticker cache running (some tests): the snapshot, if any
+        snap = snapshot(rt)
+        t, restored = snap.index.get(key), key in snap.restored
     if t is None:
         raise QueryError("no_data", f"no ticker received yet for {sym} on {ex}", 404)
     return {
         "exchange": ex,
         "symbol": sym,
-        "restored": (ex, sym) in snap.restored,
+        "restored": restored,
         "age": max(0.0, time.time() - t.recv_ts),
         "ticker": t,
     }

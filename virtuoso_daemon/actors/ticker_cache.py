@@ -1,7 +1,16 @@
 """Ticker cache actor: the newest ticker of every symbol, in memory and in memcached.
 
-In memory it keeps the newest :class:`~..messages.Ticker` per (exchange, symbol) and
-publishes the read side the API serves:
+In memory it keeps the newest :class:`~..messages.Ticker` per (exchange, symbol),
+taking tickers from the bus through a tap (:meth:`~..bus.Bus.tap`: inline in the
+feed's publish, no queue and no task switch per ticker), and publishes the read side
+the API serves:
+
+* view ``market.latest``: a :class:`LiveTickers`, published once: a read-only window
+  onto the table itself, for one-symbol lookups (``GET /api/market/ticker/{symbol}``,
+  the ``ticker`` socket command). A ticker is there the moment a feed publishes it.
+  Each value is an immutable message, so a reader never sees half of an update; what
+  it does not give is a consistent picture of many symbols at once: that is the
+  snapshot below.
 
 * view ``market.tickers``: a :class:`TickerSnapshot` (all tickers sorted by exchange
   and symbol, an index, which ones are still restored values) whose ``body`` is the
@@ -49,6 +58,7 @@ import logging
 import time
 import uuid
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -57,7 +67,7 @@ import anyio.abc
 import msgspec
 
 from ..backoff import Backoff
-from ..bus import Subscription, Topics
+from ..bus import Topics
 from ..cache.memcached import (
     ERRORS,
     SafeClient,
@@ -81,7 +91,6 @@ PROBE_INTERVAL = 1.0  # s between liveness-key reads (and cache.state publicatio
 OP_TIMEOUT = 2.0  # s for one memcached operation
 WARM_TIMEOUT = 1.5  # s the warm-restart read may delay startup
 FINAL_FLUSH_TIMEOUT = 0.5  # s of the shutdown budget for the last flush
-TICKER_QUEUE = 8192  # a full universe of tickers arrives in bursts
 MEMCACHED_MAX_RELATIVE_TTL = 30 * 86_400
 
 Key = tuple[str, str]  # exchange, symbol
@@ -102,6 +111,28 @@ class TickerSnapshot:
 
 
 EMPTY_SNAPSHOT = TickerSnapshot((), {}, frozenset(), 0.0, 0)
+
+
+class LiveTickers:
+    """Read-only access to the ticker cache's live table (``market.latest`` view)."""
+
+    __slots__ = ("_latest", "_restored")
+
+    def __init__(self, latest: Mapping[Key, Ticker], restored: AbstractSet[Key]) -> None:
+        self._latest = latest
+        self._restored = restored
+
+    def get(self, key: Key) -> Ticker | None:
+        return self._latest.get(key)
+
+    def is_restored(self, key: Key) -> bool:
+        return key in self._restored
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._latest
+
+    def __len__(self) -> int:
+        return len(self._latest)
 
 
 class TickerCacheActor:
@@ -147,24 +178,22 @@ class TickerCacheActor:
     async def run(
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
-        sub: Subscription[Any] = self.rt.bus.subscribe(
-            Topics.TICKERS,
-            name=self.name,
-            maxsize=max(TICKER_QUEUE, self.rt.config.bus.lossy_queue),
-        )
         self.rt.stats[self.name] = self.stats
+        self.rt.views.publish("market.latest", LiveTickers(self.latest, self.restored), b"null")
+        tap = None
         try:
             await self._warm_start()
+            tap = self.rt.bus.tap(Topics.TICKERS, self._on_message, name=self.name)
             self._publish_tickers()
             self._publish_state()
             async with anyio.create_task_group() as tg:
-                tg.start_soon(self._consume, sub)
                 tg.start_soon(self._view_loop)
                 tg.start_soon(self._memcached_task)
                 tg.start_soon(self._state_loop)
                 task_status.started()
         finally:
-            sub.close()
+            if tap is not None:
+                tap.close()
             if self.state == "up":
                 await run_with_deadline(self._final_flush, FINAL_FLUSH_TIMEOUT)
 
@@ -185,10 +214,9 @@ class TickerCacheActor:
 
     # --- ingest and views --------------------------------------------------------------
 
-    async def _consume(self, sub: Subscription[Any]) -> None:
-        async for msg in sub:
-            if isinstance(msg, Ticker):
-                self._ingest(msg)
+    def _on_message(self, msg: Any) -> None:
+        if isinstance(msg, Ticker):
+            self._ingest(msg)
 
     def _ingest(self, t: Ticker, restored: bool = False) -> None:
         key = (t.exchange, t.symbol)

@@ -25,6 +25,7 @@ def system_status(rt: Runtime) -> dict[str, object]:
             "drops": rt.bus.drops(),
             "total_drops": rt.bus.total_drops(),
             "published": dict(rt.bus.published),
+            "tap_errors": {f"{name}/{topic}": n for (name, topic), n in rt.bus.tap_errors.items()},
         },
         "stats": {name: fn() for name, fn in rt.stats.items()},
     }

@@ -23,6 +23,7 @@ from typing import Any
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 import msgspec
 import numpy as np
 from aiohttp import web
@@ -87,7 +88,9 @@ class Simulator:
                 delay = 0.0
             await anyio.sleep(delay)
             self.engine.tick(self.now_ms())
-            self.hub.publish()
+            self.hub.publish("tickers")
+            await anyio.lowlevel.checkpoint()  # the writers send the tickers now
+            self.hub.publish("rest")
 
     # -- public API -------------------------------------------------------------------------
 

@@ -56,6 +56,10 @@ class StreamSpec:
     arg: str | int | None = None
 
 
+#: channels that carry 24 h tickers (published first in a tick, see Hub.publish)
+TICKER_CHANNELS = frozenset({"ticker", "miniTicker", "allTicker", "allMini"})
+
+
 def parse_stream(engine: Engine, kind: Kind, name: str) -> StreamSpec | None:
     if name in _ALL:
         channel = _ALL[name]
@@ -349,9 +353,16 @@ class Hub:
             elif f.ws("ws_close", conn.kind, conn.id):
                 self._close(conn)
 
-    def publish(self) -> None:
-        """Queue this tick's events for every subscriber."""
-        self.apply_faults()
+    def publish(self, part: str = "all") -> None:
+        """Queue this tick's events for every subscriber.
+
+        ``part``: ``"tickers"`` (the ticker streams only), ``"rest"`` (every other
+        stream) or ``"all"``. The clock publishes the tickers first and lets the
+        writers send them before it encodes the rest, as an exchange's streams are
+        independent: a ticker does not wait for a few hundred klines to be encoded.
+        """
+        if part != "rest":
+            self.apply_faults()
         if not self.subs:
             return
         engine = self.engine
@@ -361,7 +372,10 @@ class Hub:
             muted = {c.id for c in self.conns.values() if self.faults.ws("ws_silent", c.kind, c.id)}
         touched: list[Conn] = []
         for (kind, name), conns in self.subs.items():
-            events = stream_events(engine, kind, self.specs[(kind, name)])
+            spec = self.specs[(kind, name)]
+            if part != "all" and (spec.channel in TICKER_CHANNELS) != (part == "tickers"):
+                continue
+            events = stream_events(engine, kind, spec)
             if not events:
                 continue
             wrapped: list[bytes] | None = None

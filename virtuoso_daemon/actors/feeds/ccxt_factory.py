@@ -22,11 +22,16 @@ import ccxt.async_support as ccxt_rest
 import ccxt.pro as ccxt_pro
 
 from ...config import ExchangeConfig
+from . import ws_pump
 from .backoff import RateGate, retry_after_seconds
 
 log = logging.getLogger("virtuoso.feeds")
 
 CLOSE_TIMEOUT = 2.0  # seconds per close; ccxt itself sleeps 0.25 s in close()
+# streamed trades / candles ccxt caches per symbol (and timeframe) between two scans;
+# more trades than this per scan interval are counted as ``trades_overflow``
+TRADES_LIMIT = 50
+OHLCV_LIMIT = 20
 
 
 def deep_merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
@@ -53,6 +58,12 @@ def ccxt_config(cfg: ExchangeConfig) -> dict[str, Any]:
         # load only the market type this feed watches (binance/bybit default to all,
         # which is three to eleven extra calls and ambiguous ids like BTCUSDT)
         "fetchMarkets": {"types": [cfg.market]},
+        # ccxt keeps the newest N streamed trades and candles per symbol (default 1000
+        # each: ~1.25 MB of trade dicts per symbol, hours to fill, hundreds of MB over
+        # a large universe). The feeds only read what arrived since their last scan
+        # (see streams.CacheScan), so a short tail is enough.
+        "tradesLimit": TRADES_LIMIT,
+        "OHLCVLimit": OHLCV_LIMIT,
     }
     if cfg.ccxt_id.startswith("binance"):
         # full 24 h tickers (with bid/ask) instead of binance's default mini tickers
@@ -89,8 +100,11 @@ class ExchangeFactory:
         self.closed = 0
         self.responses: dict[int, int] = {}
 
-    def create(self, markets_from: Any | None = None) -> Any:
-        """A new instance; with ``markets_from`` it shares that instance's markets."""
+    def create(self, markets_from: Any | None = None, kind: str | None = None) -> Any:
+        """A new instance; with ``markets_from`` it shares that instance's markets.
+
+        ``kind``: the data kind it will stream (its websocket read loop's fair share).
+        """
         conf = ccxt_config(self.cfg)
         ex = self.cls(conf)
         if self.cfg.urls:
@@ -98,6 +112,7 @@ class ExchangeFactory:
             # assigning after construction is the documented belt-and-braces
             ex.urls = deep_merge(ex.urls, self.cfg.urls)
         self._hook_responses(ex)
+        ws_pump.install(ex, kind)
         if self.throttler is not None:
             ex.throttler = self.throttler
         if markets_from is not None and markets_from.markets:

@@ -92,20 +92,18 @@ class FeedContext:
     # --- publishing (hot path) -------------------------------------------------------
 
     def on_tickers(self, tickers: Mapping[str, Any], recv: float) -> int:
-        wanted, paused, publish = self.symbol_set, self.paused_symbols, self._publish
-        n = 0
-        last_ts = None
-        for symbol, raw in tickers.items():
-            if symbol not in wanted or symbol in paused:
-                continue
-            msg = normalize.ticker(self.name, self.market, raw, recv)
-            if msg is not None:
-                publish(Topics.TICKERS, msg)
-                last_ts = msg.ts
-                n += 1
-        if last_ts is not None:
-            self.health.latency(last_ts, recv)
-        return n
+        return sum(self.on_ticker(symbol, raw, recv) for symbol, raw in tickers.items())
+
+    def on_ticker(self, symbol: str, raw: Mapping[str, Any], recv: float) -> int:
+        """One ccxt ticker; 1 when it was published."""
+        if symbol not in self.symbol_set or symbol in self.paused_symbols:
+            return 0
+        msg = normalize.ticker(self.name, self.market, raw, recv)
+        if msg is None:
+            return 0
+        self._publish(Topics.TICKERS, msg)
+        self.health.latency(msg.ts, recv)
+        return 1
 
     def on_ohlcv(self, symbol: str, timeframe: str, raw_rows: Any, recv: float) -> int:
         if symbol in self.paused_symbols or symbol not in self.symbol_set:

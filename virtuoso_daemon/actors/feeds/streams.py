@@ -15,16 +15,32 @@ be torn down alone), and:
 
 Silence is watched by one timer task per session, so the per-message cost is one
 clock read, not a cancel scope per ``await``.
+
+What a wake-up costs is what sets the daemon's CPU per message, and so how long a
+ticker waits behind a burst of other messages. Two rules keep it small:
+
+* **Tickers are published from ccxt's own handler.** The chunk's ccxt instance gets
+  a ``tickers`` table that calls back on every write (:class:`TickerTable`), so a
+  ticker reaches the bus in the same event-loop step in which ccxt parsed it, with no
+  future to resolve and no task to wake. The watch loop then only keeps the
+  subscription alive (and sees errors): it re-arms every :data:`TICKER_REARM` s and
+  scans the cache as a safety net, which finds nothing new while the hook works.
+* **Other kinds are conflated.** After a wake-up the loop sleeps ``conflate[kind]``
+  seconds before it scans again and re-arms, so a burst of kline, book or trade
+  messages costs ccxt's parsing plus one scan, not one scan and one re-arm each.
+  ccxt keeps applying every message to its caches meanwhile; a scan publishes the
+  newest state (every new trade, every candle that changed).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 
 from .backfill import Backfiller
 from .backoff import Backoff, error_kind
@@ -39,7 +55,18 @@ REST_CHUNK = 100  # symbols per REST poller when nothing streams
 # streams per futures connection, 1024 per spot connection)
 STREAM_STREAMS = 200
 
-Watcher = tuple[Callable[[], Awaitable[Any]], Callable[[Any, float], int]]
+# the ticker watch only keeps the subscription alive and reports errors (the hook
+# publishes), so it is re-armed this often instead of after every message
+TICKER_REARM = 1.0
+# a conflated kind is scanned every ``conflate`` seconds and its watch re-armed (a
+# ccxt subscription round for the whole chunk) only this often
+CONFLATED_REARM = 5.0
+# symbols per scan step: the loop yields between steps, so a scan of a large chunk
+# never holds the event loop for more than a millisecond or two
+SCAN_SLICE = 25
+
+Handler = Callable[[Any, float, Sequence[str] | None], int]
+Watcher = tuple[Callable[[], Awaitable[Any]], Handler]
 
 
 class StreamSilent(Exception):
@@ -81,6 +108,8 @@ class ChunkRunner:
         self.chunk = chunk
         self.method = method
         self.sessions = 0
+        self.interval = 0.0 if kind == "tickers" else max(0.0, ctx.cfg.conflate.get(kind, 0.0))
+        self.hooked = False  # tickers published from ccxt's handler (this session)
         self._last = 0.0
         self._got_data = False
         # ohlcv: (symbol, timeframe) -> open time of the last candle seen before a gap
@@ -121,7 +150,7 @@ class ChunkRunner:
         self._note_gaps()  # after a restart or REST spell: candles may have closed unseen
         while True:
             await ctx.gate.wait()
-            ex = ctx.factory.create(markets_from=ctx.rest)
+            ex = ctx.factory.create(markets_from=ctx.rest, kind=self.kind)
             self._got_data = False
             self.sessions += 1
             error: BaseException
@@ -199,18 +228,43 @@ class ChunkRunner:
             if silent > timeout:
                 raise StreamSilent(f"no data for {silent:.1f}s (silent_timeout {timeout:g}s)")
 
-    async def _watch_loop(
-        self, start: Callable[[], Awaitable[Any]], handle: Callable[[Any, float], int]
-    ) -> None:
-        health, key, kind, clock = self.ctx.health, self.key, self.kind, anyio.current_time
+    async def _watch_loop(self, start: Callable[[], Awaitable[Any]], handle: Handler) -> None:
+        clock = anyio.current_time
         while True:
-            result = await start()
+            await start()  # (re)subscribes; resolves on the next message
             self._last = clock()
             self._got_data = True
+            await self._scan(handle)
+            if self.interval <= 0:
+                continue
+            # ccxt keeps applying messages to its caches while this sleeps; a scan then
+            # publishes the newest state, and the watch is re-armed only now and then
+            rearm_at = clock() + (TICKER_REARM if self.hooked else CONFLATED_REARM)
+            while True:
+                await anyio.sleep(self.interval)
+                if await self._scan(handle):
+                    self._last = clock()
+                if clock() >= rearm_at:
+                    break
+
+    async def _scan(self, handle: Handler) -> int:
+        """Publish what changed in the caches, a slice of the chunk per loop step."""
+        chunk, total = self.chunk, 0
+        for i in range(0, len(chunk), SCAN_SLICE):
+            if i:
+                await anyio.lowlevel.checkpoint()
             recv = time.time()
-            n = handle(result, recv)
+            n = handle(None, recv, chunk[i : i + SCAN_SLICE])
             if n:
-                health.ok(key, kind, recv, n)
+                self.ctx.health.ok(self.key, self.kind, recv, n)
+                total += n
+        return total
+
+    def _on_hooked(self, recv: float, n: int) -> None:
+        """A ticker went out from ccxt's handler (see :class:`TickerTable`)."""
+        self._last = anyio.current_time()
+        self._got_data = True
+        self.ctx.health.ok(self.key, self.kind, recv, n)
 
     def _watchers(self, ex: Any) -> list[Watcher]:
         """What to await, and what to do on each wake-up.
@@ -225,6 +279,9 @@ class ChunkRunner:
         """
         ctx, chunk, method = self.ctx, self.chunk, self.method
         scan = CacheScan(ctx, ex, chunk, self._gap)
+        self.hooked = self.kind == "tickers" and scan.hook_tickers(self._on_hooked)
+        if self.hooked:
+            self.interval = TICKER_REARM  # a safety-net scan per re-arm, nothing more
         if method == "watchTickers":
             return [(lambda: ex.watch_tickers(chunk), scan.tickers)]
         if method == "watchTicker":
@@ -247,6 +304,25 @@ class ChunkRunner:
         raise ValueError(f"no watcher for {method!r}")
 
 
+class TickerTable(dict[str, Any]):
+    """ccxt's ``tickers`` cache with a callback on every write.
+
+    ccxt's websocket handlers store each parsed ticker with ``self.tickers[symbol] =
+    ticker`` (a new dict per update) and only then resolve futures, so this sees every
+    ticker as soon as ccxt has parsed it.
+    """
+
+    __slots__ = ("on_set",)
+
+    def __init__(self, initial: Any, on_set: Callable[[str, Any], None]) -> None:
+        super().__init__(initial or {})
+        self.on_set = on_set
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        dict.__setitem__(self, key, value)
+        self.on_set(key, value)
+
+
 class CacheScan:
     """Publishes what changed in one ccxt instance's caches for one chunk of symbols."""
 
@@ -265,12 +341,40 @@ class CacheScan:
         self._tickers: dict[str, Any] = {}  # symbol -> the ticker dict last published
         self._books: dict[str, tuple[Any, Any]] = {}  # symbol -> (nonce, timestamp)
         self._trades: dict[str, Any] = {}  # symbol -> the newest trade dict published
+        self._notify: Callable[[float, int], None] | None = None
+        self.hook_errors = 0
 
-    def tickers(self, _result: Any, recv: float) -> int:
+    # --- tickers ---------------------------------------------------------------------
+
+    def hook_tickers(self, notify: Callable[[float, int], None]) -> bool:
+        """Publish tickers from ccxt's handler; False if this instance has no table."""
+        if not isinstance(getattr(self.ex, "tickers", None), dict):
+            return False
+        self._notify = notify
+        self.ex.tickers = TickerTable(self.ex.tickers, self._on_ticker)
+        return True
+
+    def _on_ticker(self, symbol: str, t: Any) -> None:
+        # runs inside ccxt's message handler: an exception here would be taken for a
+        # broken message by ccxt, so it is logged and counted instead
+        try:
+            if t is self._tickers.get(symbol):
+                return
+            self._tickers[symbol] = t
+            recv = time.time()
+            if self.ctx.on_ticker(symbol, t, recv) and self._notify is not None:
+                self._notify(recv, 1)
+        except Exception:
+            self.hook_errors += 1
+            self.ctx.health.errors["ticker_hook"] += 1
+            if self.hook_errors == 1:
+                log.exception("%s: publishing a ticker from ccxt's handler failed", self.ctx.name)
+
+    def tickers(self, _result: Any, recv: float, symbols: Sequence[str] | None = None) -> int:
         cache = self.ex.tickers
         seen = self._tickers
         batch = {}
-        for s in self.chunk:
+        for s in symbols or self.chunk:
             t = cache.get(s)
             # ccxt builds a new dict per update, so identity means "unchanged"
             if t is not None and t is not seen.get(s):
@@ -278,11 +382,11 @@ class CacheScan:
                 batch[s] = t
         return self.ctx.on_tickers(batch, recv) if batch else 0
 
-    def books(self, _result: Any, recv: float) -> int:
+    def books(self, _result: Any, recv: float, symbols: Sequence[str] | None = None) -> int:
         cache = self.ex.orderbooks
         seen = self._books
         n = 0
-        for s in self.chunk:
+        for s in symbols or self.chunk:
             book = cache.get(s)
             if book is None:
                 continue
@@ -292,11 +396,11 @@ class CacheScan:
                 n += self.ctx.on_book(s, book, recv)
         return n
 
-    def trades(self, _result: Any, recv: float) -> int:
+    def trades(self, _result: Any, recv: float, symbols: Sequence[str] | None = None) -> int:
         cache = self.ex.trades
         seen = self._trades
         out: list[Any] = []
-        for s in self.chunk:
+        for s in symbols or self.chunk:
             arr = cache.get(s)
             if not arr:
                 continue
@@ -309,15 +413,20 @@ class CacheScan:
                 if t is prev:
                     break
                 fresh.append(t)
+            else:
+                if prev is not None:
+                    # the last trade published fell out of ccxt's cache (tradesLimit)
+                    # before this scan: trades in between may be lost
+                    self.ctx.health.errors["trades_overflow"] += 1
             fresh.reverse()
             out.extend(fresh)
         return self.ctx.on_trades(out, recv) if out else 0
 
-    def ohlcv(self, _result: Any, recv: float) -> int:
+    def ohlcv(self, _result: Any, recv: float, symbols: Sequence[str] | None = None) -> int:
         ctx, tracker = self.ctx, self.ctx.tracker
         store = self.ex.ohlcvs
         n = 0
-        for s in self.chunk:
+        for s in symbols or self.chunk:
             by_tf = store.get(s)
             if not by_tf:
                 continue
