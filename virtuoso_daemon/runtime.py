@@ -7,6 +7,7 @@ read it, so a hot GET is a dict lookup plus a write and never reaches into an ac
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -75,6 +76,9 @@ class Runtime:
     shutdown: Callable[[], None] | None = None
     # filled in by actors that own the data, read by status/health
     stats: dict[str, Callable[[], dict[str, Any]]] = field(default_factory=dict)
+    # the event loop the actors run on, set by the HTTP actor before it starts its
+    # thread (handlers that talk to actors are run there: api.dispatch)
+    main_loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def state_dir(self) -> Path:

@@ -1,23 +1,109 @@
-"""HTTP API actor: serves the aiohttp app inside the supervisor's task tree."""
+"""HTTP API actor: serves the aiohttp app from a thread with its own event loop.
+
+Why a thread: the feeds parse websocket bursts on the main loop (ccxt is pure
+Python: ~30-100 µs a message, a few hundred messages a tick). A request that arrived
+during a burst used to wait for the whole burst, twice (aiohttp reads a request in
+one loop iteration and answers it in the next). In its own thread the server waits
+at most the interpreter's switch interval for the GIL
+(:data:`~..api.dispatch.SWITCH_INTERVAL`), whatever the feeds are doing. Handlers
+that need actors run on the main loop (:mod:`..api.dispatch`).
+
+The actor owns the thread's whole life: it starts the loop and the site, reports
+ready once the port is bound (so a port in use fails the start like before),
+watches the thread while it runs, and on shutdown closes the site and the loop and
+joins the thread (bounded), so nothing of the server outlives the actor.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from typing import ClassVar
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import anyio
 import anyio.abc
+import anyio.to_thread
 from aiohttp import web
 
 from ..api.app import create_app
+from ..api.dispatch import SWITCH_INTERVAL
 from ..config import Config
 from ..runtime import Runtime
 
 log = logging.getLogger("virtuoso.http")
 
+STOP_TIMEOUT = 2.0  # seconds for the site to close and the thread to end
+
+
+class HttpThread:
+    """An aiohttp ``AppRunner``/``TCPSite`` on an event loop in a thread of its own."""
+
+    def __init__(self, app: web.Application, host: str, port: int) -> None:
+        self.app = app
+        self.host = host
+        self.port = port
+        self.loop = asyncio.new_event_loop()
+        self.runner: web.AppRunner | None = None
+        self.thread = threading.Thread(target=self._run, name="virtuoso-http", daemon=True)
+        self.crashed: BaseException | None = None
+        self.stopped = threading.Event()
+        self.on_exit: Callable[[], None] | None = None  # called from the thread, last
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_forever()
+        except BaseException as exc:  # pragma: no cover - the loop itself failing
+            self.crashed = exc
+        finally:
+            try:
+                self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+            finally:
+                self.loop.close()
+                self.stopped.set()
+                if self.on_exit is not None:
+                    self.on_exit()
+
+    async def _setup(self) -> int:
+        runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        await runner.setup()
+        self.runner = runner
+        site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
+        await site.start()
+        sockets = getattr(site._server, "sockets", None) or []
+        port: int = sockets[0].getsockname()[1] if sockets else self.port
+        return port
+
+    async def _in_thread(self, coro: Any) -> Any:
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))
+
+    async def start(self) -> int:
+        self.thread.start()
+        return int(await self._in_thread(self._setup()))
+
+    async def stop(self) -> None:
+        """Close the site, stop the loop, join the thread; bounded, never raises."""
+        if self.loop.is_closed():
+            return
+        with anyio.CancelScope(shield=True), anyio.move_on_after(STOP_TIMEOUT):
+            try:
+                if self.runner is not None:
+                    await self._in_thread(self.runner.cleanup())
+            except Exception as exc:
+                log.warning("HTTP server cleanup failed: %r", exc)
+            if not self.loop.is_closed():
+                self.loop.call_soon_threadsafe(self.loop.stop)
+            await anyio.to_thread.run_sync(self.stopped.wait, STOP_TIMEOUT)
+        if not self.stopped.is_set():
+            log.warning("HTTP thread did not stop within %ss", STOP_TIMEOUT)
+
 
 class HttpApiActor:
-    """Runs ``AppRunner``/``TCPSite`` (not ``run_app``) so shutdown is ours to control."""
+    """Runs the HTTP server thread inside the supervisor's task tree (module docstring)."""
 
     name = "http_api"
     config_sections: ClassVar[tuple[str, ...]] = ()
@@ -32,19 +118,27 @@ class HttpApiActor:
     async def run(
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
-        cfg = self.runtime.config.daemon
-        runner = web.AppRunner(create_app(self.runtime), access_log=None, handle_signals=False)
-        await runner.setup()
+        rt = self.runtime
+        cfg = rt.config.daemon
+        rt.main_loop = asyncio.get_running_loop()
+        switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(SWITCH_INTERVAL)
+        server = HttpThread(create_app(rt), cfg.host, cfg.port)
+        ended = anyio.Event()
+        main = rt.main_loop
+
+        def thread_ended() -> None:
+            with contextlib.suppress(RuntimeError):  # the main loop is already closed
+                main.call_soon_threadsafe(ended.set)
+
+        server.on_exit = thread_ended
         try:
-            site = web.TCPSite(runner, cfg.host, cfg.port, reuse_address=True)
-            await site.start()
-            server = site._server
-            sockets = getattr(server, "sockets", None) or []
-            self.port = sockets[0].getsockname()[1] if sockets else cfg.port
-            self.runtime.stats["http"] = lambda: {"host": cfg.host, "port": self.port}
+            self.port = await server.start()
+            rt.stats["http"] = lambda: {"host": cfg.host, "port": self.port, "thread": True}
             log.info("HTTP API listening on http://%s:%s", cfg.host, self.port)
             task_status.started()
-            await anyio.sleep_forever()
+            await ended.wait()
+            raise RuntimeError(f"the HTTP server thread ended: {server.crashed!r}")
         finally:
-            with anyio.move_on_after(1.0, shield=True):
-                await runner.cleanup()
+            await server.stop()
+            sys.setswitchinterval(switch_interval)

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from .. import queries
+from .dispatch import in_http_thread
 from .errors import ApiError
 from .keys import RUNTIME
 from .responses import bytes_response, json_response
@@ -62,6 +63,7 @@ async def market_exchanges(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/market/tickers")
+@in_http_thread
 async def market_tickers(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     if not request.query_string:
@@ -71,6 +73,7 @@ async def market_tickers(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/market/ticker/{symbol:.+}")
+@in_http_thread
 async def market_ticker(request: web.Request) -> web.Response:
     _check_params(request, ("exchange",))
     rt = request.app[RUNTIME]
@@ -140,6 +143,7 @@ async def market_open_interest(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/market/overview")
+@in_http_thread
 async def market_overview(request: web.Request) -> web.Response:
     _check_params(request, ("exchange",))
     rt = request.app[RUNTIME]
@@ -147,6 +151,7 @@ async def market_overview(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/market/movers")
+@in_http_thread
 async def market_movers(request: web.Request) -> web.Response:
     _check_params(request, ("exchange", "quote", "limit"))
     rt = request.app[RUNTIME]

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from ..config import redacted
 from ..runtime import Runtime
+from .dispatch import in_http_thread
 from .keys import RUNTIME
 from .responses import json_response
 
@@ -32,6 +33,7 @@ def system_status(rt: Runtime) -> dict[str, object]:
 
 
 @routes.get("/health/quick")
+@in_http_thread
 async def health_quick(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     return json_response({"status": "ok", "version": rt.version, "uptime": round(rt.uptime(), 3)})
