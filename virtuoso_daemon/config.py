@@ -106,7 +106,12 @@ class ExchangeConfig(_Section):
     top_refresh: float = 3600.0
     streaming: bool = True
     timeframes: list[str] = msgspec.field(default_factory=lambda: ["1m", "1h", "4h", "1d"])
-    backfill_candles: int = 2200
+    # candles of history fetched per series at start: one number for every timeframe,
+    # or a table by timeframe ("*" for the others). The defaults cover the analytics
+    # windows (90 days of 1h = 2160, of 4h = 540, of 1d = 90) and 12 h of 1m.
+    backfill_candles: int | dict[str, int] = msgspec.field(
+        default_factory=lambda: {"1m": 720, "1h": 2200, "4h": 600, "1d": 120, "*": 1000}
+    )
     poll_interval: float = 2.0
     silent_timeout: float = 30.0
     markets_refresh: float = 6 * 3600.0
@@ -133,6 +138,16 @@ class ExchangeConfig(_Section):
     conflate: dict[str, float] = msgspec.field(
         default_factory=lambda: {"ohlcv": 0.5, "orderbook": 0.25, "trades": 0.1}
     )
+
+    def backfill_for(self, timeframe: str) -> int:
+        """Candles of history to fetch for one timeframe (see ``backfill_candles``)."""
+        b = self.backfill_candles
+        if isinstance(b, int):
+            return b
+        return b.get(timeframe, b.get("*", 0))
+
+    def backfill_max(self) -> int:
+        return max((self.backfill_for(tf) for tf in self.timeframes), default=0)
 
 
 class StoreConfig(_Section):
@@ -290,6 +305,14 @@ def _validate(cfg: Config) -> None:
                 f"exchanges[{i}].kinds: unknown {', '.join(bad_kinds)}; "
                 f"expected some of {', '.join(sorted(DATA_KINDS))}"
             )
+        if isinstance(ex.backfill_candles, int):
+            depths = {"*": ex.backfill_candles}
+        else:
+            depths = ex.backfill_candles
+        for tf, n in depths.items():
+            if n < 0:
+                key = "" if isinstance(ex.backfill_candles, int) else f".{tf}"
+                raise ConfigError(f"exchanges[{i}].backfill_candles{key}: expected >= 0, got {n}")
         bad_conflate = sorted(set(ex.conflate) - DATA_KINDS)
         if bad_conflate:
             raise ConfigError(

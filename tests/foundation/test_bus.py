@@ -97,3 +97,38 @@ async def test_request_without_an_owner_fails_fast() -> None:
     with pytest.raises(RequestError) as err:
         await Bus().request(Topics.FEED_COMMANDS, "pause")
     assert err.value.code == "unavailable"
+
+
+def test_a_tap_sees_each_message_inside_the_publish_call() -> None:
+    bus = Bus()
+    seen: list[int] = []
+    with bus.tap(Topics.TICKERS, seen.append, name="cache"), bus.subscribe(Topics.TICKERS) as q:
+        bus.publish_nowait(Topics.TICKERS, 1)
+        assert seen == [1]  # before anything could have awaited
+        bus.publish_nowait(Topics.TICKERS, 2)
+        assert seen == [1, 2] and q.pending() == 2
+
+
+async def test_a_failing_tap_is_counted_and_never_reaches_the_publisher() -> None:
+    bus = Bus()
+    calls: list[int] = []
+
+    def broken(msg: int) -> None:
+        calls.append(msg)
+        raise RuntimeError("bug in the tap")
+
+    with bus.tap(Topics.TICKERS, broken, name="broken"), bus.subscribe(Topics.TICKERS) as q:
+        assert bus.publish_nowait(Topics.TICKERS, 1) == 1
+        await bus.publish(Topics.TICKERS, 2)
+        assert calls == [1, 2] and q.pending() == 2
+    assert bus.tap_errors == {("broken", Topics.TICKERS): 2}
+
+
+def test_a_closed_tap_gets_nothing_more() -> None:
+    bus = Bus()
+    seen: list[int] = []
+    tap = bus.tap(Topics.TICKERS, seen.append)
+    bus.publish_nowait(Topics.TICKERS, 1)
+    tap.close()
+    bus.publish_nowait(Topics.TICKERS, 2)
+    assert seen == [1]

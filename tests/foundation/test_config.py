@@ -116,3 +116,17 @@ def test_unknown_data_kind_names_the_key() -> None:
             environ={},
             overrides={"exchanges": [{"name": "b", "symbols": ["BTC/USDT"], "kinds": ["candles"]}]},
         )
+
+
+@pytest.mark.parametrize(
+    ("conflate", "message"),
+    [
+        ({"klines": 1.0}, r"^exchanges\[0\]\.conflate: unknown klines; expected some of"),
+        ({"ohlcv": -1.0}, r"^exchanges\[0\]\.conflate\.ohlcv: expected 0\.\.60 seconds, got -1"),
+        ({"trades": "fast"}, r"^exchanges\[0\]\.conflate\[\.\.\.\]: expected float, got str"),
+    ],
+)
+def test_bad_conflate_setting_names_the_key(conflate: dict, message: str) -> None:
+    ex = {"name": "b", "symbols": ["BTC/USDT"], "conflate": conflate}
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, environ={}, overrides={"exchanges": [ex]})

@@ -207,10 +207,11 @@ op = st.one_of(
 )
 
 
-@settings(max_examples=300, deadline=None)
-@given(capacity=st.integers(1, 9), ops=st.lists(op, max_size=25))
-def test_ring_behaves_like_the_list_model(capacity: int, ops: list) -> None:
-    ring, model = CandleRing(capacity, TF), ListModel(capacity, TF)
+@settings(max_examples=400, deadline=None)
+@given(capacity=st.integers(1, 30), initial=st.integers(1, 30), ops=st.lists(op, max_size=25))
+def test_ring_behaves_like_the_list_model(capacity: int, initial: int, ops: list) -> None:
+    """Whatever the starting size: a ring that grows is the same ring."""
+    ring, model = CandleRing(capacity, TF, initial=initial), ListModel(capacity, TF)
     for kind, payload in ops:
         items = [payload] if kind == "one" else payload
         times, values, closed = [], [], []
@@ -239,3 +240,15 @@ def test_ring_behaves_like_the_list_model(capacity: int, ops: list) -> None:
         got_t, got_v, _ = ring.rows(capacity)
         assert got_t.tolist() == [e[0] for e in present]
         assert [r[3] for r in got_v.tolist()] == [e[1][3] for e in present if e[1]]
+
+
+def test_a_ring_allocates_for_the_history_it_holds_not_for_its_capacity() -> None:
+    ring = CandleRing(2400, TF)
+    ring.update_many(np.arange(100) * TF, np.ones((100, 5)), np.ones(100, dtype=bool))
+    assert 100 <= ring.slots < 200 and ring.values.shape == (ring.slots, 5)
+    for i in range(100, 130):  # live candles, one at a time
+        ring.update(i * TF, 1.0, 1.0, 1.0, float(i), 1.0, True)
+    assert ring.slots < 200 and ring.count() == 130
+    assert ring.rows(130)[1][:, 3].tolist()[-30:] == [float(i) for i in range(100, 130)]
+    ring.update_many(np.arange(5000) * TF, np.ones((5000, 5)), np.ones(5000, dtype=bool))
+    assert ring.slots == ring.capacity == 2400 and ring.count() == 2400

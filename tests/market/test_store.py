@@ -312,3 +312,30 @@ async def test_closes_longer_than_the_ring_fill_the_newest_end_and_leave_older_n
     assert times[-1] == start + 9 * hour
     assert np.isnan(closes[0, :4]).all()  # older than the 8 slots the ring keeps
     assert closes[0, 4:].tolist() == [102.0 + i for i in range(8)]
+
+
+def test_a_trade_window_gives_back_the_newest_trades_newest_first() -> None:
+    from virtuoso_daemon.messages import Trade
+    from virtuoso_daemon.store.trades import TradeWindow
+
+    def trade(i: int, tid: str | None = None) -> Trade:
+        side = ("buy", "sell", None)[i % 3]
+        return Trade(
+            exchange="ex",
+            symbol="BTC/USDT",
+            id=tid or str(1_000_000 + i),
+            price=100.0 + i / 7,
+            amount=0.001 * i,
+            side=side,  # type: ignore[arg-type]
+            ts=1_700_000_000_000 + i,
+            recv_ts=1_700_000_000.5 + i,
+        )
+
+    window = TradeWindow("ex", "BTC/USDT", 5)
+    sent = [trade(i) for i in range(7)] + [trade(7, "a-7"), trade(8, "007"), trade(9, "0")]
+    for t in sent:
+        window.append(t)
+    assert len(window) == 5
+    assert window.last(50) == list(reversed(sent[-5:]))  # ids, sides and floats exact
+    assert window.last(2) == [sent[-1], sent[-2]]
+    assert window.resized(3).last(10) == list(reversed(sent[-3:]))

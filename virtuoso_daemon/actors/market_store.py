@@ -53,7 +53,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
@@ -70,6 +69,7 @@ from ..runtime import Runtime
 from ..storage import candles as disk
 from ..store.exchanges import exchange_configs
 from ..store.ringbuffer import CandleRing, FloatArray, FloatRing, IntArray, batch_arrays
+from ..store.trades import TradeWindow
 from ..supervisor import run_with_deadline
 
 log = logging.getLogger("virtuoso.store")
@@ -106,7 +106,7 @@ class MarketStoreActor:
         self.persist_interval = cfg.persist_interval
         self.state_dir: Path = runtime.state_dir
         self.series: dict[SeriesKey, CandleRing] = {}
-        self.trades: dict[SymbolKey, deque[Trade]] = {}
+        self.trades: dict[SymbolKey, TradeWindow] = {}
         self.books: dict[SymbolKey, OrderBookTop] = {}
         self.book_history: dict[SymbolKey, FloatRing] = {}
         self.funding: dict[SymbolKey, Funding] = {}
@@ -180,8 +180,8 @@ class MarketStoreActor:
         self.persist_interval = cfg.persist_interval
         if cfg.trades != self.trades_size:
             self.trades_size = cfg.trades
-            for sym_key, dq in self.trades.items():
-                self.trades[sym_key] = deque(dq, maxlen=cfg.trades)
+            for sym_key, window in self.trades.items():
+                self.trades[sym_key] = window.resized(cfg.trades)
         if cfg.candles != self.capacity:
             self.capacity = cfg.candles
             for key, ring in self.series.items():
@@ -357,10 +357,10 @@ class MarketStoreActor:
 
     def _on_trade(self, msg: Trade) -> None:
         key = (msg.exchange, msg.symbol)
-        dq = self.trades.get(key)
-        if dq is None:
-            dq = self.trades[key] = deque(maxlen=self.trades_size)
-        dq.append(msg)
+        window = self.trades.get(key)
+        if window is None:
+            window = self.trades[key] = TradeWindow(msg.exchange, msg.symbol, self.trades_size)
+        window.append(msg)
         self.counters["trades"] += 1
 
     def _on_book(self, msg: OrderBookTop) -> None:
@@ -467,8 +467,7 @@ class MarketStoreActor:
             for ring in rings:
                 if ring is None or ring.last is None or ring.phase is None:
                     continue
-                last_slot = ((ring.last - ring.phase) // ring.tf_ms) % ring.capacity
-                open_last = not ring.closed[last_slot]
+                open_last = not ring.closed[ring.slot_of(ring.last)]
                 ends.append(ring.last - ring.tf_ms if closed_only and open_last else ring.last)
             if not ends:
                 return np.zeros(0, np.int64), np.zeros((len(symbols), 0))
@@ -489,15 +488,11 @@ class MarketStoreActor:
         return times, out
 
     def _q_trades(self, args: dict[str, Any]) -> list[Trade]:
-        dq = self.trades.get((args["exchange"], args["symbol"]))
+        window = self.trades.get((args["exchange"], args["symbol"]))
         limit = int(args.get("limit", self.trades_size))
         if limit < 1:
             raise QueryArgsError("limit must be >= 1")
-        if not dq:
-            return []
-        items = list(dq)[-limit:]
-        items.reverse()
-        return items
+        return window.last(limit) if window is not None else []
 
     def _q_orderbook(self, args: dict[str, Any]) -> dict[str, Any]:
         key = (args["exchange"], args["symbol"])

@@ -1,11 +1,19 @@
-"""Preallocated numpy ring buffers for candles and fixed-width numeric rows.
+"""Numpy ring buffers for candles and fixed-width numeric rows.
 
 :class:`CandleRing` holds one OHLCV series (one exchange, symbol and timeframe) in
-three arrays allocated once: ``times`` (int64 open time per slot), ``values``
-(float64 ``[capacity, 5]``: open, high, low, close, volume) and ``closed`` (bool).
-A candle's slot is fixed by its open time, ``((t - phase) // tf) % capacity``, so
-the buffer is *aligned on candle open time*: writing never shifts data, an update of
-the open candle rewrites its slot in place, and no Python object per candle exists.
+three arrays: ``times`` (int64 open time per slot), ``values`` (float64
+``[slots, 5]``: open, high, low, close, volume) and ``closed`` (bool). A candle's
+slot is fixed by its open time, ``((t - phase) // tf) % slots``, so the buffer is
+*aligned on candle open time*: writing never shifts data, an update of the open
+candle rewrites its slot in place, and no Python object per candle exists.
+
+The arrays grow with the data, up to ``capacity`` slots: they start at
+:data:`INITIAL_SLOTS` and, when a write would span more candle times than there are
+slots, are reallocated ~25 % larger (or to the span needed) and the present candles
+copied to their new slots. A series costs memory for the history it holds, not for
+the history it could hold: at 300 markets x 4 timeframes, preallocating 2 400 slots
+was 141 MB before the first backfill page arrived. Growth is rare (a few times per
+series, then never once it reaches the span of its history or its capacity).
 
 Rules (the property tests compare them with a plain list model):
 
@@ -39,6 +47,8 @@ BoolArray = NDArray[np.bool_]
 
 EMPTY = np.iinfo(np.int64).min  # open time of a slot never written
 COLUMNS = ("open", "high", "low", "close", "volume")
+INITIAL_SLOTS = 64
+GROWTH = 1.25
 
 
 class CandleRing:
@@ -49,31 +59,63 @@ class CandleRing:
         "closed",
         "closed_version",
         "dropped_old",
+        "first",
         "last",
         "misaligned",
         "phase",
+        "slots",
         "tf_ms",
         "times",
         "values",
         "version",
     )
 
-    def __init__(self, capacity: int, tf_ms: int) -> None:
+    def __init__(self, capacity: int, tf_ms: int, initial: int = INITIAL_SLOTS) -> None:
         if capacity < 1:
             raise ValueError("capacity must be >= 1")
         if tf_ms < 1:
             raise ValueError("timeframe must be >= 1 ms")
         self.capacity = capacity
         self.tf_ms = tf_ms
-        self.times: IntArray = np.full(capacity, EMPTY, dtype=np.int64)
-        self.values: FloatArray = np.full((capacity, 5), np.nan, dtype=np.float64)
-        self.closed: BoolArray = np.zeros(capacity, dtype=np.bool_)
+        self.slots = max(1, min(capacity, initial))
+        self.times: IntArray = np.full(self.slots, EMPTY, dtype=np.int64)
+        self.values: FloatArray = np.full((self.slots, 5), np.nan, dtype=np.float64)
+        self.closed: BoolArray = np.zeros(self.slots, dtype=np.bool_)
+        self.first: int | None = None  # oldest open time written (may have aged out)
         self.last: int | None = None  # newest open time written
         self.phase: int | None = None
         self.version = 0  # bumped on every write
         self.closed_version = 0  # bumped when a closed candle is written (persistence)
         self.dropped_old = 0
         self.misaligned = 0
+
+    # --- growing ---------------------------------------------------------------------
+
+    def slot_of(self, t: int) -> int:
+        assert self.phase is not None
+        return ((t - self.phase) // self.tf_ms) % self.slots
+
+    def _make_room(self, lo: int, hi: int) -> None:
+        """Grow the arrays if open times ``lo..hi`` (with what is held) need more slots."""
+        if self.slots >= self.capacity:
+            return
+        first = lo if self.first is None else min(self.first, lo)
+        last = hi if self.last is None else max(self.last, hi)
+        need = min(self.capacity, (last - first) // self.tf_ms + 1)
+        if need <= self.slots:
+            return
+        new = min(self.capacity, max(need, int(self.slots * GROWTH) + 1))
+        times, values, closed, valid = self.window(self.slots)
+        self.slots = new
+        self.times = np.full(new, EMPTY, dtype=np.int64)
+        self.values = np.full((new, 5), np.nan, dtype=np.float64)
+        self.closed = np.zeros(new, dtype=np.bool_)
+        if valid.any() and self.phase is not None:
+            t = times[valid]
+            slots = ((t - self.phase) // self.tf_ms) % new
+            self.times[slots] = t
+            self.values[slots] = values[valid]
+            self.closed[slots] = closed[valid]
 
     # --- writing ---------------------------------------------------------------------
 
@@ -102,7 +144,8 @@ class CandleRing:
         if not self._accepts(t):
             return False
         assert self.phase is not None
-        slot = ((t - self.phase) // self.tf_ms) % self.capacity
+        self._make_room(t, t)
+        slot = ((t - self.phase) // self.tf_ms) % self.slots
         if not closed and self.closed[slot] and self.times[slot] == t:
             return False  # never reopen a closed candle
         self.times[slot] = t
@@ -110,6 +153,8 @@ class CandleRing:
         self.closed[slot] = closed
         if self.last is None or t > self.last:
             self.last = t
+        if self.first is None or t < self.first:
+            self.first = t
         self.version += 1
         if closed:
             self.closed_version += 1
@@ -150,7 +195,11 @@ class CandleRing:
         last_of_time = np.ones(t.size, dtype=np.bool_)
         last_of_time[:-1] = t[1:] != t[:-1]
         t, vals, cl = t[last_of_time], vals[last_of_time], cl[last_of_time]
-        slots = ((t - self.phase) // self.tf_ms) % self.capacity
+        if t.size == 0:
+            return 0
+        oldest = int(t[0])
+        self._make_room(oldest, int(t[-1]))
+        slots = ((t - self.phase) // self.tf_ms) % self.slots
         keep = ~((self.times[slots] == t) & self.closed[slots] & ~cl)
         if not keep.all():
             t, vals, cl, slots = t[keep], vals[keep], cl[keep], slots[keep]
@@ -158,6 +207,8 @@ class CandleRing:
         self.values[slots] = vals
         self.closed[slots] = cl
         self.last = last
+        if self.first is None or oldest < self.first:
+            self.first = oldest
         self.version += 1
         if cl.any():
             self.closed_version += 1
@@ -185,7 +236,9 @@ class CandleRing:
                 np.zeros(0, dtype=np.bool_),
             )
         expected: IntArray = end - self.tf_ms * np.arange(n - 1, -1, -1, dtype=np.int64)
-        slots = ((expected - self.phase) // self.tf_ms) % self.capacity
+        # times older than the slots cover map onto slots holding newer candles and
+        # fail the equality test below: they read as missing, as they are
+        slots = ((expected - self.phase) // self.tf_ms) % self.slots
         valid: BoolArray = self.times[slots] == expected
         if self.last is not None:
             # a slot may only hold data of the window ending at ``last``
@@ -203,7 +256,7 @@ class CandleRing:
         Without ``since``: the newest ``limit`` candles. With ``since``: the first
         ``limit`` candles whose open time is >= ``since`` (ccxt's ``fetch_ohlcv``).
         """
-        times, vals, closed, valid = self.window()
+        times, vals, closed, valid = self.window(self.slots)  # older times hold nothing
         mask = valid
         if since is not None:
             mask = mask & (times >= since)
@@ -215,11 +268,11 @@ class CandleRing:
 
     def count(self) -> int:
         """Candles present in the window."""
-        return int(self.window()[3].sum())
+        return int(self.window(self.slots)[3].sum())
 
     def bounds(self) -> tuple[int, int] | None:
         """(oldest, newest) open time present, or None when empty."""
-        times, _, _, valid = self.window()
+        times, _, _, valid = self.window(self.slots)
         present = times[valid]
         return (int(present[0]), int(present[-1])) if present.size else None
 

@@ -103,12 +103,12 @@ class Backfiller:
     async def run(self, symbols: list[str]) -> None:
         """Backfill every (symbol, timeframe) not done yet."""
         ctx = self.ctx
-        want = ctx.cfg.backfill_candles
         # coarse timeframes first: the long analytics windows (1h/4h/1d betas) are
         # usable sooner, and 1m history matters least
         frames = sorted(ctx.timeframes, key=ctx.timeframe_ms, reverse=True)
+        frames = [tf for tf in frames if ctx.cfg.backfill_for(tf) > 0]
         todo = [(s, tf) for tf in frames for s in symbols if (s, tf) not in self.done]
-        if want <= 0 or not todo:
+        if not todo:
             return
         self.total = len(self.done) + len(todo)
         started = time.monotonic()
@@ -116,6 +116,7 @@ class Backfiller:
         stored = await self._stored_coverage()
         for symbol, tf in todo:
             tf_ms = ctx.timeframe_ms(tf)
+            want = ctx.cfg.backfill_for(tf)
             since = resume_since(
                 now_ms // tf_ms * tf_ms - want * tf_ms, tf_ms, stored.get(symbol, {}).get(tf)
             )
@@ -145,7 +146,7 @@ class Backfiller:
             tf_ms = ctx.timeframe_ms(tf)
             missing = (now_ms // tf_ms * tf_ms - since) // tf_ms
             if symbol in ctx.symbol_set and missing > 0:
-                cap = min(missing + 1, max(ctx.cfg.backfill_candles, MAX_PAGE))
+                cap = min(missing + 1, max(ctx.cfg.backfill_for(tf), MAX_PAGE))
                 await self._retrying(symbol, tf, since, cap, now_ms)
                 self.catch_ups += 1
             gaps.pop(key, None)

@@ -1,0 +1,90 @@
+"""Tickers are published from inside ccxt's own websocket handler (streams.TickerTable).
+
+ccxt's real binance handler is fed a real simulator ticker event (the frame the
+simulator would push), with the markets loaded from the simulator over loopback.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from ccxt.async_support.base.ws.client import Client
+
+from virtuoso_daemon.actors.feeds.context import FeedContext
+from virtuoso_daemon.actors.feeds.streams import CacheScan, TickerTable
+from virtuoso_daemon.bus import Topics
+from virtuoso_daemon.config import ExchangeConfig, load_config
+from virtuoso_daemon.messages import Ticker
+from virtuoso_daemon.runtime import Runtime
+from virtuoso_daemon.sim import SimConfig, make_ccxt_exchange
+from virtuoso_daemon.sim.encode import ticker_event
+from virtuoso_daemon.sim.server import Simulator
+
+
+@asynccontextmanager
+async def binance_on_sim() -> AsyncIterator[tuple[Any, Simulator, Any]]:
+    sim = Simulator(SimConfig(seed=7, n_alts=3, perpetuals=False))
+    async with sim.running() as url:
+        ex = make_ccxt_exchange(url, "spot", options={"watchTickers": {"name": "ticker"}})
+        try:
+            await ex.load_markets()
+            ws_url = ex.urls["api"]["ws"]["spot"]
+            noop = lambda *_: None  # noqa: E731
+            client = Client(ws_url, noop, noop, noop, noop, {})
+            yield ex, sim, client
+        finally:
+            await ex.close()
+
+
+def _context(ex: Any, symbols: list[str]) -> tuple[FeedContext, list[Ticker]]:
+    rt = Runtime(config=load_config(None, environ={}))
+    ctx = FeedContext(rt, ExchangeConfig(name="sim", symbols=symbols))
+    ctx.rest = ex  # the feed's REST instance: timeframes are parsed with it
+    ctx.set_symbols(symbols)
+    seen: list[Ticker] = []
+    rt.bus.tap(Topics.TICKERS, seen.append)
+    return ctx, seen
+
+
+async def test_a_ticker_reaches_the_bus_inside_ccxts_handler() -> None:
+    async with binance_on_sim() as (ex, sim, client):
+        ctx, seen = _context(ex, ["BTC/USDT", "ETH/USDT"])
+        notified: list[int] = []
+        scan = CacheScan(ctx, ex, ["BTC/USDT", "ETH/USDT"])
+        assert scan.hook_tickers(lambda recv, n: notified.append(n))
+        assert isinstance(ex.tickers, TickerTable)
+        frame = json.loads(ticker_event(sim.engine, 0))  # BTCUSDT, as pushed
+        ex.handle_message(client, frame)
+        # no await since: the message is on the bus and ccxt's cache has it too
+        assert [t.symbol for t in seen] == ["BTC/USDT"] and notified == [1]
+        assert seen[0].last == float(frame["c"]) and seen[0].ts == frame["C"]
+        assert ex.tickers["BTC/USDT"]["last"] == seen[0].last
+        # the safety-net scan finds nothing new: the hook already published it
+        assert scan.tickers(None, 0.0) == 0
+
+
+async def test_a_failing_publish_is_counted_and_ccxt_keeps_its_ticker() -> None:
+    async with binance_on_sim() as (ex, sim, client):
+        ctx, _ = _context(ex, ["BTC/USDT"])
+
+        def broken(symbol: str, raw: Any, recv: float) -> int:
+            raise RuntimeError("bug downstream")
+
+        ctx.on_ticker = broken  # type: ignore[method-assign]
+        scan = CacheScan(ctx, ex, ["BTC/USDT"])
+        scan.hook_tickers(lambda recv, n: None)
+        ex.handle_message(client, json.loads(ticker_event(sim.engine, 0)))
+        assert ex.tickers["BTC/USDT"]["symbol"] == "BTC/USDT"
+        assert ctx.health.errors["ticker_hook"] == 1 and scan.hook_errors == 1
+
+
+async def test_tickers_of_symbols_the_feed_does_not_watch_are_not_published() -> None:
+    async with binance_on_sim() as (ex, sim, client):
+        ctx, seen = _context(ex, ["ETH/USDT"])
+        scan = CacheScan(ctx, ex, ["ETH/USDT"])
+        scan.hook_tickers(lambda recv, n: None)
+        ex.handle_message(client, json.loads(ticker_event(sim.engine, 0)))  # BTC
+        assert seen == [] and "BTC/USDT" in ex.tickers
