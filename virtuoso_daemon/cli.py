@@ -11,7 +11,7 @@ from typing import Any
 
 import anyio
 
-from . import __version__
+from . import __version__, malloc
 from .assembly import build_specs
 from .config import ConfigError, load_config
 from .logs import setup_logging
@@ -109,6 +109,7 @@ def daemon_main(argv: list[str] | None = None) -> int:
         print(msgspec.json.format(msgspec.json.encode(redacted(config))).decode())
         return 0
     setup_logging(config.daemon.log_level, config.daemon.log_format)
+    malloc.tune()  # before any thread exists: arenas are per thread
     runtime = Runtime(config=config, config_path=path, overrides=overrides)
     log.info(
         "virtuoso %s starting (config: %s, demo: %s)",

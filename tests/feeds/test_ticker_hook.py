@@ -1,4 +1,5 @@
-"""Tickers are published from inside ccxt's own websocket handler (streams.TickerTable).
+"""Tickers and trades are published from inside ccxt's own websocket handler
+(streams.HookTable).
 
 ccxt's real binance handler is fed a real simulator ticker event (the frame the
 simulator would push), with the markets loaded from the simulator over loopback.
@@ -14,13 +15,12 @@ from typing import Any
 from ccxt.async_support.base.ws.client import Client
 
 from virtuoso_daemon.actors.feeds.context import FeedContext
-from virtuoso_daemon.actors.feeds.streams import CacheScan, TickerTable
+from virtuoso_daemon.actors.feeds.streams import HOOKED_TRADES_LIMIT, CacheScan, HookTable
 from virtuoso_daemon.bus import Topics
 from virtuoso_daemon.config import ExchangeConfig, load_config
-from virtuoso_daemon.messages import Ticker
 from virtuoso_daemon.runtime import Runtime
 from virtuoso_daemon.sim import SimConfig, make_ccxt_exchange
-from virtuoso_daemon.sim.encode import ticker_event
+from virtuoso_daemon.sim.encode import ticker_event, trade_event
 from virtuoso_daemon.sim.server import Simulator
 
 
@@ -39,13 +39,15 @@ async def binance_on_sim() -> AsyncIterator[tuple[Any, Simulator, Any]]:
             await ex.close()
 
 
-def _context(ex: Any, symbols: list[str]) -> tuple[FeedContext, list[Ticker]]:
+def _context(
+    ex: Any, symbols: list[str], topic: str = Topics.TICKERS
+) -> tuple[FeedContext, list[Any]]:
     rt = Runtime(config=load_config(None, environ={}))
     ctx = FeedContext(rt, ExchangeConfig(name="sim", symbols=symbols))
     ctx.rest = ex  # the feed's REST instance: timeframes are parsed with it
     ctx.set_symbols(symbols)
-    seen: list[Ticker] = []
-    rt.bus.tap(Topics.TICKERS, seen.append)
+    seen: list[Any] = []
+    rt.bus.tap(topic, seen.append)
     return ctx, seen
 
 
@@ -55,7 +57,7 @@ async def test_a_ticker_reaches_the_bus_inside_ccxts_handler() -> None:
         notified: list[int] = []
         scan = CacheScan(ctx, ex, ["BTC/USDT", "ETH/USDT"])
         assert scan.hook_tickers(lambda recv, n: notified.append(n))
-        assert isinstance(ex.tickers, TickerTable)
+        assert isinstance(ex.tickers, HookTable)
         frame = json.loads(ticker_event(sim.engine, 0))  # BTCUSDT, as pushed
         ex.handle_message(client, frame)
         # no await since: the message is on the bus and ccxt's cache has it too
@@ -88,3 +90,21 @@ async def test_tickers_of_symbols_the_feed_does_not_watch_are_not_published() ->
         scan.hook_tickers(lambda recv, n: None)
         ex.handle_message(client, json.loads(ticker_event(sim.engine, 0)))  # BTC
         assert seen == [] and "BTC/USDT" in ex.tickers
+
+
+async def test_each_trade_reaches_the_bus_as_ccxt_stores_it_and_its_cache_stays_small() -> None:
+    async with binance_on_sim() as (ex, sim, client):
+        ctx, seen = _context(ex, ["BTC/USDT"], Topics.TRADES)
+        scan = CacheScan(ctx, ex, ["BTC/USDT"])
+        assert scan.hook_trades(lambda recv, n: None)
+        eng, sent = sim.engine, []
+        while len(sent) < 3 * HOOKED_TRADES_LIMIT:
+            eng.tick(eng.t_ms + 1000)
+            sent += [
+                json.loads(trade_event(eng.markets[0], t, eng.t_ms)) for t in eng.tick_trades[0]
+            ]
+        for frame in sent:
+            ex.handle_message(client, frame)
+        assert [t.id for t in seen] == [str(f["t"]) for f in sent]  # every one, in order
+        assert len(ex.trades["BTC/USDT"]) == HOOKED_TRADES_LIMIT
+        assert scan.trades(None, 0.0) == 0 and ctx.health.errors["trades_overflow"] == 0

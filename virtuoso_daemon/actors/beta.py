@@ -83,7 +83,7 @@ import anyio
 import anyio.abc
 import numpy as np
 
-from .. import analytics, queries
+from .. import analytics, malloc, queries
 from ..bus import Request, Subscription, Topics
 from ..config import BetaConfig, Config, ExchangeConfig
 from ..messages import (
@@ -201,6 +201,18 @@ class _Config:
             label, _ = min(wins, key=lambda w: w[1])
             return tf, label
         return None
+
+
+def _compute_and_trim(*args: Any, **kwargs: Any) -> Computation:
+    """:func:`compute`, then give its temporaries' memory back to the system.
+
+    A recompute of a few hundred symbols builds tens of MB of numpy temporaries in
+    the worker thread; without the trim that peak stays resident (see malloc.py).
+    """
+    try:
+        return compute(*args, **kwargs)
+    finally:
+        malloc.trim()
 
 
 class BetaActor:
@@ -474,7 +486,7 @@ class BetaActor:
             return
         labels = [w for w, _ in wins]
         job = functools.partial(
-            compute,
+            _compute_and_trim,
             uni,
             tf,
             labels,

@@ -61,6 +61,7 @@ import anyio
 import anyio.abc
 import numpy as np
 
+from .. import malloc
 from ..analytics.timeframes import timeframe_ms
 from ..bus import Request, Subscription, Topics
 from ..config import Config
@@ -290,6 +291,7 @@ class MarketStoreActor:
                     disk.sync_dirs(dirs)
                 except OSError as exc:
                     errors.append(f"fsync: {exc}")
+                malloc.trim()  # the write buffers of a thousand files (see malloc.py)
                 return done, written, errors
 
             done, written, errors = await anyio.to_thread.run_sync(write, abandon_on_cancel=True)

@@ -20,7 +20,7 @@ What a wake-up costs is what sets the daemon's CPU per message, and so how long 
 ticker waits behind a burst of other messages. Two rules keep it small:
 
 * **Tickers are published from ccxt's own handler.** The chunk's ccxt instance gets
-  a ``tickers`` table that calls back on every write (:class:`TickerTable`), so a
+  a ``tickers`` table that calls back on every write (:class:`HookTable`), so a
   ticker reaches the bus in the same event-loop step in which ccxt parsed it, with no
   future to resolve and no task to wake. The watch loop then only keeps the
   subscription alive (and sees errors): it re-arms every :data:`TICKER_REARM` s and
@@ -55,9 +55,12 @@ REST_CHUNK = 100  # symbols per REST poller when nothing streams
 # streams per futures connection, 1024 per spot connection)
 STREAM_STREAMS = 200
 
-# the ticker watch only keeps the subscription alive and reports errors (the hook
-# publishes), so it is re-armed this often instead of after every message
+# a hooked watch (tickers, trades) only keeps the subscription alive and reports
+# errors (the hook publishes), so it is re-armed this often, not after every message
 TICKER_REARM = 1.0
+# trades ccxt keeps per symbol once the trade hook is in: the hook publishes each trade
+# as ccxt stores it, so the cache only backs the safety-net scan
+HOOKED_TRADES_LIMIT = 10
 # a conflated kind is scanned every ``conflate`` seconds and its watch re-armed (a
 # ccxt subscription round for the whole chunk) only this often
 CONFLATED_REARM = 5.0
@@ -261,7 +264,7 @@ class ChunkRunner:
         return total
 
     def _on_hooked(self, recv: float, n: int) -> None:
-        """A ticker went out from ccxt's handler (see :class:`TickerTable`)."""
+        """A ticker went out from ccxt's handler (see :class:`HookTable`)."""
         self._last = anyio.current_time()
         self._got_data = True
         self.ctx.health.ok(self.key, self.kind, recv, n)
@@ -279,7 +282,10 @@ class ChunkRunner:
         """
         ctx, chunk, method = self.ctx, self.chunk, self.method
         scan = CacheScan(ctx, ex, chunk, self._gap)
-        self.hooked = self.kind == "tickers" and scan.hook_tickers(self._on_hooked)
+        if self.kind == "tickers":
+            self.hooked = scan.hook_tickers(self._on_hooked)
+        elif self.kind == "trades":
+            self.hooked = scan.hook_trades(self._on_hooked)
         if self.hooked:
             self.interval = TICKER_REARM  # a safety-net scan per re-arm, nothing more
         if method == "watchTickers":
@@ -304,12 +310,13 @@ class ChunkRunner:
         raise ValueError(f"no watcher for {method!r}")
 
 
-class TickerTable(dict[str, Any]):
-    """ccxt's ``tickers`` cache with a callback on every write.
+class HookTable(dict[str, Any]):
+    """One of ccxt's per-symbol caches (``tickers``, ``trades``) with a write callback.
 
     ccxt's websocket handlers store each parsed ticker with ``self.tickers[symbol] =
-    ticker`` (a new dict per update) and only then resolve futures, so this sees every
-    ticker as soon as ccxt has parsed it.
+    ticker`` (a new dict per update), and most of them store the trade cache back with
+    ``self.trades[symbol] = stored`` after appending each trade, before they resolve
+    any future: so this sees every ticker and every trade as soon as ccxt parsed it.
     """
 
     __slots__ = ("on_set",)
@@ -342,6 +349,8 @@ class CacheScan:
         self._books: dict[str, tuple[Any, Any]] = {}  # symbol -> (nonce, timestamp)
         self._trades: dict[str, Any] = {}  # symbol -> the newest trade dict published
         self._notify: Callable[[float, int], None] | None = None
+        self._trades_hooked = False
+        self._hook_missed_warned = False
         self.hook_errors = 0
 
     # --- tickers ---------------------------------------------------------------------
@@ -351,8 +360,35 @@ class CacheScan:
         if not isinstance(getattr(self.ex, "tickers", None), dict):
             return False
         self._notify = notify
-        self.ex.tickers = TickerTable(self.ex.tickers, self._on_ticker)
+        self.ex.tickers = HookTable(self.ex.tickers, self._on_ticker)
         return True
+
+    def hook_trades(self, notify: Callable[[float, int], None]) -> bool:
+        """Publish trades from ccxt's handler; False if this instance has no table."""
+        if not isinstance(getattr(self.ex, "trades", None), dict):
+            return False
+        self._notify = notify
+        self.ex.trades = HookTable(self.ex.trades, self._on_trades_stored)
+        self.ex.options["tradesLimit"] = HOOKED_TRADES_LIMIT  # read when a cache is made
+        self._trades_hooked = True
+        return True
+
+    def _on_trades_stored(self, symbol: str, arr: Any) -> None:
+        try:
+            fresh = self._fresh_trades(symbol, arr)
+            if fresh:
+                recv = time.time()
+                n = self.ctx.on_trades(fresh, recv)
+                if n and self._notify is not None:
+                    self._notify(recv, n)
+        except Exception:
+            self._hook_failed("trades")
+
+    def _hook_failed(self, kind: str) -> None:
+        self.hook_errors += 1
+        self.ctx.health.errors[f"{kind}_hook"] += 1
+        if self.hook_errors == 1:
+            log.exception("%s: publishing %s from ccxt's handler failed", self.ctx.name, kind)
 
     def _on_ticker(self, symbol: str, t: Any) -> None:
         # runs inside ccxt's message handler: an exception here would be taken for a
@@ -365,10 +401,7 @@ class CacheScan:
             if self.ctx.on_ticker(symbol, t, recv) and self._notify is not None:
                 self._notify(recv, 1)
         except Exception:
-            self.hook_errors += 1
-            self.ctx.health.errors["ticker_hook"] += 1
-            if self.hook_errors == 1:
-                log.exception("%s: publishing a ticker from ccxt's handler failed", self.ctx.name)
+            self._hook_failed("ticker")
 
     def tickers(self, _result: Any, recv: float, symbols: Sequence[str] | None = None) -> int:
         cache = self.ex.tickers
@@ -394,32 +427,52 @@ class CacheScan:
             if mark != seen.get(s):
                 seen[s] = mark
                 n += self.ctx.on_book(s, book, recv)
+                # ccxt trims a book to the watched depth only when a watch returns
+                # it; with conflated re-arms the sides would grow to every level the
+                # exchange ever sent a delta for (300 a side on the simulator)
+                trim = getattr(book, "limit", None)
+                if trim is not None:
+                    trim()
         return n
+
+    def _fresh_trades(self, symbol: str, arr: Any) -> list[Any]:
+        """ccxt's cached trades of ``symbol`` newer than the last one published."""
+        if not arr:
+            return []
+        prev = self._trades.get(symbol)
+        newest = arr[-1]
+        if newest is prev:
+            return []
+        self._trades[symbol] = newest
+        fresh = []
+        for t in reversed(arr):  # newest first, back to the last one published
+            if t is prev:
+                break
+            fresh.append(t)
+        else:
+            if prev is not None:
+                # the last trade published fell out of ccxt's cache (tradesLimit)
+                # before this scan: trades in between may be lost
+                self.ctx.health.errors["trades_overflow"] += 1
+        fresh.reverse()
+        return fresh
 
     def trades(self, _result: Any, recv: float, symbols: Sequence[str] | None = None) -> int:
         cache = self.ex.trades
-        seen = self._trades
         out: list[Any] = []
         for s in symbols or self.chunk:
-            arr = cache.get(s)
-            if not arr:
-                continue
-            prev = seen.get(s)
-            if arr[-1] is prev:
-                continue
-            seen[s] = arr[-1]
-            fresh = []
-            for t in reversed(arr):  # newest first, back to the last one published
-                if t is prev:
-                    break
-                fresh.append(t)
-            else:
-                if prev is not None:
-                    # the last trade published fell out of ccxt's cache (tradesLimit)
-                    # before this scan: trades in between may be lost
-                    self.ctx.health.errors["trades_overflow"] += 1
-            fresh.reverse()
-            out.extend(fresh)
+            out.extend(self._fresh_trades(s, cache.get(s)))
+        if out and self._trades_hooked and not self._hook_missed_warned:
+            # this exchange's handler does not store its trade cache back: the scan
+            # is all there is, and the hooked tradesLimit is too small for it
+            self._hook_missed_warned = True
+            log.warning(
+                "%s: ccxt's trade handler bypasses the trade hook; trades are scanned "
+                "every %s s and may overflow tradesLimit %d (see trades_overflow)",
+                self.ctx.name,
+                TICKER_REARM,
+                HOOKED_TRADES_LIMIT,
+            )
         return self.ctx.on_trades(out, recv) if out else 0
 
     def ohlcv(self, _result: Any, recv: float, symbols: Sequence[str] | None = None) -> int:
