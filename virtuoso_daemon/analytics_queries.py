@@ -39,9 +39,9 @@ from .actors.beta import (
     SENTIMENT_DOC_VIEW,
     STATUS_VIEW,
 )
-from .actors.beta_compute import parse_windows, view_key
+from .actors.beta_compute import CorrelationView, parse_windows, view_key
 from .bus import RequestError
-from .messages import BetaRow, BetaSnapshot, CorrelationSnapshot
+from .messages import BetaRow, BetaSnapshot
 from .queries import QueryError, parse_int
 from .runtime import Runtime
 from .storage.beta_history import HISTORY_COLUMNS
@@ -313,9 +313,10 @@ def correlation(
     w = check_window(rt, tf, window, "correlation")
     o = _choice("order", order, CORRELATION_ORDERS, "cluster")
     names = _symbol_list(symbols)
-    ex, snap = _snapshot(rt, "correlation", tf, w, exchange)
-    if not isinstance(snap, CorrelationSnapshot):
+    ex, value = _snapshot(rt, "correlation", tf, w, exchange)
+    if not isinstance(value, CorrelationView):
         raise _not_ready(rt, f"correlation for {tf}/{w}", tf, exchange)
+    snap = value.snapshot
     position = {s: i for i, s in enumerate(snap.symbols)}
     if names:
         idx: list[int] = []
@@ -329,8 +330,7 @@ def correlation(
                 idx.append(position[sym])
     else:
         idx = list(range(len(snap.symbols)))
-    full = np.array(snap.matrix, dtype=np.float64).reshape(len(snap.symbols), len(snap.symbols))
-    sub = full[np.ix_(idx, idx)]
+    sub = value.values[np.ix_(idx, idx)]
     if o == "input":
         perm = np.arange(len(idx))
     elif not names:

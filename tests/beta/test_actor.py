@@ -27,6 +27,7 @@ from tests.harness import running_daemon
 from tests.market.helpers import exchange_cfg, market_config, wait_until
 from virtuoso_daemon import analytics, analytics_queries
 from virtuoso_daemon.actors.beta import STATUS_VIEW
+from virtuoso_daemon.actors.beta_compute import CorrelationView
 from virtuoso_daemon.bus import Topics
 from virtuoso_daemon.messages import BetaSnapshot, CorrelationSnapshot
 from virtuoso_daemon.runtime import Runtime
@@ -79,10 +80,14 @@ async def test_each_exchange_is_measured_against_its_own_benchmark() -> None:
         assert new.beta is None and new.n_obs == 14 and new.risk_bucket == "insufficient"
         assert rows["SOL/USDT"].risk_bucket == "high"
 
-        corr = rt.views.value("correlation.perp.1h.7d")
-        assert isinstance(corr, CorrelationSnapshot) and corr.symbols == PERP
-        m = np.array(corr.matrix, dtype=np.float64)
+        view = rt.views.get("correlation.perp.1h.7d")
+        assert view is not None and isinstance(view.value, CorrelationView)
+        assert view.value.snapshot.symbols == PERP and view.value.snapshot.matrix == []
+        m = view.value.values
         assert np.array_equal(m, m.T) and np.all(np.diag(m) == 1.0)
+        # the view's JSON is the whole snapshot, matrix included
+        corr = msgspec.json.decode(view.body, type=CorrelationSnapshot)
+        assert corr.symbols == PERP and np.array_equal(np.array(corr.matrix, dtype=float), m)
         # perps carry the same returns as spot here: the same betas against their own BTC
         perp_rows = {r.symbol: r.beta for r in perp.rows}
         assert perp_rows["ETH/USDT:USDT"] == pytest.approx(rows["ETH/USDT"].beta, rel=1e-12)

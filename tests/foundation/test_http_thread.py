@@ -84,8 +84,10 @@ async def test_the_hot_read_paths_are_the_ones_marked_for_the_http_thread() -> N
 
 
 async def test_the_server_thread_ends_with_the_daemon() -> None:
+    before = set(threading.enumerate())
     async with running_daemon(test_config()) as d:
         status, _ = await anyio.to_thread.run_sync(_get, f"{d.base_url}/health/quick")
         assert status == 200
-        assert any(t.name == "virtuoso-http" for t in threading.enumerate())
-    assert not any(t.name == "virtuoso-http" for t in threading.enumerate())
+        ours = [t for t in threading.enumerate() if t.name == "virtuoso-http" and t not in before]
+        assert len(ours) == 1
+    assert not ours[0].is_alive()

@@ -71,6 +71,7 @@ skips, errors and history writes.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import math
@@ -107,11 +108,13 @@ from . import beta_sentiment
 from .beta_compute import (
     Coalescer,
     Computation,
+    CorrelationView,
     Universe,
     compute,
     history_points,
     parse_windows,
     pick_benchmark,
+    slim_correlation,
     view_key,
 )
 
@@ -505,8 +508,12 @@ class BetaActor:
             self._publish_status()
             return
         numpy_ms = (time.perf_counter() - numpy_started) * 1000
-        self.results[(exchange, tf)] = comp
         self._publish(comp)
+        # kept for on-demand queries (rolling beta): without the matrices of Python
+        # floats, which only the bus publication and the JSON bodies needed
+        self.results[(exchange, tf)] = dataclasses.replace(
+            comp, correlations=tuple(slim_correlation(c) for c in comp.correlations)
+        )
         total_ms = (time.perf_counter() - started) * 1000
         self.timing.add(total_ms, numpy_ms)
         self.counters["computes"] += 1
@@ -543,17 +550,25 @@ class BetaActor:
     def _publish(self, comp: Computation) -> None:
         views, bus = self.rt.views, self.rt.bus
         ex, tf = comp.exchange, comp.timeframe
-        pairs: list[tuple[str, str, Any, bytes]] = [
-            *(("beta", s.window, s, b) for s, b in zip(comp.betas, comp.beta_bodies, strict=True)),
+        pairs: list[tuple[str, str, Any, Any, bytes]] = [
             *(
-                ("correlation", s.window, s, b)
-                for s, b in zip(comp.correlations, comp.correlation_bodies, strict=True)
+                ("beta", s.window, s, s, b)
+                for s, b in zip(comp.betas, comp.beta_bodies, strict=True)
+            ),
+            *(
+                ("correlation", s.window, s, CorrelationView(slim_correlation(s), v), b)
+                for s, v, b in zip(
+                    comp.correlations,
+                    comp.correlation_values,
+                    comp.correlation_bodies,
+                    strict=True,
+                )
             ),
         ]
-        for kind, window, snap, body in pairs:
-            views.publish(view_key(kind, tf, window, ex), snap, body=body)
+        for kind, window, snap, value, body in pairs:
+            views.publish(view_key(kind, tf, window, ex), value, body=body)
             if self._is_default(kind, ex, tf, window):
-                views.publish(view_key(kind, tf, window), snap, body=body)
+                views.publish(view_key(kind, tf, window), value, body=body)
                 bus.publish_nowait(Topics.BETA if kind == "beta" else Topics.CORRELATION, snap)
 
     def _publish_status(self) -> None:

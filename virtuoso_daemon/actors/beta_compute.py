@@ -163,6 +163,17 @@ class Universe:
 
 
 @dataclass(frozen=True, slots=True, eq=False)
+class CorrelationView:
+    """What the ``correlation.*`` views hold: the snapshot without its matrix of
+    Python floats (a 150-symbol matrix is ~0.7 MB of them, and a daemon keeps a dozen),
+    plus the same matrix as one numpy array for queries. The full snapshot goes out
+    once on the bus and as the view's pre-encoded JSON."""
+
+    snapshot: CorrelationSnapshot  # with matrix=[]
+    values: FloatArray  # (symbols, symbols), NaN where not enough data
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class Computation:
     """One recompute of one exchange and timeframe: every window's tables and snapshots."""
 
@@ -180,6 +191,12 @@ class Computation:
     # loop when published: a 500-symbol matrix is ~250k numbers
     beta_bodies: tuple[bytes, ...] = ()
     correlation_bodies: tuple[bytes, ...] = ()
+    correlation_values: tuple[FloatArray, ...] = ()
+
+
+def slim_correlation(snap: CorrelationSnapshot) -> CorrelationSnapshot:
+    """The snapshot without its matrix (see :class:`CorrelationView`)."""
+    return msgspec.structs.replace(snap, matrix=[])
 
 
 def _none_if_nan(values: list[float]) -> list[float | None]:
@@ -214,6 +231,7 @@ def compute(
     bench_col = symbols.index(benchmark)
     betas: list[BetaSnapshot] = []
     correlations: list[CorrelationSnapshot] = []
+    corr_values: list[FloatArray] = []
     corr_rows: dict[str, dict[str, float | None]] = {}
     for table in tables:
         buckets = analytics.risk_buckets(table.beta, table.volatility)
@@ -233,6 +251,7 @@ def compute(
             )
         )
         corr = analytics.correlation_snapshot(matrix, window=table.window, min_obs=min_obs)
+        corr_values.append(np.asarray(corr.matrix, dtype=np.float64))
         matrix_rows = [_none_if_nan(r) for r in corr.matrix.tolist()]
         correlations.append(
             CorrelationSnapshot(
@@ -261,6 +280,7 @@ def compute(
         correlation_rows=corr_rows,
         beta_bodies=tuple(encode(b) for b in betas),
         correlation_bodies=tuple(encode(c) for c in correlations),
+        correlation_values=tuple(corr_values),
     )
 
 
@@ -290,10 +310,12 @@ __all__ = [
     "SETTLE",
     "Coalescer",
     "Computation",
+    "CorrelationView",
     "Universe",
     "compute",
     "history_points",
     "parse_windows",
     "pick_benchmark",
+    "slim_correlation",
     "view_key",
 ]

@@ -97,7 +97,7 @@ class HttpThread:
                 log.warning("HTTP server cleanup failed: %r", exc)
             if not self.loop.is_closed():
                 self.loop.call_soon_threadsafe(self.loop.stop)
-            await anyio.to_thread.run_sync(self.stopped.wait, STOP_TIMEOUT)
+            await anyio.to_thread.run_sync(self.thread.join, STOP_TIMEOUT)
         if not self.stopped.is_set():
             log.warning("HTTP thread did not stop within %ss", STOP_TIMEOUT)
 
