@@ -47,6 +47,9 @@ class Topics:
 
     TICKERS = "tickers"
     CANDLES = "candles"
+    # history pages (backfill, catch-up): lossless, so a slow store slows the backfill
+    # down instead of losing history, and a queue holds a few pages, not thousands
+    CANDLE_HISTORY = "candle_history"
     TRADES = "trades"
     ORDERBOOK = "orderbook"
     FUNDING = "funding"

@@ -28,6 +28,7 @@ from virtuoso_daemon.sim import SimConfig, Simulator, ccxt_overrides
 RECORDED = (
     Topics.TICKERS,
     Topics.CANDLES,
+    Topics.CANDLE_HISTORY,
     Topics.TRADES,
     Topics.ORDERBOOK,
     Topics.FUNDING,
@@ -68,6 +69,8 @@ class Recorder:
 
     subs: dict[str, Subscription[Any]] = field(default_factory=dict)
     seen: dict[str, list[Any]] = field(default_factory=dict)
+    # live candles and history pages in the order they were published (two topics)
+    candles_in_order: list[Any] = field(default_factory=list)
 
     def drain(self) -> None:
         for topic, sub in self.subs.items():
@@ -152,6 +155,8 @@ async def feed_env(
         def specs(runtime: Any) -> Any:
             for topic in RECORDED:
                 rec.subs[topic] = runtime.bus.subscribe(topic, name="test", maxsize=500_000)
+            for topic in (Topics.CANDLES, Topics.CANDLE_HISTORY):
+                runtime.bus.tap(topic, rec.candles_in_order.append, name="test-order")
             return feed_specs(runtime)
 
         try:

@@ -231,7 +231,7 @@ async def test_candles_missed_while_a_stream_was_down_are_refetched() -> None:
         await env.wait_for(lambda: len(closed_candles()) >= mark + 2, 10, "streaming again")
 
         final: dict[int, tuple[float, ...]] = {}
-        for m in env.rec.get(Topics.CANDLES):
+        for m in env.rec.candles_in_order:
             if isinstance(m, CandleBatch):
                 for r in m.rows:
                     final[r[0]] = r[1:]

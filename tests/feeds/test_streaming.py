@@ -62,7 +62,7 @@ async def test_streams_deliver_every_kind_for_every_symbol_and_backfill_matches_
 
         # backfill: 2200 candles in three pages per symbol (binance spot: 1000 per page)
         def backfilled() -> dict[str, list[CandleBatch]]:
-            got = by_symbol(env.rec.get(Topics.CANDLES), CandleBatch)
+            got = by_symbol(env.rec.get(Topics.CANDLE_HISTORY), CandleBatch)
             done = all(sum(len(b.rows) for b in got.get(s, [])) >= 2200 for s in SPOT)
             return got if done else {}
 
@@ -153,12 +153,14 @@ async def test_perpetuals_stream_and_deliver_funding_and_open_interest() -> None
         await env.wait_for(lambda: has_all(Topics.TICKERS, Ticker, 3), 15, "perp tickers")
         await env.wait_for(lambda: has_all(Topics.FUNDING, Funding, 2), 15, "funding, twice")
         await env.wait_for(lambda: has_all(Topics.OPEN_INTEREST, OpenInterest, 2), 15, "OI")
-        await env.wait_for(lambda: has_all(Topics.CANDLES, CandleBatch, 2), 15, "perp backfill")
+        await env.wait_for(
+            lambda: has_all(Topics.CANDLE_HISTORY, CandleBatch, 2), 15, "perp backfill"
+        )
         f = by_symbol(env.rec.get(Topics.FUNDING), Funding)["BTC/USDT:USDT"][-1]
         assert f.rate is not None and f.mark_price and f.next_funding_ts
         oi = by_symbol(env.rec.get(Topics.OPEN_INTEREST), OpenInterest)["ETH/USDT:USDT"][-1]
         assert oi.amount and oi.amount > 0
-        batches = by_symbol(env.rec.get(Topics.CANDLES), CandleBatch)
+        batches = by_symbol(env.rec.get(Topics.CANDLE_HISTORY), CandleBatch)
         # ccxt's page size for binance USD-M klines is 500; the sim has 1000 closed 1m
         # candles of history, so 1200 asked yields all of them
         pages = [len(b.rows) for b in batches["BTC/USDT:USDT"]]

@@ -129,7 +129,8 @@ SENTIMENT_DOC_VIEW = "sentiment.overview"
 RETRY = 5.0  # s before retrying when the market store did not answer
 SENTIMENT_INTERVAL = 30.0  # s between sentiment updates without a recompute
 SENTIMENT_MIN_GAP = 1.0  # s: recomputes in a row trigger one sentiment update
-CANDLE_QUEUE = 8192  # backfill bursts: pages must not be dropped
+CANDLE_QUEUE = 8192  # live candles: a scan of a large chunk publishes hundreds at once
+HISTORY_QUEUE = 16  # history pages (lossless topic: the backfill waits for room)
 ROLLING_COLUMNS = ("open_time", "beta", "correlation", "n_obs")
 
 
@@ -264,6 +265,7 @@ class BetaActor:
         await self._open_history()
         bus = self.rt.bus
         candles = bus.subscribe(Topics.CANDLES, name=self.name, maxsize=CANDLE_QUEUE)
+        history = bus.subscribe(Topics.CANDLE_HISTORY, name=self.name, maxsize=HISTORY_QUEUE)
         trades = bus.subscribe(Topics.TRADES, name=self.name)
         oi = bus.subscribe(Topics.OPEN_INTEREST, name=self.name)
         requests: Subscription[Request] = bus.subscribe(BETA_QUERIES, name=self.name, lossy=False)
@@ -271,6 +273,7 @@ class BetaActor:
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._consume_candles, candles)
+                tg.start_soon(self._consume_candles, history)
                 tg.start_soon(self._consume_trades, trades)
                 tg.start_soon(self._consume_open_interest, oi)
                 tg.start_soon(self._serve, requests)
@@ -280,7 +283,7 @@ class BetaActor:
                 self._publish_status()
                 task_status.started()
         finally:
-            for sub in (candles, trades, oi, requests):
+            for sub in (candles, history, trades, oi, requests):
                 sub.close()
             self.store.close()
 

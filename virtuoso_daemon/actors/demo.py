@@ -11,14 +11,16 @@ feeds run their real ccxt code against it; nothing here is a shortcut.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
 
 from ..config import DemoConfig, ExchangeConfig, MarketType
 from ..runtime import Runtime
-from ..sim.universe import Kind
+
+if TYPE_CHECKING:  # the simulator is imported only when the demo runs (~5 MB)
+    from ..sim.universe import Kind
 
 log = logging.getLogger("virtuoso.demo")
 

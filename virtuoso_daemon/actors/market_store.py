@@ -78,7 +78,8 @@ log = logging.getLogger("virtuoso.store")
 STORE_QUERIES = Topics.STORE_QUERIES
 BOOK_HISTORY = 300  # order-book summaries kept per symbol
 VIEW_INTERVAL = 0.5  # funding / open interest / series views: at most this often
-CANDLE_QUEUE = 8192  # backfill bursts: thousands of pages must not be dropped
+CANDLE_QUEUE = 8192  # live candles: a scan of a large chunk publishes hundreds at once
+HISTORY_QUEUE = 16  # history pages (lossless topic: the backfill waits for room)
 
 SeriesKey = tuple[str, str, str]  # exchange, symbol, timeframe
 SymbolKey = tuple[str, str]  # exchange, symbol
@@ -149,6 +150,10 @@ class MarketStoreActor:
         subs: list[tuple[Subscription[Any], Callable[[Any], None]]] = [
             (
                 bus.subscribe(Topics.CANDLES, name=self.name, maxsize=CANDLE_QUEUE),
+                self._on_candles,
+            ),
+            (
+                bus.subscribe(Topics.CANDLE_HISTORY, name=self.name, maxsize=HISTORY_QUEUE),
                 self._on_candles,
             ),
             (bus.subscribe(Topics.TRADES, name=self.name), self._on_trade),

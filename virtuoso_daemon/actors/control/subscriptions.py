@@ -72,6 +72,11 @@ def _by(*attrs: str) -> Callable[[Any], Hashable]:
 
 register_topic(Topics.TICKERS, key=_by("exchange", "symbol"), help="price updates")
 register_topic(Topics.CANDLES, key=_by("exchange", "symbol", "timeframe"), help="OHLCV candles")
+register_topic(
+    Topics.CANDLE_HISTORY,
+    key=_by("exchange", "symbol", "timeframe"),
+    help="pages of candle history (backfill, catch-up)",
+)
 register_topic(Topics.TRADES, help="public trades")
 register_topic(Topics.ORDERBOOK, key=_by("exchange", "symbol"), help="order book tops")
 register_topic(Topics.FUNDING, key=_by("exchange", "symbol"), help="perpetual funding")

@@ -188,7 +188,7 @@ class Backfiller:
             if short and rows[-1][0] + tf_ms > now_ms:
                 rows.pop()  # still open
             if rows:
-                ctx.on_candle_batch(symbol, tf, rows)
+                await ctx.on_candle_batch(symbol, tf, rows)
                 self.pages += 1
                 self.rows += len(rows)
                 last_closed = rows[-1]

@@ -143,12 +143,14 @@ class FeedContext:
         self._publish(Topics.ORDERBOOK, msg)
         return 1
 
-    def on_candle_batch(self, symbol: str, timeframe: str, rows: list[normalize.Row]) -> None:
+    async def on_candle_batch(self, symbol: str, timeframe: str, rows: list[normalize.Row]) -> None:
+        """A page of history, on the lossless history topic: waits while the store
+        (or beta) still has pages queued, rather than dropping one."""
         if not rows or symbol in self.paused_symbols:
             return
         recv = time.time()
-        self._publish(
-            Topics.CANDLES,
+        await self.runtime.bus.publish(
+            Topics.CANDLE_HISTORY,
             CandleBatch(
                 exchange=self.name, symbol=symbol, timeframe=timeframe, rows=rows, recv_ts=recv
             ),
