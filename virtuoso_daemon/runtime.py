@@ -29,11 +29,22 @@ _encode = msgspec.json.Encoder().encode
 
 @dataclass(frozen=True, slots=True)
 class View:
-    """One published snapshot and its JSON encoding, made once when published."""
+    """One published snapshot and its JSON encoding, made once: when published, or,
+    for a view published with an encoder instead of bytes (large and rarely read,
+    like a correlation matrix), on first read."""
 
     value: Any
-    body: bytes
+    encoded: bytes | Callable[[], bytes]
     updated: float
+
+    @property
+    def body(self) -> bytes:
+        encoded = self.encoded
+        if not isinstance(encoded, bytes):
+            # two readers racing here both encode the same value; either result is it
+            encoded = encoded()
+            object.__setattr__(self, "encoded", encoded)
+        return encoded
 
 
 class Views:
@@ -43,7 +54,9 @@ class Views:
         self._views: dict[str, View] = {}
         self.versions: dict[str, int] = {}
 
-    def publish(self, key: str, value: Any, body: bytes | None = None) -> View:
+    def publish(
+        self, key: str, value: Any, body: bytes | Callable[[], bytes] | None = None
+    ) -> View:
         view = View(value, _encode(value) if body is None else body, time.time())
         self._views[key] = view
         self.versions[key] = self.versions.get(key, 0) + 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import msgspec
@@ -12,11 +13,14 @@ from tests.beta.helpers import BETAS, factor_closes
 from virtuoso_daemon import analytics
 from virtuoso_daemon.actors.beta_compute import (
     Coalescer,
+    CorrelationView,
     Universe,
     compute,
+    correlation_body,
     history_points,
     parse_windows,
     pick_benchmark,
+    slim_correlation,
     view_key,
 )
 from virtuoso_daemon.actors.beta_sentiment import (
@@ -33,6 +37,7 @@ from virtuoso_daemon.messages import (
     Ticker,
     Trade,
 )
+from virtuoso_daemon.runtime import Views
 
 HOUR = 3_600_000
 
@@ -116,6 +121,38 @@ def test_continuous_marks_are_capped_at_max_wait() -> None:
     # one recompute per max_wait while pages keep coming, not one per page
     assert len(fired) == 2
     assert fired[0] == pytest.approx(1.0) and fired[1] - fired[0] <= 1.1
+
+
+def test_history_pages_recompute_every_history_max_wait_and_after_the_last_page() -> None:
+    c: Coalescer[str] = Coalescer(
+        settle=0.3, max_wait=1.0, history_settle=2.0, history_max_wait=15.0
+    )
+    fired = []
+    for i in range(300):  # a backfill: a page every 100 ms for 30 s
+        t = i / 10
+        c.mark("spot/1h", t, history=True)
+        fired += [t for _ in c.due(t)]
+    assert fired == [pytest.approx(15.0)]  # progress while paging, not once per second
+    assert c.next_deadline() == pytest.approx(15.1 + 15.0)  # the next burst's cap
+
+
+def test_a_short_backfill_recomputes_once_soon_after_its_last_page() -> None:
+    c: Coalescer[str] = Coalescer(
+        settle=0.3, max_wait=1.0, history_settle=2.0, history_max_wait=15.0
+    )
+    for i in range(30):  # pages every 100 ms for 3 s
+        c.mark("spot/1h", i / 10, history=True)
+        assert c.due(i / 10) == []
+    assert c.next_deadline() == pytest.approx(2.9 + 2.0)
+
+
+def test_a_live_close_in_a_history_burst_keeps_the_live_deadline() -> None:
+    c: Coalescer[str] = Coalescer(
+        settle=0.3, max_wait=1.0, history_settle=2.0, history_max_wait=15.0
+    )
+    c.mark("spot/1h", 1.0, history=True)
+    c.mark("spot/1h", 1.1, ready=True)  # the benchmark's live close
+    assert c.next_deadline() == pytest.approx(1.4)
 
 
 def test_keys_are_independent_and_due_in_deadline_order() -> None:
@@ -204,13 +241,23 @@ def test_correlation_snapshots_are_symmetric_with_unit_diagonal_and_a_permutatio
     assert row["BTC/USDT"] == 1.0 and row["ETH/USDT"] == pytest.approx(m[0, 1])
 
 
-def test_snapshots_are_encoded_once_in_the_worker_thread() -> None:
+def test_beta_snapshots_are_encoded_once_in_the_worker_thread() -> None:
     uni, times, closes = _closes()
     comp = compute(uni, "1h", ["2d", "7d"], times, closes, min_obs=30, computed_at=1.0)
     for snap, body in zip(comp.betas, comp.beta_bodies, strict=True):
         assert msgspec.json.decode(body, type=BetaSnapshot) == snap
-    for corr, body in zip(comp.correlations, comp.correlation_bodies, strict=True):
-        assert msgspec.json.decode(body, type=CorrelationSnapshot) == corr
+
+
+def test_a_correlation_view_encodes_the_full_snapshot_on_first_read() -> None:
+    uni, times, closes = _closes()
+    comp = compute(uni, "1h", ["2d", "7d"], times, closes, min_obs=30, computed_at=1.0)
+    views = Views()
+    for corr, values in zip(comp.correlations, comp.correlation_values, strict=True):
+        value = CorrelationView(slim_correlation(corr), values)
+        view = views.publish("k", value, body=functools.partial(correlation_body, value))
+        assert not isinstance(view.encoded, bytes)  # nothing encoded until read
+        assert msgspec.json.decode(view.body, type=CorrelationSnapshot) == corr
+        assert view.body is view.encoded  # then kept
 
 
 def test_history_points_leave_out_symbols_without_a_beta() -> None:

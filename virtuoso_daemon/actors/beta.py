@@ -30,10 +30,13 @@ timeframe arrive within moments of each other, so each (exchange, timeframe)
 recomputes once per close: a closed candle opens a burst; once the benchmark's closed
 candle is in, the burst is due ``SETTLE`` (0.3 s) after its last candle, and at the
 latest ``MAX_WAIT`` (1 s) after its first, benchmark or not. History pages
-(``CandleBatch``: backfill, catch-up after a gap) count like the benchmark's candle,
-so the first computation follows the backfill by about a second without waiting for
-the next close. On start every (exchange, timeframe) is computed at once from what
-the store reloaded from disk.
+(``CandleBatch``: backfill, catch-up after a gap) need no benchmark candle but settle
+longer: a burst of pages only is due ``HISTORY_SETTLE`` (2 s) after its last page and
+at the latest ``HISTORY_MAX_WAIT`` (15 s) after its first, so the first computation
+follows the backfill by about two seconds without waiting for the next close, and a
+long backfill shows progress every 15 s instead of recomputing every second. On
+start every (exchange, timeframe) is computed at once from what the store reloaded
+from disk.
 
 Where results go:
 
@@ -77,6 +80,7 @@ import logging
 import math
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -111,6 +115,7 @@ from .beta_compute import (
     CorrelationView,
     Universe,
     compute,
+    correlation_body,
     history_points,
     parse_windows,
     pick_benchmark,
@@ -383,7 +388,9 @@ class BetaActor:
                 )
                 self.counters["candle_triggers"] += 1
             elif isinstance(msg, CandleBatch):
-                self.coalescer.mark((msg.exchange, msg.timeframe), anyio.current_time())
+                self.coalescer.mark(
+                    (msg.exchange, msg.timeframe), anyio.current_time(), history=True
+                )
                 self.counters["batch_triggers"] += 1
             else:
                 continue
@@ -553,21 +560,16 @@ class BetaActor:
     def _publish(self, comp: Computation) -> None:
         views, bus = self.rt.views, self.rt.bus
         ex, tf = comp.exchange, comp.timeframe
-        pairs: list[tuple[str, str, Any, Any, bytes]] = [
+        pairs: list[tuple[str, str, Any, Any, bytes | Callable[[], bytes]]] = [
             *(
                 ("beta", s.window, s, s, b)
                 for s, b in zip(comp.betas, comp.beta_bodies, strict=True)
             ),
-            *(
-                ("correlation", s.window, s, CorrelationView(slim_correlation(s), v), b)
-                for s, v, b in zip(
-                    comp.correlations,
-                    comp.correlation_values,
-                    comp.correlation_bodies,
-                    strict=True,
-                )
-            ),
         ]
+        for snap, values in zip(comp.correlations, comp.correlation_values, strict=True):
+            view = CorrelationView(slim_correlation(snap), values)
+            encoder = functools.partial(correlation_body, view)
+            pairs.append(("correlation", snap.window, snap, view, encoder))
         for kind, window, snap, value, body in pairs:
             views.publish(view_key(kind, tf, window, ex), value, body=body)
             if self._is_default(kind, ex, tf, window):

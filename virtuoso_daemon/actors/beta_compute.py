@@ -32,6 +32,11 @@ from ..symbols import split_unified
 
 SETTLE = 0.3  # s after the last candle of a burst, once the benchmark's is in
 MAX_WAIT = 1.0  # s after the first candle of a burst, at the latest
+# a burst of history pages only (backfill, catch-up): pages of one timeframe arrive
+# for minutes during a backfill, and a recompute per second of it was a third of
+# the daemon's CPU at 300 markets (387 computes of ~0.35 s in one start-up)
+HISTORY_SETTLE = 2.0  # s after the last page
+HISTORY_MAX_WAIT = 15.0  # s after the first page, at the latest (progress while paging)
 
 K = TypeVar("K", bound=Hashable)
 
@@ -95,6 +100,7 @@ class _Burst:
     first: float = math.inf
     last: float = -math.inf
     ready: bool = False
+    live: bool = False  # a live candle is in the burst (not only history pages)
     at: float = math.inf  # an explicit deadline (start-up, retry)
 
 
@@ -103,23 +109,34 @@ class Coalescer(Generic[K]):
 
     A burst opens with its first :meth:`mark`. It is due :attr:`settle` s after its
     last mark once a mark said ``ready`` (the benchmark's candle is in), and at the
-    latest :attr:`max_wait` s after its first mark. :meth:`schedule` sets an explicit
+    latest :attr:`max_wait` s after its first mark. A burst of ``history`` marks only
+    (pages of a backfill) uses the longer :attr:`history_settle` and
+    :attr:`history_max_wait`. :meth:`schedule` sets an explicit
     deadline. :meth:`due` hands out and forgets the keys whose deadline has passed;
     marks after that open a new burst (the data changed again: recompute again).
     """
 
-    def __init__(self, settle: float = SETTLE, max_wait: float = MAX_WAIT) -> None:
+    def __init__(
+        self,
+        settle: float = SETTLE,
+        max_wait: float = MAX_WAIT,
+        history_settle: float = HISTORY_SETTLE,
+        history_max_wait: float = HISTORY_MAX_WAIT,
+    ) -> None:
         self.settle = settle
         self.max_wait = max_wait
+        self.history_settle = history_settle
+        self.history_max_wait = history_max_wait
         self._bursts: dict[K, _Burst] = {}
 
-    def mark(self, key: K, now: float, *, ready: bool = True) -> None:
+    def mark(self, key: K, now: float, *, ready: bool = True, history: bool = False) -> None:
         b = self._bursts.get(key)
         if b is None:
             b = self._bursts[key] = _Burst()
         b.first = min(b.first, now)
         b.last = max(b.last, now)
         b.ready = b.ready or ready
+        b.live = b.live or not history
 
     def schedule(self, key: K, at: float) -> None:
         b = self._bursts.get(key)
@@ -131,6 +148,10 @@ class Coalescer(Generic[K]):
         b = self._bursts.get(key)
         if b is None:
             return None
+        if not b.live:
+            if b.first == math.inf:  # only an explicit deadline
+                return b.at
+            return min(b.first + self.history_max_wait, b.last + self.history_settle, b.at)
         settled = b.last + self.settle if b.ready else math.inf
         return min(b.first + self.max_wait, settled, b.at)
 
@@ -167,7 +188,9 @@ class CorrelationView:
     """What the ``correlation.*`` views hold: the snapshot without its matrix of
     Python floats (a 150-symbol matrix is ~0.7 MB of them, and a daemon keeps a dozen),
     plus the same matrix as one numpy array for queries. The full snapshot goes out
-    once on the bus and as the view's pre-encoded JSON."""
+    once on the bus; the view's JSON is encoded from ``values`` on first read
+    (:func:`correlation_body`: ~430 KB for 150 symbols, a dozen views, read by the
+    control socket's ``correlation`` command only)."""
 
     snapshot: CorrelationSnapshot  # with matrix=[]
     values: FloatArray  # (symbols, symbols), NaN where not enough data
@@ -187,11 +210,13 @@ class Computation:
     betas: tuple[BetaSnapshot, ...]
     correlations: tuple[CorrelationSnapshot, ...]
     correlation_rows: Mapping[str, Mapping[str, float | None]]  # window -> sym -> corr(bench)
-    # the snapshots' JSON, encoded here (in the worker thread) rather than on the event
-    # loop when published: a 500-symbol matrix is ~250k numbers
+    # the beta snapshots' JSON, encoded here (in the worker thread) rather than on the
+    # event loop when published
     beta_bodies: tuple[bytes, ...] = ()
-    correlation_bodies: tuple[bytes, ...] = ()
     correlation_values: tuple[FloatArray, ...] = ()
+
+
+_encode = msgspec.json.Encoder().encode
 
 
 def slim_correlation(snap: CorrelationSnapshot) -> CorrelationSnapshot:
@@ -201,6 +226,12 @@ def slim_correlation(snap: CorrelationSnapshot) -> CorrelationSnapshot:
 
 def _none_if_nan(values: list[float]) -> list[float | None]:
     return [v if math.isfinite(v) else None for v in values]
+
+
+def correlation_body(view: CorrelationView) -> bytes:
+    """The JSON of the full snapshot (matrix included, NaN as null) of a view."""
+    matrix = [_none_if_nan(r) for r in view.values.tolist()]
+    return _encode(msgspec.structs.replace(view.snapshot, matrix=matrix))
 
 
 def compute(
@@ -279,7 +310,6 @@ def compute(
         correlations=tuple(correlations),
         correlation_rows=corr_rows,
         beta_bodies=tuple(encode(b) for b in betas),
-        correlation_bodies=tuple(encode(c) for c in correlations),
         correlation_values=tuple(corr_values),
     )
 

@@ -31,7 +31,7 @@ CLOSE_TIMEOUT = 2.0  # seconds per close; ccxt itself sleeps 0.25 s in close()
 # streamed trades / candles ccxt caches per symbol (and timeframe) between two scans;
 # more trades than this per scan interval are counted as ``trades_overflow``
 TRADES_LIMIT = 50
-OHLCV_LIMIT = 20
+OHLCV_LIMIT = 8  # a scan reads back to the candle it tracks; a longer gap is refetched
 
 
 def deep_merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
