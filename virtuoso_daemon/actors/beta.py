@@ -519,10 +519,16 @@ class BetaActor:
             return
         numpy_ms = (time.perf_counter() - numpy_started) * 1000
         self._publish(comp)
-        # kept for on-demand queries (rolling beta): without the matrices of Python
-        # floats, which only the bus publication and the JSON bodies needed
+        # kept for the sentiment and for on-demand queries, without what only the bus
+        # publication needed (the correlation matrices as Python floats) and without
+        # the returns of every symbol (7.5 MB at 300 markets; a rolling beta query
+        # reads its two series back from the store)
         self.results[(exchange, tf)] = dataclasses.replace(
-            comp, correlations=tuple(slim_correlation(c) for c in comp.correlations)
+            comp,
+            correlations=tuple(slim_correlation(c) for c in comp.correlations),
+            matrix=dataclasses.replace(
+                comp.matrix, returns=np.empty((comp.matrix.times.size, 0), dtype=np.float64)
+            ),
         )
         total_ms = (time.perf_counter() - started) * 1000
         self.timing.add(total_ms, numpy_ms)
@@ -675,12 +681,12 @@ class BetaActor:
                 req.fail("unknown_command", f"beta actor has no command {req.command!r}")
                 continue
             try:
-                req.reply(self.symbol_detail(**req.args))
+                req.reply(await self.symbol_detail(**req.args))
             except Exception as exc:  # a bad request must never take the actor down
                 log.debug("beta query failed", exc_info=True)
                 req.fail("bad_request", f"{type(exc).__name__}: {exc}")
 
-    def symbol_detail(
+    async def symbol_detail(
         self,
         exchange: str,
         symbol: str,
@@ -698,10 +704,10 @@ class BetaActor:
         return {
             "history_columns": list(HISTORY_COLUMNS),
             "history": history,
-            "rolling": self._rolling(exchange, symbol, timeframe, window, points),
+            "rolling": await self._rolling(exchange, symbol, timeframe, window, points),
         }
 
-    def _rolling(
+    async def _rolling(
         self, exchange: str, symbol: str, tf: str | None, window: str | None, points: int
     ) -> dict[str, Any] | None:
         if tf is None or window is None:
@@ -716,15 +722,24 @@ class BetaActor:
         if comp is None or symbol not in comp.matrix.symbols:
             out["note"] = f"no {tf} returns of {symbol} on {exchange} computed yet"
             return out
-        m = comp.matrix
+        # the closes the computation used (same rows, same newest candle), read back
+        # from the store: the returns matrix of every symbol is not kept for this
+        rows = comp.matrix.times.size + 1
+        try:
+            times, closes = await queries.closes(
+                self.rt, exchange, tf, [symbol, comp.benchmark], rows, end=comp.as_of
+            )
+        except queries.QueryError as exc:
+            out["note"] = f"market store: {exc.message}"
+            return out
+        returns = analytics.log_returns(closes.T)
         size = analytics.window_candles(window, tf)
-        rb = analytics.rolling_beta(
-            m.column(symbol), m.column(comp.benchmark), size, min_obs=self.cfg.min_obs
-        )
+        rb = analytics.rolling_beta(returns[:, 0], returns[:, 1], size, min_obs=self.cfg.min_obs)
+        return_times = times[1:]
         idx = np.flatnonzero(rb.n_obs > 0)[-points:]
         out["rows"] = [
             [
-                int(m.times[i]),
+                int(return_times[i]),
                 _opt(float(rb.beta[i])),
                 _opt(float(rb.correlation[i])),
                 int(rb.n_obs[i]),
@@ -732,7 +747,7 @@ class BetaActor:
             for i in idx.tolist()
         ]
         if not out["rows"]:
-            out["note"] = f"{len(m.times)} {tf} returns, fewer than one {window} window"
+            out["note"] = f"{return_times.size} {tf} returns, fewer than one {window} window"
         return out
 
     # --- stats ---------------------------------------------------------------------------

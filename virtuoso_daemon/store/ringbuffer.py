@@ -9,7 +9,7 @@ candle rewrites its slot in place, and no Python object per candle exists.
 
 The arrays grow with the data, up to ``capacity`` slots: they start at
 :data:`INITIAL_SLOTS` and, when a write would span more candle times than there are
-slots, are reallocated to the span needed plus a step (1/16 of the size, at least
+slots, are reallocated to the span needed plus a step (1/32 of the size, at least
 :data:`MIN_STEP` slots) and the present candles copied to their new slots. The step
 is small on purpose: a backfilled series is exactly as long as its history, and the
 live candles after it add one slot per period, so a 25 % step would be 25 % of the
@@ -17,7 +17,7 @@ store spent on candles that arrive days later (8 MB at 300 markets). A series co
 memory for the history it holds, not for the history it could hold: at 300 markets x
 4 timeframes, preallocating 2 400 slots was 141 MB before the first backfill page
 arrived. Growth is rare: a few times per series while its history arrives, then once
-per step of live candles (every 32 minutes for 1m, every 5 days for 1h) until it
+per step of live candles (every ~20 minutes for 1m, every ~3 days for 1h) until it
 reaches its capacity.
 
 Rules (the property tests compare them with a plain list model):
@@ -53,7 +53,7 @@ BoolArray = NDArray[np.bool_]
 EMPTY = np.iinfo(np.int64).min  # open time of a slot never written
 COLUMNS = ("open", "high", "low", "close", "volume")
 INITIAL_SLOTS = 64
-MIN_STEP = 32  # slots added at least when a ring grows
+MIN_STEP = 16  # slots added at least when a ring grows
 
 
 class CandleRing:
@@ -109,7 +109,7 @@ class CandleRing:
         need = min(self.capacity, (last - first) // self.tf_ms + 1)
         if need <= self.slots:
             return
-        new = min(self.capacity, need + max(MIN_STEP, need // 16))
+        new = min(self.capacity, need + max(MIN_STEP, need // 32))
         times, values, closed, valid = self.window(self.slots)
         self.slots = new
         self.times = np.full(new, EMPTY, dtype=np.int64)
