@@ -150,12 +150,25 @@ class ExchangeConfig(_Section):
         return max((self.backfill_for(tf) for tf in self.timeframes), default=0)
 
 
+DEFAULT_STORE_CANDLES = 2400  # a table without "*" keeps this many of the others
+
+
 class StoreConfig(_Section):
     """Market store sizes: candles kept per symbol and timeframe, trades, books."""
 
-    candles: int = 2400
+    # candles kept per series: one number, or a table by timeframe ("*" for the
+    # others). 2 400 covers the 90-day beta windows of 1h (2 161 closes); 1 440 1m
+    # candles are a day (2 400 would be 40 h, +24 MB at 300 markets once filled).
+    candles: int | dict[str, int] = msgspec.field(default_factory=lambda: {"1m": 1440, "*": 2400})
     trades: int = 500
     persist_interval: float = 60.0
+
+    def candles_for(self, timeframe: str) -> int:
+        """Candles kept per series of one timeframe (see ``candles``)."""
+        c = self.candles
+        if isinstance(c, int):
+            return c
+        return c.get(timeframe, c.get("*", DEFAULT_STORE_CANDLES))
 
 
 class BetaConfig(_Section):
@@ -293,6 +306,11 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("supervisor: intensity >= 1, period > 0 and backoff_initial > 0")
     if cfg.bus.lossy_queue < 1 or cfg.bus.lossless_queue < 1:
         raise ConfigError("bus: queue sizes must be >= 1")
+    kept = {"*": cfg.store.candles} if isinstance(cfg.store.candles, int) else cfg.store.candles
+    for tf, n in kept.items():
+        if n < 1:
+            key = "" if isinstance(cfg.store.candles, int) else f".{tf}"
+            raise ConfigError(f"store.candles{key}: expected >= 1, got {n}")
     names = [ex.name for ex in cfg.exchanges]
     for i, ex in enumerate(cfg.exchanges):
         if names.count(ex.name) > 1:

@@ -394,7 +394,7 @@ async def ohlcv(
     """Candles ``[open_time_ms, open, high, low, close, volume]``, oldest first.
 
     ``timeframe``: one the exchange is configured with (default ``1h`` if it is,
-    else the first); ``limit`` 1..``store.candles`` (default 100): the newest
+    else the first); ``limit`` 1..``store.candles`` of that timeframe (default 100): the newest
     ``limit`` candles, or with ``since`` (ms) the first ``limit`` from then on.
     Gaps are left out. ``open_candle`` says whether the last row is still forming.
     """
@@ -409,7 +409,8 @@ async def ohlcv(
             "invalid_timeframe",
             f"timeframe {timeframe!r} is not kept for {sym} on {ex} (use one of {', '.join(tfs)})",
         )
-    n = parse_int("limit", limit, DEFAULT_OHLCV_LIMIT, 1, rt.config.store.candles)
+    kept = rt.config.store.candles_for(timeframe)
+    n = parse_int("limit", limit, DEFAULT_OHLCV_LIMIT, 1, kept)
     since_ms = None if since is None or since == "" else parse_int("since", since, 0, 0, 2**62)
     reply = await _store(
         rt,

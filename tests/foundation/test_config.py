@@ -130,3 +130,22 @@ def test_bad_conflate_setting_names_the_key(conflate: dict, message: str) -> Non
     ex = {"name": "b", "symbols": ["BTC/USDT"], "conflate": conflate}
     with pytest.raises(ConfigError, match=message):
         load_config(None, environ={}, overrides={"exchanges": [ex]})
+
+
+@pytest.mark.parametrize(
+    ("candles", "message"),
+    [
+        (0, r"store\.candles: expected >= 1, got 0"),
+        ({"1m": 0, "*": 2400}, r"store\.candles\.1m: expected >= 1, got 0"),
+    ],
+)
+def test_bad_store_candles_names_the_key(candles: object, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, environ={}, overrides={"store": {"candles": candles}})
+
+
+def test_store_candles_per_timeframe_fall_back_to_the_star_entry() -> None:
+    cfg = load_config(None, environ={}, overrides={"store": {"candles": {"1m": 60, "*": 500}}})
+    assert (cfg.store.candles_for("1m"), cfg.store.candles_for("4h")) == (60, 500)
+    default = load_config(None, environ={}).store
+    assert (default.candles_for("1m"), default.candles_for("1h")) == (1440, 2400)

@@ -291,6 +291,30 @@ async def test_reload_with_a_smaller_store_keeps_the_newest_candles() -> None:
         assert rt.stats["market_store"]()["capacity"] == 4
 
 
+async def test_store_candles_per_timeframe_bound_each_ring_and_the_ohlcv_limit() -> None:
+    minute, hour = 60_000, 3_600_000
+    start = 1_700_000_000_000 // hour * hour
+    cfg = test_config(
+        store={"candles": {"1m": 3, "*": 5}},
+        exchanges=[{"name": "x", "symbols": ["BTC/USDT"], "timeframes": ["1m", "1h"]}],
+    )
+    async with running_daemon(cfg, [ActorSpec("market_store", MarketStoreActor)]) as d:
+        rt = d.runtime
+        for tf, step in (("1m", minute), ("1h", hour)):
+            rows = [(start + i * step, 1.0, 1.0, 1.0, 100.0 + i, 1.0) for i in range(10)]
+            msg = CandleBatch(exchange="x", symbol="BTC/USDT", timeframe=tf, rows=rows, recv_ts=2e9)
+            await rt.bus.publish(Topics.CANDLE_HISTORY, msg)
+        with anyio.fail_after(5):
+            while (await queries.ohlcv(rt, "BTC/USDT", "1h", limit=5))["count"] < 5:
+                await anyio.sleep(0.01)
+        one_minute = await queries.ohlcv(rt, "BTC/USDT", "1m", limit=3)
+        assert [c[4] for c in one_minute["candles"]] == [107.0, 108.0, 109.0]
+        with pytest.raises(queries.QueryError, match="limit"):
+            await queries.ohlcv(rt, "BTC/USDT", "1m", limit=4)  # more than 1m keeps
+        one_hour = await queries.ohlcv(rt, "BTC/USDT", "1h", limit=5)
+        assert [c[4] for c in one_hour["candles"]] == [105.0 + i for i in range(5)]
+
+
 async def test_closes_longer_than_the_ring_fill_the_newest_end_and_leave_older_nan() -> None:
     """Asking for more closes than ``store.candles`` keeps must not blank the symbol."""
     hour = 3_600_000

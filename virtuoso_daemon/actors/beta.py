@@ -19,10 +19,10 @@ The numbers are :mod:`..analytics` (pure numpy, one pass over all symbols); the
 closes come from the market store (``queries.closes``: one aligned matrix per
 exchange and timeframe, ending at the newest closed candle, spanning the longest
 window plus the shortest so that rolling series cover the longest window). A window
-needs ``candles + 1`` closes (90d of 1h: 2161), capped at ``store.candles``; with less
-history the statistics use what exists and report ``n_obs`` -- a symbol with fewer
-than ``beta.min_obs`` pairs gets no beta (None), never a made-up 1.0. While the
-benchmark itself has fewer than ``min_obs`` returns nothing is published for that
+needs ``candles + 1`` closes (90d of 1h: 2161), capped at ``store.candles`` of the
+timeframe; with less history the statistics use what exists and report ``n_obs`` -- a
+symbol with fewer than ``beta.min_obs`` pairs gets no beta (None), never a made-up 1.0.
+While the benchmark itself has fewer than ``min_obs`` returns nothing is published for that
 exchange and timeframe (the API answers 503 ``not_ready`` with the reason).
 
 When it recomputes (:class:`.beta_compute.Coalescer`): the closes of all symbols of a
@@ -463,12 +463,12 @@ class BetaActor:
             return
         self.benchmarks[exchange] = uni.benchmark
         started = time.perf_counter()
-        capacity = self.rt.config.store.candles
+        capacity = self.rt.config.store.candles_for(tf)
         need = max(c for _, c in wins) + 1
         if need > capacity and f"{exchange}/{tf}" not in self._capped:
             self._capped.add(f"{exchange}/{tf}")
             log.warning(
-                "%s %s: the longest window needs %d closes but store.candles = %d; "
+                "%s %s: the longest window needs %d closes but store.candles keeps %d; "
                 "n_obs will show the shortfall",
                 exchange,
                 tf,

@@ -3,7 +3,7 @@
 What it keeps (all bounded, sizes from ``[store]``):
 
 * OHLCV per (exchange, symbol, timeframe) in a :class:`~..store.ringbuffer.CandleRing`
-  of ``store.candles`` slots, aligned on open time. ``Candle`` messages (open and
+  of ``store.candles`` slots (per timeframe), aligned on open time. ``Candle`` messages (open and
   closed) update one slot in place; ``CandleBatch`` pages (backfill, REST polling)
   are written vectorised, a row counting as closed once its period has ended by the
   batch's receive time. No Python object per candle is kept.
@@ -103,7 +103,7 @@ class MarketStoreActor:
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
         cfg = runtime.config.store
-        self.capacity = cfg.candles
+        self.store_cfg = cfg
         self.trades_size = cfg.trades
         self.persist_interval = cfg.persist_interval
         self.state_dir: Path = runtime.state_dir
@@ -188,15 +188,16 @@ class MarketStoreActor:
             self.trades_size = cfg.trades
             for sym_key, window in self.trades.items():
                 self.trades[sym_key] = window.resized(cfg.trades)
-        if cfg.candles != self.capacity:
-            self.capacity = cfg.candles
-            for key, ring in self.series.items():
+        self.store_cfg = cfg
+        for key, ring in self.series.items():
+            capacity = cfg.candles_for(key[2])
+            if capacity != ring.capacity:
                 times, values, closed, valid = ring.window()
-                new = CandleRing(cfg.candles, ring.tf_ms)
+                new = CandleRing(capacity, ring.tf_ms)
                 new.update_many(times[valid], values[valid], closed[valid])
                 self.series[key] = new
                 self._persisted.pop(key, None)
-        log.info("store reconfigured: candles=%d trades=%d", self.capacity, self.trades_size)
+        log.info("store reconfigured: candles=%s trades=%d", cfg.candles, self.trades_size)
 
     # --- loading and persisting --------------------------------------------------------
 
@@ -212,7 +213,7 @@ class MarketStoreActor:
     async def _load(self) -> None:
         started = time.perf_counter()
         wanted = self._wanted_series()
-        capacity, state_dir = self.capacity, self.state_dir
+        store_cfg, state_dir = self.store_cfg, self.state_dir
 
         def load() -> tuple[dict[SeriesKey, CandleRing], int]:
             disk.remove_stale_temp(state_dir)
@@ -230,7 +231,7 @@ class MarketStoreActor:
                         log.warning("ignoring candle file in the wrong place: %s", path)
                         corrupt += 1
                         continue
-                    ring = CandleRing(capacity, ms)
+                    ring = CandleRing(store_cfg.candles_for(tf), ms)
                     ring.update_many(data.times, data.values, data.closed)
                     rings[(exchange, data.meta.symbol, tf)] = ring
             return rings, corrupt
@@ -342,7 +343,7 @@ class MarketStoreActor:
             if ms is None:
                 self.counters["bad_timeframe"] += 1
                 return None
-            ring = self.series[key] = CandleRing(self.capacity, ms)
+            ring = self.series[key] = CandleRing(self.store_cfg.candles_for(tf), ms)
             self._dirty_views.add("series")
         return ring
 
@@ -441,7 +442,7 @@ class MarketStoreActor:
 
     def _q_ohlcv(self, args: dict[str, Any]) -> dict[str, Any]:
         ring = self.series.get((args["exchange"], args["symbol"], args["timeframe"]))
-        limit = int(args.get("limit", self.capacity))
+        limit = int(args.get("limit", self.store_cfg.candles_for(args["timeframe"])))
         if limit < 1:
             raise QueryArgsError("limit must be >= 1")
         since = args.get("since")
@@ -552,5 +553,5 @@ class MarketStoreActor:
             "symbols_with_books": len(self.books),
             "persist": dict(self.persist_stats),
             "loaded": dict(self.load_stats),
-            "capacity": self.capacity,
+            "capacity": self.store_cfg.candles,
         }
