@@ -79,7 +79,6 @@ import functools
 import logging
 import math
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -107,6 +106,7 @@ from ..storage.beta_history import (
     HistoryPoint,
 )
 from ..store.exchanges import exchange_configs
+from ..store.point_ring import PointRing
 from ..symbols import split_unified
 from . import beta_sentiment
 from .beta_compute import (
@@ -235,7 +235,7 @@ class BetaActor:
         self.cfg = _Config.from_config(runtime.config.beta)
         self.coalescer: Coalescer[tuple[str, str]] = Coalescer()
         self.store = BetaHistoryStore.in_state_dir(runtime.state_dir)
-        self.history: dict[HistoryKey, deque[HistoryPoint]] = {}
+        self.history: dict[HistoryKey, PointRing] = {}
         self.history_state = "not opened"
         self.results: dict[tuple[str, str], Computation] = {}
         self.benchmarks: dict[str, str] = {}
@@ -298,8 +298,8 @@ class BetaActor:
         for problem in self.cfg.problems:
             log.error("ignoring invalid beta window: %s", problem)
         if self.cfg.history != old.history:
-            for key, dq in self.history.items():
-                self.history[key] = deque(dq, maxlen=self.cfg.history)
+            for key, ring in self.history.items():
+                self.history[key] = ring.resized(self.cfg.history)
         self._schedule_all()
         log.info("beta reconfigured: windows %s", self._windows_text())
 
@@ -333,7 +333,7 @@ class BetaActor:
             log.error("beta history not persisted: %s", exc)
             return
         for key, points in loaded.items():
-            self.history[key] = deque(points, maxlen=limit)
+            self.history[key] = PointRing(limit, points)
         self.history_state = "ok"
         if loaded:
             log.info(
@@ -347,17 +347,19 @@ class BetaActor:
         points = history_points(comp)
         keep_from: dict[HistoryKey, int] = {}
         for key, point in points:
-            dq = self.history.get(key)
-            if dq is None:
-                dq = self.history[key] = deque(maxlen=self.cfg.history)
-            if dq and dq[-1].ts == point.ts:
-                dq[-1] = point  # the same candle close recomputed: replace
-            elif dq and dq[-1].ts > point.ts:
+            ring = self.history.get(key)
+            if ring is None:
+                ring = self.history[key] = PointRing(self.cfg.history)
+            last = ring.last_ts()
+            if last == point.ts:
+                ring.replace_last(point)  # the same candle close recomputed: replace
+            elif last is not None and last > point.ts:
                 continue  # never rewrite the past
             else:
-                dq.append(point)
-            if len(dq) == dq.maxlen:
-                keep_from[key] = dq[0].ts
+                ring.append(point)
+            first = ring.first_ts()
+            if ring.full and first is not None:
+                keep_from[key] = first
         if not self.store.is_open or not points:
             return
         try:
@@ -698,8 +700,8 @@ class BetaActor:
         history = []
         for tf, wins in self.cfg.windows.items():
             for label, _ in wins:
-                dq = self.history.get(HistoryKey(exchange, symbol, tf, label))
-                rows = [list(p) for p in list(dq)[-points:]] if dq else []
+                ring = self.history.get(HistoryKey(exchange, symbol, tf, label))
+                rows = ring.tail(points) if ring is not None else []
                 history.append({"timeframe": tf, "window": label, "rows": rows})
         return {
             "history_columns": list(HISTORY_COLUMNS),
