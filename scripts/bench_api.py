@@ -73,7 +73,7 @@ def http_get(url: str) -> bytes:
 # --- the servers (run in subprocesses) ----------------------------------------------------
 
 
-def serve_daemon(port: int, mc_port: int, symbols: int, rate: float) -> None:
+def serve_daemon(port: int, mc_port: int, symbols: int, rate: float, thread: bool) -> None:
     """The daemon's market pipeline with a synthetic ticker publisher instead of feeds."""
     import anyio
     import anyio.abc
@@ -95,6 +95,7 @@ def serve_daemon(port: int, mc_port: int, symbols: int, rate: float) -> None:
         environ={},
         overrides={
             "daemon": {"port": port, "state_dir": state, "log_level": "warning"},
+            "api": {"thread": thread},
             "memcached": {"enabled": mc_port > 0, "port": mc_port},
             "exchanges": [{"name": "bench", "symbols": names}],
         },
@@ -229,13 +230,21 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=1, help="wrk threads")
     p.add_argument("--rounds", type=int, default=3, help="alternating runs; medians reported")
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    p.add_argument("--serve-daemon", nargs=4, metavar=("PORT", "MC_PORT", "SYMBOLS", "RATE"))
+    p.add_argument(
+        "--http-thread",
+        choices=("on", "off"),
+        default="on",
+        help="the daemon's api.thread setting: server in its own thread or on the main loop",
+    )
+    p.add_argument(
+        "--serve-daemon", nargs=5, metavar=("PORT", "MC_PORT", "SYMBOLS", "RATE", "THREAD")
+    )
     p.add_argument("--serve-bare", nargs=2, metavar=("PORT", "BODY_DIR"))
     ns = p.parse_args()
 
     if ns.serve_daemon:
-        port, mc_port, symbols, rate = ns.serve_daemon
-        serve_daemon(int(port), int(mc_port), int(symbols), float(rate))
+        port, mc_port, symbols, rate, thread = ns.serve_daemon
+        serve_daemon(int(port), int(mc_port), int(symbols), float(rate), thread == "on")
         return 0
     if ns.serve_bare:
         serve_bare(int(ns.serve_bare[0]), ns.serve_bare[1])
@@ -259,9 +268,8 @@ def main() -> int:
             procs.append(subprocess.Popen(args))
             wait_port(mc_port)
         dport, bport = free_port(), free_port()
-        daemon_proc = subprocess.Popen(
-            [py, me, "--serve-daemon", str(dport), str(mc_port), str(ns.symbols), str(ns.rate)]
-        )
+        serve = [str(dport), str(mc_port), str(ns.symbols), str(ns.rate), ns.http_thread]
+        daemon_proc = subprocess.Popen([py, me, "--serve-daemon", *serve])
         procs.append(daemon_proc)
         wait_port(dport)
         base = f"http://127.0.0.1:{dport}"
@@ -326,7 +334,8 @@ def main() -> int:
         shutil.rmtree(body_dir, ignore_errors=True)
 
     print(
-        f"\nsymbols={ns.symbols} synthetic rate={ns.rate:g}/s  wrk -t{ns.threads} "
+        f"\nsymbols={ns.symbols} synthetic rate={ns.rate:g}/s  http thread={ns.http_thread}  "
+        f"wrk -t{ns.threads} "
         f"-c{ns.connections} -d{ns.duration}s x {ns.rounds} rounds (medians)  "
         f"body={results['tickers_body_bytes']} B  "
         f"memcached={'on' if results['memcached'] else 'off'}  cpus={results['cpus']}"

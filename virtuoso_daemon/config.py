@@ -78,6 +78,10 @@ class ApiConfig(_Section):
     token: str = ""
     token_file: str = ""
     cors_origins: list[str] = []
+    # serve from a thread of its own (requests do not wait for the feeds' bursts on
+    # the main loop, at the cost of GIL hand-overs: docs/market.md) or from the main
+    # event loop (higher throughput under load, waits behind bursts)
+    thread: bool = True
 
 
 class MemcachedConfig(_Section):

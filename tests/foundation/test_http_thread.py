@@ -91,3 +91,15 @@ async def test_the_server_thread_ends_with_the_daemon() -> None:
         ours = [t for t in threading.enumerate() if t.name == "virtuoso-http" and t not in before]
         assert len(ours) == 1
     assert not ours[0].is_alive()
+
+
+async def test_with_api_thread_off_every_handler_runs_on_the_main_loop() -> None:
+    before = set(threading.enumerate())
+    async with running_daemon(test_config(api={"thread": False})) as d:
+        got = await _request_during_busy_loop(f"{d.base_url}/health/quick")
+        status, body = await anyio.to_thread.run_sync(_get, f"{d.base_url}/api/system/status")
+        assert not [
+            t for t in threading.enumerate() if t.name == "virtuoso-http" and t not in before
+        ]
+    assert got["status"] == 200 and got["busy_at_answer"] is False  # waited for the loop
+    assert status == 200 and b'"thread":false' in body

@@ -119,6 +119,9 @@ class HttpApiActor:
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
         rt = self.runtime
+        if not rt.config.api.thread:
+            await self._run_on_main_loop(task_status)
+            return
         cfg = rt.config.daemon
         rt.main_loop = asyncio.get_running_loop()
         switch_interval = sys.getswitchinterval()
@@ -142,3 +145,25 @@ class HttpApiActor:
         finally:
             await server.stop()
             sys.setswitchinterval(switch_interval)
+
+    async def _run_on_main_loop(self, task_status: anyio.abc.TaskStatus[None]) -> None:
+        """``api.thread = false``: the app on the actors' own loop (every handler local)."""
+        cfg = self.runtime.config.daemon
+        runner = web.AppRunner(create_app(self.runtime), access_log=None, handle_signals=False)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, cfg.host, cfg.port, reuse_address=True)
+            await site.start()
+            sockets = getattr(site._server, "sockets", None) or []
+            self.port = sockets[0].getsockname()[1] if sockets else cfg.port
+            self.runtime.stats["http"] = lambda: {
+                "host": cfg.host,
+                "port": self.port,
+                "thread": False,
+            }
+            log.info("HTTP API listening on http://%s:%s (main loop)", cfg.host, self.port)
+            task_status.started()
+            await anyio.sleep_forever()
+        finally:
+            with anyio.move_on_after(STOP_TIMEOUT, shield=True):
+                await runner.cleanup()

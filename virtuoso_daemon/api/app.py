@@ -8,7 +8,7 @@ from aiohttp import web
 
 from ..runtime import Runtime
 from . import analytics, market, system
-from .dispatch import main_loop_middleware
+from .dispatch import dispatched_routes
 from .errors import error_middleware
 from .keys import RUNTIME
 
@@ -27,10 +27,8 @@ def register_area(provider: Callable[[], web.RouteTableDef]) -> None:
 
 
 def create_app(runtime: Runtime) -> web.Application:
-    app = web.Application(
-        middlewares=[error_middleware, main_loop_middleware], client_max_size=1 << 20
-    )
+    app = web.Application(middlewares=[error_middleware], client_max_size=1 << 20)
     app[RUNTIME] = runtime
     for area in AREAS:
-        app.add_routes(area())
+        app.add_routes(dispatched_routes(area()))
     return app
