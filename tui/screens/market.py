@@ -213,7 +213,10 @@ class MarketPane(LivePane):
         for tf in self.timeframes:
             t.append(f" {tf} ", style="reverse bold" if tf == self.timeframe else "dim")
         t.append("  [ ]", style="dim")
-        self.query_one("#detail-tf", LiveText).show(t)
+        # the daemon's timeframes can arrive before this pane's children are mounted;
+        # they are shown with the detail panel's next update then
+        for widget in self.query("#detail-tf").results(LiveText):
+            widget.show(t)
 
     def _show_book(self) -> None:
         key = self.selected or ""
