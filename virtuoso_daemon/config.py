@@ -98,6 +98,21 @@ class MemcachedConfig(_Section):
     flush_interval: float = 0.25
 
 
+def per_timeframe(setting: int | dict[str, int], timeframe: str, default: int) -> int:
+    """A setting given as one number or as a table by timeframe (``"*"``: the others)."""
+    if isinstance(setting, int):
+        return setting
+    return setting.get(timeframe, setting.get("*", default))
+
+
+def _check_per_timeframe(key: str, setting: int | dict[str, int], minimum: int) -> None:
+    """Every number of a per-timeframe setting is >= ``minimum``; the error names it."""
+    table = {"": setting} if isinstance(setting, int) else {f".{k}": v for k, v in setting.items()}
+    for suffix, n in table.items():
+        if n < minimum:
+            raise ConfigError(f"{key}{suffix}: expected >= {minimum}, got {n}")
+
+
 class ExchangeConfig(_Section):
     """One exchange feed: which ccxt exchange, which market type, which symbols."""
 
@@ -145,10 +160,7 @@ class ExchangeConfig(_Section):
 
     def backfill_for(self, timeframe: str) -> int:
         """Candles of history to fetch for one timeframe (see ``backfill_candles``)."""
-        b = self.backfill_candles
-        if isinstance(b, int):
-            return b
-        return b.get(timeframe, b.get("*", 0))
+        return per_timeframe(self.backfill_candles, timeframe, 0)
 
     def backfill_max(self) -> int:
         return max((self.backfill_for(tf) for tf in self.timeframes), default=0)
@@ -169,10 +181,7 @@ class StoreConfig(_Section):
 
     def candles_for(self, timeframe: str) -> int:
         """Candles kept per series of one timeframe (see ``candles``)."""
-        c = self.candles
-        if isinstance(c, int):
-            return c
-        return c.get(timeframe, c.get("*", DEFAULT_STORE_CANDLES))
+        return per_timeframe(self.candles, timeframe, DEFAULT_STORE_CANDLES)
 
 
 class BetaConfig(_Section):
@@ -310,11 +319,7 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("supervisor: intensity >= 1, period > 0 and backoff_initial > 0")
     if cfg.bus.lossy_queue < 1 or cfg.bus.lossless_queue < 1:
         raise ConfigError("bus: queue sizes must be >= 1")
-    kept = {"*": cfg.store.candles} if isinstance(cfg.store.candles, int) else cfg.store.candles
-    for tf, n in kept.items():
-        if n < 1:
-            key = "" if isinstance(cfg.store.candles, int) else f".{tf}"
-            raise ConfigError(f"store.candles{key}: expected >= 1, got {n}")
+    _check_per_timeframe("store.candles", cfg.store.candles, 1)
     names = [ex.name for ex in cfg.exchanges]
     for i, ex in enumerate(cfg.exchanges):
         if names.count(ex.name) > 1:
@@ -327,14 +332,7 @@ def _validate(cfg: Config) -> None:
                 f"exchanges[{i}].kinds: unknown {', '.join(bad_kinds)}; "
                 f"expected some of {', '.join(sorted(DATA_KINDS))}"
             )
-        if isinstance(ex.backfill_candles, int):
-            depths = {"*": ex.backfill_candles}
-        else:
-            depths = ex.backfill_candles
-        for tf, n in depths.items():
-            if n < 0:
-                key = "" if isinstance(ex.backfill_candles, int) else f".{tf}"
-                raise ConfigError(f"exchanges[{i}].backfill_candles{key}: expected >= 0, got {n}")
+        _check_per_timeframe(f"exchanges[{i}].backfill_candles", ex.backfill_candles, 0)
         bad_conflate = sorted(set(ex.conflate) - DATA_KINDS)
         if bad_conflate:
             raise ConfigError(

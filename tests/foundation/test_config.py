@@ -149,3 +149,16 @@ def test_store_candles_per_timeframe_fall_back_to_the_star_entry() -> None:
     assert (cfg.store.candles_for("1m"), cfg.store.candles_for("4h")) == (60, 500)
     default = load_config(None, environ={}).store
     assert (default.candles_for("1m"), default.candles_for("1h")) == (1440, 2400)
+
+
+@pytest.mark.parametrize(
+    ("backfill", "message"),
+    [
+        (-1, r"^exchanges\[0\]\.backfill_candles: expected >= 0, got -1"),
+        ({"1h": -5, "*": 100}, r"^exchanges\[0\]\.backfill_candles\.1h: expected >= 0, got -5"),
+    ],
+)
+def test_bad_backfill_candles_names_the_key(backfill: object, message: str) -> None:
+    ex = {"name": "b", "symbols": ["BTC/USDT"], "backfill_candles": backfill}
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, environ={}, overrides={"exchanges": [ex]})

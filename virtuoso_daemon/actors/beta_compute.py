@@ -343,6 +343,7 @@ __all__ = [
     "CorrelationView",
     "Universe",
     "compute",
+    "correlation_body",
     "history_points",
     "parse_windows",
     "pick_benchmark",

@@ -39,6 +39,22 @@ log = logging.getLogger("virtuoso.http")
 STOP_TIMEOUT = 2.0  # seconds for the site to close and the thread to end
 
 
+async def start_site(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+    """Set up ``app`` and bind it on the running loop; the runner and the bound port
+    (``port`` 0 = any free one). The runner is cleaned up if binding fails."""
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port, reuse_address=True)
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    sockets = getattr(site._server, "sockets", None) or []
+    bound: int = sockets[0].getsockname()[1] if sockets else port
+    return runner, bound
+
+
 class HttpThread:
     """An aiohttp ``AppRunner``/``TCPSite`` on an event loop in a thread of its own."""
 
@@ -69,13 +85,7 @@ class HttpThread:
                     self.on_exit()
 
     async def _setup(self) -> int:
-        runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
-        await runner.setup()
-        self.runner = runner
-        site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
-        await site.start()
-        sockets = getattr(site._server, "sockets", None) or []
-        port: int = sockets[0].getsockname()[1] if sockets else self.port
+        self.runner, port = await start_site(self.app, self.host, self.port)
         return port
 
     async def _in_thread(self, coro: Any) -> Any:
@@ -149,13 +159,8 @@ class HttpApiActor:
     async def _run_on_main_loop(self, task_status: anyio.abc.TaskStatus[None]) -> None:
         """``api.thread = false``: the app on the actors' own loop (every handler local)."""
         cfg = self.runtime.config.daemon
-        runner = web.AppRunner(create_app(self.runtime), access_log=None, handle_signals=False)
-        await runner.setup()
+        runner, self.port = await start_site(create_app(self.runtime), cfg.host, cfg.port)
         try:
-            site = web.TCPSite(runner, cfg.host, cfg.port, reuse_address=True)
-            await site.start()
-            sockets = getattr(site._server, "sockets", None) or []
-            self.port = sockets[0].getsockname()[1] if sockets else cfg.port
             self.runtime.stats["http"] = lambda: {
                 "host": cfg.host,
                 "port": self.port,

@@ -3,10 +3,10 @@
 What it keeps (all bounded, sizes from ``[store]``):
 
 * OHLCV per (exchange, symbol, timeframe) in a :class:`~..store.ringbuffer.CandleRing`
-  of ``store.candles`` slots (per timeframe), aligned on open time. ``Candle`` messages (open and
-  closed) update one slot in place; ``CandleBatch`` pages (backfill, REST polling)
-  are written vectorised, a row counting as closed once its period has ended by the
-  batch's receive time. No Python object per candle is kept.
+  of ``store.candles`` slots (per timeframe), aligned on open time. ``Candle``
+  messages (open and closed) update one slot in place; ``CandleBatch`` pages
+  (backfill, REST polling) are written vectorised, a row counting as closed once its
+  period has ended by the batch's receive time. No Python object per candle is kept.
 * The newest ``store.trades`` trades per (exchange, symbol).
 * The newest ``OrderBookTop`` per (exchange, symbol) and the last
   :data:`BOOK_HISTORY` summaries ``(ts, mid, spread, bid_depth, ask_depth)`` in a

@@ -355,20 +355,25 @@ class CacheScan:
 
     # --- tickers ---------------------------------------------------------------------
 
-    def hook_tickers(self, notify: Callable[[float, int], None]) -> bool:
-        """Publish tickers from ccxt's handler; False if this instance has no table."""
-        if not isinstance(getattr(self.ex, "tickers", None), dict):
+    def _hook(
+        self, table: str, on_set: Callable[[str, Any], None], notify: Callable[[float, int], None]
+    ) -> bool:
+        """Replace ccxt's ``table`` cache by a :class:`HookTable`; False if it has none."""
+        current = getattr(self.ex, table, None)
+        if not isinstance(current, dict):
             return False
         self._notify = notify
-        self.ex.tickers = HookTable(self.ex.tickers, self._on_ticker)
+        setattr(self.ex, table, HookTable(current, on_set))
         return True
+
+    def hook_tickers(self, notify: Callable[[float, int], None]) -> bool:
+        """Publish tickers from ccxt's handler; False if this instance has no table."""
+        return self._hook("tickers", self._on_ticker, notify)
 
     def hook_trades(self, notify: Callable[[float, int], None]) -> bool:
         """Publish trades from ccxt's handler; False if this instance has no table."""
-        if not isinstance(getattr(self.ex, "trades", None), dict):
+        if not self._hook("trades", self._on_trades_stored, notify):
             return False
-        self._notify = notify
-        self.ex.trades = HookTable(self.ex.trades, self._on_trades_stored)
         self.ex.options["tradesLimit"] = HOOKED_TRADES_LIMIT  # read when a cache is made
         self._trades_hooked = True
         return True
