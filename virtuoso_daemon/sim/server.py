@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -39,6 +40,9 @@ from .ws import Hub
 log = logging.getLogger("virtuoso.sim")
 
 TICKER_HEAD_START = 0.001  # s between a tick's ticker frames and the rest (see _run_clock)
+#: bounds of how far ahead of its time a tick is computed (wall seconds; see _run_clock)
+TICK_LEAD_MIN = 0.003
+TICK_LEAD_WINDOW = 32  # ticks whose compute time sets the lead
 
 
 class Simulator:
@@ -60,17 +64,21 @@ class Simulator:
         self.base_url = ""
         self.requests = 0
         self._anchor: tuple[float, int] | None = None
+        self._step_times: deque[float] = deque([0.0], maxlen=TICK_LEAD_WINDOW)
+        self._lead = TICK_LEAD_MIN
 
     # -- clock ------------------------------------------------------------------------------
 
     def now_ms(self) -> int:
-        """Current simulated time (unix ms)."""
+        """Current simulated time (unix ms); a tick computed ahead of time counts as now."""
+        return max(self.engine.t_ms, self._clock_ms(time.monotonic()))
+
+    def _clock_ms(self, mono: float) -> int:
+        """The simulated time at monotonic time ``mono``."""
         if self._anchor is None:
             return self.engine.t_ms
-        mono, sim = self._anchor
-        return max(
-            self.engine.t_ms, sim + int((time.monotonic() - mono) * self.config.speed * 1000)
-        )
+        anchor_mono, anchor_sim = self._anchor
+        return anchor_sim + int((mono - anchor_mono) * self.config.speed * 1000)
 
     def _start_clock(self) -> None:
         # the anchor pairs the wall time with the monotonic time read *with* it: read
@@ -83,22 +91,38 @@ class Simulator:
         self._anchor = (mono, self.engine.t_ms)
 
     async def _run_clock(self) -> None:
+        """One engine step and one fan-out every ``tick_interval``.
+
+        A tick is computed and encoded *ahead* of its time and pushed when the clock
+        reaches it, so every event goes out at its own event time ``E``, as an
+        exchange's do (its matching engine does not stamp an event before doing the
+        work). The lead is twice the slowest of the last :data:`TICK_LEAD_WINDOW`
+        steps (``/__sim/stats``: ``step_ms``, ``lead_ms``), at least
+        :data:`TICK_LEAD_MIN` and at most half a tick. A step slower than the lead is
+        pushed late.
+        """
         interval = self.config.tick_interval
-        next_at = time.monotonic()
+        took = self._step_times
+        push_at = time.monotonic() + interval
         while True:
-            next_at += interval
-            delay = next_at - time.monotonic()
-            if delay < 0:  # overloaded: do not burst to catch up
-                next_at = time.monotonic()
-                delay = 0.0
-            await anyio.sleep(delay)
-            self.engine.tick(self.now_ms())
-            self.hub.publish("tickers")
-            # let the writers send the tickers before the rest is encoded: a bare
-            # checkpoint is not enough on uvloop, which flushes socket writes only
-            # when the loop goes idle (measured: tickers left 5-10 ms late)
+            lead = self._lead = min(interval / 2, max(TICK_LEAD_MIN, 2 * max(took)))
+            now = time.monotonic()
+            if push_at - lead < now:  # overloaded: do not burst to catch up
+                push_at = now + lead
+            await anyio.sleep(max(0.0, push_at - lead - time.monotonic()))
+            started = time.monotonic()
+            self.engine.tick(max(self.engine.t_ms, self._clock_ms(push_at)))
+            tickers, rest = self.hub.prepare("tickers"), self.hub.prepare("rest")
+            took.append(time.monotonic() - started)
+            await anyio.sleep(max(0.0, push_at - time.monotonic()))
+            self.hub.apply_faults()
+            self.hub.send(tickers)
+            # let the writers send the tickers before the rest: a bare checkpoint is
+            # not enough on uvloop, which flushes socket writes only when the loop
+            # goes idle (measured: tickers left 5-10 ms late)
             await anyio.sleep(TICKER_HEAD_START)
-            self.hub.publish("rest")
+            self.hub.send(rest)
+            push_at += interval
 
     # -- public API -------------------------------------------------------------------------
 
@@ -172,6 +196,9 @@ class Simulator:
             "ws_connections_total": self.hub.connections_total,
             "ws_messages_sent": self.hub.messages_sent,
             "markets": len(self.engine.markets),
+            # the last step (engine tick + encoding) and how far ahead ticks are computed
+            "step_ms": round(self._step_times[-1] * 1000, 2),
+            "lead_ms": round(self._lead * 1000, 2),
         }
 
     # -- app --------------------------------------------------------------------------------
