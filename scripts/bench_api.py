@@ -73,7 +73,9 @@ def http_get(url: str) -> bytes:
 # --- the servers (run in subprocesses) ----------------------------------------------------
 
 
-def serve_daemon(port: int, mc_port: int, symbols: int, rate: float, thread: bool) -> None:
+def serve_daemon(
+    port: int, mc_port: int, symbols: int, rate: float, thread: bool, loop: str
+) -> None:
     """The daemon's market pipeline with a synthetic ticker publisher instead of feeds."""
     import anyio
     import anyio.abc
@@ -94,7 +96,12 @@ def serve_daemon(port: int, mc_port: int, symbols: int, rate: float, thread: boo
         None,
         environ={},
         overrides={
-            "daemon": {"port": port, "state_dir": state, "log_level": "warning"},
+            "daemon": {
+                "port": port,
+                "state_dir": state,
+                "log_level": "warning",
+                "event_loop": loop,
+            },
             "api": {"thread": thread},
             "memcached": {"enabled": mc_port > 0, "port": mc_port},
             "exchanges": [{"name": "bench", "symbols": names}],
@@ -164,12 +171,16 @@ def serve_daemon(port: int, mc_port: int, symbols: int, rate: float, thread: boo
         runtime = Runtime(config=cfg)
         await Supervisor(runtime, specs).run(handle_signals=True)
 
-    anyio.run(main)
+    from virtuoso_daemon.event_loop import anyio_backend_options
+
+    anyio.run(main, backend_options=anyio_backend_options(cfg.daemon.event_loop))
     shutil.rmtree(state, ignore_errors=True)
 
 
-def serve_bare(port: int, body_dir: str) -> None:
-    """A bare aiohttp app returning the daemon's bytes: the baseline."""
+def serve_bare(port: int, body_dir: str, loop: str) -> None:
+    """A bare aiohttp app returning the daemon's bytes, on the daemon's kind of loop."""
+    import asyncio
+
     from aiohttp import web
 
     tickers = Path(body_dir, "tickers.json").read_bytes()
@@ -184,7 +195,13 @@ def serve_bare(port: int, body_dir: str) -> None:
     app = web.Application()
     app.router.add_get("/api/market/tickers", tickers_handler)
     app.router.add_get("/health/quick", health_handler)
-    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+    if loop == "uvloop":
+        import uvloop
+
+        event_loop = uvloop.new_event_loop()
+    else:
+        event_loop = asyncio.new_event_loop()
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None, loop=event_loop)
 
 
 # --- measuring ---------------------------------------------------------------------------
@@ -237,17 +254,25 @@ def main() -> int:
         help="the daemon's api.thread setting: server in its own thread or on the main loop",
     )
     p.add_argument(
-        "--serve-daemon", nargs=5, metavar=("PORT", "MC_PORT", "SYMBOLS", "RATE", "THREAD")
+        "--event-loop",
+        choices=("uvloop", "asyncio"),
+        default="uvloop",
+        help="the daemon's daemon.event_loop; the bare baseline runs on the same kind",
     )
-    p.add_argument("--serve-bare", nargs=2, metavar=("PORT", "BODY_DIR"))
+    p.add_argument(
+        "--serve-daemon",
+        nargs=6,
+        metavar=("PORT", "MC_PORT", "SYMBOLS", "RATE", "THREAD", "LOOP"),
+    )
+    p.add_argument("--serve-bare", nargs=3, metavar=("PORT", "BODY_DIR", "LOOP"))
     ns = p.parse_args()
 
     if ns.serve_daemon:
-        port, mc_port, symbols, rate, thread = ns.serve_daemon
-        serve_daemon(int(port), int(mc_port), int(symbols), float(rate), thread == "on")
+        port, mc_port, symbols, rate, thread, loop = ns.serve_daemon
+        serve_daemon(int(port), int(mc_port), int(symbols), float(rate), thread == "on", loop)
         return 0
     if ns.serve_bare:
-        serve_bare(int(ns.serve_bare[0]), ns.serve_bare[1])
+        serve_bare(int(ns.serve_bare[0]), ns.serve_bare[1], ns.serve_bare[2])
         return 0
 
     if not (shutil.which("wrk") or Path("/usr/bin/wrk").exists()):
@@ -269,6 +294,7 @@ def main() -> int:
             wait_port(mc_port)
         dport, bport = free_port(), free_port()
         serve = [str(dport), str(mc_port), str(ns.symbols), str(ns.rate), ns.http_thread]
+        serve.append(ns.event_loop)
         daemon_proc = subprocess.Popen([py, me, "--serve-daemon", *serve])
         procs.append(daemon_proc)
         wait_port(dport)
@@ -281,7 +307,8 @@ def main() -> int:
         tickers_body = http_get(f"{base}/api/market/tickers")
         Path(body_dir, "tickers.json").write_bytes(tickers_body)
         Path(body_dir, "health.json").write_bytes(http_get(f"{base}/health/quick"))
-        procs.append(subprocess.Popen([py, me, "--serve-bare", str(bport), body_dir]))
+        bare = [py, me, "--serve-bare", str(bport), body_dir, ns.event_loop]
+        procs.append(subprocess.Popen(bare))
         wait_port(bport)
 
         results: dict[str, Any] = {
@@ -291,6 +318,8 @@ def main() -> int:
             "connections": ns.connections,
             "threads": ns.threads,
             "rounds": ns.rounds,
+            "event_loop": ns.event_loop,
+            "http_thread": ns.http_thread,
             "tickers_body_bytes": len(tickers_body),
             "memcached": bool(mc_port),
             "cpus": os.cpu_count(),
@@ -335,6 +364,7 @@ def main() -> int:
 
     print(
         f"\nsymbols={ns.symbols} synthetic rate={ns.rate:g}/s  http thread={ns.http_thread}  "
+        f"loop={ns.event_loop}  "
         f"wrk -t{ns.threads} "
         f"-c{ns.connections} -d{ns.duration}s x {ns.rounds} rounds (medians)  "
         f"body={results['tickers_body_bytes']} B  "

@@ -14,6 +14,7 @@ import anyio
 from . import __version__, malloc
 from .assembly import build_specs
 from .config import ConfigError, load_config
+from .event_loop import anyio_backend_options
 from .logs import setup_logging
 from .runtime import Runtime
 from .supervisor import Supervisor
@@ -118,7 +119,7 @@ def daemon_main(argv: list[str] | None = None) -> int:
         config.daemon.demo,
     )
     try:
-        anyio.run(serve, runtime)
+        anyio.run(serve, runtime, backend_options=anyio_backend_options(config.daemon.event_loop))
     except KeyboardInterrupt:
         pass
     log.info("virtuoso stopped")

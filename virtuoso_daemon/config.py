@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import os
 import re
+import types
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -28,6 +30,7 @@ import msgspec
 LogFormat = Literal["json", "text"]
 LogLevel = Literal["debug", "info", "warning", "error"]
 MarketType = Literal["spot", "linear"]
+EventLoopName = Literal["uvloop", "asyncio"]
 
 SECRET_FIELDS = frozenset({"token", "api_key", "secret", "password", "webhook_url", "backup_key"})
 REDACTED = "***"
@@ -54,6 +57,7 @@ class DaemonConfig(_Section):
     log_format: LogFormat = "text"
     demo: bool = False
     shutdown_timeout: float = 4.0
+    event_loop: EventLoopName = "uvloop"  # or "asyncio" (the standard library's)
 
 
 class SupervisorConfig(_Section):
@@ -237,7 +241,26 @@ def _format_validation(err: msgspec.ValidationError) -> str:
         return f"{key}: required key is missing"
     msg = msg.replace("`", "")
     msg = msg[0].lower() + msg[1:] if msg else msg
+    if msg.startswith("invalid enum value"):
+        choices = _literal_choices(path)
+        if choices:
+            msg += f" (expected one of: {', '.join(map(repr, choices))})"
     return f"{path or '(top level)'}: {msg}"
+
+
+def _literal_choices(path: str) -> tuple[Any, ...]:
+    """The allowed values of the ``Literal`` field at ``path`` (``a.b[0].c``), if any."""
+    tp: Any = Config
+    for part in path.split("."):
+        name = re.sub(r"\[\d+\]$", "", part)
+        hints = typing.get_type_hints(tp) if isinstance(tp, type) else {}
+        if name not in hints:
+            return ()
+        tp = hints[name]
+        while typing.get_origin(tp) in (list, typing.Union, types.UnionType):
+            # list[X] (the index), X | None: the struct or literal inside
+            tp = next(a for a in typing.get_args(tp) if a is not type(None))
+    return typing.get_args(tp) if typing.get_origin(tp) is Literal else ()
 
 
 def _parse_env_value(raw: str) -> Any:

@@ -127,3 +127,29 @@ def test_sighup_reloads_the_config_file(notify_socket: tuple[socket.socket, str]
         proc.kill()
         proc.wait()
     assert "config reloaded; changed sections: memcached" in (tmp / "daemon.log").read_text()
+
+
+def _status(port: int) -> dict[str, object]:
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/system/status", timeout=5) as r:
+        doc: dict[str, object] = json.loads(r.read())
+    return doc
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [({}, "uvloop"), ({"VIRTUOSO_DAEMON__EVENT_LOOP": "asyncio"}, "asyncio")],
+)
+def test_the_daemon_runs_on_uvloop_unless_told_otherwise(
+    env: dict[str, str], expected: str
+) -> None:
+    port = free_port()
+    proc = _start(short_tmpdir(), port, env)
+    try:
+        _wait_http(port)
+        assert _status(port)["event_loop"] == expected
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -32,6 +32,7 @@ from aiohttp import web
 from ..api.app import create_app
 from ..api.dispatch import SWITCH_INTERVAL
 from ..config import Config
+from ..event_loop import new_loop_like
 from ..runtime import Runtime
 
 log = logging.getLogger("virtuoso.http")
@@ -62,7 +63,8 @@ class HttpThread:
         self.app = app
         self.host = host
         self.port = port
-        self.loop = asyncio.new_event_loop()
+        # the main loop's kind (uvloop in the daemon); created in the main loop's thread
+        self.loop = new_loop_like(asyncio.get_running_loop())
         self.runner: web.AppRunner | None = None
         self.thread = threading.Thread(target=self._run, name="virtuoso-http", daemon=True)
         self.crashed: BaseException | None = None

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from ..config import redacted
+from ..event_loop import loop_name
 from ..runtime import Runtime
 from .dispatch import in_http_thread
 from .keys import RUNTIME
 from .responses import json_response
 
 routes = web.RouteTableDef()
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def system_status(rt: Runtime) -> dict[str, object]:
@@ -21,6 +31,7 @@ def system_status(rt: Runtime) -> dict[str, object]:
         "uptime": round(rt.uptime(), 3),
         "started_at": rt.started_at,
         "demo": rt.config.daemon.demo,
+        "event_loop": loop_name(_running_loop()),
         "actors": sup.status() if sup else [],
         "bus": {
             "drops": rt.bus.drops(),
