@@ -6,10 +6,11 @@ Three parts, each on a freshly started stack (memcached, simulator, daemon):
 ``latency``
     For a few sampled tickers (first, middle and last symbol of each feed), the time
     from the simulator's push to the new value being visible in
-    ``GET /api/market/ticker/{symbol}``. The simulator stamps every ticker event with
-    ``E`` = ``C`` = its clock at the start of the tick (at speed 1 that clock is the
-    wall clock, anchored at start-up and advanced by the monotonic clock; the offset
-    is measured and printed), and ccxt turns ``C`` into the ticker's ``timestamp``, so
+    ``GET /api/market/ticker/{symbol}``. The simulator computes and encodes a tick
+    ahead of its time and pushes it when its clock reaches it; every ticker event
+    carries ``E`` = ``C`` = that time (at speed 1 the clock is the wall clock, anchored
+    at start-up and advanced by the monotonic clock; the offset is measured and
+    printed), and ccxt turns ``C`` into the ticker's ``timestamp``, so
     the API's ``ticker.ts`` *is* the push time of the value it shows. One poller per
     sampled symbol sleeps until 5 ms before the next push is due (one tick after the
     value it last saw), then polls back to back (``--poll-gap-ms`` apart) until ``ts``
@@ -182,6 +183,8 @@ class StackConfig:
     backfill_candles: int | None = None  # None = the demo feeds' value (2200)
     trades_limit: int | None = None  # ccxt options.tradesLimit; None = ccxt's 1000
     profile: str = ""  # a directory: run the daemon under cProfile, write a .prof there
+    http_thread: bool = True  # the daemon's api.thread
+    event_loop: str = "uvloop"  # the daemon's daemon.event_loop
 
     @property
     def n_alts(self) -> int:
@@ -209,6 +212,10 @@ class StackConfig:
             extra += f" backfill={self.backfill_candles}"
         if self.trades_limit is not None:
             extra += f" tradesLimit={self.trades_limit}"
+        if not self.http_thread:
+            extra += " api.thread=off"
+        if self.event_loop != "uvloop":
+            extra += f" loop={self.event_loop}"
         return f"{self.markets} markets @ {self.tick:g}s ({self.markets / self.tick:.0f}/s){extra}"
 
 
@@ -277,9 +284,11 @@ class Stack:
             "socket": str(self.tmp / "control.sock"),
             "state_dir": str(self.tmp / "state"),
             "log_level": "warning",
+            "event_loop": cfg.event_loop,
         }
         sections: dict[str, dict[str, Any]] = {
             "daemon": daemon,
+            "api": {"thread": cfg.http_thread},
             "memcached": {"enabled": mc_port > 0, "port": mc_port or 11211},
         }
         exchanges: list[dict[str, Any]] = []
@@ -376,7 +385,8 @@ class Stack:
         best: tuple[float, float] | None = None
         for _ in range(5):
             t0 = time.time()
-            sim_ms = (await self.sim_stats())["sim_time"]
+            stats = await self.sim_stats()
+            sim_ms = stats.get("clock_ms", stats["sim_time"])  # without the tick's lead
             t1 = time.time()
             if best is None or t1 - t0 < best[0]:
                 best = (t1 - t0, sim_ms - (t0 + t1) / 2 * 1000)
@@ -990,6 +1000,8 @@ def base_config(ns: argparse.Namespace, markets: int) -> StackConfig:
         profile=ns.profile or "",
         backfill_candles=ns.backfill_candles,
         trades_limit=ns.trades_limit,
+        http_thread=ns.http_thread == "on",
+        event_loop=ns.event_loop,
     )
 
 
@@ -1013,6 +1025,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup-timeout", type=float, default=420.0, help="seconds to get warm")
     p.add_argument("--settle", type=float, default=10.0, help="seconds after warm-up")
     p.add_argument("--poll-gap-ms", type=float, default=1.0, help="pause between polls")
+    p.add_argument(
+        "--http-thread",
+        choices=["on", "off"],
+        default="on",
+        help="the daemon's api.thread: HTTP server in its own thread or on the main loop",
+    )
+    p.add_argument(
+        "--event-loop", choices=["uvloop", "asyncio"], default="uvloop", help="daemon.event_loop"
+    )
     p.add_argument(
         "--backfill-candles",
         type=int,

@@ -189,6 +189,8 @@ class Simulator:
         """What ``GET /__sim/stats`` returns: clock, ticks, requests, websocket traffic."""
         return {
             "sim_time": self.now_ms(),
+            # the clock alone: sim_time runs up to lead_ms ahead while a tick waits to go out
+            "clock_ms": self._clock_ms(time.monotonic()),
             "tick": self.engine.tick_no,
             "speed": self.config.speed,
             "requests": self.requests,
