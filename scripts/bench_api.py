@@ -179,8 +179,6 @@ def serve_daemon(
 
 def serve_bare(port: int, body_dir: str, loop: str) -> None:
     """A bare aiohttp app returning the daemon's bytes, on the daemon's kind of loop."""
-    import asyncio
-
     from aiohttp import web
 
     tickers = Path(body_dir, "tickers.json").read_bytes()
@@ -195,12 +193,9 @@ def serve_bare(port: int, body_dir: str, loop: str) -> None:
     app = web.Application()
     app.router.add_get("/api/market/tickers", tickers_handler)
     app.router.add_get("/health/quick", health_handler)
-    if loop == "uvloop":
-        import uvloop
+    from virtuoso_daemon.event_loop import new_loop
 
-        event_loop = uvloop.new_event_loop()
-    else:
-        event_loop = asyncio.new_event_loop()
+    event_loop = new_loop("uvloop" if loop == "uvloop" else "asyncio")
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None, loop=event_loop)
 
 

@@ -31,7 +31,7 @@ def anyio_backend_options(choice: EventLoopName) -> dict[str, Any]:
     if choice == "uvloop":
         if uvloop_available():
             return {"use_uvloop": True}
-        log.warning("daemon.event_loop = 'uvloop' but uvloop is not installed: using asyncio's")
+        log.warning("uvloop is not installed: running on asyncio's own event loop")
     return {}
 
 
@@ -42,10 +42,15 @@ def loop_name(loop: asyncio.AbstractEventLoop | None) -> EventLoopName:
     return "asyncio"
 
 
-def new_loop_like(loop: asyncio.AbstractEventLoop | None) -> asyncio.AbstractEventLoop:
-    """A new event loop of the same kind as ``loop`` (uvloop or asyncio's)."""
-    if loop_name(loop) == "uvloop":
+def new_loop(choice: EventLoopName) -> asyncio.AbstractEventLoop:
+    """A new event loop of the kind ``choice`` names."""
+    if choice == "uvloop":
         import uvloop
 
         return uvloop.new_event_loop()
     return asyncio.new_event_loop()
+
+
+def new_loop_like(loop: asyncio.AbstractEventLoop | None) -> asyncio.AbstractEventLoop:
+    """A new event loop of the same kind as ``loop`` (uvloop or asyncio's)."""
+    return new_loop(loop_name(loop))

@@ -9,6 +9,7 @@ import sys
 
 import anyio
 
+from ..event_loop import anyio_backend_options
 from .config import SimConfig
 from .server import Simulator
 
@@ -88,12 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         print("virtuoso-sim: --speed and --tick-interval must be positive", file=sys.stderr)
         return 2
     sim = Simulator(config_from_args(ns))
-    try:
-        import uvloop  # noqa: F401
-
-        options = {"use_uvloop": True}
-    except ImportError:  # pragma: no cover
-        options = {}
+    options = anyio_backend_options("uvloop")
     try:
         anyio.run(_run, sim, ns.host, ns.port, backend="asyncio", backend_options=options)
     except OSError as err:

@@ -353,12 +353,6 @@ class Hub:
             elif f.ws("ws_close", conn.kind, conn.id):
                 self._close(conn)
 
-    def publish(self, part: str = "all") -> None:
-        """Encode and queue this tick's events for every subscriber (see :meth:`prepare`)."""
-        if part != "rest":
-            self.apply_faults()
-        self.send(self.prepare(part))
-
     def prepare(self, part: str = "all") -> list[tuple[Conn, list[bytes]]]:
         r"""Encode this tick's events, per subscriber, without sending them.
 
