@@ -20,6 +20,11 @@ from virtuoso_daemon.runtime import Runtime
 from virtuoso_daemon.supervisor import ActorSpec
 
 HOUR = 3_600_000
+# The tests' own "current hour", fixed at import. Candle batches are stamped
+# BATCH_RECV_TS (half an hour into it) rather than the wall clock, so a suite
+# that runs across an hour boundary still sees NOW_H's candle as open.
+NOW_H = (int(time.time() * 1000) // HOUR) * HOUR
+BATCH_RECV_TS = (NOW_H + HOUR // 2) / 1000
 T = TypeVar("T")
 
 

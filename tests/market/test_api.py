@@ -13,7 +13,9 @@ import pytest
 
 from tests.harness import DaemonHandle, running_daemon
 from tests.market.helpers import (
+    BATCH_RECV_TS,
     HOUR,
+    NOW_H,
     exchange_cfg,
     make_ticker,
     market_config,
@@ -25,7 +27,6 @@ from virtuoso_daemon.bus import Topics
 from virtuoso_daemon.messages import CandleBatch, FeedStatus, Funding
 
 SPOT = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT", "ETH/BTC", "DOGE/USDT"]
-NOW_H = (int(time.time() * 1000) // HOUR) * HOUR
 
 # (symbol, change %, quote volume, high, low) on the spot exchange
 UNIVERSE = [
@@ -67,7 +68,7 @@ async def market_daemon() -> AsyncIterator[tuple[DaemonHandle, aiohttp.ClientSes
                 symbol="BTC/USDT",
                 timeframe="1h",
                 rows=rows,
-                recv_ts=time.time(),
+                recv_ts=BATCH_RECV_TS,
             ),
         )
         await wait_until(lambda: len(queries.snapshot(d.runtime).tickers) == 6)

@@ -12,7 +12,15 @@ import numpy as np
 import pytest
 
 from tests.harness import running_daemon, short_tmpdir, test_config
-from tests.market.helpers import HOUR, eventually, exchange_cfg, market_config, market_specs
+from tests.market.helpers import (
+    BATCH_RECV_TS,
+    HOUR,
+    NOW_H,
+    eventually,
+    exchange_cfg,
+    market_config,
+    market_specs,
+)
 from virtuoso_daemon import queries
 from virtuoso_daemon.actors.market_store import STORE_QUERIES, MarketStoreActor
 from virtuoso_daemon.bus import RequestError, Topics
@@ -28,13 +36,11 @@ from virtuoso_daemon.runtime import Runtime
 from virtuoso_daemon.storage import candles as disk
 from virtuoso_daemon.supervisor import ActorSpec
 
-NOW_H = (int(time.time() * 1000) // HOUR) * HOUR  # the open time of the current hour
-
 
 def batch(symbol: str, hours: range, *, exchange: str = "binance", tf: str = "1h") -> CandleBatch:
     rows = [(NOW_H + k * HOUR, 100.0 + k, 101.0 + k, 99.0 + k, 100.5 + k, 10.0 + k) for k in hours]
     return CandleBatch(
-        exchange=exchange, symbol=symbol, timeframe=tf, rows=rows, recv_ts=time.time()
+        exchange=exchange, symbol=symbol, timeframe=tf, rows=rows, recv_ts=BATCH_RECV_TS
     )
 
 
