@@ -185,6 +185,7 @@ class StackConfig:
     profile: str = ""  # a directory: run the daemon under cProfile, write a .prof there
     http_thread: bool = True  # the daemon's api.thread
     event_loop: str = "uvloop"  # the daemon's daemon.event_loop
+    gc_every: float = 30.0  # the daemon's daemon.gc_every (0 = CPython's full collections)
 
     @property
     def n_alts(self) -> int:
@@ -216,6 +217,8 @@ class StackConfig:
             extra += " api.thread=off"
         if self.event_loop != "uvloop":
             extra += f" loop={self.event_loop}"
+        if self.gc_every != 30.0:
+            extra += f" gc_every={self.gc_every:g}"
         return f"{self.markets} markets @ {self.tick:g}s ({self.markets / self.tick:.0f}/s){extra}"
 
 
@@ -285,6 +288,7 @@ class Stack:
             "state_dir": str(self.tmp / "state"),
             "log_level": "warning",
             "event_loop": cfg.event_loop,
+            "gc_every": cfg.gc_every,
         }
         sections: dict[str, dict[str, Any]] = {
             "daemon": daemon,
@@ -1002,6 +1006,7 @@ def base_config(ns: argparse.Namespace, markets: int) -> StackConfig:
         trades_limit=ns.trades_limit,
         http_thread=ns.http_thread == "on",
         event_loop=ns.event_loop,
+        gc_every=ns.gc_every,
     )
 
 
@@ -1033,6 +1038,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--event-loop", choices=["uvloop", "asyncio"], default="uvloop", help="daemon.event_loop"
+    )
+    p.add_argument(
+        "--gc-every",
+        type=float,
+        default=30.0,
+        help="daemon.gc_every: seconds between full GC passes at quiet moments (0 = CPython's)",
     )
     p.add_argument(
         "--backfill-candles",

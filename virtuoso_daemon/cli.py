@@ -15,6 +15,7 @@ from . import __version__, malloc
 from .assembly import build_specs
 from .config import ConfigError, load_config
 from .event_loop import anyio_backend_options
+from .gc_policy import QuietCollector
 from .logs import setup_logging
 from .runtime import Runtime
 from .supervisor import Supervisor
@@ -78,6 +79,7 @@ def flag_overrides(ns: argparse.Namespace) -> dict[str, Any]:
 
 async def serve(runtime: Runtime) -> None:
     sup = Supervisor(runtime, build_specs(runtime))
+    every = runtime.config.daemon.gc_every
 
     async def freeze_when_ready() -> None:
         # Everything built at start-up (markets, history, buffers) lives for the whole
@@ -87,7 +89,13 @@ async def serve(runtime: Runtime) -> None:
         gc.freeze()
 
     async with anyio.create_task_group() as tg:
-        tg.start_soon(freeze_when_ready)
+        if every > 0:
+            bus = runtime.bus
+            collector = QuietCollector(lambda: sum(bus.published.values()), every=every)
+            runtime.stats["gc"] = collector.stats.as_dict
+            tg.start_soon(collector.run, sup.ready)
+        else:
+            tg.start_soon(freeze_when_ready)
         # a SIGTERM during start-up ends run() before ready: that is a clean stop too
         await sup.run(handle_signals=True)
         tg.cancel_scope.cancel()

@@ -58,6 +58,9 @@ class DaemonConfig(_Section):
     demo: bool = False
     shutdown_timeout: float = 4.0
     event_loop: EventLoopName = "uvloop"  # or "asyncio" (the standard library's)
+    # seconds between full garbage collections, each run when the bus is quiet
+    # (gc_policy.py); 0 leaves them to CPython, which runs them mid-burst
+    gc_every: float = 30.0
 
 
 class SupervisorConfig(_Section):
@@ -337,6 +340,8 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"daemon.port: expected 0..65535, got {d.port}")
     if d.shutdown_timeout <= 0 or d.shutdown_timeout > 4.5:
         raise ConfigError("daemon.shutdown_timeout: expected a number in (0, 4.5] seconds")
+    if d.gc_every < 0:
+        raise ConfigError(f"daemon.gc_every: expected seconds >= 0, got {d.gc_every}")
     s = cfg.supervisor
     if s.intensity < 1 or s.period <= 0 or s.backoff_initial <= 0:
         raise ConfigError("supervisor: intensity >= 1, period > 0 and backoff_initial > 0")

@@ -58,6 +58,11 @@ def test_environment_overrides_file_and_is_typed(tmp_path: Path) -> None:
     assert cfg.memcached.enabled is False
 
 
+def test_negative_gc_interval_names_the_key() -> None:
+    with pytest.raises(ConfigError, match=r"^daemon\.gc_every: expected seconds >= 0, got -1"):
+        load_config(None, environ={"VIRTUOSO_DAEMON__GC_EVERY": "-1"})
+
+
 def test_bad_environment_value_names_the_key() -> None:
     with pytest.raises(ConfigError, match=r"^daemon\.port: expected int, got str$"):
         load_config(None, environ={"VIRTUOSO_DAEMON__PORT": "eighty"})

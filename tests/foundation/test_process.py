@@ -153,3 +153,19 @@ def test_the_daemon_runs_on_uvloop_unless_told_otherwise(
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_full_garbage_collections_are_run_by_the_daemons_quiet_collector() -> None:
+    port = free_port()
+    proc = _start(short_tmpdir(), port, {"VIRTUOSO_DAEMON__GC_EVERY": "0.2"})
+    try:
+        _wait_http(port)
+        deadline = time.monotonic() + 15
+        while (gc_stats := _status(port)["stats"].get("gc", {})).get("collections", 0) < 2:
+            assert time.monotonic() < deadline, f"no full collections: {gc_stats}"
+            time.sleep(0.1)
+        assert gc_stats["policy"] == "quiet" and gc_stats["frozen"] > 10_000
+        assert gc_stats["max_ms"] > 0
+    finally:
+        proc.terminate()
+        proc.wait(10)
