@@ -707,7 +707,8 @@ async def part_latency(ns: argparse.Namespace) -> dict[str, Any]:
         load0 = load_avg()
         c0 = counters(await stack.status())
         run = await measure_latency(stack, probes, ns.latency_seconds, ns.poll_gap_ms / 1000)
-        c1 = counters(await stack.status())
+        st1 = await stack.status()
+        c1 = counters(st1)
         offset1 = await stack.clock_offset_ms()
         out = summarize_latency(run, ns.latency_seconds)
         out.update(
@@ -718,6 +719,7 @@ async def part_latency(ns: argparse.Namespace) -> dict[str, Any]:
             drops=c1["drops"] - c0["drops"],
             restarts=c1["restarts"] - c0["restarts"],
             rss_mb=stack.rss_mb(stack.daemon),
+            gc=st1["stats"].get("gc"),  # the quiet collector's figures (None: CPython's)
         )
         progress(f"latency: API visible - push:  {fmt_dist(out['api'])}")
         progress(f"latency: feed receive - push:  {fmt_dist(out['feed_recv'])}")
@@ -728,6 +730,8 @@ async def part_latency(ns: argparse.Namespace) -> dict[str, Any]:
             f"latency: poll round trip:      {fmt_dist(out['poll_rtt'])}; "
             f"{out['polls_per_s']:.0f} polls/s"
         )
+        if out["gc"]:
+            progress(f"latency: full GC passes (quiet collector): {out['gc']}")
         return out
 
 
