@@ -15,7 +15,8 @@ message published: the feeds are between two bursts). If no quiet moment comes
 within ``patience`` seconds (a daemon busy all the time), it collects anyway: memory
 held by cyclic garbage stays bounded either way. It also freezes what start-up built
 (markets, history, buffers: they live as long as the process) so that full passes
-only scan what changes.
+only scan what changes. After each pass it hands the heap memory freed since the last
+one back to the system (``malloc_trim``, :mod:`.malloc`), in the same quiet moment.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
+
+from . import malloc
 
 log = logging.getLogger("virtuoso.gc")
 
@@ -47,6 +50,7 @@ class GcStats:
     max_ms: float = 0.0
     total_ms: float = 0.0
     collected: int = 0  # unreachable objects found by the full passes
+    trim_ms: float = 0.0  # the last malloc_trim after a pass
     frozen: int = 0  # objects moved to the permanent generation at start-up
     waited_ms: list[float] = field(default_factory=list)  # recent waits for quiet
 
@@ -60,6 +64,7 @@ class GcStats:
             "max_ms": round(self.max_ms, 2),
             "mean_ms": round(self.total_ms / self.collections, 2) if self.collections else 0.0,
             "collected": self.collected,
+            "trim_ms": round(self.trim_ms, 2),
             "frozen": self.frozen,
             "median_wait_ms": round(waits[len(waits) // 2], 1) if waits else 0.0,
         }
@@ -116,7 +121,10 @@ class QuietCollector:
         t0 = time.perf_counter()
         found = gc.collect()
         ms = (time.perf_counter() - t0) * 1000
+        t1 = time.perf_counter()
+        malloc.trim()
         s = self.stats
+        s.trim_ms = (time.perf_counter() - t1) * 1000
         s.collections += 1
         s.forced += forced
         s.last_ms = ms

@@ -258,6 +258,27 @@ async def test_periodic_and_requested_persistence_write_atomically(tmp_path: Pat
         assert not list(path.parent.glob(f"*{disk.TMP_MARK}*"))
 
 
+async def test_a_persist_run_writes_every_series_batch_by_batch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("virtuoso_daemon.actors.market_store.PERSIST_BATCH", 2)
+    tmp = short_tmpdir()
+    state = tmp / "state"
+    async with running_daemon(store_cfg(tmp), market_specs(http=False, cache=False)) as d:
+        rt = d.runtime
+        symbols = ["BTC/USDT", "ETH/USDT", "SOL/USDT"]
+        for sym in symbols:
+            rt.bus.publish_nowait(Topics.CANDLES, batch(sym, range(-4, 0)))
+        for sym in symbols:
+            await ohlcv_count(rt, 4, sym)
+        result = await rt.bus.request(STORE_QUERIES, "persist")
+        assert result["files"] == 3  # two batches: 2 + 1
+        for sym in symbols:
+            path = disk.series_path(state, "binance", sym, "1h")
+            assert disk.load_series(path).times.size == 4
+        assert (await rt.bus.request(STORE_QUERIES, "persist"))["files"] == 0  # all noted
+
+
 async def test_unreadable_files_are_skipped_and_temp_files_removed() -> None:
     tmp = short_tmpdir()
     state = tmp / "state"
