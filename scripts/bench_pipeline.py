@@ -719,7 +719,7 @@ async def part_latency(ns: argparse.Namespace) -> dict[str, Any]:
             drops=c1["drops"] - c0["drops"],
             restarts=c1["restarts"] - c0["restarts"],
             rss_mb=stack.rss_mb(stack.daemon),
-            gc=st1["stats"].get("gc"),  # the quiet collector's figures (None: CPython's)
+            gc=st1["stats"].get("gc"),  # the GC policy and the quiet collector's figures
         )
         progress(f"latency: API visible - push:  {fmt_dist(out['api'])}")
         progress(f"latency: feed receive - push:  {fmt_dist(out['feed_recv'])}")
@@ -731,7 +731,7 @@ async def part_latency(ns: argparse.Namespace) -> dict[str, Any]:
             f"{out['polls_per_s']:.0f} polls/s"
         )
         if out["gc"]:
-            progress(f"latency: full GC passes (quiet collector): {out['gc']}")
+            progress(f"latency: garbage collection: {out['gc']}")
         return out
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import gc
 import logging
 import sys
 from pathlib import Path
@@ -79,23 +78,15 @@ def flag_overrides(ns: argparse.Namespace) -> dict[str, Any]:
 
 async def serve(runtime: Runtime) -> None:
     sup = Supervisor(runtime, build_specs(runtime))
-    every = runtime.config.daemon.gc_every
-
-    async def freeze_when_ready() -> None:
-        # Everything built at start-up (markets, history, buffers) lives for the whole
-        # run; freezing it keeps full GC passes (20-40 ms, scripts/bench_socket.py
-        # --freeze-gc) from stalling the feeds' event loop.
-        await sup.ready.wait()
-        gc.freeze()
+    bus = runtime.bus
+    # full GC passes between bursts, and start-up objects frozen (gc_policy.py)
+    collector = QuietCollector(
+        lambda: sum(bus.published.values()), every=runtime.config.daemon.gc_every
+    )
+    runtime.stats["gc"] = collector.stats.as_dict
 
     async with anyio.create_task_group() as tg:
-        if every > 0:
-            bus = runtime.bus
-            collector = QuietCollector(lambda: sum(bus.published.values()), every=every)
-            runtime.stats["gc"] = collector.stats.as_dict
-            tg.start_soon(collector.run, sup.ready)
-        else:
-            tg.start_soon(freeze_when_ready)
+        tg.start_soon(collector.run, sup.ready)
         # a SIGTERM during start-up ends run() before ready: that is a clean stop too
         await sup.run(handle_signals=True)
         tg.cancel_scope.cancel()

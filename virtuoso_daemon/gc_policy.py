@@ -15,7 +15,8 @@ message published: the feeds are between two bursts). If no quiet moment comes
 within ``patience`` seconds (a daemon busy all the time), it collects anyway: memory
 held by cyclic garbage stays bounded either way. It also freezes what start-up built
 (markets, history, buffers: they live as long as the process) so that full passes
-only scan what changes. After each pass it hands the heap memory freed since the last
+only scan what changes (with ``every = 0`` that freeze is all it does: CPython keeps
+its own full passes). After each pass it hands the heap memory freed since the last
 one back to the system (``malloc_trim``, :mod:`.malloc`), in the same quiet moment.
 """
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 import gc
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,12 +54,13 @@ class GcStats:
     collected: int = 0  # unreachable objects found by the full passes
     trim_ms: float = 0.0  # the last malloc_trim after a pass
     frozen: int = 0  # objects moved to the permanent generation at start-up
-    waited_ms: list[float] = field(default_factory=list)  # recent waits for quiet
+    policy: str = "quiet"  # or "cpython" (gc_every = 0: start-up frozen, nothing more)
+    waited_ms: deque[float] = field(default_factory=lambda: deque(maxlen=64))  # recent waits
 
     def as_dict(self) -> dict[str, Any]:
         waits = sorted(self.waited_ms)
         return {
-            "policy": "quiet",
+            "policy": self.policy,
             "collections": self.collections,
             "forced": self.forced,
             "last_ms": round(self.last_ms, 2),
@@ -75,7 +78,7 @@ class QuietCollector:
 
     ``activity`` returns a number that changes whenever work arrives (the bus's count
     of published messages); a moment is quiet when it has not changed for ``quiet``
-    seconds.
+    seconds. ``every = 0`` only freezes what start-up built.
     """
 
     def __init__(
@@ -90,12 +93,16 @@ class QuietCollector:
         self.every = every
         self.quiet = quiet
         self.patience = patience
-        self.stats = GcStats()
+        self.stats = GcStats(policy="quiet" if every > 0 else "cpython")
 
     async def run(self, ready: anyio.Event | None = None) -> None:
         """Take over full collections until cancelled (then hand them back to CPython)."""
         if ready is not None:
             await ready.wait()
+        if self.every <= 0:
+            gc.freeze()  # see the module docstring: what start-up built lives as long
+            self.stats.frozen = gc.get_freeze_count()
+            return
         gc.collect()  # what start-up left behind, before freezing the rest
         gc.freeze()
         self.stats.frozen = gc.get_freeze_count()
@@ -131,7 +138,7 @@ class QuietCollector:
         s.max_ms = max(s.max_ms, ms)
         s.total_ms += ms
         s.collected += found
-        s.waited_ms = [*s.waited_ms[-63:], waited * 1000]
+        s.waited_ms.append(waited * 1000)
         if forced:
             log.debug("full collection without a quiet moment after %.1fs (%.1f ms)", waited, ms)
 

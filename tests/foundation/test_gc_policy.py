@@ -88,3 +88,15 @@ async def test_it_takes_over_full_collections_and_still_frees_cycles() -> None:
             tg.cancel_scope.cancel()
     assert gc.get_threshold() == before  # handed back on shutdown
     assert collector.stats.as_dict()["policy"] == "quiet"
+
+
+async def test_with_gc_every_0_it_only_freezes_start_up_and_leaves_cpython_in_charge() -> None:
+    ready = anyio.Event()
+    collector = QuietCollector(lambda: 0, every=0)
+    before = gc.get_threshold()
+    ready.set()
+    with anyio.fail_after(5):
+        await collector.run(ready)  # returns: nothing to run periodically
+    assert gc.get_threshold() == before
+    assert collector.stats.frozen > 0 and collector.stats.collections == 0
+    assert collector.stats.as_dict()["policy"] == "cpython"
