@@ -10,18 +10,26 @@ What it does, in one run:
    without exchange feeds);
 3. fetches the bodies of ``/api/market/tickers`` and ``/health/quick`` and starts a
    bare aiohttp app in another subprocess that returns exactly those bytes;
-4. runs ``wrk --latency`` against each endpoint on both servers, alternating, and
-   prints requests/s, p50 and p99 latency and the ratio daemon / bare (target:
-   >= 0.8).
+4. runs ``wrk --latency`` against each endpoint in rounds of four short runs,
+   daemon, bare, bare, daemon (an ABBA round: a drift in the machine's speed during
+   the round cancels out), and prints requests/s, p50 and p99 latency and the
+   ratio daemon / bare: the median of the rounds' ratios, with their quartiles
+   (target: >= 0.8).
 
 Usage::
 
-    .venv/bin/python scripts/bench_api.py [--symbols 300] [--rate 600] [--duration 10]
-        [--connections 50] [--threads 1] [--json out.json]
+    .venv/bin/python scripts/bench_api.py [--symbols 300] [--rate 600] [--duration 3]
+        [--rounds 8] [--connections 50] [--threads 1] [--aa] [--json out.json]
+
+``--aa`` measures the method itself: a second bare app takes the daemon's place, so
+the ratio should be 1.00 and its quartiles show how far apart two identical servers
+land on this machine.
 
 wrk must be installed (``/usr/bin/wrk``). Each server is one Python process, as
 the daemon is; wrk and the servers share the machine, so run it on an otherwise
-idle host and compare ratios rather than absolute numbers.
+idle host and compare ratios rather than absolute numbers (on a shared VM the same
+server's throughput swings by +-20 % from one second to the next; hence short
+interleaved runs and medians).
 """
 
 from __future__ import annotations
@@ -240,18 +248,39 @@ def run_wrk(
 
 
 def median_run(runs: list[dict[str, float]]) -> dict[str, float]:
-    """Per-metric median over the rounds (robust to one disturbed run)."""
+    """Per-metric median over the runs (robust to one disturbed run)."""
     return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+
+
+def abba_ratio(d1: float, b1: float, b2: float, d2: float) -> float:
+    """One round's daemon / bare throughput: a linear drift over the round cancels."""
+    return (d1 + d2) / (b1 + b2)
+
+
+def quartiles(values: list[float]) -> tuple[float, float, float]:
+    """First quartile, median, third quartile (the median alone for < 4 values)."""
+    if len(values) < 4:
+        m = statistics.median(values)
+        return m, m, m
+    q1, q2, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return q1, q2, q3
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--symbols", type=int, default=300)
     p.add_argument("--rate", type=float, default=600.0, help="synthetic tickers per second")
-    p.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    p.add_argument("--duration", type=int, default=3, help="seconds per wrk run")
     p.add_argument("--connections", type=int, default=50)
     p.add_argument("--threads", type=int, default=1, help="wrk threads")
-    p.add_argument("--rounds", type=int, default=3, help="alternating runs; medians reported")
+    p.add_argument(
+        "--rounds", type=int, default=8, help="ABBA rounds per endpoint; medians reported"
+    )
+    p.add_argument(
+        "--aa",
+        action="store_true",
+        help="calibration: a second bare app in the daemon's place (the ratio should be 1)",
+    )
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     p.add_argument(
         "--no-pin",
@@ -329,6 +358,17 @@ def main() -> int:
         bare = [py, me, "--serve-bare", str(bport), body_dir, ns.event_loop]
         procs.append(subprocess.Popen(bare, preexec_fn=pinned(server_cpus)))
         wait_port(bport)
+        subject, subject_base = daemon_proc, base
+        if ns.aa:  # the daemon's slot goes to a second bare app
+            cache = json.loads(http_get(f"{base}/api/market/cache"))
+            daemon_proc.send_signal(signal.SIGTERM)
+            daemon_proc.wait(10)
+            aport = free_port()
+            twin = [py, me, "--serve-bare", str(aport), body_dir, ns.event_loop]
+            subject = subprocess.Popen(twin, preexec_fn=pinned(server_cpus))
+            procs.append(subject)
+            wait_port(aport)
+            subject_base = f"http://127.0.0.1:{aport}"
 
         results: dict[str, Any] = {
             "symbols": ns.symbols,
@@ -337,6 +377,7 @@ def main() -> int:
             "connections": ns.connections,
             "threads": ns.threads,
             "rounds": ns.rounds,
+            "aa": ns.aa,
             "event_loop": ns.event_loop,
             "http_thread": ns.http_thread,
             "tickers_body_bytes": len(tickers_body),
@@ -353,30 +394,43 @@ def main() -> int:
             return run_wrk(url, ns.duration, ns.connections, ns.threads, load_cpus)
 
         runs: dict[str, dict[str, list[dict[str, float]]]] = {}
-        for _ in range(ns.rounds):
+        round_ratios: dict[str, list[float]] = {}
+        total = ns.rounds * 2
+        for n in range(ns.rounds):
             for path in ("/api/market/tickers", "/health/quick"):
                 r = runs.setdefault(path, {"daemon": [], "bare": []})
-                r["daemon"].append(measure(f"{base}{path}"))
+                d1 = measure(f"{subject_base}{path}")
                 # freeze the daemon (and its synthetic feed) so its background work does
                 # not slow the baseline down; it resumes right after
-                daemon_proc.send_signal(signal.SIGSTOP)
+                subject.send_signal(signal.SIGSTOP)
                 try:
-                    r["bare"].append(measure(f"http://127.0.0.1:{bport}{path}"))
+                    b1 = measure(f"http://127.0.0.1:{bport}{path}")
+                    b2 = measure(f"http://127.0.0.1:{bport}{path}")
                 finally:
-                    daemon_proc.send_signal(signal.SIGCONT)
+                    subject.send_signal(signal.SIGCONT)
+                d2 = measure(f"{subject_base}{path}")
+                r["daemon"] += [d1, d2]
+                r["bare"] += [b1, b2]
+                ratio = abba_ratio(d1["rps"], b1["rps"], b2["rps"], d2["rps"])
+                round_ratios.setdefault(path, []).append(ratio)
+                done = n * 2 + (path == "/health/quick") + 1
+                print(
+                    f"bench: round {n + 1}/{ns.rounds} {path}: {ratio:.2f} ({done}/{total})",
+                    file=sys.stderr,
+                )
         for path, r in runs.items():
-            daemon, bare = median_run(r["daemon"]), median_run(r["bare"])
+            q1, median, q3 = quartiles(round_ratios[path])
             results["endpoints"][path] = {
-                "daemon": daemon,
-                "bare": bare,
-                "ratio": daemon["rps"] / bare["rps"],
-                # each round's daemon run against the baseline run right after it
-                "round_ratios": [
-                    d["rps"] / b["rps"] for d, b in zip(r["daemon"], r["bare"], strict=True)
-                ],
+                "daemon": median_run(r["daemon"]),
+                "bare": median_run(r["bare"]),
+                "ratio": median,  # the median of the rounds' ratios
+                "ratio_q1": q1,
+                "ratio_q3": q3,
+                "round_ratios": round_ratios[path],
                 "rounds": r,
             }
-        cache = json.loads(http_get(f"{base}/api/market/cache"))
+        if not ns.aa:
+            cache = json.loads(http_get(f"{base}/api/market/cache"))
         results["cache_state"] = cache["state"]
         results["tickers_received"] = cache["received"]
     finally:
@@ -393,7 +447,8 @@ def main() -> int:
         f"\nsymbols={ns.symbols} synthetic rate={ns.rate:g}/s  http thread={ns.http_thread}  "
         f"loop={ns.event_loop}  "
         f"wrk -t{ns.threads} "
-        f"-c{ns.connections} -d{ns.duration}s x {ns.rounds} rounds (medians)  "
+        f"-c{ns.connections} -d{ns.duration}s, {ns.rounds} ABBA rounds (medians)  "
+        f"{'A/A CALIBRATION (a bare twin in the daemon slot)  ' if ns.aa else ''}"
         f"body={results['tickers_body_bytes']} B  "
         f"memcached={'on' if results['memcached'] else 'off'}  cpus={results['cpus']}  "
         f"pinned={f'wrk+memcached cpu{cpus[0]}, servers cpu{cpus[1]}' if pin else 'no'}"
@@ -408,9 +463,15 @@ def main() -> int:
                 f"{ratio:>8}"
             )
     for path, r in results["endpoints"].items():
-        print(f"{path}: per-round ratios " + " ".join(f"{x:.2f}" for x in r["round_ratios"]))
+        print(
+            f"{path}: ratio quartiles {r['ratio_q1']:.2f} / {r['ratio']:.2f} / "
+            f"{r['ratio_q3']:.2f}; rounds " + " ".join(f"{x:.2f}" for x in r["round_ratios"])
+        )
     ok = all(r["ratio"] >= 0.8 for r in results["endpoints"].values())
-    print(f"target daemon/bare >= 0.8: {'met' if ok else 'NOT met'}")
+    if ns.aa:
+        print("A/A calibration: the ratios above are the method's own error (ideal 1.00)")
+    else:
+        print(f"target daemon/bare >= 0.8: {'met' if ok else 'NOT met'}")
     if ns.json:
         Path(ns.json).write_text(json.dumps(results, indent=2))
     return 0

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import logging
+from collections.abc import Callable
 
 import aiohttp
 import pytest
@@ -35,6 +37,8 @@ async def test_system_status_lists_actors_and_bus_drops() -> None:
     [
         ("GET", "/no/such/thing", 404, "not_found"),
         ("DELETE", "/health/quick", 405, "method_not_allowed"),
+        ("POST", "/no/such/thing", 404, "not_found"),
+        ("GET", "/api/market/ticker/", 404, "not_found"),
     ],
 )
 async def test_errors_are_json(method: str, path: str, status: int, code: str) -> None:
@@ -43,6 +47,51 @@ async def test_errors_are_json(method: str, path: str, status: int, code: str) -
             assert resp.status == status
             body = await resp.json()
     assert body["error"]["code"] == code and body["error"]["message"]
+
+
+async def test_method_not_allowed_names_the_allowed_methods() -> None:
+    async with running_daemon(test_config()) as d, aiohttp.ClientSession() as http:
+        async with http.put(f"{d.base_url}/api/system/status") as resp:
+            assert resp.status == 405
+            assert set(resp.headers["Allow"].split(", ")) == {"GET", "HEAD"}
+            body = await resp.json()
+    assert "PUT" in body["error"]["message"] and "GET" in body["error"]["message"]
+
+
+def _area(routes: web.RouteTableDef) -> Callable[[], web.RouteTableDef]:
+    """Register an extra area of routes (the caller removes it from AREAS)."""
+
+    def provider() -> web.RouteTableDef:
+        return routes
+
+    app_module.register_area(provider)
+    return provider
+
+
+async def test_http_exceptions_from_handlers_on_either_loop_become_json() -> None:
+    routes = web.RouteTableDef()
+
+    @routes.get("/api/system/refuse")
+    async def refuse(request: web.Request) -> web.Response:  # runs on the main loop
+        raise web.HTTPConflict(reason="already running")
+
+    @routes.post("/api/system/upload")
+    async def upload(request: web.Request) -> web.Response:
+        await request.read()
+        return web.json_response({})
+
+    provider = _area(routes)
+    try:
+        async with running_daemon(test_config()) as d, aiohttp.ClientSession() as http:
+            async with http.get(f"{d.base_url}/api/system/refuse") as resp:
+                conflict = (resp.status, await resp.json())
+            big = io.BytesIO(b"x" * (2 << 20))  # over client_max_size (1 MiB)
+            async with http.post(f"{d.base_url}/api/system/upload", data=big) as resp:
+                too_large = (resp.status, await resp.json())
+    finally:
+        app_module.AREAS.remove(provider)
+    assert conflict == (409, {"error": {"code": "conflict", "message": "already running"}})
+    assert too_large[0] == 413 and too_large[1]["error"]["code"] == "payload_too_large"
 
 
 async def test_unexpected_exception_is_logged_and_answered_500_without_internals(
@@ -54,10 +103,7 @@ async def test_unexpected_exception_is_logged_and_answered_500_without_internals
     async def explode(request: web.Request) -> web.Response:
         raise KeyError("secret-internal-detail")
 
-    def provider() -> web.RouteTableDef:
-        return routes
-
-    app_module.register_area(provider)
+    provider = _area(routes)
     try:
         async with running_daemon(test_config()) as d, aiohttp.ClientSession() as http:
             with caplog.at_level(logging.ERROR, logger="virtuoso.api"):

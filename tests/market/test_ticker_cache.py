@@ -243,6 +243,26 @@ async def test_disabled_memcached_means_memory_only() -> None:
         assert state["writes"] == 0 and state["errors"] == 0
 
 
+async def test_snapshot_stays_in_exchange_symbol_order_whatever_order_tickers_arrive() -> None:
+    arrivals = [("kraken", "ETH/USDT"), ("binance", "SOL/USDT"), ("binance", "BTC/USDT")]
+    async with running_daemon(cache_cfg(None), market_specs(store=False, http=False)) as d:
+        rt = d.runtime
+        for n, (exchange, sym) in enumerate(arrivals * 2):  # new symbols, then updates
+            rt.bus.publish_nowait(Topics.TICKERS, make_ticker(sym, 1.0 + n, exchange=exchange))
+        await wait_until(lambda: [t.last for t in queries.snapshot(rt).tickers] == [6.0, 5.0, 4.0])
+        snap = queries.snapshot(rt)
+        view = rt.views.get("market.tickers")
+        assert view is not None
+    assert [(t.exchange, t.symbol) for t in snap.tickers] == sorted(arrivals)
+    body = msgspec.json.decode(view.body)
+    assert body["count"] == 3
+    assert [(t["exchange"], t["symbol"], t["last"]) for t in body["tickers"]] == [
+        ("binance", "BTC/USDT", 6.0),
+        ("binance", "SOL/USDT", 5.0),
+        ("kraken", "ETH/USDT", 4.0),
+    ]
+
+
 async def test_shutdown_writes_what_the_last_flush_missed(memcached: MemcachedProcess) -> None:
     cfg = cache_cfg(memcached, key_prefix="vt-final:", flush_interval=60.0)
     async with running_daemon(cfg, market_specs(store=False, http=False)) as d:

@@ -53,7 +53,6 @@ connections may hold half-read replies) and the next attempt starts afresh.
 
 from __future__ import annotations
 
-import bisect
 import logging
 import time
 import uuid
@@ -144,8 +143,11 @@ class TickerCacheActor:
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
         self.cfg: MemcachedConfig = runtime.config.memcached
-        self.latest: dict[Key, Ticker] = {}
-        self.order: list[Key] = []
+        self.latest: dict[Key, Ticker] = {}  # shared with readers: never rebuilt
+        # the same table in (exchange, symbol) order, and each ticker's JSON in that
+        # order: a snapshot is then C-speed copies of .values() (rebuilt, privately,
+        # when a symbol appears or goes)
+        self._rows: dict[Key, Ticker] = {}
         self._json: dict[Key, bytes] = {}
         self.restored: set[Key] = set()
         self._view_dirty: set[Key] = set()
@@ -220,9 +222,10 @@ class TickerCacheActor:
 
     def _ingest(self, t: Ticker, restored: bool = False) -> None:
         key = (t.exchange, t.symbol)
-        if key not in self.latest:
-            bisect.insort(self.order, key)
-            self._symbols_dirty = True
+        new = key not in self._rows
+        self._rows[key] = t
+        if new:
+            self._sort_rows()
         self.latest[key] = t
         self._view_dirty.add(key)
         if restored:
@@ -234,21 +237,26 @@ class TickerCacheActor:
             self.counters["received"] += 1
         self._changed.set()
 
+    def _sort_rows(self) -> None:
+        self._rows = dict(sorted(self._rows.items()))
+        self._json = {k: self._json.get(k, b"null") for k in self._rows}
+        self._symbols_dirty = True
+
     def _publish_tickers(self) -> None:
+        rows = self._rows
         for key in self._view_dirty:
-            self._json[key] = _json.encode(self.latest[key])
+            self._json[key] = _json.encode(rows[key])
         self._view_dirty.clear()
         now = time.time()
         self._version += 1
-        order = self.order
         head = b'{"updated":%s,"count":%d,"restored":%d,"tickers":[' % (
             _json.encode(now),
-            len(order),
+            len(rows),
             len(self.restored),
         )
-        body = head + b",".join([self._json[k] for k in order]) + b"]}"
+        body = head + b",".join(self._json.values()) + b"]}"
         snap = TickerSnapshot(
-            tickers=tuple(self.latest[k] for k in order),
+            tickers=tuple(rows.values()),
             index=dict(self.latest),
             restored=frozenset(self.restored),
             updated=now,
@@ -258,7 +266,7 @@ class TickerCacheActor:
         if self._symbols_dirty:
             self._symbols_dirty = False
             tree: dict[str, list[str]] = {}
-            for exchange, symbol in order:
+            for exchange, symbol in rows:
                 tree.setdefault(exchange, []).append(symbol)
             self.rt.views.publish("market.symbols", tree)
 
@@ -431,7 +439,7 @@ class TickerCacheActor:
             agg = TickerAggregate(
                 exchange=ex,
                 updated=now,
-                tickers=[self.latest[k] for k in self.order if k[0] == ex],
+                tickers=[t for k, t in self._rows.items() if k[0] == ex],
             )
             items.append((aggregate_key(prefix, ex), ticker_encoder.encode(agg)))
         try:
@@ -484,9 +492,9 @@ class TickerCacheActor:
         for key in stale:
             self.restored.discard(key)
             del self.latest[key]
-            self._json.pop(key, None)
+            del self._rows[key]
+            del self._json[key]
             self._view_dirty.discard(key)
-            self.order.remove(key)
             self._mc_dirty_exchanges.add(key[0])
         self._symbols_dirty = True
         self._changed.set()

@@ -9,7 +9,7 @@ from aiohttp import web
 from ..runtime import Runtime
 from . import analytics, market, system
 from .dispatch import dispatched_routes
-from .errors import error_middleware
+from .errors import UNMATCHED_PATH, json_errors, unmatched
 from .keys import RUNTIME
 
 # Each area module exposes ``routes`` (a RouteTableDef). Areas added by later work
@@ -27,8 +27,11 @@ def register_area(provider: Callable[[], web.RouteTableDef]) -> None:
 
 
 def create_app(runtime: Runtime) -> web.Application:
-    app = web.Application(middlewares=[error_middleware], client_max_size=1 << 20)
+    # no middlewares: errors are handled per route (see .errors), so aiohttp calls
+    # the hot handlers directly
+    app = web.Application(client_max_size=1 << 20)
     app[RUNTIME] = runtime
     for area in AREAS:
         app.add_routes(dispatched_routes(area()))
+    app.router.add_route("*", UNMATCHED_PATH, json_errors(unmatched))  # last: any other path
     return app

@@ -14,7 +14,8 @@ messages, the interpreter hands the HTTP thread the GIL within the switch interv
   actors over the bus or reads actor state that is being mutated, and the actors'
   anyio primitives belong to that loop. The request body is read first, in the HTTP
   thread, where its stream lives. Wrapping per route rather than in a middleware
-  keeps the hot paths free of any dispatch cost (a middleware is ~3 % of a request).
+  keeps the hot paths free of any dispatch cost (the app has no middleware at all:
+  see :mod:`.errors`).
 
 When the app runs on the main loop itself (tests that build it directly), every
 handler simply runs where it is.
@@ -29,6 +30,7 @@ from typing import TypeVar
 
 from aiohttp import web
 
+from .errors import json_errors
 from .keys import RUNTIME
 
 #: seconds a thread waiting for the GIL waits before the holder must let go
@@ -72,13 +74,14 @@ def on_main_loop(handler: Handler) -> Handler:
 
 
 def dispatched_routes(routes: web.RouteTableDef) -> list[web.AbstractRouteDef]:
-    """The routes of an area with every handler wrapped by :func:`on_main_loop`."""
+    """The routes of an area, each handler wrapped by :func:`on_main_loop` and then
+    :func:`~.errors.json_errors` (errors are answered in the thread that owns the
+    request, whichever loop the handler ran on)."""
     out: list[web.AbstractRouteDef] = []
     for route in routes:
         if isinstance(route, web.RouteDef) and callable(route.handler):
-            route = web.RouteDef(
-                route.method, route.path, on_main_loop(route.handler), route.kwargs
-            )
+            handler = json_errors(on_main_loop(route.handler))
+            route = web.RouteDef(route.method, route.path, handler, route.kwargs)
         out.append(route)
     return out
 
