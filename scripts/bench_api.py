@@ -6,19 +6,21 @@ What it does, in one run:
 1. starts a memcached on a free port (when installed; else the cache is memory-only);
 2. starts the daemon in a subprocess with the market store, the ticker cache and
    the HTTP API, plus a synthetic publisher that puts ``--rate`` tickers per
-   second for ``--symbols`` symbols on the bus (the real pipeline behind the API,
-   without exchange feeds);
+   second for ``--symbols`` symbols on the bus, in ``--ticks`` bursts a second (4:
+   the simulator's, and Binance's, push cadence; 100 for a smooth stream): the real
+   pipeline behind the API, without exchange feeds;
 3. fetches the bodies of ``/api/market/tickers`` and ``/health/quick`` and starts a
    bare aiohttp app in another subprocess that returns exactly those bytes;
 4. runs ``wrk --latency`` against each endpoint in rounds of four short runs,
    daemon, bare, bare, daemon (an ABBA round: a drift in the machine's speed during
-   the round cancels out), and prints requests/s, p50 and p99 latency and the
+   the round cancels out; every other round is BAAB, so that neither server is
+   always the one running twice in a row), and prints requests/s, p50 and p99 latency and the
    ratio daemon / bare: the median of the rounds' ratios, with their quartiles
    (target: >= 0.8).
 
 Usage::
 
-    .venv/bin/python scripts/bench_api.py [--symbols 300] [--rate 600] [--duration 3]
+    .venv/bin/python scripts/bench_api.py [--symbols 300] [--rate 600] [--ticks 4] [--duration 3]
         [--rounds 8] [--connections 50] [--threads 1] [--aa] [--json out.json]
 
 ``--aa`` measures the method itself: a second bare app takes the daemon's place, so
@@ -82,7 +84,7 @@ def http_get(url: str) -> bytes:
 
 
 def serve_daemon(
-    port: int, mc_port: int, symbols: int, rate: float, thread: bool, loop: str
+    port: int, mc_port: int, symbols: int, rate: float, ticks: float, thread: bool, loop: str
 ) -> None:
     """The daemon's market pipeline with a synthetic ticker publisher instead of feeds."""
     import anyio
@@ -96,7 +98,7 @@ def serve_daemon(
     from virtuoso_daemon.logs import setup_logging
     from virtuoso_daemon.messages import Ticker
     from virtuoso_daemon.runtime import Runtime
-    from virtuoso_daemon.supervisor import ActorSpec, Supervisor
+    from virtuoso_daemon.supervisor import ActorSpec
 
     names = [f"C{i:03d}/USDT" for i in range(symbols - 1)] + ["BTC/USDT"]
     state = tempfile.mkdtemp(prefix="virtuoso-bench-")
@@ -118,7 +120,8 @@ def serve_daemon(
     setup_logging("warning", "text")
 
     class SyntheticFeed:
-        """Publishes ``rate`` tickers per second, cycling through the symbols."""
+        """Publishes ``rate`` tickers per second in ``ticks`` bursts, cycling through the
+        symbols (a feed delivers a tick's tickers together, as one websocket push)."""
 
         name = "synthetic_feed"
 
@@ -154,10 +157,11 @@ def serve_daemon(
             task_status.started()
             for sym in names:  # the whole universe once, then ``rate`` per second
                 self.publish(sym, 100.0)
-            tick = 0.01
+            tick = 1.0 / ticks
             per_tick = rate * tick
             owed = 0.0
             i = 0
+            deadline = time.monotonic()
             while True:
                 owed += per_tick
                 while owed >= 1.0:
@@ -166,7 +170,11 @@ def serve_daemon(
                     i += 1
                     p = prices[sym] = prices[sym] * (1 + rng.gauss(0, 0.001))
                     self.publish(sym, p)
-                await anyio.sleep(tick)
+                # on a fixed grid, so the rate does not drift with the work; after a
+                # pause (SIGSTOP while the baseline runs) no catch-up burst
+                now = time.monotonic()
+                deadline = max(deadline + tick, now)
+                await anyio.sleep(deadline - now)
 
     specs = [
         ActorSpec("market_store", MarketStoreActor),
@@ -175,13 +183,14 @@ def serve_daemon(
         ActorSpec("http_api", HttpApiActor, depends_on=("market_store", "ticker_cache")),
     ]
 
-    async def main() -> None:
-        runtime = Runtime(config=cfg)
-        await Supervisor(runtime, specs).run(handle_signals=True)
-
+    # the daemon's own process set-up and serve(): malloc settings, GC policy
+    from virtuoso_daemon import malloc
+    from virtuoso_daemon.cli import serve
     from virtuoso_daemon.event_loop import anyio_backend_options
 
-    anyio.run(main, backend_options=anyio_backend_options(cfg.daemon.event_loop))
+    malloc.tune()
+    runtime = Runtime(config=cfg)
+    anyio.run(serve, runtime, specs, backend_options=anyio_backend_options(cfg.daemon.event_loop))
     shutil.rmtree(state, ignore_errors=True)
 
 
@@ -270,6 +279,13 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--symbols", type=int, default=300)
     p.add_argument("--rate", type=float, default=600.0, help="synthetic tickers per second")
+    p.add_argument(
+        "--ticks",
+        type=float,
+        default=4.0,
+        help="bursts per second the synthetic tickers come in (4 = the simulator's and "
+        "Binance's push cadence; 100 = a smooth stream)",
+    )
     p.add_argument("--duration", type=int, default=3, help="seconds per wrk run")
     p.add_argument("--connections", type=int, default=50)
     p.add_argument("--threads", type=int, default=1, help="wrk threads")
@@ -303,15 +319,17 @@ def main() -> int:
     )
     p.add_argument(
         "--serve-daemon",
-        nargs=6,
-        metavar=("PORT", "MC_PORT", "SYMBOLS", "RATE", "THREAD", "LOOP"),
+        nargs=7,
+        metavar=("PORT", "MC_PORT", "SYMBOLS", "RATE", "TICKS", "THREAD", "LOOP"),
     )
     p.add_argument("--serve-bare", nargs=3, metavar=("PORT", "BODY_DIR", "LOOP"))
     ns = p.parse_args()
 
     if ns.serve_daemon:
-        port, mc_port, symbols, rate, thread, loop = ns.serve_daemon
-        serve_daemon(int(port), int(mc_port), int(symbols), float(rate), thread == "on", loop)
+        port, mc_port, symbols, rate, ticks, thread, loop = ns.serve_daemon
+        serve_daemon(
+            int(port), int(mc_port), int(symbols), float(rate), float(ticks), thread == "on", loop
+        )
         return 0
     if ns.serve_bare:
         serve_bare(int(ns.serve_bare[0]), ns.serve_bare[1], ns.serve_bare[2])
@@ -339,7 +357,8 @@ def main() -> int:
             procs.append(subprocess.Popen(args, preexec_fn=pinned(load_cpus)))
             wait_port(mc_port)
         dport, bport = free_port(), free_port()
-        serve = [str(dport), str(mc_port), str(ns.symbols), str(ns.rate), ns.http_thread]
+        serve = [str(dport), str(mc_port), str(ns.symbols), str(ns.rate), str(ns.ticks)]
+        serve.append(ns.http_thread)
         serve.append(ns.event_loop)
         daemon_proc = subprocess.Popen(
             [py, me, "--serve-daemon", *serve], preexec_fn=pinned(server_cpus)
@@ -373,6 +392,7 @@ def main() -> int:
         results: dict[str, Any] = {
             "symbols": ns.symbols,
             "rate": ns.rate,
+            "ticks": ns.ticks,
             "duration": ns.duration,
             "connections": ns.connections,
             "threads": ns.threads,
@@ -399,16 +419,23 @@ def main() -> int:
         for n in range(ns.rounds):
             for path in ("/api/market/tickers", "/health/quick"):
                 r = runs.setdefault(path, {"daemon": [], "bare": []})
-                d1 = measure(f"{subject_base}{path}")
-                # freeze the daemon (and its synthetic feed) so its background work does
-                # not slow the baseline down; it resumes right after
-                subject.send_signal(signal.SIGSTOP)
-                try:
-                    b1 = measure(f"http://127.0.0.1:{bport}{path}")
-                    b2 = measure(f"http://127.0.0.1:{bport}{path}")
-                finally:
-                    subject.send_signal(signal.SIGCONT)
-                d2 = measure(f"{subject_base}{path}")
+
+                def daemon_run(path: str = path) -> dict[str, float]:
+                    return measure(f"{subject_base}{path}")
+
+                def bare_run(path: str = path) -> dict[str, float]:
+                    # freeze the daemon (and its synthetic feed) so its background work
+                    # does not slow the baseline down; it resumes right after
+                    subject.send_signal(signal.SIGSTOP)
+                    try:
+                        return measure(f"http://127.0.0.1:{bport}{path}")
+                    finally:
+                        subject.send_signal(signal.SIGCONT)
+
+                if n % 2 == 0:  # ABBA, then BAAB: neither server always runs twice in a row
+                    d1, b1, b2, d2 = daemon_run(), bare_run(), bare_run(), daemon_run()
+                else:
+                    b1, d1, d2, b2 = bare_run(), daemon_run(), daemon_run(), bare_run()
                 r["daemon"] += [d1, d2]
                 r["bare"] += [b1, b2]
                 ratio = abba_ratio(d1["rps"], b1["rps"], b2["rps"], d2["rps"])
@@ -444,7 +471,8 @@ def main() -> int:
         shutil.rmtree(body_dir, ignore_errors=True)
 
     print(
-        f"\nsymbols={ns.symbols} synthetic rate={ns.rate:g}/s  http thread={ns.http_thread}  "
+        f"\nsymbols={ns.symbols} synthetic rate={ns.rate:g}/s in {ns.ticks:g} bursts/s  "
+        f"http thread={ns.http_thread}  "
         f"loop={ns.event_loop}  "
         f"wrk -t{ns.threads} "
         f"-c{ns.connections} -d{ns.duration}s, {ns.rounds} ABBA rounds (medians)  "

@@ -17,7 +17,7 @@ from .event_loop import anyio_backend_options
 from .gc_policy import QuietCollector
 from .logs import setup_logging
 from .runtime import Runtime
-from .supervisor import Supervisor
+from .supervisor import ActorSpec, Supervisor
 
 log = logging.getLogger("virtuoso")
 
@@ -76,8 +76,11 @@ def flag_overrides(ns: argparse.Namespace) -> dict[str, Any]:
     return {"daemon": daemon} if daemon else {}
 
 
-async def serve(runtime: Runtime) -> None:
-    sup = Supervisor(runtime, build_specs(runtime))
+async def serve(runtime: Runtime, specs: list[ActorSpec] | None = None) -> None:
+    """Run the supervisor tree (``specs``, default: the configured actors) until it
+    stops, with the daemon's GC policy; ``scripts/bench_api.py`` serves its own tree
+    through this too, so it measures the daemon's process, not a variant of it."""
+    sup = Supervisor(runtime, build_specs(runtime) if specs is None else specs)
     bus = runtime.bus
     # full GC passes between bursts, and start-up objects frozen (gc_policy.py)
     collector = QuietCollector(

@@ -145,10 +145,11 @@ class TickerCacheActor:
         self.cfg: MemcachedConfig = runtime.config.memcached
         self.latest: dict[Key, Ticker] = {}  # shared with readers: never rebuilt
         # the same table in (exchange, symbol) order, and each ticker's JSON in that
-        # order: a snapshot is then C-speed copies of .values() (rebuilt, privately,
-        # when a symbol appears or goes)
+        # order: a snapshot is then C-speed copies of .values() (re-sorted, privately,
+        # once after symbols appeared: see _sorted_rows)
         self._rows: dict[Key, Ticker] = {}
         self._json: dict[Key, bytes] = {}
+        self._unsorted = False
         self.restored: set[Key] = set()
         self._view_dirty: set[Key] = set()
         self._symbols_dirty = True
@@ -222,10 +223,10 @@ class TickerCacheActor:
 
     def _ingest(self, t: Ticker, restored: bool = False) -> None:
         key = (t.exchange, t.symbol)
-        new = key not in self._rows
+        if key not in self._rows:
+            self._unsorted = True
+            self._symbols_dirty = True
         self._rows[key] = t
-        if new:
-            self._sort_rows()
         self.latest[key] = t
         self._view_dirty.add(key)
         if restored:
@@ -237,13 +238,17 @@ class TickerCacheActor:
             self.counters["received"] += 1
         self._changed.set()
 
-    def _sort_rows(self) -> None:
-        self._rows = dict(sorted(self._rows.items()))
-        self._json = {k: self._json.get(k, b"null") for k in self._rows}
-        self._symbols_dirty = True
+    def _sorted_rows(self) -> dict[Key, Ticker]:
+        """The table in (exchange, symbol) order: sorted once per burst of new symbols
+        (a start-up or warm restore brings hundreds at once), not once per symbol."""
+        if self._unsorted:
+            self._rows = dict(sorted(self._rows.items()))
+            self._json = {k: self._json.get(k, b"null") for k in self._rows}
+            self._unsorted = False
+        return self._rows
 
     def _publish_tickers(self) -> None:
-        rows = self._rows
+        rows = self._sorted_rows()
         for key in self._view_dirty:
             self._json[key] = _json.encode(rows[key])
         self._view_dirty.clear()
@@ -254,7 +259,14 @@ class TickerCacheActor:
             len(rows),
             len(self.restored),
         )
-        body = head + b",".join(self._json.values()) + b"]}"
+        # one copy of the ~90 kB body, not three (head + join + tail)
+        parts = list(self._json.values())
+        if parts:
+            parts[0] = head + parts[0]
+            parts[-1] += b"]}"
+            body = b",".join(parts)
+        else:
+            body = head + b"]}"
         snap = TickerSnapshot(
             tickers=tuple(rows.values()),
             index=dict(self.latest),
@@ -439,7 +451,7 @@ class TickerCacheActor:
             agg = TickerAggregate(
                 exchange=ex,
                 updated=now,
-                tickers=[t for k, t in self._rows.items() if k[0] == ex],
+                tickers=[t for k, t in self._sorted_rows().items() if k[0] == ex],
             )
             items.append((aggregate_key(prefix, ex), ticker_encoder.encode(agg)))
         try:
