@@ -62,10 +62,7 @@ def _http_error(request: web.Request, exc: web.HTTPException) -> web.Response:
     message = exc.reason
     if exc.status == 404:
         message = f"no such endpoint: {request.method} {request.path}"
-    resp = error_response(exc.status, code, message)
-    if "Allow" in exc.headers:
-        resp.headers["Allow"] = exc.headers["Allow"]
-    return resp
+    return error_response(exc.status, code, message)
 
 
 def _not_allowed(request: web.Request, allowed: set[str]) -> web.Response:
@@ -106,7 +103,8 @@ UNMATCHED_PATH = "/{_unmatched_path:.*}"
 
 
 async def unmatched(request: web.Request) -> web.Response:
-    """404, or 405 when another route has this path under other methods."""
+    """Raise what aiohttp's router would have: 404, or 405 when another route has
+    this path under other methods (:func:`json_errors` around it answers both)."""
     own = request.match_info.route.resource
     allowed: set[str] = set()
     for resource in request.app.router.resources():
@@ -114,5 +112,5 @@ async def unmatched(request: web.Request) -> web.Response:
             _, methods = await resource.resolve(request)
             allowed |= methods
     if allowed:
-        return _not_allowed(request, allowed)
-    return _http_error(request, web.HTTPNotFound())
+        raise web.HTTPMethodNotAllowed(request.method, allowed)
+    raise web.HTTPNotFound()
