@@ -90,15 +90,15 @@ def serve_daemon(
     import anyio
     import anyio.abc
 
-    from virtuoso_daemon.actors.http_api import HttpApiActor
-    from virtuoso_daemon.actors.market_store import MarketStoreActor
-    from virtuoso_daemon.actors.ticker_cache import TickerCacheActor
-    from virtuoso_daemon.bus import Topics
-    from virtuoso_daemon.config import load_config
-    from virtuoso_daemon.logs import setup_logging
-    from virtuoso_daemon.messages import Ticker
-    from virtuoso_daemon.runtime import Runtime
-    from virtuoso_daemon.supervisor import ActorSpec
+    from virtuoso_daemon.core.bus import Topics
+    from virtuoso_daemon.core.config import load_config
+    from virtuoso_daemon.core.logs import setup_logging
+    from virtuoso_daemon.core.messages import Ticker
+    from virtuoso_daemon.core.runtime import Runtime
+    from virtuoso_daemon.core.supervisor import ActorSpec
+    from virtuoso_daemon.http.server import HttpApiActor
+    from virtuoso_daemon.market.actor import MarketStoreActor
+    from virtuoso_daemon.tickers.actor import TickerCacheActor
 
     names = [f"C{i:03d}/USDT" for i in range(symbols - 1)] + ["BTC/USDT"]
     state = tempfile.mkdtemp(prefix="virtuoso-bench-")
@@ -184,9 +184,9 @@ def serve_daemon(
     ]
 
     # the daemon's own process set-up and serve(): malloc settings, GC policy
-    from virtuoso_daemon import malloc
-    from virtuoso_daemon.cli import serve
-    from virtuoso_daemon.event_loop import anyio_backend_options
+    from virtuoso_daemon.core import malloc
+    from virtuoso_daemon.core.event_loop import anyio_backend_options
+    from virtuoso_daemon.process.cli import serve
 
     malloc.tune()
     runtime = Runtime(config=cfg)
@@ -210,7 +210,7 @@ def serve_bare(port: int, body_dir: str, loop: str) -> None:
     app = web.Application()
     app.router.add_get("/api/market/tickers", tickers_handler)
     app.router.add_get("/health/quick", health_handler)
-    from virtuoso_daemon.event_loop import new_loop
+    from virtuoso_daemon.core.event_loop import new_loop
 
     event_loop = new_loop("uvloop" if loop == "uvloop" else "asyncio")
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None, loop=event_loop)

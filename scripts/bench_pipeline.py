@@ -39,7 +39,7 @@ Three parts, each on a freshly started stack (memcached, simulator, daemon):
 
 The simulator runs in its own process by default (``--sim external``: ``virtuoso-sim``
 with the same settings as ``--demo``, the daemon's feeds built by
-:func:`virtuoso_daemon.actors.demo.demo_exchanges`), so the daemon's RSS and CPU are
+:func:`virtuoso_daemon.process.demo.demo_exchanges`), so the daemon's RSS and CPU are
 its own and the tick interval can be varied. ``--sim demo`` runs ``virtuoso-daemon
 --demo`` instead (simulator inside the daemon; tick fixed at 0.25 s). The daemon is
 always the real ``python -m virtuoso_daemon --config <generated toml>``.
@@ -268,8 +268,8 @@ class Stack:
         return args
 
     async def start(self) -> None:
-        from virtuoso_daemon.actors.demo import demo_exchanges
-        from virtuoso_daemon.config import DemoConfig
+        from virtuoso_daemon.core.config import DemoConfig
+        from virtuoso_daemon.process.demo import demo_exchanges
 
         cfg, py = self.cfg, sys.executable
         mc_port = 0
@@ -352,7 +352,7 @@ class Stack:
 
     def probes(self, per_feed: int) -> list[Probe]:
         """``per_feed`` symbols of each feed, spread over its list (first ... last)."""
-        from virtuoso_daemon.actors.demo import PERP_FEED, SPOT_FEED
+        from virtuoso_daemon.process.demo import PERP_FEED, SPOT_FEED
         from virtuoso_daemon.sim import SimConfig
         from virtuoso_daemon.sim.universe import Universe
 

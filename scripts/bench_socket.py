@@ -11,8 +11,8 @@ What it does, in one run:
    (every millisecond, as a feed would), and a subscriber process on the socket:
 
    * ``raw``: counts lines (what the daemon can push),
-   * ``client``: :class:`virtuoso_daemon.protocol.ControlClient`, decoding every
-     event into a :class:`~virtuoso_daemon.messages.Ticker` (what a TUI sees),
+   * ``client``: :class:`virtuoso_daemon.protocol.frames.ControlClient`, decoding every
+     event into a :class:`~virtuoso_daemon.core.messages.Ticker` (what a TUI sees),
    * ``throttled``: the client with ``throttle_ms`` (newest per symbol per interval).
 
 For each it prints events/s received, events dropped (told with ``_dropped``), the
@@ -50,18 +50,18 @@ import anyio.abc  # noqa: E402
 import anyio.lowlevel  # noqa: E402
 import msgspec  # noqa: E402
 
-from virtuoso_daemon.bus import Topics  # noqa: E402
-from virtuoso_daemon.config import load_config  # noqa: E402
-from virtuoso_daemon.messages import Ticker  # noqa: E402
-from virtuoso_daemon.protocol import Event, encode_frame_into  # noqa: E402
+from virtuoso_daemon.core.bus import Topics  # noqa: E402
+from virtuoso_daemon.core.config import load_config  # noqa: E402
+from virtuoso_daemon.core.messages import Ticker  # noqa: E402
+from virtuoso_daemon.protocol.frames import Event, encode_frame_into  # noqa: E402
 
 # --- subscriber side (a separate process) ----------------------------------------------
 
 
 async def _subscriber(ns: argparse.Namespace) -> None:
     """Count events for ``seconds`` after the first one; print one JSON line."""
-    from virtuoso_daemon.client import RawConnection
-    from virtuoso_daemon.protocol import ControlClient, receive_some
+    from virtuoso_daemon.protocol.client import RawConnection
+    from virtuoso_daemon.protocol.frames import ControlClient, receive_some
 
     counted = dropped = 0
     if ns.mode == "bare-raw":
@@ -219,7 +219,7 @@ async def bench_bare(path: Path, symbols: int, seconds: float) -> dict[str, Any]
     done = anyio.Event()
 
     async def serve(stream: anyio.abc.SocketStream) -> None:
-        from virtuoso_daemon.protocol import send_all
+        from virtuoso_daemon.protocol.frames import send_all
 
         sock = stream.extra(anyio.abc.SocketAttribute.raw_socket)
         try:
@@ -260,8 +260,8 @@ async def bench_daemon(
     freeze_gc: bool = False,
 ) -> dict[str, Any]:
     from tests.harness import running_daemon
-    from virtuoso_daemon.actors.control import ControlActor
-    from virtuoso_daemon.supervisor import ActorSpec
+    from virtuoso_daemon.control import ControlActor
+    from virtuoso_daemon.core.supervisor import ActorSpec
 
     sock = tmp / f"ctl-{mode}-{rate}.sock"
     cfg = load_config(

@@ -2,7 +2,7 @@
 """Rendering cost of ``virtuoso-tui``: CPU and staleness under a firehose of tickers.
 
 A synthetic daemon (a Unix socket speaking the real control protocol, built from
-``virtuoso_daemon.protocol``) publishes N symbols x R updates/s. ``virtuoso-tui`` runs
+``virtuoso_daemon.protocol.frames``) publishes N symbols x R updates/s. ``virtuoso-tui`` runs
 in a real terminal (tmux, 200x60 by default) attached to it. Measured:
 
 * CPU of the TUI process (psutil, user+system, as a fraction of one core);
@@ -36,8 +36,8 @@ from typing import Any
 import msgspec
 import psutil
 
-from virtuoso_daemon import protocol
-from virtuoso_daemon.messages import Ticker
+from virtuoso_daemon.core.messages import Ticker
+from virtuoso_daemon.protocol import frames as protocol
 
 MOD = 10_000.0  # prices are send time mod this many seconds
 

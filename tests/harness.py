@@ -22,11 +22,11 @@ from typing import Any
 import anyio
 import msgspec
 
-from virtuoso_daemon.assembly import build_specs
-from virtuoso_daemon.config import Config, load_config
-from virtuoso_daemon.runtime import Runtime
-from virtuoso_daemon.supervisor import ActorSpec, Supervisor
-from virtuoso_daemon.systemd import Notifier
+from virtuoso_daemon.core.config import Config, load_config
+from virtuoso_daemon.core.runtime import Runtime
+from virtuoso_daemon.core.supervisor import ActorSpec, Supervisor
+from virtuoso_daemon.core.systemd import Notifier
+from virtuoso_daemon.process.assembly import build_specs
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -7,7 +7,8 @@ import os
 import sys
 from pathlib import Path
 
-from virtuoso_daemon import __version__, protocol
+from virtuoso_daemon import __version__
+from virtuoso_daemon.protocol import frames as protocol
 
 from .app import create_app
 from .client import SocketClient

@@ -19,7 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 
-from virtuoso_daemon import protocol
+from virtuoso_daemon.protocol import frames as protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +95,7 @@ def _plain(topic: str, data: Any) -> Any:
 
 
 class SocketClient:
-    """The real client: :class:`virtuoso_daemon.protocol.ControlClient` behind this interface.
+    """The real client: :class:`~virtuoso_daemon.protocol.frames.ControlClient` behind this.
 
     The protocol module does the framing, the greeting and version check, request ids
     and the event buffer; this adapter only maps its errors onto :class:`ClientError` /

@@ -12,6 +12,6 @@ __version__ = "0.1.0"
 
 # ccxt's package __init__ imports every exchange it has (~75 MB); the daemon needs one
 # or two. Must run before anything imports ccxt: see ccxt_import.
-from . import ccxt_import as _ccxt_import
+from virtuoso_daemon.core import ccxt_import as _ccxt_import
 
 _ccxt_import.install()

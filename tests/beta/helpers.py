@@ -12,14 +12,14 @@ import numpy as np
 
 from tests.harness import DaemonHandle
 from tests.market.helpers import exchange_cfg, market_config
-from virtuoso_daemon.actors.beta import BetaActor
-from virtuoso_daemon.actors.http_api import HttpApiActor
-from virtuoso_daemon.actors.market_store import MarketStoreActor
-from virtuoso_daemon.actors.ticker_cache import TickerCacheActor
-from virtuoso_daemon.bus import Bus, Topics
-from virtuoso_daemon.config import Config
-from virtuoso_daemon.messages import Candle, CandleBatch
-from virtuoso_daemon.supervisor import ActorSpec
+from virtuoso_daemon.beta.actor import BetaActor
+from virtuoso_daemon.core.bus import Bus, Topics
+from virtuoso_daemon.core.config import Config
+from virtuoso_daemon.core.messages import Candle, CandleBatch
+from virtuoso_daemon.core.supervisor import ActorSpec
+from virtuoso_daemon.http.server import HttpApiActor
+from virtuoso_daemon.market.actor import MarketStoreActor
+from virtuoso_daemon.tickers.actor import TickerCacheActor
 
 HOUR = 3_600_000
 SPOT = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "DOGE/USDT", "NEW/USDT"]

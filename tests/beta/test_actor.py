@@ -25,12 +25,13 @@ from tests.beta.helpers import (
 )
 from tests.harness import running_daemon
 from tests.market.helpers import exchange_cfg, market_config, wait_until
-from virtuoso_daemon import analytics, analytics_queries
-from virtuoso_daemon.actors.beta import STATUS_VIEW
-from virtuoso_daemon.actors.beta_compute import CorrelationView
-from virtuoso_daemon.bus import Topics
-from virtuoso_daemon.messages import BetaSnapshot, CorrelationSnapshot
-from virtuoso_daemon.runtime import Runtime
+from virtuoso_daemon import analytics
+from virtuoso_daemon.beta.actor import STATUS_VIEW
+from virtuoso_daemon.beta.compute import CorrelationView
+from virtuoso_daemon.core.bus import Topics
+from virtuoso_daemon.core.messages import BetaSnapshot, CorrelationSnapshot
+from virtuoso_daemon.core.runtime import Runtime
+from virtuoso_daemon.read import analytics as analytics_queries
 
 
 def status(rt: Runtime, exchange: str, tf: str = "1h") -> dict[str, object]:

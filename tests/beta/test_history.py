@@ -19,7 +19,7 @@ from tests.beta.helpers import (
 )
 from tests.harness import running_daemon, short_tmpdir
 from tests.market.helpers import wait_until
-from virtuoso_daemon.storage.beta_history import (
+from virtuoso_daemon.beta.history import (
     FILENAME,
     BetaHistoryStore,
     HistoryError,

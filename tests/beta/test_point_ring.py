@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from virtuoso_daemon.storage.beta_history import HistoryPoint
-from virtuoso_daemon.store.point_ring import INITIAL_ROWS, PointRing
+from virtuoso_daemon.beta.history import HistoryPoint
+from virtuoso_daemon.beta.point_ring import INITIAL_ROWS, PointRing
 
 
 def point(ts: int, beta: float | None = 1.0, n_obs: int = 30) -> HistoryPoint:

@@ -37,10 +37,10 @@ import pytest
 from tests.beta.helpers import get
 from tests.harness import DaemonHandle, running_daemon, test_config
 from tests.market.helpers import eventually
-from virtuoso_daemon.actors.beta import BetaActor
-from virtuoso_daemon.assembly import build_specs
-from virtuoso_daemon.runtime import Runtime
-from virtuoso_daemon.supervisor import ActorSpec
+from virtuoso_daemon.beta.actor import BetaActor
+from virtuoso_daemon.core.runtime import Runtime
+from virtuoso_daemon.core.supervisor import ActorSpec
+from virtuoso_daemon.process.assembly import build_specs
 
 N_ALTS = 8
 WINDOW_N = 720  # 30d of 1h candles

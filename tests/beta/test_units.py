@@ -11,7 +11,7 @@ import pytest
 
 from tests.beta.helpers import BETAS, factor_closes
 from virtuoso_daemon import analytics
-from virtuoso_daemon.actors.beta_compute import (
+from virtuoso_daemon.beta.compute import (
     Coalescer,
     CorrelationView,
     Universe,
@@ -23,13 +23,13 @@ from virtuoso_daemon.actors.beta_compute import (
     slim_correlation,
     view_key,
 )
-from virtuoso_daemon.actors.beta_sentiment import (
+from virtuoso_daemon.beta.sentiment import (
     OpenInterestHistory,
     RegimeWindow,
     TradeFlow,
     build,
 )
-from virtuoso_daemon.messages import (
+from virtuoso_daemon.core.messages import (
     BetaSnapshot,
     CorrelationSnapshot,
     Funding,
@@ -37,7 +37,7 @@ from virtuoso_daemon.messages import (
     Ticker,
     Trade,
 )
-from virtuoso_daemon.runtime import Views
+from virtuoso_daemon.core.runtime import Views
 
 HOUR = 3_600_000
 

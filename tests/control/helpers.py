@@ -17,11 +17,11 @@ from typing import Any
 import anyio
 import anyio.abc
 
-from virtuoso_daemon.actors.control import ControlActor
-from virtuoso_daemon.actors.http_api import HttpApiActor
-from virtuoso_daemon.bus import Request, Topics
-from virtuoso_daemon.messages import Ticker
-from virtuoso_daemon.supervisor import ActorSpec
+from virtuoso_daemon.control import ControlActor
+from virtuoso_daemon.core.bus import Request, Topics
+from virtuoso_daemon.core.messages import Ticker
+from virtuoso_daemon.core.supervisor import ActorSpec
+from virtuoso_daemon.http.server import HttpApiActor
 
 
 def control_specs(*extra: ActorSpec) -> list[ActorSpec]:

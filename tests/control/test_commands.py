@@ -20,14 +20,14 @@ import pytest
 
 from tests.control.helpers import FakeFeeds, control_specs, ticker, wait_until
 from tests.harness import running_daemon, test_config
-from virtuoso_daemon.actors.control.commands import feeds as feed_commands
-from virtuoso_daemon.actors.control.registry import forward, unregister
-from virtuoso_daemon.actors.market_store import MarketStoreActor
-from virtuoso_daemon.actors.ticker_cache import TickerCacheActor
-from virtuoso_daemon.bus import Topics
-from virtuoso_daemon.config import ExchangeConfig
-from virtuoso_daemon.messages import BetaRow, BetaSnapshot, CandleBatch, CorrelationSnapshot
-from virtuoso_daemon.protocol import (
+from virtuoso_daemon.control.commands import feeds as feed_commands
+from virtuoso_daemon.control.registry import forward, unregister
+from virtuoso_daemon.core.bus import Topics
+from virtuoso_daemon.core.config import ExchangeConfig
+from virtuoso_daemon.core.messages import BetaRow, BetaSnapshot, CandleBatch, CorrelationSnapshot
+from virtuoso_daemon.core.supervisor import ActorSpec
+from virtuoso_daemon.market.actor import MarketStoreActor
+from virtuoso_daemon.protocol.frames import (
     BYE_TOPIC,
     PROTOCOL_VERSION,
     CommandError,
@@ -35,7 +35,7 @@ from virtuoso_daemon.protocol import (
     ControlClient,
     Hello,
 )
-from virtuoso_daemon.supervisor import ActorSpec
+from virtuoso_daemon.tickers.actor import TickerCacheActor
 
 
 async def test_the_daemon_greets_with_its_versions_and_hello_checks_the_protocol() -> None:

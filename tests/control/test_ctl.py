@@ -18,7 +18,7 @@ import anyio.abc
 
 from tests.control.helpers import FakeFeeds, control, control_specs, run_ctl, ticker, wait_until
 from tests.harness import DaemonHandle, running_daemon, short_tmpdir, test_config
-from virtuoso_daemon.bus import Topics
+from virtuoso_daemon.core.bus import Topics
 
 
 @asynccontextmanager

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from virtuoso_daemon.actors.control import commands
-from virtuoso_daemon.actors.control.peers import PeerCred, PeerPolicy
-from virtuoso_daemon.actors.control.registry import (
+from virtuoso_daemon.control import commands
+from virtuoso_daemon.control.peers import PeerCred, PeerPolicy
+from virtuoso_daemon.control.registry import (
     Args,
     Context,
     FrameError,
@@ -24,8 +24,8 @@ from virtuoso_daemon.actors.control.registry import (
     command,
     unregister,
 )
-from virtuoso_daemon.messages import Ticker
-from virtuoso_daemon.protocol import (
+from virtuoso_daemon.core.messages import Ticker
+from virtuoso_daemon.protocol.frames import (
     MAX_LINE,
     ErrorInfo,
     ErrorReply,

@@ -18,9 +18,9 @@ import pytest
 
 from tests.control.helpers import control, control_specs, open_fds, task_count, ticker, wait_until
 from tests.harness import running_daemon, test_config
-from virtuoso_daemon.bus import Topics
-from virtuoso_daemon.client import RawConnection
-from virtuoso_daemon.protocol import MAX_LINE, ControlClient
+from virtuoso_daemon.core.bus import Topics
+from virtuoso_daemon.protocol.client import RawConnection
+from virtuoso_daemon.protocol.frames import MAX_LINE, ControlClient
 
 BAD_FRAMES = [
     (b"{", None, "bad_frame"),
@@ -120,8 +120,8 @@ async def test_fuzz_loop_every_line_gets_one_reply_and_the_daemon_carries_on() -
 
 
 def control_specs_commands() -> list[str]:
-    from virtuoso_daemon.actors.control import commands
-    from virtuoso_daemon.actors.control.registry import commands as registered
+    from virtuoso_daemon.control import commands
+    from virtuoso_daemon.control.registry import commands as registered
 
     commands.load_all()
     return sorted(registered())

@@ -11,9 +11,8 @@ import pytest
 
 from tests.control.helpers import control, control_specs, ticker, wait_until
 from tests.harness import running_daemon, test_config
-from virtuoso_daemon.bus import Topics
-from virtuoso_daemon.client import RawConnection
-from virtuoso_daemon.messages import (
+from virtuoso_daemon.core.bus import Topics
+from virtuoso_daemon.core.messages import (
     ActorEvent,
     BetaSnapshot,
     Candle,
@@ -21,9 +20,10 @@ from virtuoso_daemon.messages import (
     LogRecord,
     Ticker,
 )
-from virtuoso_daemon.protocol import DROPPED_TOPIC, CommandError, ControlClient, Event
-from virtuoso_daemon.runtime import Runtime
-from virtuoso_daemon.supervisor import ActorSpec
+from virtuoso_daemon.core.runtime import Runtime
+from virtuoso_daemon.core.supervisor import ActorSpec
+from virtuoso_daemon.protocol.client import RawConnection
+from virtuoso_daemon.protocol.frames import DROPPED_TOPIC, CommandError, ControlClient, Event
 
 
 async def _events(client: ControlClient, n: int, topic: str | None = None) -> list[Event]:

@@ -20,9 +20,9 @@ import anyio
 import msgspec
 
 from tests.harness import DaemonHandle, running_daemon, test_config
-from virtuoso_daemon.actors.feeds import feed_specs
-from virtuoso_daemon.bus import Subscription, Topics
-from virtuoso_daemon.config import ExchangeConfig
+from virtuoso_daemon.core.bus import Subscription, Topics
+from virtuoso_daemon.core.config import ExchangeConfig
+from virtuoso_daemon.feeds import feed_specs
 from virtuoso_daemon.sim import SimConfig, Simulator, ccxt_overrides
 
 RECORDED = (

@@ -7,8 +7,8 @@ import msgspec
 import pytest
 
 from tests.feeds.env import feed_env
-from virtuoso_daemon.bus import RequestError, Topics
-from virtuoso_daemon.messages import Ticker
+from virtuoso_daemon.core.bus import RequestError, Topics
+from virtuoso_daemon.core.messages import Ticker
 
 
 def _tickers_since(env: object, mark: int, symbol: str) -> int:

@@ -7,12 +7,12 @@ from typing import Any
 import anyio
 
 from tests.harness import running_daemon, test_config
-from virtuoso_daemon.actors.demo import DemoActor, demo_exchanges
-from virtuoso_daemon.actors.feeds import feed_specs
-from virtuoso_daemon.bus import Topics
-from virtuoso_daemon.config import DemoConfig
-from virtuoso_daemon.messages import Ticker
-from virtuoso_daemon.supervisor import ActorSpec
+from virtuoso_daemon.core.bus import Topics
+from virtuoso_daemon.core.config import DemoConfig
+from virtuoso_daemon.core.messages import Ticker
+from virtuoso_daemon.core.supervisor import ActorSpec
+from virtuoso_daemon.feeds import feed_specs
+from virtuoso_daemon.process.demo import DemoActor, demo_exchanges
 
 
 def test_demo_exchanges_cover_every_simulated_market() -> None:

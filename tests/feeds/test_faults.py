@@ -15,8 +15,8 @@ import anyio
 import pytest
 
 from tests.feeds.env import FeedEnv, feed_env
-from virtuoso_daemon.bus import Topics
-from virtuoso_daemon.messages import Candle, CandleBatch, FeedStatus, Ticker
+from virtuoso_daemon.core.bus import Topics
+from virtuoso_daemon.core.messages import Candle, CandleBatch, FeedStatus, Ticker
 from virtuoso_daemon.sim import SimConfig
 
 BACKOFF_MAX = 1.0

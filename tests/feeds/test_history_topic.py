@@ -6,11 +6,11 @@ from __future__ import annotations
 import anyio
 import anyio.lowlevel
 
-from virtuoso_daemon.actors.feeds.context import FeedContext
-from virtuoso_daemon.bus import Bus, Topics
-from virtuoso_daemon.config import ExchangeConfig, load_config
-from virtuoso_daemon.messages import CandleBatch
-from virtuoso_daemon.runtime import Runtime
+from virtuoso_daemon.core.bus import Bus, Topics
+from virtuoso_daemon.core.config import ExchangeConfig, load_config
+from virtuoso_daemon.core.messages import CandleBatch
+from virtuoso_daemon.core.runtime import Runtime
+from virtuoso_daemon.feeds.context import FeedContext
 
 ROWS = [(60_000 * i, 1.0, 2.0, 0.5, 1.5, 10.0) for i in range(3)]
 

@@ -7,7 +7,7 @@ from typing import Any
 import anyio
 
 from tests.harness import DaemonHandle, running_daemon, short_tmpdir, test_config
-from virtuoso_daemon.actors.feeds.backfill import resume_since
+from virtuoso_daemon.feeds.backfill import resume_since
 
 HOUR = 3_600_000
 

@@ -6,8 +6,8 @@ import itertools
 from typing import Any
 
 from tests.feeds.env import by_symbol, feed_env
-from virtuoso_daemon.bus import Topics
-from virtuoso_daemon.messages import (
+from virtuoso_daemon.core.bus import Topics
+from virtuoso_daemon.core.messages import (
     Candle,
     CandleBatch,
     FeedStatus,

@@ -14,11 +14,11 @@ from typing import Any
 
 from ccxt.async_support.base.ws.client import Client
 
-from virtuoso_daemon.actors.feeds.context import FeedContext
-from virtuoso_daemon.actors.feeds.streams import HOOKED_TRADES_LIMIT, CacheScan, HookTable
-from virtuoso_daemon.bus import Topics
-from virtuoso_daemon.config import ExchangeConfig, load_config
-from virtuoso_daemon.runtime import Runtime
+from virtuoso_daemon.core.bus import Topics
+from virtuoso_daemon.core.config import ExchangeConfig, load_config
+from virtuoso_daemon.core.runtime import Runtime
+from virtuoso_daemon.feeds.context import FeedContext
+from virtuoso_daemon.feeds.streams import HOOKED_TRADES_LIMIT, CacheScan, HookTable
 from virtuoso_daemon.sim import SimConfig, make_ccxt_exchange
 from virtuoso_daemon.sim.encode import ticker_event, trade_event
 from virtuoso_daemon.sim.server import Simulator

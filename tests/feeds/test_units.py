@@ -6,17 +6,17 @@ import anyio
 import ccxt.async_support as ccxt
 import pytest
 
-from virtuoso_daemon.actors.feeds import normalize
-from virtuoso_daemon.actors.feeds.backoff import (
+from virtuoso_daemon.core.config import ExchangeConfig
+from virtuoso_daemon.feeds import normalize
+from virtuoso_daemon.feeds.backoff import (
     Backoff,
     RateGate,
     error_kind,
     retry_after_seconds,
 )
-from virtuoso_daemon.actors.feeds.context import chunked
-from virtuoso_daemon.actors.feeds.streams import stream_plan
-from virtuoso_daemon.actors.feeds.symbols import resolve, resolve_all, top_by_volume
-from virtuoso_daemon.config import ExchangeConfig
+from virtuoso_daemon.feeds.context import chunked
+from virtuoso_daemon.feeds.streams import stream_plan
+from virtuoso_daemon.feeds.symbols import resolve, resolve_all, top_by_volume
 
 
 def test_backoff_doubles_with_jitter_and_respects_the_cap() -> None:

@@ -19,8 +19,8 @@ import aiohttp
 import anyio
 from aiohttp import web
 
-from virtuoso_daemon.actors.feeds import ws_pump
-from virtuoso_daemon.actors.feeds.ws_pump import DEFAULT_FAIR_SHARE, PumpedClient
+from virtuoso_daemon.feeds import ws_pump
+from virtuoso_daemon.feeds.ws_pump import DEFAULT_FAIR_SHARE, PumpedClient
 
 BURST = 100
 

@@ -7,7 +7,7 @@ import time
 import anyio
 import pytest
 
-from virtuoso_daemon.bus import Bus, Request, RequestError, Subscription, Topics
+from virtuoso_daemon.core.bus import Bus, Request, RequestError, Subscription, Topics
 
 
 async def test_slow_lossy_subscriber_drops_without_delaying_the_publisher() -> None:

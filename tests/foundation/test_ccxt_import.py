@@ -30,7 +30,7 @@ def _run(code: str) -> dict:
 def test_importing_the_daemon_and_building_binance_loads_only_binance() -> None:
     got = _run(
         f"""
-        import json, sys, virtuoso_daemon.actors.feeds.ccxt_factory as f
+        import json, sys, virtuoso_daemon.feeds.ccxt_factory as f
         ex = f.exchange_class("binanceusdm")({{}})
         {EXCHANGE_MODULES}
         mods = sorted(m for m in sys.modules if m.startswith("ccxt.pro.") and "base" not in m)
@@ -70,7 +70,7 @@ def test_the_lazy_packages_are_marked_and_an_unknown_name_is_an_attribute_error(
     got = _run(
         """
         import json, virtuoso_daemon, ccxt.pro as p
-        from virtuoso_daemon.ccxt_import import is_lazy
+        from virtuoso_daemon.core.ccxt_import import is_lazy
         try:
             p.not_an_exchange
             err = None

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness import REPO
-from virtuoso_daemon.config import ConfigError, load_config, redacted
+from virtuoso_daemon.core.config import ConfigError, load_config, redacted
 
 
 def test_shipped_config_file_loads_with_documented_defaults() -> None:

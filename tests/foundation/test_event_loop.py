@@ -7,8 +7,8 @@ import asyncio
 import pytest
 import uvloop
 
-from virtuoso_daemon.config import ConfigError, load_config
-from virtuoso_daemon.event_loop import anyio_backend_options, loop_name, new_loop_like
+from virtuoso_daemon.core.config import ConfigError, load_config
+from virtuoso_daemon.core.event_loop import anyio_backend_options, loop_name, new_loop_like
 
 
 def test_uvloop_is_the_default_and_asyncio_can_be_chosen() -> None:

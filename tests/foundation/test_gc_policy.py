@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import anyio
 import pytest
 
-from virtuoso_daemon.gc_policy import NEVER, QuietCollector
+from virtuoso_daemon.process.gc_policy import NEVER, QuietCollector
 
 
 class Busy:

@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 
 from tests.harness import running_daemon, test_config
-from virtuoso_daemon.api import app as app_module
+from virtuoso_daemon.http import app as app_module
 
 
 async def test_health_quick_reports_uptime_and_version() -> None:

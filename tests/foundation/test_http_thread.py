@@ -15,8 +15,8 @@ import anyio
 import anyio.to_thread
 
 from tests.harness import running_daemon, test_config
-from virtuoso_daemon.api import market, system
-from virtuoso_daemon.api.dispatch import runs_in_http_thread
+from virtuoso_daemon.http import market, system
+from virtuoso_daemon.http.dispatch import runs_in_http_thread
 
 BUSY_SECONDS = 1.0  # how long the main loop is kept busy (an upper bound, not a figure)
 

@@ -9,11 +9,11 @@ import anyio
 import anyio.abc
 
 from tests.harness import running_daemon, test_config
-from virtuoso_daemon.actors.http_api import HttpApiActor
-from virtuoso_daemon.bus import Topics
-from virtuoso_daemon.messages import ActorEvent
-from virtuoso_daemon.runtime import Runtime
-from virtuoso_daemon.supervisor import ActorSpec
+from virtuoso_daemon.core.bus import Topics
+from virtuoso_daemon.core.messages import ActorEvent
+from virtuoso_daemon.core.runtime import Runtime
+from virtuoso_daemon.core.supervisor import ActorSpec
+from virtuoso_daemon.http.server import HttpApiActor
 
 
 class Crashy:

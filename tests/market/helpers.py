@@ -11,13 +11,13 @@ import anyio
 import msgspec
 
 from tests.harness import MemcachedProcess, test_config
-from virtuoso_daemon.actors.http_api import HttpApiActor
-from virtuoso_daemon.actors.market_store import MarketStoreActor
-from virtuoso_daemon.actors.ticker_cache import TickerCacheActor
-from virtuoso_daemon.config import Config, ExchangeConfig
-from virtuoso_daemon.messages import Ticker
-from virtuoso_daemon.runtime import Runtime
-from virtuoso_daemon.supervisor import ActorSpec
+from virtuoso_daemon.core.config import Config, ExchangeConfig
+from virtuoso_daemon.core.messages import Ticker
+from virtuoso_daemon.core.runtime import Runtime
+from virtuoso_daemon.core.supervisor import ActorSpec
+from virtuoso_daemon.http.server import HttpApiActor
+from virtuoso_daemon.market.actor import MarketStoreActor
+from virtuoso_daemon.tickers.actor import TickerCacheActor
 
 HOUR = 3_600_000
 # The tests' own "current hour", fixed at import. Candle batches are stamped

@@ -22,9 +22,9 @@ from tests.market.helpers import (
     market_specs,
     wait_until,
 )
-from virtuoso_daemon import queries
-from virtuoso_daemon.bus import Topics
-from virtuoso_daemon.messages import CandleBatch, FeedStatus, Funding
+from virtuoso_daemon.core.bus import Topics
+from virtuoso_daemon.core.messages import CandleBatch, FeedStatus, Funding
+from virtuoso_daemon.read import market as queries
 
 SPOT = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT", "ETH/BTC", "DOGE/USDT"]
 

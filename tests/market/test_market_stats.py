@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.market.helpers import make_ticker
-from virtuoso_daemon.api.market_stats import movers, overview
+from virtuoso_daemon.read.market_stats import movers, overview
 
 
 def test_risk_off_when_btc_falls_and_breadth_is_weak() -> None:

@@ -7,7 +7,7 @@ import anyio.abc
 import pytest
 
 from tests.harness import MemcachedProcess
-from virtuoso_daemon.cache.memcached import (
+from virtuoso_daemon.tickers.memcached import (
     SafeClient,
     aggregate_key,
     epoch_key,

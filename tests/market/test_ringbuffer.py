@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from virtuoso_daemon.store.ringbuffer import CandleRing, FloatRing, batch_arrays
+from virtuoso_daemon.market.ringbuffer import CandleRing, FloatRing, batch_arrays
 
 TF = 60_000  # 1m
 

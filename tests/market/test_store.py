@@ -21,10 +21,8 @@ from tests.market.helpers import (
     market_config,
     market_specs,
 )
-from virtuoso_daemon import queries
-from virtuoso_daemon.actors.market_store import STORE_QUERIES, MarketStoreActor
-from virtuoso_daemon.bus import RequestError, Topics
-from virtuoso_daemon.messages import (
+from virtuoso_daemon.core.bus import RequestError, Topics
+from virtuoso_daemon.core.messages import (
     Candle,
     CandleBatch,
     Funding,
@@ -32,9 +30,12 @@ from virtuoso_daemon.messages import (
     OrderBookTop,
     Trade,
 )
-from virtuoso_daemon.runtime import Runtime
-from virtuoso_daemon.storage import candles as disk
-from virtuoso_daemon.supervisor import ActorSpec
+from virtuoso_daemon.core.runtime import Runtime
+from virtuoso_daemon.core.supervisor import ActorSpec
+from virtuoso_daemon.market import persistence as disk
+from virtuoso_daemon.market import requests
+from virtuoso_daemon.market.actor import STORE_QUERIES, MarketStoreActor
+from virtuoso_daemon.read import market as queries
 
 
 def batch(symbol: str, hours: range, *, exchange: str = "binance", tf: str = "1h") -> CandleBatch:
@@ -179,7 +180,7 @@ async def test_closes_matrix_is_aligned_with_nan_for_gaps_and_open_candles() -> 
         rt.bus.publish_nowait(Topics.CANDLES, batch("ETH/USDT", range(-5, -2)))  # stops early
         await ohlcv_count(rt, 3, "ETH/USDT")
         await ohlcv_count(rt, 6)
-        times, closes = await queries.closes(
+        times, closes = await requests.closes(
             rt, "binance", "1h", ["BTC/USDT", "ETH/USDT", "NOPE/USDT"], 4
         )
         # the newest closed candle is the previous hour; the current one is still open
@@ -188,7 +189,7 @@ async def test_closes_matrix_is_aligned_with_nan_for_gaps_and_open_candles() -> 
         assert closes[0].tolist() == [96.5, 97.5, 98.5, 99.5]
         assert closes[1, :2].tolist() == [96.5, 97.5] and np.isnan(closes[1, 2:]).all()
         assert np.isnan(closes[2]).all()
-        times, closes = await queries.closes(
+        times, closes = await requests.closes(
             rt, "binance", "1h", ["BTC/USDT"], 2, closed_only=False
         )
         assert times[-1] == NOW_H and closes[0].tolist() == [99.5, 100.5]
@@ -261,7 +262,7 @@ async def test_periodic_and_requested_persistence_write_atomically(tmp_path: Pat
 async def test_a_persist_run_writes_every_series_batch_by_batch(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("virtuoso_daemon.actors.market_store.PERSIST_BATCH", 2)
+    monkeypatch.setattr("virtuoso_daemon.market.actor.PERSIST_BATCH", 2)
     tmp = short_tmpdir()
     state = tmp / "state"
     async with running_daemon(store_cfg(tmp), market_specs(http=False, cache=False)) as d:
@@ -356,7 +357,7 @@ async def test_closes_longer_than_the_ring_fill_the_newest_end_and_leave_older_n
         await d.runtime.bus.publish(Topics.CANDLES, batch)
         with anyio.fail_after(5):
             while True:
-                times, closes = await queries.closes(d.runtime, "x", "1h", ["BTC/USDT"], 12)
+                times, closes = await requests.closes(d.runtime, "x", "1h", ["BTC/USDT"], 12)
                 if times.size and not np.isnan(closes[0, -1]):
                     break
                 await anyio.sleep(0.01)
@@ -366,8 +367,8 @@ async def test_closes_longer_than_the_ring_fill_the_newest_end_and_leave_older_n
 
 
 def test_a_trade_window_gives_back_the_newest_trades_newest_first() -> None:
-    from virtuoso_daemon.messages import Trade
-    from virtuoso_daemon.store.trades import TradeWindow
+    from virtuoso_daemon.core.messages import Trade
+    from virtuoso_daemon.market.trades import TradeWindow
 
     def trade(i: int, tid: str | None = None) -> Trade:
         side = ("buy", "sell", None)[i % 3]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from virtuoso_daemon.symbols import SymbolError, SymbolIndex, key_form, normalize
+from virtuoso_daemon.core.symbols import SymbolError, SymbolIndex, key_form, normalize
 
 
 @pytest.mark.parametrize(

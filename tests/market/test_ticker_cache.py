@@ -20,16 +20,16 @@ from tests.market.helpers import (
     market_specs,
     wait_until,
 )
-from virtuoso_daemon import queries
-from virtuoso_daemon.bus import Topics
-from virtuoso_daemon.cache.memcached import (
+from virtuoso_daemon.core.bus import Topics
+from virtuoso_daemon.core.config import Config
+from virtuoso_daemon.core.runtime import Runtime
+from virtuoso_daemon.read import market as queries
+from virtuoso_daemon.tickers.memcached import (
     aggregate_decoder,
     aggregate_key,
     ticker_decoder,
     ticker_key,
 )
-from virtuoso_daemon.config import Config
-from virtuoso_daemon.runtime import Runtime
 
 SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT"]
 PREFIX = "vt:"

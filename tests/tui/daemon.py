@@ -1,6 +1,6 @@
 """A real daemon for the TUI tests: in-process (pilot tests) or as a process (tmux tests).
 
-Both are the real assembly (``virtuoso_daemon.assembly.build_specs``) in demo mode:
+Both are the real assembly (``virtuoso_daemon.process.assembly.build_specs``) in demo mode:
 the simulator, the feeds, the market actors and the control socket.
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.harness import test_config
-from virtuoso_daemon.config import Config
+from virtuoso_daemon.core.config import Config
 
 # a 1m beta window, so a beta actor (once assembled) has numbers after one candle close
 FAST_BETA = {"windows": {"1m": ["1h"]}}

@@ -9,7 +9,7 @@ buckets, regime rules, sentiment mapping) are documented in each module and in
 
 from __future__ import annotations
 
-from .beta import (
+from virtuoso_daemon.analytics.beta import (
     BetaStats,
     BetaTable,
     RollingBeta,
@@ -18,7 +18,7 @@ from .beta import (
     compute_betas,
     rolling_beta,
 )
-from .correlation import (
+from virtuoso_daemon.analytics.correlation import (
     CorrelationResult,
     average_linkage,
     cluster_order,
@@ -26,7 +26,7 @@ from .correlation import (
     correlation_snapshot,
     leaf_order,
 )
-from .market import (
+from virtuoso_daemon.analytics.market import (
     Breadth,
     Mover,
     Movers,
@@ -36,7 +36,7 @@ from .market import (
     pct_changes,
     volume_dominance,
 )
-from .returns import (
+from virtuoso_daemon.analytics.returns import (
     DEFAULT_MIN_OBS,
     AlignedCloses,
     ReturnsMatrix,
@@ -46,7 +46,7 @@ from .returns import (
     observation_counts,
     sufficient,
 )
-from .risk import (
+from virtuoso_daemon.analytics.risk import (
     INSUFFICIENT,
     REGIME_RULES,
     RISK_BUCKETS,
@@ -60,7 +60,7 @@ from .risk import (
     risk_bucket_codes,
     risk_buckets,
 )
-from .sentiment import (
+from virtuoso_daemon.analytics.sentiment import (
     COMPONENT_RULES,
     ComponentRule,
     Sentiment,
@@ -70,7 +70,7 @@ from .sentiment import (
     sentiment_label,
     weighted_mean,
 )
-from .timeframes import (
+from virtuoso_daemon.analytics.timeframes import (
     SECONDS_PER_YEAR,
     WindowSpec,
     periods_per_year,

@@ -57,10 +57,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._types import BoolArray, FloatArray, IntArray
-from .returns import DEFAULT_MIN_OBS, ReturnsMatrix
-from .timeframes import periods_per_year as _periods_per_year
-from .timeframes import window_candles
+from virtuoso_daemon.analytics._types import BoolArray, FloatArray, IntArray
+from virtuoso_daemon.analytics.returns import DEFAULT_MIN_OBS, ReturnsMatrix
+from virtuoso_daemon.analytics.timeframes import periods_per_year as _periods_per_year
+from virtuoso_daemon.analytics.timeframes import window_candles
 
 _BLOCK_ELEMENTS = 65_536
 """Matrix elements per row block in :func:`beta_windows` (512 KiB of float64)."""

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._types import FloatArray, IntArray
-from .returns import DEFAULT_MIN_OBS, ReturnsMatrix
+from virtuoso_daemon.analytics._types import FloatArray, IntArray
+from virtuoso_daemon.analytics.returns import DEFAULT_MIN_OBS, ReturnsMatrix
 
 _REL_EPS = 1e-10
 

@@ -22,7 +22,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._types import FloatArray, IntArray
+from virtuoso_daemon.analytics._types import FloatArray, IntArray
 
 
 class Breadth(NamedTuple):

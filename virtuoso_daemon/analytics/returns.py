@@ -31,8 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._types import BoolArray, FloatArray, IntArray
-from .timeframes import periods_per_year, timeframe_ms
+from virtuoso_daemon.analytics._types import BoolArray, FloatArray, IntArray
+from virtuoso_daemon.analytics.timeframes import periods_per_year, timeframe_ms
 
 DEFAULT_MIN_OBS = 30
 """Fewest valid observations (return pairs) a statistic is computed from."""

@@ -55,7 +55,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .market import average_change, breadth
+from virtuoso_daemon.analytics.market import average_change, breadth
 
 RISK_BUCKETS: tuple[str, ...] = ("defensive", "moderate", "aggressive", "high")
 """Bucket names, index = bucket code."""

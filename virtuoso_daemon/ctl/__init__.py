@@ -12,6 +12,6 @@ stable so scripts can rely on them:
 
 from __future__ import annotations
 
-from .main import FAILED, OK, UNREACHABLE, USAGE, main
+from virtuoso_daemon.ctl.main import FAILED, OK, UNREACHABLE, USAGE, main
 
 __all__ = ["FAILED", "OK", "UNREACHABLE", "USAGE", "main"]

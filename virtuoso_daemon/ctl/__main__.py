@@ -2,6 +2,6 @@
 
 import sys
 
-from .main import main
+from virtuoso_daemon.ctl.main import main
 
 sys.exit(main())

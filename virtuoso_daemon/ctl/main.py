@@ -10,8 +10,11 @@ from pathlib import Path
 import anyio
 import msgspec
 
-from ..config import ConfigError, default_socket_path, load_config, socket_path
-from ..protocol import (
+from virtuoso_daemon.core.config import ConfigError, default_socket_path, load_config, socket_path
+from virtuoso_daemon.ctl.parser import Call, UsageError, build_parser
+from virtuoso_daemon.ctl.render import describe_event
+from virtuoso_daemon.ctl.tables import pretty_json
+from virtuoso_daemon.protocol.frames import (
     BYE_TOPIC,
     DROPPED_TOPIC,
     CommandError,
@@ -19,9 +22,6 @@ from ..protocol import (
     ControlClient,
     DaemonUnreachable,
 )
-from .parser import Call, UsageError, build_parser
-from .render import describe_event
-from .tables import pretty_json
 
 OK, FAILED, USAGE, UNREACHABLE = 0, 1, 2, 3
 

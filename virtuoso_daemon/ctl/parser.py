@@ -9,9 +9,9 @@ from typing import Any
 
 import msgspec
 
-from .. import __version__
-from ..config import default_socket_path
-from .render import (
+from virtuoso_daemon import __version__
+from virtuoso_daemon.core.config import default_socket_path
+from virtuoso_daemon.ctl.render import (
     render_auto,
     render_beta,
     render_clients,

@@ -9,8 +9,8 @@ from typing import Any
 
 import msgspec
 
-from .. import __version__
-from ..messages import (
+from virtuoso_daemon import __version__
+from virtuoso_daemon.core.messages import (
     ActorEvent,
     Alert,
     BetaSnapshot,
@@ -20,10 +20,7 @@ from ..messages import (
     LogRecord,
     Ticker,
 )
-from ..protocol import (
-    Event,
-)
-from .tables import (
+from virtuoso_daemon.ctl.tables import (
     Column,
     _cell,
     auto,
@@ -36,6 +33,7 @@ from .tables import (
     rows_of,
     table,
 )
+from virtuoso_daemon.protocol.frames import Event
 
 
 def render_status(doc: dict[str, Any], ns: argparse.Namespace) -> str:

@@ -12,9 +12,9 @@ code runs against over loopback; see ``docs/sim.md``. Typical use::
 
 from __future__ import annotations
 
-from .client import ccxt_overrides, make_ccxt_exchange
-from .config import SimConfig
-from .faults import Fault
-from .server import Simulator
+from virtuoso_daemon.sim.client import ccxt_overrides, make_ccxt_exchange
+from virtuoso_daemon.sim.config import SimConfig
+from virtuoso_daemon.sim.faults import Fault
+from virtuoso_daemon.sim.server import Simulator
 
 __all__ = ["Fault", "SimConfig", "Simulator", "ccxt_overrides", "make_ccxt_exchange"]

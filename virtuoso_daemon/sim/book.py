@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .universe import Market
+from virtuoso_daemon.sim.universe import Market
 
 _MASK = 0xFFFFFFFF
 

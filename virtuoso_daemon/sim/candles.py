@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .universe import Market
+from virtuoso_daemon.sim.universe import Market
 
 FIELDS = ("o", "h", "l", "c", "v", "q", "n", "tb", "tq")
 

@@ -9,9 +9,9 @@ import sys
 
 import anyio
 
-from ..event_loop import anyio_backend_options
-from .config import SimConfig
-from .server import Simulator
+from virtuoso_daemon.core.event_loop import anyio_backend_options
+from virtuoso_daemon.sim.config import SimConfig
+from virtuoso_daemon.sim.server import Simulator
 
 
 def build_parser() -> argparse.ArgumentParser:

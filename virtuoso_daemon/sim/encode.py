@@ -14,8 +14,8 @@ from typing import Any
 
 import msgspec
 
-from .model import Engine, Trade
-from .universe import Kind, Market
+from virtuoso_daemon.sim.model import Engine, Trade
+from virtuoso_daemon.sim.universe import Kind, Market
 
 _enc = msgspec.json.Encoder()
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .universe import SECONDS_PER_YEAR, Universe
+from virtuoso_daemon.sim.universe import SECONDS_PER_YEAR, Universe
 
 # stored timeframes, fine to coarse; every one divides the next
 TIMEFRAMES: dict[str, int] = {

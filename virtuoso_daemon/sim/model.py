@@ -17,11 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from .book import Book
-from .candles import FIELDS, CandleSeries
-from .config import SimConfig
-from .history import generate_history
-from .universe import SECONDS_PER_YEAR, Universe
+from virtuoso_daemon.sim.book import Book
+from virtuoso_daemon.sim.candles import FIELDS, CandleSeries
+from virtuoso_daemon.sim.config import SimConfig
+from virtuoso_daemon.sim.history import generate_history
+from virtuoso_daemon.sim.universe import SECONDS_PER_YEAR, Universe
 
 # trade record: (id, price_str, qty_str, time_ms, buyer_is_maker, price, qty)
 Trade = tuple[int, str, str, int, bool, float, float]

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from .universe import Kind
+from virtuoso_daemon.sim.universe import Kind
 
 Query = Mapping[str, str]
 

@@ -12,11 +12,11 @@ from collections.abc import Awaitable, Callable
 import msgspec
 from aiohttp import web
 
-from . import encode
-from .config import SimConfig
-from .history import TIMEFRAMES
-from .model import Engine
-from .universe import Kind, Market
+from virtuoso_daemon.sim import encode
+from virtuoso_daemon.sim.config import SimConfig
+from virtuoso_daemon.sim.history import TIMEFRAMES
+from virtuoso_daemon.sim.model import Engine
+from virtuoso_daemon.sim.universe import Kind, Market
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 JSON = "application/json"

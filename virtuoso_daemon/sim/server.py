@@ -28,14 +28,14 @@ import msgspec
 import numpy as np
 from aiohttp import web
 
-from . import encode
-from .config import SimConfig
-from .faults import Fault, FaultBoard, parse_faults
-from .model import Engine
-from .ratelimit import RateLimiter, Verdict, request_weight
-from .rest import JSON, Handler, RestApi
-from .universe import Kind
-from .ws import Hub
+from virtuoso_daemon.sim import encode
+from virtuoso_daemon.sim.config import SimConfig
+from virtuoso_daemon.sim.faults import Fault, FaultBoard, parse_faults
+from virtuoso_daemon.sim.model import Engine
+from virtuoso_daemon.sim.ratelimit import RateLimiter, Verdict, request_weight
+from virtuoso_daemon.sim.rest import JSON, Handler, RestApi
+from virtuoso_daemon.sim.universe import Kind
+from virtuoso_daemon.sim.ws import Hub
 
 log = logging.getLogger("virtuoso.sim")
 

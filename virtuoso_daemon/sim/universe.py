@@ -14,7 +14,7 @@ from typing import Literal
 
 import numpy as np
 
-from .config import SimConfig
+from virtuoso_daemon.sim.config import SimConfig
 
 Kind = Literal["spot", "futures"]
 

@@ -25,12 +25,12 @@ import anyio
 import msgspec
 from aiohttp import WSMsgType, web
 
-from . import encode
-from .config import SimConfig
-from .faults import FaultBoard
-from .history import TIMEFRAMES
-from .model import Engine
-from .universe import Kind
+from virtuoso_daemon.sim import encode
+from virtuoso_daemon.sim.config import SimConfig
+from virtuoso_daemon.sim.faults import FaultBoard
+from virtuoso_daemon.sim.history import TIMEFRAMES
+from virtuoso_daemon.sim.model import Engine
+from virtuoso_daemon.sim.universe import Kind
 
 log = logging.getLogger("virtuoso.sim.ws")
 

@@ -1,1 +1,0 @@
-"""The ticker cache's helpers: the memcached client and the key scheme."""

@@ -1,0 +1,186 @@
+"""The control actor: a Unix-socket listener serving the line protocol to many clients.
+
+It owns the socket file (see :mod:`.sockfile`), checks each peer's credentials (see
+:mod:`.peers`), and runs one :class:`.session.Session` per accepted connection under
+its own task group, so a misbehaving client ends only its own session. Counters are
+exposed as ``stats.control`` in the status document.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Any, ClassVar
+
+import anyio
+import anyio.abc
+
+from virtuoso_daemon.control import commands, sockfile
+from virtuoso_daemon.control.logbridge import LogBridge
+from virtuoso_daemon.control.peers import PeerCred, PeerPolicy, peer_credentials, resolve_group
+from virtuoso_daemon.control.registry import codec
+from virtuoso_daemon.control.registry import commands as registered_commands
+from virtuoso_daemon.control.session import Session
+from virtuoso_daemon.control.subscriptions import TOPICS
+from virtuoso_daemon.core.config import Config, socket_path
+from virtuoso_daemon.core.runtime import Runtime
+from virtuoso_daemon.protocol.frames import (
+    MAX_LINE,
+    PROTOCOL_VERSION,
+    ErrorCode,
+    ErrorInfo,
+    ErrorReply,
+    Hello,
+    encode_frame,
+    raw_socket,
+    send_all,
+)
+
+log = logging.getLogger("virtuoso.control")
+
+MAX_CLIENTS = 128  # connections at once; more are told "busy" and closed
+
+
+class ControlActor:
+    """Serves ``runtime.socket_path`` until cancelled; removes the socket file on exit."""
+
+    name = "control"
+    config_sections: ClassVar[tuple[str, ...]] = ("daemon",)
+
+    def __init__(self, runtime: Runtime) -> None:
+        commands.load_all()
+        codec()  # build the request decoder once, before the first client
+        self.runtime = runtime
+        self.path: Path = runtime.socket_path
+        self.sessions: set[Session] = set()
+        self.counters: Counter[str] = Counter()
+        self.policy = PeerPolicy.for_this_process()
+        self._ident: tuple[int, int] | None = None
+        self._group_name = runtime.config.daemon.socket_group
+        self._hello: Hello | None = None
+
+    async def reconfigure(self, config: Config) -> None:
+        """The listener keeps its path and group until restart; say so when they change."""
+        if socket_path(config) != self.path or config.daemon.socket_group != self._group_name:
+            log.warning(
+                "control socket path/group changes take effect on restart (serving %s)",
+                self.path,
+            )
+
+    def hello(self) -> Hello:
+        if self._hello is None:
+            self._hello = Hello(
+                protocol=PROTOCOL_VERSION,
+                version=self.runtime.version,
+                pid=os.getpid(),
+                commands=sorted(registered_commands()),
+                topics=sorted(TOPICS),
+                max_line=MAX_LINE,
+            )
+        return self._hello
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "socket": str(self.path),
+            "clients": len(self.sessions),
+            **{k: self.counters[k] for k in _COUNTERS},
+            "events_sent": sum(s.events_sent for s in self.sessions) + self.counters["sent_closed"],
+            "events_dropped": sum(s.subs.dropped() for s in self.sessions)
+            + self.counters["dropped_closed"],
+        }
+
+    async def run(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        cfg = self.runtime.config.daemon
+        group = resolve_group(cfg.socket_group)
+        self.policy = PeerPolicy.for_this_process(group)
+        sockfile.check_path(self.path)
+        sockfile.prepare_directory(self.path.parent, group)
+        await anyio.to_thread.run_sync(sockfile.claim, self.path)
+        listener = await anyio.create_unix_listener(
+            self.path, mode=0o660 if group is not None else 0o600
+        )
+        bridge = LogBridge(self.runtime.bus)
+        try:
+            if group is not None:
+                os.chown(self.path, -1, group)
+            self._ident = sockfile.identity(self.path)
+            bridge.install()
+            self.runtime.stats["control"] = self.stats
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._accept, listener, tg)
+                log.info("control socket listening on %s", self.path)
+                task_status.started()
+        finally:
+            bridge.uninstall()
+            with anyio.CancelScope(shield=True):
+                await listener.aclose()
+            sockfile.remove_if_ours(self.path, self._ident)
+
+    async def _accept(self, listener: anyio.abc.SocketListener, tg: anyio.abc.TaskGroup) -> None:
+        while True:
+            try:
+                stream = await listener.accept()
+            except OSError as exc:  # EMFILE and friends: back off, keep serving the others
+                log.warning("control socket accept failed: %s", exc)
+                await anyio.sleep(0.1)
+                continue
+            tg.start_soon(self._serve, stream)
+
+    async def _serve(self, stream: anyio.abc.SocketStream) -> None:
+        self.counters["connections"] += 1
+        try:
+            peer = peer_credentials(raw_socket(stream))
+        except OSError:
+            await stream.aclose()
+            return
+        if not self.policy.allows(peer):
+            self.counters["refused"] += 1
+            log.warning("control socket: refused %s", self.policy.refusal(peer))
+            await self._refuse(stream, ErrorCode.FORBIDDEN, self.policy.refusal(peer))
+            return
+        if len(self.sessions) >= MAX_CLIENTS:
+            self.counters["busy"] += 1
+            await self._refuse(stream, ErrorCode.BUSY, f"too many clients ({MAX_CLIENTS})")
+            return
+        session = Session(self, stream, peer)
+        self.sessions.add(session)
+        log.debug("control client %d connected (pid %d, uid %d)", session.id, peer.pid, peer.uid)
+        try:
+            await session.run()
+        except Exception:  # a bug met by one client ends that client, not the server
+            self.counters["session_errors"] += 1
+            log.exception("control client %d: session failed", session.id)
+        finally:
+            self.sessions.discard(session)
+            self.counters["sent_closed"] += session.events_sent
+            self.counters["dropped_closed"] += session.subs.dropped()
+            log.debug("control client %d disconnected", session.id)
+
+    async def _refuse(self, stream: anyio.abc.SocketStream, code: str, message: str) -> None:
+        frame = encode_frame(ErrorReply(id=None, error=ErrorInfo(code=code, message=message)))
+        with anyio.move_on_after(0.5, shield=True):
+            try:
+                await send_all(raw_socket(stream), frame)
+            except OSError:
+                pass
+        with anyio.CancelScope(shield=True):
+            await stream.aclose()
+
+    def peers(self) -> list[PeerCred]:
+        return [s.peer for s in self.sessions]
+
+
+_COUNTERS = (
+    "connections",
+    "refused",
+    "busy",
+    "commands",
+    "failed",
+    "bad_frames",
+    "oversized",
+    "session_errors",
+)

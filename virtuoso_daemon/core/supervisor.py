@@ -1,0 +1,297 @@
+"""The supervisor: starts actors in dependency order and keeps them running.
+
+* Each actor is an object with ``async def run(self, *, task_status)`` that calls
+  ``task_status.started()`` when it is ready to serve.
+* One-for-one restarts: an actor that raises is rebuilt from its factory and started
+  again after an exponential backoff with jitter; the others are untouched.
+* Restart intensity: more than ``intensity`` crashes within ``period`` seconds marks
+  the actor ``failed`` (published on the lifecycle topic) and it stays down while the
+  rest keeps running.
+* Cancellation always propagates: only ``Exception`` restarts, never a cancel.
+* ``READY=1`` goes to systemd once every actor has started the first time; a watchdog
+  task pings at half of ``WATCHDOG_USEC``; SIGHUP reloads the config and hands changed
+  sections to the actors that declared them in ``config_sections``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import anyio
+import anyio.abc
+
+from virtuoso_daemon.core.bus import Topics
+from virtuoso_daemon.core.config import Config, ConfigError, changed_sections, load_config
+from virtuoso_daemon.core.logs import current_actor
+from virtuoso_daemon.core.messages import ActorEvent, ActorState, ConfigReloaded
+from virtuoso_daemon.core.runtime import Runtime
+
+log = logging.getLogger("virtuoso.supervisor")
+
+
+@runtime_checkable
+class Actor(Protocol):
+    """What the supervisor runs."""
+
+    name: str
+
+    async def run(self, *, task_status: anyio.abc.TaskStatus[None] = ...) -> None: ...
+
+
+@runtime_checkable
+class Reconfigurable(Protocol):
+    """An actor that can take a new config without a restart."""
+
+    config_sections: ClassVar[tuple[str, ...]]
+
+    async def reconfigure(self, config: Config) -> None: ...
+
+
+@dataclass(frozen=True)
+class ActorSpec:
+    """How to build one actor, and which actors must be running before it starts."""
+
+    name: str
+    factory: Callable[[Runtime], Any]
+    depends_on: tuple[str, ...] = ()
+
+
+class _Status:
+    """The ``task_status`` handed to an actor: marks it running when it is ready."""
+
+    def __init__(self, runner: _Runner) -> None:
+        self.runner = runner
+
+    def started(self, value: object = None) -> None:
+        self.runner._set_state("running")
+        self.runner.ready.set()
+
+
+class _Runner:
+    """Owns one actor slot: its current instance, state, crash history."""
+
+    def __init__(self, sup: Supervisor, spec: ActorSpec) -> None:
+        self.sup = sup
+        self.spec = spec
+        self.name = spec.name
+        self.instance: Any = None
+        self.state: ActorState = "pending"
+        self.restarts = 0
+        self.last_error: str | None = None
+        self.crashes: deque[float] = deque()
+        self.ready = anyio.Event()  # first start done (or given up)
+        self.started_at: float | None = None
+
+    def _set_state(self, state: ActorState, error: str | None = None) -> None:
+        self.state = state
+        if state == "running":
+            self.started_at = time.time()
+        event = ActorEvent(
+            actor=self.name, state=state, restarts=self.restarts, error=error, ts=time.time()
+        )
+        self.sup._lifecycle_send(event)
+
+    def backoff(self) -> float:
+        """Exponential in consecutive crashes, capped, with +-50 % jitter."""
+        cfg = self.sup.runtime.config.supervisor
+        base = min(cfg.backoff_max, cfg.backoff_initial * 2 ** max(0, len(self.crashes) - 1))
+        return base * random.uniform(0.5, 1.5)  # jitter, not crypto
+
+    async def loop(self) -> None:
+        current_actor.set(self.name)
+        cfg = self.sup.runtime.config.supervisor
+        while True:
+            self.instance = self.spec.factory(self.sup.runtime)
+            self._set_state("starting")
+            try:
+                await self.instance.run(task_status=_Status(self))
+            except anyio.get_cancelled_exc_class():
+                self._set_state("stopped")
+                raise
+            except Exception as exc:
+                now = time.monotonic()
+                self.crashes.append(now)
+                while self.crashes and now - self.crashes[0] > cfg.period:
+                    self.crashes.popleft()
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                if len(self.crashes) > cfg.intensity:
+                    log.error(
+                        "actor %s crashed %d times in %.0fs, marking it failed: %s",
+                        self.name,
+                        len(self.crashes),
+                        cfg.period,
+                        self.last_error,
+                    )
+                    self._set_state("failed", self.last_error)
+                    self.ready.set()
+                    return
+                delay = self.backoff()
+                log.warning(
+                    "actor %s crashed (%s); restart %d in %.2fs",
+                    self.name,
+                    self.last_error,
+                    self.restarts + 1,
+                    delay,
+                    exc_info=exc,
+                )
+                self._set_state("restarting", self.last_error)
+                await anyio.sleep(delay)
+                self.restarts += 1
+                continue
+            # a normal return means the actor decided it is done
+            self._set_state("stopped")
+            self.ready.set()
+            return
+
+
+class Supervisor:
+    """Runs a tree of actors under one task group; see the module docstring."""
+
+    def __init__(self, runtime: Runtime, specs: Sequence[ActorSpec]) -> None:
+        self.runtime = runtime
+        runtime.supervisor = self
+        self.specs = self._order(specs)
+        self.runners = {s.name: _Runner(self, s) for s in self.specs}
+        self.ready = anyio.Event()
+        self._cancel: anyio.CancelScope | None = None
+        self._lifecycle_waiters: list[Callable[[ActorEvent], None]] = []
+
+    @staticmethod
+    def _order(specs: Sequence[ActorSpec]) -> list[ActorSpec]:
+        """Topological order; a cycle or unknown dependency is a programming error."""
+        by_name = {s.name: s for s in specs}
+        out: list[ActorSpec] = []
+        seen: dict[str, bool] = {}
+
+        def visit(spec: ActorSpec) -> None:
+            if seen.get(spec.name) is False:
+                raise ValueError(f"dependency cycle through actor {spec.name!r}")
+            if spec.name in seen:
+                return
+            seen[spec.name] = False
+            for dep in spec.depends_on:
+                if dep not in by_name:
+                    raise ValueError(f"actor {spec.name!r} depends on unknown {dep!r}")
+                visit(by_name[dep])
+            seen[spec.name] = True
+            out.append(spec)
+
+        for s in specs:
+            visit(s)
+        return out
+
+    def _lifecycle_send(self, event: ActorEvent) -> None:
+        # lifecycle is lossless; publish from a sync context via a buffered subscriber
+        for cb in tuple(self._lifecycle_waiters):
+            cb(event)
+        try:
+            self.runtime.bus.publish_nowait(Topics.LIFECYCLE, event)
+        except anyio.WouldBlock:
+            log.warning("a lifecycle subscriber is full; event for %s delayed", event.actor)
+
+    def on_lifecycle(self, callback: Callable[[ActorEvent], None]) -> None:
+        self._lifecycle_waiters.append(callback)
+
+    def status(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "name": r.name,
+                "state": r.state,
+                "restarts": r.restarts,
+                "last_error": r.last_error,
+                "since": r.started_at,
+            }
+            for r in self.runners.values()
+        ]
+
+    def actor(self, name: str) -> Any:
+        return self.runners[name].instance
+
+    def request_shutdown(self) -> None:
+        if self._cancel is not None:
+            self.runtime.notifier.stopping()
+            self._cancel.cancel()
+
+    async def reload_config(self) -> list[str]:
+        """Re-read the config file; hand changed sections to the actors that own them."""
+        rt = self.runtime
+        try:
+            new = load_config(rt.config_path, overrides=rt.overrides)
+        except ConfigError as exc:
+            log.error("config reload rejected, keeping the running config: %s", exc)
+            raise
+        rt.notifier.reloading()
+        changed = sorted(changed_sections(rt.config, new))
+        rt.config = new
+        for runner in self.runners.values():
+            inst = runner.instance
+            if isinstance(inst, Reconfigurable) and set(inst.config_sections) & set(changed):
+                await inst.reconfigure(new)
+        await rt.bus.publish(Topics.CONFIG, ConfigReloaded(sections=changed, ts=time.time()))
+        rt.notifier.ready("reloaded")
+        log.info("config reloaded; changed sections: %s", ", ".join(changed) or "none")
+        return changed
+
+    async def _watchdog(self, interval: float) -> None:
+        while True:
+            self.runtime.notifier.watchdog()
+            await anyio.sleep(interval)
+
+    async def _signals(self) -> None:
+        import signal
+
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as sigs:
+            async for signum in sigs:
+                if signum == signal.SIGHUP:
+                    try:
+                        await self.reload_config()
+                    except ConfigError:
+                        pass
+                else:
+                    log.info("received %s, shutting down", signal.Signals(signum).name)
+                    self.request_shutdown()
+
+    async def run(
+        self,
+        *,
+        handle_signals: bool = False,
+        task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Start everything, serve until cancelled or shut down, then stop everything."""
+        notifier = self.runtime.notifier
+        with anyio.CancelScope() as scope:
+            self._cancel = scope
+            async with anyio.create_task_group() as tg:
+                if handle_signals:
+                    tg.start_soon(self._signals)
+                for spec in self.specs:
+                    runner = self.runners[spec.name]
+                    for dep in spec.depends_on:
+                        await self.runners[dep].ready.wait()
+                    tg.start_soon(runner.loop, name=f"actor:{spec.name}")
+                    await runner.ready.wait()
+                self.ready.set()
+                failed = [r.name for r in self.runners.values() if r.state == "failed"]
+                summary = f"{len(self.runners)} actors running" + (
+                    f", failed: {', '.join(failed)}" if failed else ""
+                )
+                notifier.ready(summary)
+                log.info("ready: %s", summary)
+                interval = notifier.watchdog_interval
+                if interval:
+                    tg.start_soon(self._watchdog, interval)
+                task_status.started()
+        notifier.stopping()
+        log.info("all actors stopped")
+
+
+async def run_with_deadline(main: Callable[[], Awaitable[None]], seconds: float) -> None:
+    """Helper for actors' shutdown paths: run ``main`` shielded, at most ``seconds``."""
+    with anyio.move_on_after(seconds, shield=True):
+        await main()

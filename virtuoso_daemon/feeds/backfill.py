@@ -1,0 +1,244 @@
+"""History on start: OHLCV pages per timeframe, and funding / open interest for perps.
+
+OHLCV backfill pages ``fetch_ohlcv`` forward with ``since``: it starts
+``backfill_candles`` candles before the exchange's current candle and asks for the
+exchange's page limit (binance spot: 1000) until a page comes back short, so 2200
+candles take three requests per series and a younger market simply yields fewer.
+Every page goes out as one :class:`~virtuoso_daemon.core.messages.CandleBatch` of closed
+candles (the open one is the stream's). The same paging refetches what a stream
+missed while it was down (:meth:`Backfiller.catch_up`). After a restart the market
+store's reloaded candles count (:func:`resume_since`): paging starts after the newest
+stored closed candle, so a restart fetches only what it missed.
+The exchange's clock is asked once per run (``fetch_time`` where ccxt has it): it
+may differ from ours (skew, or a simulator running faster than real time).
+
+Funding rates and open interest change slowly and have no streams worth their cost,
+so perpetual feeds fetch them on start and then every ``derivatives_refresh``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import Any
+
+import anyio
+
+from virtuoso_daemon.feeds import normalize
+from virtuoso_daemon.feeds.backoff import Backoff
+from virtuoso_daemon.feeds.context import FeedContext
+from virtuoso_daemon.market import requests
+
+log = logging.getLogger("virtuoso.feeds")
+
+MAX_PAGE = 1000  # never ask for more per request, whatever ccxt says the exchange allows
+
+
+def page_limit(rest: Any, market: str) -> int:
+    """Rows per kline request: ccxt's ``features`` for the market type, capped."""
+    try:
+        feats = rest.features["spot"] if market == "spot" else rest.features["swap"]["linear"]
+        limit = int(feats["fetchOHLCV"]["limit"])
+    except (KeyError, TypeError, ValueError):
+        limit = MAX_PAGE
+    return max(1, min(limit, MAX_PAGE))
+
+
+async def exchange_now_ms(ctx: FeedContext) -> int:
+    """The exchange's clock in ms (ours when it cannot tell us)."""
+    rest = ctx.rest
+    if rest.has.get("fetchTime"):
+        try:
+            ts = await ctx.call("backfill", rest.fetch_time)
+            if ts:
+                return int(ts)
+        except Exception:
+            pass  # recorded by ctx.call; our own clock is a fine estimate
+    return int(time.time() * 1000)
+
+
+def resume_since(since: int, tf_ms: int, stored: dict[str, Any] | None) -> int:
+    """Where a series' backfill starts, given what the store kept across a restart.
+
+    Backfill pages forward from the oldest candle, and the store persists what it got,
+    so the newest stored closed candle marks where the previous run stopped, whether
+    it finished or was interrupted mid-series: paging resumes right after it. History
+    older than the stored candles is not refetched (it only matters if
+    ``backfill_candles`` was raised between runs); a gap in the middle of stored
+    history is left to the analytics, which treat it as missing candles.
+    """
+    if not stored or stored.get("last_closed") is None:
+        return since
+    return max(since, int(stored["last_closed"]) + tf_ms)
+
+
+class Backfiller:
+    """Pages OHLCV history: the initial backfill, and catch-ups after stream gaps."""
+
+    def __init__(self, ctx: FeedContext) -> None:
+        self.ctx = ctx
+        self.done: set[tuple[str, str]] = set()
+        self.pages = 0
+        self.rows = 0
+        self.catch_ups = 0
+        self.total = 0  # series the current backfill covers (done + to do)
+        self.resumed = 0  # series that started from stored candles instead of from scratch
+
+    async def _stored_coverage(self) -> dict[str, Any]:
+        """What the market store already holds (reloaded from disk) for this exchange."""
+        try:
+            with anyio.fail_after(5):
+                cov = await requests.coverage(self.ctx.runtime, self.ctx.name)
+        except Exception as exc:  # no store (feeds-only tests) or not ready: full backfill
+            log.debug("%s: no stored coverage (%s); full backfill", self.ctx.name, exc)
+            return {}
+        result: dict[str, Any] = cov.get(self.ctx.name, {})
+        return result
+
+    def forget(self, symbol: str) -> None:
+        """A removed symbol gets a full backfill again if it is added back."""
+        self.done = {k for k in self.done if k[0] != symbol}
+
+    async def run(self, symbols: list[str]) -> None:
+        """Backfill every (symbol, timeframe) not done yet."""
+        ctx = self.ctx
+        # coarse timeframes first: the long analytics windows (1h/4h/1d betas) are
+        # usable sooner, and 1m history matters least
+        frames = sorted(ctx.timeframes, key=ctx.timeframe_ms, reverse=True)
+        frames = [tf for tf in frames if ctx.cfg.backfill_for(tf) > 0]
+        todo = [(s, tf) for tf in frames for s in symbols if (s, tf) not in self.done]
+        if not todo:
+            return
+        self.total = len(self.done) + len(todo)
+        started = time.monotonic()
+        now_ms = await exchange_now_ms(ctx)
+        stored = await self._stored_coverage()
+        for symbol, tf in todo:
+            tf_ms = ctx.timeframe_ms(tf)
+            want = ctx.cfg.backfill_for(tf)
+            since = resume_since(
+                now_ms // tf_ms * tf_ms - want * tf_ms, tf_ms, stored.get(symbol, {}).get(tf)
+            )
+            if since != now_ms // tf_ms * tf_ms - want * tf_ms:
+                self.resumed += 1
+            await self._retrying(symbol, tf, since, want, now_ms)
+            self.done.add((symbol, tf))
+        log.info(
+            "%s: backfilled %d series (%d pages, %d candles) in %.1fs",
+            ctx.name,
+            len(todo),
+            self.pages,
+            self.rows,
+            time.monotonic() - started,
+        )
+
+    async def catch_up(self, gaps: dict[tuple[str, str], int]) -> None:
+        """Refetch each series from the last candle seen before a gap (a dropped or
+        paused stream) up to now, so candles that closed meanwhile are not lost and the
+        one that was open gets its final values. Completed entries leave ``gaps``."""
+        ctx = self.ctx
+        if not gaps:
+            return
+        now_ms = await exchange_now_ms(ctx)
+        for key, since in list(gaps.items()):
+            symbol, tf = key
+            tf_ms = ctx.timeframe_ms(tf)
+            missing = (now_ms // tf_ms * tf_ms - since) // tf_ms
+            if symbol in ctx.symbol_set and missing > 0:
+                cap = min(missing + 1, max(ctx.cfg.backfill_for(tf), MAX_PAGE))
+                await self._retrying(symbol, tf, since, cap, now_ms)
+                self.catch_ups += 1
+            gaps.pop(key, None)
+
+    async def _retrying(self, symbol: str, tf: str, since: int, cap: int, now_ms: int) -> None:
+        """Page one series until it succeeds (or the feed stops)."""
+        backoff = Backoff(self.ctx.cfg.backoff_initial, self.ctx.cfg.backoff_max)
+        while True:
+            try:
+                await self.series(symbol, tf, since, cap, now_ms)
+            except Exception:
+                await anyio.sleep(backoff.next())
+                continue
+            self.ctx.health.clear("backfill")
+            return
+
+    async def series(self, symbol: str, tf: str, since: int, cap: int, now_ms: int) -> None:
+        """Closed candles from ``since`` up to the present, one CandleBatch per page.
+
+        Pages run until one comes back short (the present is reached). The newest row
+        of that page is the candle still open; it is left to the stream or poller,
+        which follow it until it closes: a batch only ever carries final values, so
+        whatever order batches and live candles arrive in, a consumer that keeps the
+        newest write per open time ends with the exchange's final candle.
+        ``now_ms`` (the exchange's clock when this run started) keeps the newest row of
+        a market that stopped trading, which is closed, not open.
+        """
+        ctx = self.ctx
+        tf_ms = ctx.timeframe_ms(tf)
+        limit = page_limit(ctx.rest, ctx.market)
+        last_closed: normalize.Row | None = None
+        for _ in range(math.ceil(cap / limit) + 3):
+            data = await ctx.call("backfill", ctx.rest.fetch_ohlcv, symbol, tf, since, limit)
+            rows = [r for r in normalize.rows(data) if r[0] >= since]
+            if not rows:
+                break
+            short = len(data) < limit
+            since = rows[-1][0] + tf_ms
+            if short and rows[-1][0] + tf_ms > now_ms:
+                rows.pop()  # still open
+            if rows:
+                await ctx.on_candle_batch(symbol, tf, rows)
+                self.pages += 1
+                self.rows += len(rows)
+                last_closed = rows[-1]
+            if short:
+                break
+        if last_closed is not None:
+            ctx.tracker.seed(symbol, tf, last_closed)
+
+
+async def derivatives_loop(ctx: FeedContext) -> None:
+    """Funding rates and open interest for every symbol, now and then periodically."""
+    rest = ctx.rest
+    ctx.health.set_mode("funding", "rest", "rest")
+    ctx.health.set_mode("open_interest", "rest", "rest")
+    backoff = Backoff(ctx.cfg.backoff_initial, ctx.cfg.backoff_max)
+
+    async def guarded(key: str, fn: Any, *args: Any) -> Any:
+        try:
+            result = await ctx.call(key, fn, *args)
+        except Exception:
+            await anyio.sleep(backoff.next())
+            return None
+        backoff.reset()
+        return result
+
+    try:
+        while True:
+            started = anyio.current_time()
+            symbols = list(ctx.symbols)
+            if rest.has.get("fetchFundingRates"):
+                rates = await guarded("funding", rest.fetch_funding_rates, symbols)
+                if rates is not None:
+                    recv = time.time()
+                    n = ctx.on_funding(rates, recv)
+                    ctx.health.ok("funding", "funding", recv, n)
+            elif rest.has.get("fetchFundingRate"):
+                for s in symbols:
+                    rate = await guarded("funding", rest.fetch_funding_rate, s)
+                    if rate is not None:
+                        recv = time.time()
+                        ctx.health.ok("funding", "funding", recv, ctx.on_funding({s: rate}, recv))
+            if rest.has.get("fetchOpenInterest"):
+                for s in symbols:
+                    oi = await guarded("open_interest", rest.fetch_open_interest, s)
+                    if oi is not None:
+                        recv = time.time()
+                        n = ctx.on_open_interest(s, oi, recv)
+                        ctx.health.ok("open_interest", "open_interest", recv, n)
+            elapsed = anyio.current_time() - started
+            await anyio.sleep(max(0.0, ctx.cfg.derivatives_refresh - elapsed))
+    finally:
+        ctx.health.drop("funding")
+        ctx.health.drop("open_interest")

@@ -1,0 +1,186 @@
+"""Building, sharing markets between, and closing ccxt exchange instances.
+
+One feed uses several ccxt instances: one for REST (markets, backfill, polling,
+funding) and one per streaming data kind. A stream that goes silent or keeps failing
+is recovered by closing its instance and building a fresh one, which is the only
+reliable way to drop every websocket, subscription and cached future ccxt holds.
+Stream instances borrow the REST instance's markets, so a reconnect costs no HTTP.
+
+Every instance is tracked from creation to close: :meth:`ExchangeFactory.close_all`
+on shutdown closes whatever is still open, shielded and bounded, because an
+unclosed aiohttp session is both a resource leak and (in tests) an error.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import anyio
+import ccxt.async_support as ccxt_rest
+import ccxt.pro as ccxt_pro
+
+from virtuoso_daemon.core.config import ExchangeConfig
+from virtuoso_daemon.feeds import ws_pump
+from virtuoso_daemon.feeds.backoff import RateGate, retry_after_seconds
+
+log = logging.getLogger("virtuoso.feeds")
+
+CLOSE_TIMEOUT = 2.0  # seconds per close; ccxt itself sleeps 0.25 s in close()
+# streamed trades / candles ccxt caches per symbol (and timeframe) between two scans;
+# more trades than this per scan interval are counted as ``trades_overflow``
+TRADES_LIMIT = 50
+OHLCV_LIMIT = 8  # a scan reads back to the candle it tracks; a longer gap is refetched
+
+
+def deep_merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def exchange_class(ccxt_id: str) -> type[Any]:
+    """``ccxt.pro.<id>`` when ccxt streams that exchange, else the REST-only class."""
+    cls = getattr(ccxt_pro, ccxt_id, None) or getattr(ccxt_rest, ccxt_id, None)
+    if not isinstance(cls, type):
+        raise ValueError(f"unknown ccxt exchange id {ccxt_id!r}")
+    return cls
+
+
+def ccxt_config(cfg: ExchangeConfig) -> dict[str, Any]:
+    """The constructor config for one feed: our defaults, then the operator's options."""
+    options: dict[str, Any] = {
+        # load only the market type this feed watches (binance/bybit default to all,
+        # which is three to eleven extra calls and ambiguous ids like BTCUSDT)
+        "fetchMarkets": {"types": [cfg.market]},
+        # ccxt keeps the newest N streamed trades and candles per symbol (default 1000
+        # each: ~1.25 MB of trade dicts per symbol, hours to fill, hundreds of MB over
+        # a large universe). The feeds only read what arrived since their last scan
+        # (see streams.CacheScan), so a short tail is enough.
+        "tradesLimit": TRADES_LIMIT,
+        "OHLCVLimit": OHLCV_LIMIT,
+    }
+    if cfg.ccxt_id.startswith("binance"):
+        # full 24 h tickers (with bid/ask) instead of binance's default mini tickers
+        options["watchTickers"] = {"name": "ticker"}
+        options["watchTicker"] = {"name": "ticker"}
+    if cfg.market == "linear":
+        options["defaultType"] = "swap"
+        options["defaultSubType"] = "linear"
+    conf: dict[str, Any] = {
+        "enableRateLimit": True,
+        "timeout": cfg.timeout_ms,
+        "options": deep_merge(options, cfg.options),
+    }
+    if cfg.urls:
+        conf["urls"] = cfg.urls
+    if cfg.rate_limit_ms > 0:
+        conf["rateLimit"] = cfg.rate_limit_ms
+    if cfg.api_key:
+        conf["apiKey"] = cfg.api_key
+        conf["secret"] = cfg.secret
+    return conf
+
+
+class ExchangeFactory:
+    """Makes the ccxt instances of one feed and guarantees they get closed."""
+
+    def __init__(self, cfg: ExchangeConfig, gate: RateGate) -> None:
+        self.cfg = cfg
+        self.gate = gate
+        self.cls = exchange_class(cfg.ccxt_id)
+        self.live: set[Any] = set()
+        self.throttler: Any = None  # one leaky bucket for every instance of this feed
+        self.created = 0
+        self.closed = 0
+        self.responses: dict[int, int] = {}
+
+    def create(self, markets_from: Any | None = None, kind: str | None = None) -> Any:
+        """A new instance; with ``markets_from`` it shares that instance's markets.
+
+        ``kind``: the data kind it will stream (its websocket read loop's fair share).
+        """
+        conf = ccxt_config(self.cfg)
+        ex = self.cls(conf)
+        if self.cfg.urls:
+            # the constructor deep-merges, but binance keeps urls['api'] under 'api';
+            # assigning after construction is the documented belt-and-braces
+            ex.urls = deep_merge(ex.urls, self.cfg.urls)
+        self._hook_responses(ex)
+        ws_pump.install(ex, kind)
+        if self.throttler is not None:
+            ex.throttler = self.throttler
+        if markets_from is not None and markets_from.markets:
+            ex.set_markets_from_exchange(markets_from)
+        self.live.add(ex)
+        self.created += 1
+        return ex
+
+    def share_throttler(self, ex: Any) -> None:
+        """Make ``ex``'s rate limiter the one every later instance uses.
+
+        ccxt limits each instance on its own; a feed with a REST instance and several
+        stream instances (order-book snapshots are REST calls) would otherwise add up
+        to several times the exchange's limit.
+        """
+        self.throttler = ex.throttler
+
+    def _hook_responses(self, ex: Any) -> None:
+        """See every HTTP response: count statuses, close the gate on 429/418."""
+        original = ex.on_rest_response
+        gate, responses, cfg = self.gate, self.responses, self.cfg
+
+        def on_rest_response(
+            code: int,
+            reason: str,
+            url: str,
+            method: str,
+            response_headers: Mapping[str, Any],
+            response_body: str,
+            request_headers: Any,
+            request_body: Any,
+        ) -> Any:
+            responses[code] = responses.get(code, 0) + 1
+            if code in (418, 429):
+                wait = retry_after_seconds(response_headers)
+                gate.last_retry_after = wait
+                # no Retry-After: still stop everything for the initial backoff
+                gate.close_for(wait if wait is not None else cfg.backoff_initial)
+            return original(
+                code,
+                reason,
+                url,
+                method,
+                response_headers,
+                response_body,
+                request_headers,
+                request_body,
+            )
+
+        ex.on_rest_response = on_rest_response
+
+    async def close(self, ex: Any) -> None:
+        """Close one instance, shielded from cancellation and bounded in time."""
+        if ex not in self.live:
+            return
+        self.live.discard(ex)
+        with anyio.move_on_after(CLOSE_TIMEOUT, shield=True) as scope:
+            try:
+                await ex.close()
+            except Exception as exc:  # closing a broken client must not raise
+                log.debug("%s: error while closing a ccxt instance: %r", self.cfg.name, exc)
+        self.closed += 1
+        if scope.cancelled_caught:
+            log.warning("%s: closing a ccxt instance took over %ss", self.cfg.name, CLOSE_TIMEOUT)
+
+    async def close_all(self) -> None:
+        """Close every instance still open, concurrently (shutdown path)."""
+        with anyio.CancelScope(shield=True):
+            async with anyio.create_task_group() as tg:
+                for ex in list(self.live):
+                    tg.start_soon(self.close, ex)

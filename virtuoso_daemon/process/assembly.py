@@ -1,0 +1,41 @@
+"""Which actors make up a daemon, in what dependency order.
+
+This is the one place that knows the whole tree:
+
+    demo (only with --demo: the simulated exchange, in-process)
+    market_store, ticker_cache      subscribe before any feed publishes
+    beta                            recomputes on closed candles, queries the store
+    feeds:<name> ...                one per exchange; feeds (command registry)
+    http_api, control               readers; start last so they never serve a half-built daemon
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from virtuoso_daemon.beta.actor import BetaActor
+from virtuoso_daemon.control.server import ControlActor
+from virtuoso_daemon.core.runtime import Runtime
+from virtuoso_daemon.core.supervisor import ActorSpec
+from virtuoso_daemon.feeds import feed_specs
+from virtuoso_daemon.http.server import HttpApiActor
+from virtuoso_daemon.market.actor import MarketStoreActor
+from virtuoso_daemon.process.demo import DemoActor
+from virtuoso_daemon.tickers.actor import TickerCacheActor
+
+STORES = ("market_store", "ticker_cache")
+
+
+def build_specs(runtime: Runtime) -> list[ActorSpec]:
+    specs: list[ActorSpec] = []
+    if runtime.config.daemon.demo:
+        specs.append(ActorSpec("demo", DemoActor))
+    specs.append(ActorSpec("market_store", MarketStoreActor))
+    specs.append(ActorSpec("ticker_cache", TickerCacheActor))
+    # before the feeds, so it sees the first history pages and computes right after backfill
+    specs.append(ActorSpec("beta", BetaActor, depends_on=("market_store",)))
+    for spec in feed_specs(runtime):
+        specs.append(dataclasses.replace(spec, depends_on=(*spec.depends_on, *STORES)))
+    specs.append(ActorSpec("http_api", HttpApiActor, depends_on=STORES))
+    specs.append(ActorSpec("control", ControlActor))
+    return specs

@@ -1,0 +1,481 @@
+"""Read-side market queries shared by the HTTP API and the control socket.
+
+Each function takes the :class:`~.runtime.Runtime` plus plain arguments (numbers may
+come as ``int`` or as the strings of a URL query) and returns plain data that
+``msgspec`` encodes (dicts, lists, message structs). Bad input raises one error
+type, :class:`QueryError` ``(code, message, status)``, which the API turns into
+``{"error": {"code", "message"}}`` with ``status`` and the socket into its error
+reply. Returned data may be shared with other callers (answers are memoised per
+ticker snapshot): treat it as read-only.
+
+Where the answers come from (readers never touch an actor's state):
+
+* tickers, ticker, overview, movers, exchanges: the ``market.tickers`` view of the
+  ticker cache (plus ``feeds.status`` for exchanges);
+* funding, open interest: the ``market.funding`` / ``market.open_interest`` views of
+  the market store;
+* ohlcv, trades, orderbook, closes, coverage: ``bus.request`` to the market store
+  (topic ``store_queries``), which answers with copies; these are ``async``.
+
+Symbols are accepted in every spelling of :mod:`.symbols` and resolved against the
+symbols known per exchange (configured, reported by the feeds, seen in tickers or
+stored candles). Without ``exchange`` the first exchange (config order) that has
+the symbol answers.
+
+Error codes: ``invalid_symbol`` 400, ``unknown_symbol`` 404, ``unknown_exchange``
+404, ``invalid_timeframe`` 400, ``invalid_parameter`` 400, ``no_data`` 404 (known
+symbol, nothing received yet), ``unavailable`` 503 (the owning actor is not running).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from virtuoso_daemon.core.errors import QueryError
+from virtuoso_daemon.core.exchanges import exchange_configs
+from virtuoso_daemon.core.messages import FeedStatus, Ticker
+from virtuoso_daemon.core.runtime import Runtime
+from virtuoso_daemon.core.symbols import SymbolError, SymbolIndex, split_unified
+from virtuoso_daemon.market import requests
+from virtuoso_daemon.market.actor import BOOK_HISTORY
+from virtuoso_daemon.market.ringbuffer import COLUMNS, FloatArray, IntArray
+from virtuoso_daemon.read import market_stats
+from virtuoso_daemon.tickers.actor import (
+    EMPTY_SNAPSHOT,
+    LiveTickers,
+    TickerSnapshot,
+    ticker_snapshot,
+)
+
+TICKER_SORTS = ("symbol", "change", "volume", "price")
+ORDERS = ("asc", "desc")
+DEFAULT_OHLCV_LIMIT = 100
+DEFAULT_TRADES_LIMIT = 100
+DEFAULT_MOVERS = 10
+MAX_MOVERS = 100
+MAX_TICKERS = 100_000
+_QUOTE = re.compile(r"^[A-Za-z0-9]{1,16}$")
+_EMPTY_BODY = b'{"updated":0.0,"count":0,"restored":0,"tickers":[]}'
+
+T = TypeVar("T")
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+def parse_int(name: str, value: int | str | None, default: int, lo: int, hi: int) -> int:
+    """An integer parameter in ``[lo, hi]``; ``None`` or ``""`` -> ``default``."""
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        raise QueryError("invalid_parameter", f"{name} must be an integer")
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        raise QueryError("invalid_parameter", f"{name} must be an integer, got {value!r}") from None
+    if not lo <= n <= hi:
+        raise QueryError("invalid_parameter", f"{name} must be between {lo} and {hi}, got {n}")
+    return n
+
+
+def _choice(name: str, value: str | None, choices: Sequence[str], default: str) -> str:
+    if value is None or value == "":
+        return default
+    v = value.lower()
+    if v not in choices:
+        raise QueryError(
+            "invalid_parameter", f"{name} must be one of {', '.join(choices)}, got {value!r}"
+        )
+    return v
+
+
+def snapshot(rt: Runtime) -> TickerSnapshot:
+    """The newest ticker snapshot (empty before the ticker cache has started)."""
+    return ticker_snapshot(rt)
+
+
+def _memo(snap: TickerSnapshot, key: tuple[Any, ...], build: Callable[[], T]) -> T:
+    if snap is EMPTY_SNAPSHOT:
+        return build()
+    try:
+        result: T = snap.memo[key]
+        return result
+    except KeyError:
+        result = snap.memo[key] = build()
+        return result
+
+
+def _feed_status(rt: Runtime) -> dict[str, FeedStatus]:
+    value = rt.views.value("feeds.status")
+    return value if isinstance(value, dict) else {}
+
+
+_INDEX_CACHE: dict[int, tuple[tuple[Any, ...], SymbolIndex]] = {}
+_INDEX_SOURCES = ("market.symbols", "feeds.status", "market.store.series")
+
+
+def symbol_index(rt: Runtime) -> SymbolIndex:
+    """Known symbols per exchange, rebuilt only when one of its sources changed."""
+    stamp = (id(rt.config), *(rt.views.versions.get(k, 0) for k in _INDEX_SOURCES))
+    cached = _INDEX_CACHE.get(id(rt.views))
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    pairs: list[tuple[str, str]] = []
+    for ex in exchange_configs(rt):
+        pairs += [(ex.name, s) for s in ex.symbols]
+    for name, status in _feed_status(rt).items():
+        if isinstance(status, FeedStatus):
+            pairs += [(name, s) for s in status.symbols]
+    tree = rt.views.value("market.symbols") or {}
+    for name, symbols in tree.items():
+        pairs += [(name, s) for s in symbols]
+    series = rt.views.value("market.store.series") or {}
+    for name, symbols in series.items():
+        pairs += [(name, s) for s in symbols]
+    index = SymbolIndex(pairs, [ex.name for ex in exchange_configs(rt)])
+    if len(_INDEX_CACHE) > 16:  # one entry per live runtime; tests make many
+        _INDEX_CACHE.pop(next(iter(_INDEX_CACHE)))
+    _INDEX_CACHE[id(rt.views)] = (stamp, index)
+    return index
+
+
+def exchange_names(rt: Runtime) -> list[str]:
+    """Configured exchanges first (config order), then any other seen in the data."""
+    names = [ex.name for ex in exchange_configs(rt)]
+    extra = set(symbol_index(rt).exchanges) | set(_feed_status(rt))
+    return names + sorted(extra - set(names))
+
+
+def check_exchange(rt: Runtime, exchange: str | None) -> str | None:
+    if exchange is None or exchange == "":
+        return None
+    if exchange not in exchange_names(rt):
+        raise QueryError("unknown_exchange", f"unknown exchange {exchange!r}", 404)
+    return exchange
+
+
+def resolve(rt: Runtime, symbol: str, exchange: str | None = None) -> tuple[str, str]:
+    """``(exchange, unified symbol)`` for user input, or QueryError (400/404)."""
+    exchange = check_exchange(rt, exchange)
+    try:
+        found = symbol_index(rt).candidates(symbol, exchange)
+    except SymbolError as exc:
+        raise QueryError("invalid_symbol", str(exc), 400) from None
+    if not found:
+        where = f" on {exchange}" if exchange else ""
+        raise QueryError("unknown_symbol", f"unknown symbol {symbol!r}{where}", 404)
+    if exchange is None and len(found) > 1:
+        # prefer the first exchange that actually has data for it
+        index = snapshot(rt).index
+        for cand in found:
+            if cand in index:
+                return cand
+    return found[0]
+
+
+def _timeframes(rt: Runtime, exchange: str, symbol: str) -> list[str]:
+    tfs: list[str] = []
+    for ex in exchange_configs(rt):
+        if ex.name == exchange:
+            tfs = list(ex.timeframes)
+    stored = (rt.views.value("market.store.series") or {}).get(exchange, {}).get(symbol, [])
+    return tfs + [tf for tf in stored if tf not in tfs]
+
+
+# --- tickers ---------------------------------------------------------------------------
+
+
+def tickers_body(rt: Runtime) -> bytes:
+    """The pre-encoded JSON of the unfiltered ticker list (the hot path)."""
+    view = rt.views.get("market.tickers")
+    return view.body if view is not None else _EMPTY_BODY
+
+
+def _sort_key(sort: str) -> Callable[[Ticker], Any]:
+    if sort == "change":
+        return lambda t: t.change_pct
+    if sort == "volume":
+        return lambda t: t.quote_volume
+    if sort == "price":
+        return lambda t: t.last
+    return lambda t: (t.symbol, t.exchange)
+
+
+def tickers(
+    rt: Runtime,
+    *,
+    exchange: str | None = None,
+    quote: str | None = None,
+    sort: str | None = None,
+    order: str | None = None,
+    limit: int | str | None = None,
+) -> dict[str, Any]:
+    """Tickers filtered by exchange and quote currency, sorted, limited.
+
+    ``sort``: symbol (default, ascending), change, volume (quote volume) or price
+    (descending by default; ``order`` = asc/desc overrides). Tickers without the
+    sort value go last.
+    """
+    exchange = check_exchange(rt, exchange)
+    if quote is not None and quote != "" and not _QUOTE.match(quote):
+        raise QueryError("invalid_parameter", f"quote must be a currency code, got {quote!r}")
+    q = quote.upper() if quote else None
+    s = _choice("sort", sort, TICKER_SORTS, "symbol")
+    o = _choice("order", order, ORDERS, "asc" if s == "symbol" else "desc")
+    n = parse_int("limit", limit, MAX_TICKERS, 1, MAX_TICKERS)
+    snap = snapshot(rt)
+
+    def build() -> dict[str, Any]:
+        rows = [
+            t
+            for t in snap.tickers
+            if (exchange is None or t.exchange == exchange)
+            and (q is None or split_unified(t.symbol)[1] == q)
+        ]
+        key = _sort_key(s)
+        present = [t for t in rows if key(t) is not None]
+        missing = [t for t in rows if key(t) is None]
+        present.sort(key=key, reverse=o == "desc")
+        rows = (present + missing)[:n]
+        return {
+            "updated": snap.updated,
+            "count": len(rows),
+            "restored": sum((t.exchange, t.symbol) in snap.restored for t in rows),
+            "tickers": rows,
+        }
+
+    return _memo(snap, ("tickers", exchange, q, s, o, n), build)
+
+
+def ticker(rt: Runtime, symbol: str, exchange: str | None = None) -> dict[str, Any]:
+    """The newest ticker of one symbol, with whether it is a restored value.
+
+    Read from the ticker cache's live table (``market.latest``), not the snapshot:
+    one symbol needs no cross-symbol consistency, and the live table has a ticker
+    the moment a feed published it.
+    """
+    ex, sym = resolve(rt, symbol, exchange)
+    key = (ex, sym)
+    live = rt.views.value("market.latest")
+    if isinstance(live, LiveTickers):
+        t, restored = live.get(key), live.is_restored(key)
+    else:  # no ticker cache running (some tests): the snapshot, if any
+        snap = snapshot(rt)
+        t, restored = snap.index.get(key), key in snap.restored
+    if t is None:
+        raise QueryError("no_data", f"no ticker received yet for {sym} on {ex}", 404)
+    return {
+        "exchange": ex,
+        "symbol": sym,
+        "restored": restored,
+        "age": max(0.0, time.time() - t.recv_ts),
+        "ticker": t,
+    }
+
+
+def _default_exchange(rt: Runtime, snap: TickerSnapshot) -> str | None:
+    with_data = {t.exchange for t in snap.tickers}
+    for name in exchange_names(rt):
+        if name in with_data:
+            return name
+    return None
+
+
+def overview(rt: Runtime, *, exchange: str | None = None) -> dict[str, Any]:
+    """Breadth, changes, volatility, BTC dominance and regime of one exchange.
+
+    Default exchange: the first configured one that has tickers. The rules are in
+    :mod:`.api.market_stats`.
+    """
+    exchange = check_exchange(rt, exchange)
+    snap = snapshot(rt)
+    ex = exchange or _default_exchange(rt, snap)
+
+    def build() -> dict[str, Any]:
+        rows = [t for t in snap.tickers if t.exchange == ex]
+        doc = market_stats.overview(rows, rt.config.beta.benchmark)
+        return {"exchange": ex, "updated": snap.updated, **doc}
+
+    return _memo(snap, ("overview", ex), build)
+
+
+def movers(
+    rt: Runtime,
+    *,
+    exchange: str | None = None,
+    quote: str | None = None,
+    limit: int | str | None = None,
+) -> dict[str, Any]:
+    """Top gainers, losers and volume leaders of one exchange (default as overview)."""
+    exchange = check_exchange(rt, exchange)
+    if quote is not None and quote != "" and not _QUOTE.match(quote):
+        raise QueryError("invalid_parameter", f"quote must be a currency code, got {quote!r}")
+    q = quote.upper() if quote else None
+    n = parse_int("limit", limit, DEFAULT_MOVERS, 1, MAX_MOVERS)
+    snap = snapshot(rt)
+    ex = exchange or _default_exchange(rt, snap)
+
+    def build() -> dict[str, Any]:
+        rows = [
+            t
+            for t in snap.tickers
+            if t.exchange == ex and (q is None or split_unified(t.symbol)[1] == q)
+        ]
+        return {"exchange": ex, "updated": snap.updated, **market_stats.movers(rows, n)}
+
+    return _memo(snap, ("movers", ex, q, n), build)
+
+
+def exchanges(rt: Runtime) -> dict[str, Any]:
+    """Every exchange with its configuration and the feed's reported state."""
+    status = _feed_status(rt)
+    counts: dict[str, int] = {}
+    for t in snapshot(rt).tickers:
+        counts[t.exchange] = counts.get(t.exchange, 0) + 1
+    configured = {ex.name: ex for ex in exchange_configs(rt)}
+    out = []
+    for name in exchange_names(rt):
+        ex = configured.get(name)
+        st = status.get(name)
+        out.append(
+            {
+                "name": name,
+                "configured": ex is not None,
+                "ccxt_id": ex.ccxt_id if ex else None,
+                "market": ex.market if ex else (st.market if st else None),
+                "quote": ex.quote if ex else None,
+                "timeframes": list(ex.timeframes) if ex else [],
+                "streaming": ex.streaming if ex else None,
+                "symbols": list(st.symbols) if st else (list(ex.symbols) if ex else []),
+                "state": st.state if st else "unknown",
+                "modes": dict(st.modes) if st else {},
+                "last_message_ts": st.last_message_ts if st else None,
+                "latency_ms": st.latency_ms if st else None,
+                "errors": dict(st.errors) if st else {},
+                "detail": st.detail if st else "",
+                "status_ts": st.ts if st else None,
+                "tickers": counts.get(name, 0),
+            }
+        )
+    return {"count": len(out), "exchanges": out}
+
+
+# --- store-backed ----------------------------------------------------------------------
+
+
+async def ohlcv(
+    rt: Runtime,
+    symbol: str,
+    timeframe: str | None = None,
+    limit: int | str | None = None,
+    since: int | str | None = None,
+    exchange: str | None = None,
+) -> dict[str, Any]:
+    """Candles ``[open_time_ms, open, high, low, close, volume]``, oldest first.
+
+    ``timeframe``: one the exchange is configured with (default ``1h`` if it is,
+    else the first); ``limit`` 1..``store.candles`` of that timeframe (default 100): the newest
+    ``limit`` candles, or with ``since`` (ms) the first ``limit`` from then on.
+    Gaps are left out. ``open_candle`` says whether the last row is still forming.
+    """
+    ex, sym = resolve(rt, symbol, exchange)
+    tfs = _timeframes(rt, ex, sym)
+    if timeframe is None or timeframe == "":
+        if not tfs:
+            raise QueryError("invalid_timeframe", f"no timeframes are kept for {ex}")
+        timeframe = "1h" if "1h" in tfs else tfs[0]
+    elif timeframe not in tfs:
+        raise QueryError(
+            "invalid_timeframe",
+            f"timeframe {timeframe!r} is not kept for {sym} on {ex} (use one of {', '.join(tfs)})",
+        )
+    kept = rt.config.store.candles_for(timeframe)
+    n = parse_int("limit", limit, DEFAULT_OHLCV_LIMIT, 1, kept)
+    since_ms = None if since is None or since == "" else parse_int("since", since, 0, 0, 2**62)
+    reply = await requests.store(
+        rt,
+        "ohlcv",
+        {"exchange": ex, "symbol": sym, "timeframe": timeframe, "limit": n, "since": since_ms},
+    )
+    times: IntArray = reply["times"]
+    values: FloatArray = reply["values"]
+    rows = [[t, *v] for t, v in zip(times.tolist(), values.tolist(), strict=True)]
+    return {
+        "exchange": ex,
+        "symbol": sym,
+        "timeframe": timeframe,
+        "count": len(rows),
+        "open_candle": bool(reply["closed"].size and not reply["closed"][-1]),
+        "columns": ["open_time", *COLUMNS],
+        "candles": rows,
+    }
+
+
+async def trades(
+    rt: Runtime, symbol: str, exchange: str | None = None, limit: int | str | None = None
+) -> dict[str, Any]:
+    """The newest trades of a symbol, newest first (``limit`` 1..``store.trades``)."""
+    ex, sym = resolve(rt, symbol, exchange)
+    cap = rt.config.store.trades
+    n = parse_int("limit", limit, min(DEFAULT_TRADES_LIMIT, cap), 1, cap)
+    rows = await requests.store(rt, "trades", {"exchange": ex, "symbol": sym, "limit": n})
+    return {"exchange": ex, "symbol": sym, "count": len(rows), "trades": rows}
+
+
+async def orderbook(
+    rt: Runtime, symbol: str, exchange: str | None = None, history: int | str | None = None
+) -> dict[str, Any]:
+    """The newest order-book top, plus up to ``history`` past summaries (oldest first)."""
+    ex, sym = resolve(rt, symbol, exchange)
+    n = parse_int("history", history, 0, 0, BOOK_HISTORY)
+    reply = await requests.store(rt, "orderbook", {"exchange": ex, "symbol": sym, "history": n})
+    hist: FloatArray = reply["history"]
+    rows = [[int(r[0]), *r[1:]] for r in hist.tolist()]
+    return {
+        "exchange": ex,
+        "symbol": sym,
+        "top": reply["top"],
+        "history": {"columns": ["ts", "mid", "spread", "bid_depth", "ask_depth"], "rows": rows},
+    }
+
+
+async def coverage(rt: Runtime, exchange: str | None = None) -> dict[str, Any]:
+    """Stored candle ranges per exchange, symbol and timeframe."""
+    return await requests.coverage(rt, check_exchange(rt, exchange))
+
+
+# --- views of the store ----------------------------------------------------------------
+
+
+def _latest_list(
+    rt: Runtime, key: str, field: str, exchange: str | None, symbol: str | None
+) -> dict[str, Any]:
+    exchange = check_exchange(rt, exchange)
+    rows = rt.views.value(key) or []
+    if symbol:
+        ex, sym = resolve(rt, symbol, exchange)
+        rows = [r for r in rows if r.exchange == ex and r.symbol == sym]
+    elif exchange:
+        rows = [r for r in rows if r.exchange == exchange]
+    return {"count": len(rows), field: rows}
+
+
+def funding(rt: Runtime, exchange: str | None = None, symbol: str | None = None) -> dict[str, Any]:
+    """Newest funding rate per perpetual (optionally one exchange or symbol)."""
+    return _latest_list(rt, "market.funding", "funding", exchange, symbol)
+
+
+def open_interest(
+    rt: Runtime, exchange: str | None = None, symbol: str | None = None
+) -> dict[str, Any]:
+    """Newest open interest per perpetual (optionally one exchange or symbol)."""
+    return _latest_list(rt, "market.open_interest", "open_interest", exchange, symbol)
+
+
+def cache_state(rt: Runtime) -> dict[str, Any]:
+    """The ticker cache's memcached state and counters."""
+    value = rt.views.value("cache.state")
+    return value if isinstance(value, dict) else {"state": "unknown"}

@@ -1,1 +1,0 @@
-"""In-memory market state structures used by the market store actor."""
