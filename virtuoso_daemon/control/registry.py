@@ -31,19 +31,19 @@ import anyio
 import msgspec
 
 from virtuoso_daemon.core.bus import RequestError
+from virtuoso_daemon.core.errors import QueryError
 from virtuoso_daemon.core.runtime import Runtime
 from virtuoso_daemon.protocol.frames import ErrorCode, RequestId
+from virtuoso_daemon.read.contract import NoQueryArgs, Query, QueryArgs, run_query
 
 if TYPE_CHECKING:
     from virtuoso_daemon.control.session import Session
 
 
-class Args(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
-    """Base for command arguments: unknown fields are an error (typos do not pass)."""
-
-
-class NoArgs(Args, frozen=True):
-    """For commands without arguments."""
+# command arguments are the read layer's argument structs: one struct per question,
+# whichever surface asks it (unknown fields are an error, typos do not pass)
+Args = QueryArgs
+NoArgs = NoQueryArgs
 
 
 class CommandFailed(Exception):
@@ -143,6 +143,21 @@ def forward(
     return command(name, args=args, help=help or f"Request {name!r} from the {topic} actor.")(
         handler
     )
+
+
+def query_command(name: str, fn: Query, *, args: type[Args] = NoArgs) -> Handler:
+    """Register the read-layer query ``fn`` as the command ``name``: same argument
+    struct, same answer, and its ``QueryError`` as an error reply with the same code
+    the HTTP API answers (see :mod:`virtuoso_daemon.read.contract`)."""
+
+    async def handler(ctx: Context, a: Args) -> Any:
+        try:
+            return await run_query(fn, ctx.runtime, a)
+        except QueryError as exc:
+            raise CommandFailed(exc.code, exc.message) from None
+
+    handler.__doc__ = fn.__doc__
+    return command(name, args=args)(handler)
 
 
 def unregister(name: str) -> None:

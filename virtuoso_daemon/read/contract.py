@@ -1,0 +1,64 @@
+"""One contract for both surfaces: a query is a function, its arguments one struct.
+
+Every query the HTTP API and the control socket answer is
+``fn(rt: Runtime, args: SomeArgs) -> data`` (sync or async), where ``SomeArgs`` is a
+:class:`QueryArgs` struct. HTTP builds the struct from the URL (path parameters and
+the query string, strings converted by :func:`args_from_strings`); the socket decodes
+the frame's ``args`` into the same struct. Failures are :class:`QueryError` with one
+code, which HTTP answers with its status and the socket with the same code. So the
+same question gets the same answer and the same error code on both.
+
+Adding an endpoint: one argument struct and one function in ``read/<area>.py``, one
+route line (:func:`virtuoso_daemon.http.queries.query_route`) and one command line
+(:func:`virtuoso_daemon.control.commands.queries.query_command`).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
+
+import msgspec
+
+from virtuoso_daemon.core.errors import QueryError
+from virtuoso_daemon.core.runtime import Runtime
+
+__all__ = ["Query", "QueryArgs", "QueryError", "args_from_strings", "run_query"]
+
+
+class QueryArgs(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    """Base for query arguments: unknown fields are an error (typos do not pass)."""
+
+
+class NoQueryArgs(QueryArgs, frozen=True):
+    """For queries without arguments."""
+
+
+A = TypeVar("A", bound=QueryArgs)
+Query = Callable[[Runtime, Any], Any | Awaitable[Any]]
+
+
+def _first_error_line(exc: msgspec.ValidationError) -> str:
+    # msgspec says "Expected `int`, got `str` - at `$.limit`": name the parameter plainly
+    msg = str(exc)
+    if " - at `$." in msg:
+        what, _, where = msg.partition(" - at `$.")
+        return f"{where.rstrip('`')}: {what[0].lower()}{what[1:]}"
+    return msg
+
+
+def args_from_strings(cls: type[A], values: Mapping[str, str]) -> A:
+    """``cls`` from URL strings (``limit=5`` -> int); bad or unknown ones -> 400."""
+    try:
+        return msgspec.convert(dict(values), cls, strict=False)
+    except msgspec.ValidationError as exc:
+        raise QueryError("invalid_parameter", _first_error_line(exc), 400) from None
+
+
+async def run_query(fn: Query, rt: Runtime, args: QueryArgs) -> Any:
+    """Call ``fn`` (sync or async) and return its answer; errors stay QueryError."""
+    result = fn(rt, args)
+    if inspect.isawaitable(result):
+        result = await result
+    return result
