@@ -60,6 +60,9 @@ class Topics:
     SENTIMENT = "sentiment"
     HEALTH = "health"
     LOGS = "logs"
+    # detectors and the health monitor -> the alert manager (lossless: never drop a
+    # condition change); the alert manager publishes what it fires on ALERTS
+    CONDITIONS = "conditions"
     ALERTS = "alerts"
     BACKUPS = "backups"
     LIFECYCLE = "lifecycle"

@@ -192,6 +192,27 @@ class RegimeSnapshot(Message, frozen=True, kw_only=True):
 Severity = Literal["info", "warning", "critical"]
 
 
+class Condition(Message, frozen=True, kw_only=True):
+    """One detector's (or the health monitor's) reading of one condition, now.
+
+    Producers publish these on ``Topics.CONDITIONS`` (lossless) whenever a condition
+    starts, changes severity, or ends (``active=False``); they may repeat an active one.
+    The alert manager (``signals``) alone turns them into :class:`Alert`: it fires
+    once per ``key``, repeats after ``repeat_interval``, re-fires on escalation, sends
+    a resolution, groups for delivery. Producers never deduplicate or rate-limit.
+    """
+
+    key: str  # stable identity, e.g. "whale_trade:binance:BTC/USDT:buy" or "health:cache"
+    kind: str  # price_move, volume_spike, whale_trade, wall, manipulation, health, ...
+    severity: Severity
+    active: bool = True
+    exchange: str | None = None
+    symbol: str | None = None
+    message: str
+    values: dict[str, float | str | None] = {}  # the numbers that triggered it
+    ts: float
+
+
 class Alert(Message, frozen=True, kw_only=True):
     id: str
     kind: str  # price_move, volume_spike, whale_trade, manipulation, ...
@@ -270,6 +291,7 @@ AnyMessage = (
     | CorrelationSnapshot
     | SentimentSnapshot
     | RegimeSnapshot
+    | Condition
     | Alert
     | HealthReport
     | BackupEvent
