@@ -10,6 +10,8 @@ echo "test: ruff" >&2
 .venv/bin/ruff format --check . >/dev/null || { .venv/bin/ruff format --diff . | head -50; exit 1; }
 echo "test: mypy" >&2
 .venv/bin/mypy
+echo "test: import-linter (layers, pyproject.toml)" >&2
+.venv/bin/lint-imports --no-cache >/dev/null || .venv/bin/lint-imports --no-cache
 echo "test: pytest" >&2
 set +e
 .venv/bin/python -m pytest "$@"

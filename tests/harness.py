@@ -27,6 +27,7 @@ from virtuoso_daemon.core.runtime import Runtime
 from virtuoso_daemon.core.supervisor import ActorSpec, Supervisor
 from virtuoso_daemon.core.systemd import Notifier
 from virtuoso_daemon.process.assembly import build_specs
+from virtuoso_daemon.process.demo import simulated_exchanges
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -128,7 +129,19 @@ async def running_daemon(
     start_timeout: float = 30.0,
 ) -> AsyncIterator[DaemonHandle]:
     """Run a supervisor (the real actor tree by default) for the body of the block."""
-    runtime = Runtime(config=config, notifier=Notifier(environ={}))
+    async with simulated_exchanges(config) as resolution:
+        runtime = Runtime(config=config, notifier=Notifier(environ={}))
+        resolution.attach(runtime)
+        async with _supervised(runtime, specs, start_timeout) as handle:
+            yield handle
+
+
+@contextlib.asynccontextmanager
+async def _supervised(
+    runtime: Runtime,
+    specs: Sequence[ActorSpec] | Callable[[Runtime], Sequence[ActorSpec]] | None,
+    start_timeout: float,
+) -> AsyncIterator[DaemonHandle]:
     if specs is None:
         specs = build_specs(runtime)
     elif callable(specs):

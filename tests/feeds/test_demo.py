@@ -12,7 +12,7 @@ from virtuoso_daemon.core.config import DemoConfig
 from virtuoso_daemon.core.messages import Ticker
 from virtuoso_daemon.core.supervisor import ActorSpec
 from virtuoso_daemon.feeds import feed_specs
-from virtuoso_daemon.process.demo import DemoActor, demo_exchanges
+from virtuoso_daemon.process.demo import demo_exchanges
 
 
 def test_demo_exchanges_cover_every_simulated_market() -> None:
@@ -35,12 +35,14 @@ async def test_demo_mode_feeds_read_the_in_process_simulator() -> None:
     seen: dict[str, set[str]] = {}
 
     def specs(runtime: Any) -> list[ActorSpec]:
-        return [ActorSpec("demo", DemoActor), *feed_specs(runtime)]
+        return feed_specs(runtime)
 
     async with running_daemon(cfg, specs) as d:
-        assert d.supervisor.specs[0].name == "demo"
-        base_url = d.runtime.views.value("demo.base_url")
-        assert base_url.startswith("http://127.0.0.1:")
+        # resolved before the supervisor: the effective config carries the simulator
+        base_url = d.runtime.config.exchanges[0].urls["api"]["public"]
+        assert base_url.startswith("http://127.0.0.1:") and not base_url.startswith(
+            "http://127.0.0.1:0/"
+        )
         with d.runtime.bus.subscribe(Topics.TICKERS, name="test", maxsize=100_000) as sub:
             with anyio.fail_after(20):
                 while sum(len(v) for v in seen.values()) < 8:

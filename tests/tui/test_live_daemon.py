@@ -90,7 +90,7 @@ async def test_every_screen_shows_live_data_from_the_daemon() -> None:
         actors = app.query_one("#actors", DataTable)
         await until(lambda: actors.row_count >= 5)
         names = {str(actors.get_row_at(i)[0]) for i in range(actors.row_count)}
-        assert {"control", "demo", "feeds", f"feeds:{SPOT}"} <= names
+        assert {"control", "feeds", f"feeds:{SPOT}"} <= names
         assert app.system.status.get("version")
         # Beta: the daemon's snapshot, or its own word on why there is none yet
         await show(pilot, "beta")

@@ -87,6 +87,9 @@ class Runtime:
     version: str = __version__
     supervisor: Supervisor | None = None
     shutdown: Callable[[], None] | None = None
+    # applied to every config loaded from the file, at start-up and on reload: the
+    # process sets it (demo mode swaps in the simulator's exchanges); identity otherwise
+    resolve_config: Callable[[Config], Config] = field(default=lambda config: config)
     # filled in by actors that own the data, read by status/health
     stats: dict[str, Callable[[], dict[str, Any]]] = field(default_factory=dict)
     # the event loop the actors run on, set by the HTTP actor before it starts its

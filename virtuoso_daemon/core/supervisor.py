@@ -222,7 +222,7 @@ class Supervisor:
         """Re-read the config file; hand changed sections to the actors that own them."""
         rt = self.runtime
         try:
-            new = load_config(rt.config_path, overrides=rt.overrides)
+            new = rt.resolve_config(load_config(rt.config_path, overrides=rt.overrides))
         except ConfigError as exc:
             log.error("config reload rejected, keeping the running config: %s", exc)
             raise

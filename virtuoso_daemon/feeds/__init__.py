@@ -1,8 +1,7 @@
 """Exchange feeds: one actor per exchange (``feeds:<name>``) plus the ``feeds`` registry.
 
 :func:`feed_specs` is what the assembly needs: the actor specs for every configured
-feed (or, with ``daemon.demo``, the simulator's feeds, started after the ``demo``
-actor), and the registry that answers ``Topics.FEED_COMMANDS``.
+feed, and the registry that answers ``Topics.FEED_COMMANDS``.
 """
 
 from __future__ import annotations
@@ -24,9 +23,7 @@ __all__ = [
 
 
 def feed_specs(runtime: Runtime) -> list[ActorSpec]:
-    """``feeds:<name>`` per exchange (after ``demo`` in demo mode), then ``feeds``."""
-    deps: tuple[str, ...] = ("demo",) if runtime.config.daemon.demo else ()
-    names = feed_names(runtime)
-    specs = [ActorSpec(f"feeds:{n}", FeedActor.factory(n), depends_on=deps) for n in names]
+    """``feeds:<name>`` per exchange, then ``feeds``."""
+    specs = [ActorSpec(f"feeds:{n}", FeedActor.factory(n)) for n in feed_names(runtime)]
     specs.append(ActorSpec("feeds", FeedsRegistryActor))
     return specs

@@ -49,15 +49,8 @@ def command_topic(name: str) -> str:
 
 
 def exchange_config(runtime: Runtime, name: str) -> ExchangeConfig:
-    """This feed's config: a demo feed pointed at the in-process simulator, or the file's."""
-    if runtime.config.daemon.demo:
-        from virtuoso_daemon.process.demo import BASE_URL_VIEW, demo_exchanges
-
-        base_url = runtime.views.value(BASE_URL_VIEW)
-        if base_url:
-            for ex in demo_exchanges(base_url, runtime.config.demo):
-                if ex.name == name:
-                    return ex
+    """This feed's exchange config (the effective config's: demo mode is resolved
+    before the supervisor starts)."""
     for ex in runtime.config.exchanges:
         if ex.name == name:
             return ex

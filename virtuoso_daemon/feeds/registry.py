@@ -33,11 +33,8 @@ FORWARD_TIMEOUT = 4.0  # below bus.request's default 5 s, so the caller sees our
 
 
 def feed_names(runtime: Runtime) -> list[str]:
-    """Names of the exchange feeds this daemon runs (demo feeds in demo mode)."""
-    if runtime.config.daemon.demo:
-        from virtuoso_daemon.process.demo import demo_feed_names
-
-        return demo_feed_names(runtime.config.demo)
+    """Names of the exchange feeds this daemon runs, in config order (in demo mode the
+    config's exchanges are the simulator's: see ``process.demo``)."""
     return [ex.name for ex in runtime.config.exchanges]
 
 

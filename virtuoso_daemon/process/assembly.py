@@ -2,7 +2,6 @@
 
 This is the one place that knows the whole tree:
 
-    demo (only with --demo: the simulated exchange, in-process)
     market_store, ticker_cache      subscribe before any feed publishes
     beta                            recomputes on closed candles, queries the store
     feeds:<name> ...                one per exchange; feeds (command registry)
@@ -20,7 +19,6 @@ from virtuoso_daemon.core.supervisor import ActorSpec
 from virtuoso_daemon.feeds import feed_specs
 from virtuoso_daemon.http.server import HttpApiActor
 from virtuoso_daemon.market.actor import MarketStoreActor
-from virtuoso_daemon.process.demo import DemoActor
 from virtuoso_daemon.tickers.actor import TickerCacheActor
 
 STORES = ("market_store", "ticker_cache")
@@ -28,8 +26,6 @@ STORES = ("market_store", "ticker_cache")
 
 def build_specs(runtime: Runtime) -> list[ActorSpec]:
     specs: list[ActorSpec] = []
-    if runtime.config.daemon.demo:
-        specs.append(ActorSpec("demo", DemoActor))
     specs.append(ActorSpec("market_store", MarketStoreActor))
     specs.append(ActorSpec("ticker_cache", TickerCacheActor))
     # before the feeds, so it sees the first history pages and computes right after backfill

@@ -18,6 +18,7 @@ from virtuoso_daemon.core.logs import setup_logging
 from virtuoso_daemon.core.runtime import Runtime
 from virtuoso_daemon.core.supervisor import ActorSpec, Supervisor
 from virtuoso_daemon.process.assembly import build_specs
+from virtuoso_daemon.process.demo import simulated_exchanges
 from virtuoso_daemon.process.gc_policy import QuietCollector
 
 log = logging.getLogger("virtuoso")
@@ -81,6 +82,12 @@ async def serve(runtime: Runtime, specs: list[ActorSpec] | None = None) -> None:
     """Run the supervisor tree (``specs``, default: the configured actors) until it
     stops, with the daemon's GC policy; ``scripts/bench_api.py`` serves its own tree
     through this too, so it measures the daemon's process, not a variant of it."""
+    async with simulated_exchanges(runtime.config) as resolution:
+        resolution.attach(runtime)
+        await _supervise(runtime, specs)
+
+
+async def _supervise(runtime: Runtime, specs: list[ActorSpec] | None) -> None:
     sup = Supervisor(runtime, build_specs(runtime) if specs is None else specs)
     bus = runtime.bus
     # full GC passes between bursts, and start-up objects frozen (gc_policy.py)

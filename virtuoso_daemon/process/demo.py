@@ -1,22 +1,27 @@
-"""The demo actor: the simulated exchange inside the daemon, for ``virtuoso-daemon --demo``.
+"""Demo mode: the simulated exchange inside the daemon, for ``virtuoso-daemon --demo``.
 
-It starts :class:`~virtuoso_daemon.sim.Simulator` on loopback with the ``[demo]``
-config, publishes its base URL in the ``demo.base_url`` view *before* reporting
-ready, and the feed actors (which depend on this one) read that URL to build their
-exchange config with :func:`demo_exchanges`: a Binance spot feed ``sim-spot`` over
-every simulated market and, with perpetuals on, a USD-M feed ``sim-perp``. The
-feeds run their real ccxt code against it; nothing here is a shortcut.
+Demo mode is resolved before the supervisor starts, by :func:`simulated_exchanges`:
+it starts :class:`~virtuoso_daemon.sim.Simulator` on loopback with the ``[demo]``
+config and gives back a resolver that replaces the config's exchanges with the
+simulator's, real URLs included (:func:`demo_exchanges`: a Binance spot feed
+``sim-spot`` over every simulated market and, with perpetuals on, a USD-M feed
+``sim-perp``). The process applies it to the start-up config and keeps it on the
+runtime for reloads, so no reader ever checks ``daemon.demo``: the feeds, the store
+and the queries see an ordinary config. The feeds run their real ccxt code against
+the simulator; nothing here is a shortcut.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import anyio.abc
+import msgspec
 
-from virtuoso_daemon.core.config import DemoConfig, ExchangeConfig, MarketType
+from virtuoso_daemon.core.config import Config, DemoConfig, ExchangeConfig, MarketType
 from virtuoso_daemon.core.runtime import Runtime
 
 if TYPE_CHECKING:  # the simulator is imported only when the demo runs (~5 MB)
@@ -24,7 +29,6 @@ if TYPE_CHECKING:  # the simulator is imported only when the demo runs (~5 MB)
 
 log = logging.getLogger("virtuoso.demo")
 
-BASE_URL_VIEW = "demo.base_url"
 SPOT_FEED = "sim-spot"
 PERP_FEED = "sim-perp"
 
@@ -69,25 +73,48 @@ def demo_exchanges(base_url: str, demo: DemoConfig) -> list[ExchangeConfig]:
     return out
 
 
-class DemoActor:
-    """Runs the simulator for as long as the daemon runs."""
+BASE_URL_VIEW = "demo.base_url"
 
-    name = "demo"
 
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
-        self.base_url: str | None = None
+class Resolution:
+    """Applied to every config loaded from the file (start-up and reloads)."""
 
-    async def run(
-        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
-    ) -> None:
-        from virtuoso_daemon.sim import Simulator
+    def __init__(self, base_url: str | None = None, demo: DemoConfig | None = None) -> None:
+        self.base_url = base_url
+        self._demo = demo
 
-        demo = self.runtime.config.demo
-        sim = Simulator(sim_config(demo))
-        async with anyio.create_task_group() as tg:
-            self.base_url = await tg.start(sim.serve, "127.0.0.1", demo.port)
-            self.runtime.views.publish(BASE_URL_VIEW, self.base_url)
-            self.runtime.stats[self.name] = lambda: {"base_url": self.base_url}
-            log.info("simulated exchange at %s (seed %d)", self.base_url, demo.seed)
-            task_status.started()
+    def __call__(self, config: Config) -> Config:
+        if self.base_url is None or self._demo is None:
+            return config
+        # the [demo] section at start-up decides the universe; a reload keeps the
+        # simulator's exchanges (demo settings need a restart)
+        return msgspec.structs.replace(config, exchanges=demo_exchanges(self.base_url, self._demo))
+
+    def attach(self, runtime: Runtime) -> None:
+        """Make ``runtime`` run on the resolved config, now and on every reload."""
+        runtime.resolve_config = self
+        runtime.config = self(runtime.config)
+        if self.base_url is not None:
+            runtime.views.publish(BASE_URL_VIEW, self.base_url)
+            base_url = self.base_url
+            runtime.stats["demo"] = lambda: {"base_url": base_url}
+
+
+@asynccontextmanager
+async def simulated_exchanges(config: Config) -> AsyncIterator[Resolution]:
+    """In demo mode, run the simulator for the body of the block and yield the
+    resolution that points a config's exchanges at it; otherwise a no-op one."""
+    if not config.daemon.demo:
+        yield Resolution()
+        return
+    from virtuoso_daemon.sim import Simulator
+
+    demo = config.demo
+    sim = Simulator(sim_config(demo))
+    async with anyio.create_task_group() as tg:
+        base_url: str = await tg.start(sim.serve, "127.0.0.1", demo.port)
+        log.info("simulated exchange at %s (seed %d)", base_url, demo.seed)
+        try:
+            yield Resolution(base_url, demo)
+        finally:
+            tg.cancel_scope.cancel()
