@@ -36,6 +36,7 @@ fi
 extras=""
 [ "$mode" = "--test" ] && extras="[test]"
 echo "setup: installing virtuoso${extras} into .venv" >&2
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extras}" 2>&1 \
+# exact versions from requirements.lock (scripts/lock.sh regenerates it)
+.venv/bin/python -m pip install -q --disable-pip-version-check -c requirements.lock -e ".${extras}" 2>&1 \
     | grep -v -e "^Location" -e "ignored" || true
 .venv/bin/python -c "import virtuoso_daemon" # fail loudly if the install did not work

@@ -169,3 +169,31 @@ def test_full_garbage_collections_are_run_by_the_daemons_quiet_collector() -> No
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+STUCK_DAEMON = """
+import sys, anyio
+from virtuoso_daemon.core.supervisor import ActorSpec
+from virtuoso_daemon.process import cli
+
+class Stuck:
+    name = "stuck"
+    def __init__(self, runtime): pass
+    async def run(self, *, task_status=anyio.TASK_STATUS_IGNORED):
+        await anyio.sleep_forever()
+
+cli.build_specs = lambda runtime: [ActorSpec("stuck", Stuck)]
+sys.exit(cli.daemon_main(sys.argv[1:]))
+"""
+
+
+def test_an_actor_that_never_starts_ends_the_daemon_with_one_line_and_exit_1() -> None:
+    tmp = short_tmpdir()
+    env = {**os.environ, "VIRTUOSO_SUPERVISOR__START_TIMEOUT": "0.5"}
+    args = ["--port", "0", "--socket", str(tmp / "c.sock"), "--state-dir", str(tmp / "state")]
+    proc = subprocess.run(
+        [sys.executable, "-c", STUCK_DAEMON, *args], env=env, capture_output=True, timeout=30
+    )
+    assert proc.returncode == 1
+    last = proc.stderr.decode().strip().splitlines()[-1]
+    assert last == "virtuoso-daemon: start failed: actor stuck did not start within 0.5s"

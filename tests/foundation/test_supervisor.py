@@ -7,12 +7,14 @@ import time
 import aiohttp
 import anyio
 import anyio.abc
+import pytest
 
 from tests.harness import running_daemon, test_config
 from virtuoso_daemon.core.bus import Topics
 from virtuoso_daemon.core.messages import ActorEvent
 from virtuoso_daemon.core.runtime import Runtime
-from virtuoso_daemon.core.supervisor import ActorSpec
+from virtuoso_daemon.core.supervisor import ActorSpec, StartTimeout, Supervisor
+from virtuoso_daemon.core.systemd import Notifier
 from virtuoso_daemon.http.server import HttpApiActor
 
 
@@ -118,3 +120,43 @@ async def test_cancellation_is_not_treated_as_a_crash() -> None:
             while d.supervisor.runners["a"].state == "running":
                 await anyio.sleep(0.01)
     assert d.supervisor.runners["a"].restarts == 0
+
+
+class NeverStarts:
+    """Waits forever before it would report started (a stuck connect, say)."""
+
+    name = "stuck"
+
+    def __init__(self, runtime: Runtime) -> None:
+        pass
+
+    async def run(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        await self.wait_for_something_that_never_comes()
+        task_status.started()
+
+    async def wait_for_something_that_never_comes(self) -> None:
+        await anyio.sleep_forever()
+
+
+def _flatten(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [e for sub in exc.exceptions for e in _flatten(sub)]
+    return [exc]
+
+
+async def test_an_actor_that_never_starts_fails_the_start_with_its_stack_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    cfg = test_config(supervisor={"start_timeout": 0.3})
+    runtime = Runtime(config=cfg, notifier=Notifier(environ={}))
+    sup = Supervisor(runtime, [ActorSpec("stuck", NeverStarts)])
+    with anyio.fail_after(5), pytest.raises(BaseException) as raised:
+        await sup.run()
+    errors = [e for e in _flatten(raised.value) if isinstance(e, StartTimeout)]
+    assert [str(e) for e in errors] == ["actor stuck did not start within 0.3s"]
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.levelname == "ERROR")
+    assert "actor stuck did not report started within 0.3s" in logged
+    assert "wait_for_something_that_never_comes" in logged  # where it is stuck
+    assert not sup.ready.is_set()

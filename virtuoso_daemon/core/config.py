@@ -70,6 +70,8 @@ class SupervisorConfig(_Section):
     backoff_max: float = 30.0
     intensity: int = 5  # crashes ...
     period: float = 60.0  # ... within this many seconds mark the actor failed
+    # an actor that has not reported started after this many seconds fails the start
+    start_timeout: float = 60.0
 
 
 class BusConfig(_Section):

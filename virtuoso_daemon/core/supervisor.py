@@ -8,6 +8,9 @@
   the actor ``failed`` (published on the lifecycle topic) and it stays down while the
   rest keeps running.
 * Cancellation always propagates: only ``Exception`` restarts, never a cancel.
+* Start timeout: an actor that has not reported started within
+  ``supervisor.start_timeout`` is logged with its stack (where it is stuck) and the
+  start fails with :class:`StartTimeout` instead of hanging before READY.
 * ``READY=1`` goes to systemd once every actor has started the first time; a watchdog
   task pings at half of ``WATCHDOG_USEC``; SIGHUP reloads the config and hands changed
   sections to the actors that declared them in ``config_sections``.
@@ -15,6 +18,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 import logging
 import random
 import time
@@ -150,6 +155,37 @@ class _Runner:
             return
 
 
+class StartTimeout(Exception):
+    """An actor did not report started within ``supervisor.start_timeout``."""
+
+
+def _task_stack(task_name: str) -> str:
+    """Where the asyncio task named ``task_name`` is suspended (empty if not found)."""
+    try:
+        tasks = asyncio.all_tasks()
+    except RuntimeError:  # not on an asyncio loop
+        return ""
+    for task in tasks:
+        if task.get_name() == task_name:
+            return _await_chain(task.get_coro())
+    return ""
+
+
+def _await_chain(coro: object) -> str:
+    """The suspended coroutine's awaits, outermost first (what asyncio's own
+    ``print_stack`` leaves out: it shows only the task's top frame)."""
+    out = io.StringIO()
+    seen = 0
+    while coro is not None and seen < 64:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+        if frame is not None:
+            code = frame.f_code
+            out.write(f'  File "{code.co_filename}", line {frame.f_lineno}, in {code.co_name}\n')
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+        seen += 1
+    return out.getvalue()
+
+
 class Supervisor:
     """Runs a tree of actors under one task group; see the module docstring."""
 
@@ -265,6 +301,7 @@ class Supervisor:
     ) -> None:
         """Start everything, serve until cancelled or shut down, then stop everything."""
         notifier = self.runtime.notifier
+        stuck: str | None = None
         with anyio.CancelScope() as scope:
             self._cancel = scope
             async with anyio.create_task_group() as tg:
@@ -275,20 +312,48 @@ class Supervisor:
                     for dep in spec.depends_on:
                         await self.runners[dep].ready.wait()
                     tg.start_soon(runner.loop, name=f"actor:{spec.name}")
-                    await runner.ready.wait()
-                self.ready.set()
-                failed = [r.name for r in self.runners.values() if r.state == "failed"]
-                summary = f"{len(self.runners)} actors running" + (
-                    f", failed: {', '.join(failed)}" if failed else ""
-                )
-                notifier.ready(summary)
-                log.info("ready: %s", summary)
-                interval = notifier.watchdog_interval
-                if interval:
-                    tg.start_soon(self._watchdog, interval)
-                task_status.started()
+                    if not await self._started_in_time(runner):
+                        stuck = spec.name
+                        scope.cancel()
+                        break
+                else:
+                    await self._serve(tg, task_status)
         notifier.stopping()
         log.info("all actors stopped")
+        if stuck is not None:
+            limit = self.runtime.config.supervisor.start_timeout
+            raise StartTimeout(f"actor {stuck} did not start within {limit:g}s")
+
+    async def _started_in_time(self, runner: _Runner) -> bool:
+        limit = self.runtime.config.supervisor.start_timeout
+        with anyio.move_on_after(limit):
+            await runner.ready.wait()
+            return True
+        log.error(
+            "actor %s did not report started within %gs (supervisor.start_timeout); "
+            "failing the start. It is stuck here:\n%s",
+            runner.name,
+            limit,
+            _task_stack(f"actor:{runner.name}") or "  (stack not available)",
+        )
+        return False
+
+    async def _serve(
+        self, tg: anyio.abc.TaskGroup, task_status: anyio.abc.TaskStatus[None]
+    ) -> None:
+        """Everything started: tell systemd and the caller, then keep the watchdog."""
+        notifier = self.runtime.notifier
+        self.ready.set()
+        failed = [r.name for r in self.runners.values() if r.state == "failed"]
+        summary = f"{len(self.runners)} actors running" + (
+            f", failed: {', '.join(failed)}" if failed else ""
+        )
+        notifier.ready(summary)
+        log.info("ready: %s", summary)
+        interval = notifier.watchdog_interval
+        if interval:
+            tg.start_soon(self._watchdog, interval)
+        task_status.started()
 
 
 async def run_with_deadline(main: Callable[[], Awaitable[None]], seconds: float) -> None:

@@ -16,7 +16,7 @@ from virtuoso_daemon.core.config import ConfigError, load_config
 from virtuoso_daemon.core.event_loop import anyio_backend_options
 from virtuoso_daemon.core.logs import setup_logging
 from virtuoso_daemon.core.runtime import Runtime
-from virtuoso_daemon.core.supervisor import ActorSpec, Supervisor
+from virtuoso_daemon.core.supervisor import ActorSpec, StartTimeout, Supervisor
 from virtuoso_daemon.process.assembly import build_specs
 from virtuoso_daemon.process.demo import simulated_exchanges
 from virtuoso_daemon.process.gc_policy import QuietCollector
@@ -132,8 +132,26 @@ def daemon_main(argv: list[str] | None = None) -> int:
         anyio.run(serve, runtime, backend_options=anyio_backend_options(config.daemon.event_loop))
     except KeyboardInterrupt:
         pass
+    except (StartTimeout, BaseExceptionGroup) as exc:
+        stuck = _find(exc, StartTimeout)
+        if stuck is None:
+            raise
+        print(f"virtuoso-daemon: start failed: {stuck}", file=sys.stderr)
+        return 1
     log.info("virtuoso stopped")
     return 0
+
+
+def _find(exc: BaseException, kind: type[Exception]) -> Exception | None:
+    """``exc`` itself or the first ``kind`` inside (task groups wrap what they raise)."""
+    if isinstance(exc, kind):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for sub in exc.exceptions:
+            found = _find(sub, kind)
+            if found is not None:
+                return found
+    return None
 
 
 def not_built(name: str, issue: str) -> int:
