@@ -5,9 +5,18 @@ from __future__ import annotations
 import time
 
 import anyio
+import msgspec
 import pytest
 
-from virtuoso_daemon.core.bus import Bus, Request, RequestError, Subscription, Topics
+from virtuoso_daemon.core.bus import (
+    LOSSY_TOPICS,
+    Bus,
+    Request,
+    RequestError,
+    Subscription,
+    Topics,
+)
+from virtuoso_daemon.core.messages import Ticker
 
 
 async def test_slow_lossy_subscriber_drops_without_delaying_the_publisher() -> None:
@@ -132,3 +141,22 @@ def test_a_closed_tap_gets_nothing_more() -> None:
     tap.close()
     bus.publish_nowait(Topics.TICKERS, 2)
     assert seen == [1]
+
+
+def test_topics_carry_their_message_type_and_kind() -> None:
+    assert Topics.TICKERS.message_type is Ticker and Topics.TICKERS.lossy
+    assert not Topics.CANDLE_HISTORY.lossy and not Topics.CONDITIONS.lossy
+    # the control socket names topics by string: the name finds the same kind
+    assert Bus.is_lossy("tickers") and not Bus.is_lossy("alerts")
+    assert not Bus.is_lossy("feed_commands:sim-spot")  # ad-hoc request topics: lossless
+    assert "tickers" in LOSSY_TOPICS and "conditions" not in LOSSY_TOPICS
+
+
+def test_a_topic_object_never_leaves_the_bus_as_a_str_subclass() -> None:
+    # msgspec encodes only exact str: subscriptions and counters hold the plain name
+    bus = Bus()
+    with bus.subscribe(Topics.TICKERS, name="t") as sub:
+        bus.publish_nowait(Topics.TICKERS, "x")
+        assert type(sub.topic) is str and sub.receive_nowait() == "x"
+    assert all(type(k) is str for k in bus.published)
+    assert msgspec.json.encode(dict(bus.published)) == b'{"tickers":1}'

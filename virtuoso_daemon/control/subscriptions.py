@@ -64,6 +64,7 @@ def register_topic(
     """Make a bus topic subscribable over the socket (later actors add theirs here)."""
     if name.startswith("_"):
         raise ValueError("topics starting with '_' belong to the protocol")
+    name = str.__str__(name)  # a Topic is a str subclass; frames carry the exact str
     spec = TopicSpec(name, bus_topic or name, key, help)
     TOPICS[name] = spec
     return spec

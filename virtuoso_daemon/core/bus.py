@@ -32,62 +32,72 @@ import math
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar, overload
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from virtuoso_daemon.core.messages import (
+    ActorEvent,
+    Alert,
+    BackupEvent,
+    BetaSnapshot,
+    Candle,
+    CandleBatch,
+    Condition,
+    ConfigReloaded,
+    CorrelationSnapshot,
+    FeedStatus,
+    Funding,
+    HealthReport,
+    LogRecord,
+    OpenInterest,
+    OrderBookTop,
+    RegimeSnapshot,
+    SentimentSnapshot,
+    Ticker,
+    Trade,
+)
 
 T = TypeVar("T")
 
 log = logging.getLogger("virtuoso.bus")
 
 
-class Topics:
-    """Topic names. Lossy ones are listed in :data:`LOSSY_TOPICS`."""
+class Topic(str, Generic[T]):
+    """A topic: its name (it *is* the name, so dict keys and the control socket's
+    strings match it), the type of message it carries, and whether it is lossy.
 
-    TICKERS = "tickers"
-    CANDLES = "candles"
-    # history pages (backfill, catch-up): lossless, so a slow store slows the backfill
-    # down instead of losing history, and a queue holds a few pages, not thousands
-    CANDLE_HISTORY = "candle_history"
-    TRADES = "trades"
-    ORDERBOOK = "orderbook"
-    FUNDING = "funding"
-    OPEN_INTEREST = "open_interest"
-    FEED_STATUS = "feed_status"
-    BETA = "beta"
-    CORRELATION = "correlation"
-    SENTIMENT = "sentiment"
-    HEALTH = "health"
-    LOGS = "logs"
-    # detectors and the health monitor -> the alert manager (lossless: never drop a
-    # condition change); the alert manager publishes what it fires on ALERTS
-    CONDITIONS = "conditions"
-    ALERTS = "alerts"
-    BACKUPS = "backups"
-    LIFECYCLE = "lifecycle"
-    CONFIG = "config"
-    # request topics, one per owning actor
-    FEED_COMMANDS = "feed_commands"
-    STORE_QUERIES = "store_queries"
+    ``bus.subscribe(Topics.TICKERS)`` is a ``Subscription[Ticker]`` and
+    ``bus.publish(Topics.TICKERS, x)`` type-checks ``x``; plain strings (per-actor
+    request topics such as ``feed_commands:<name>``) still work, untyped and lossless.
+    Every Topic is registered by name, so a name from the socket finds its kind.
+    """
 
+    name: str
+    message_type: Any
+    lossy: bool
+    _registry: ClassVar[dict[str, Topic[Any]]] = {}
 
-LOSSY_TOPICS = frozenset(
-    {
-        Topics.TICKERS,
-        Topics.CANDLES,
-        Topics.TRADES,
-        Topics.ORDERBOOK,
-        Topics.FUNDING,
-        Topics.OPEN_INTEREST,
-        Topics.FEED_STATUS,
-        Topics.BETA,
-        Topics.CORRELATION,
-        Topics.SENTIMENT,
-        Topics.HEALTH,
-        Topics.LOGS,
-    }
-)
+    def __new__(cls, name: str, message_type: Any, *, lossy: bool) -> Topic[T]:
+        topic = super().__new__(cls, name)
+        # the plain str the bus keys on and messages carry (msgspec encodes only exact
+        # str, so a Topic never leaves the bus: subscriptions, counters use this)
+        topic.name = name
+        topic.message_type = message_type
+        topic.lossy = lossy
+        cls._registry[name] = topic
+        return topic
+
+    @classmethod
+    def named(cls, name: str) -> Topic[Any] | None:
+        """The registered topic called ``name`` (None for ad-hoc request topics)."""
+        return cls._registry.get(name)
+
+    def __repr__(self) -> str:
+        kind = "lossy" if self.lossy else "lossless"
+        carries = getattr(self.message_type, "__name__", self.message_type)
+        return f"Topic({str.__repr__(self)}, {carries}, {kind})"
 
 
 class RequestError(Exception):
@@ -124,6 +134,51 @@ class Request:
         if self._error is not None:
             raise self._error
         return self._result
+
+
+def _plain(topic: str) -> str:
+    """The exact-str name of ``topic`` (a Topic or a plain name)."""
+    return topic.name if type(topic) is Topic else topic
+
+
+class Topics:
+    """Every topic of the daemon, with its message type and kind.
+
+    Lossy (market data, snapshots): a slow subscriber loses messages, counted.
+    Lossless (history, commands, conditions, alerts, lifecycle): publishers wait.
+    """
+
+    TICKERS: Topic[Ticker] = Topic("tickers", Ticker, lossy=True)
+    CANDLES: Topic[Candle] = Topic("candles", Candle, lossy=True)
+    # history pages (backfill, catch-up): lossless, so a slow store slows the backfill
+    # down instead of losing history, and a queue holds a few pages, not thousands
+    CANDLE_HISTORY: Topic[CandleBatch] = Topic("candle_history", CandleBatch, lossy=False)
+    TRADES: Topic[Trade] = Topic("trades", Trade, lossy=True)
+    ORDERBOOK: Topic[OrderBookTop] = Topic("orderbook", OrderBookTop, lossy=True)
+    FUNDING: Topic[Funding] = Topic("funding", Funding, lossy=True)
+    OPEN_INTEREST: Topic[OpenInterest] = Topic("open_interest", OpenInterest, lossy=True)
+    FEED_STATUS: Topic[FeedStatus] = Topic("feed_status", FeedStatus, lossy=True)
+    BETA: Topic[BetaSnapshot] = Topic("beta", BetaSnapshot, lossy=True)
+    CORRELATION: Topic[CorrelationSnapshot] = Topic("correlation", CorrelationSnapshot, lossy=True)
+    SENTIMENT: Topic[SentimentSnapshot | RegimeSnapshot] = Topic(
+        "sentiment", SentimentSnapshot | RegimeSnapshot, lossy=True
+    )
+    HEALTH: Topic[HealthReport] = Topic("health", HealthReport, lossy=True)
+    LOGS: Topic[LogRecord] = Topic("logs", LogRecord, lossy=True)
+    # detectors and the health monitor -> the alert manager (lossless: never drop a
+    # condition change); the alert manager publishes what it fires on ALERTS
+    CONDITIONS: Topic[Condition] = Topic("conditions", Condition, lossy=False)
+    ALERTS: Topic[Alert] = Topic("alerts", Alert, lossy=False)
+    BACKUPS: Topic[BackupEvent] = Topic("backups", BackupEvent, lossy=False)
+    LIFECYCLE: Topic[ActorEvent] = Topic("lifecycle", ActorEvent, lossy=False)
+    CONFIG: Topic[ConfigReloaded] = Topic("config", ConfigReloaded, lossy=False)
+    # request topics, one per owning actor
+    FEED_COMMANDS: Topic[Request] = Topic("feed_commands", Request, lossy=False)
+    STORE_QUERIES: Topic[Request] = Topic("store_queries", Request, lossy=False)
+
+
+#: names of the lossy topics (derived from the Topic objects; kept for readers of names)
+LOSSY_TOPICS = frozenset(name for name, topic in Topic._registry.items() if topic.lossy)
 
 
 class Subscription(Generic[T]):
@@ -216,8 +271,27 @@ class Bus:
 
     @staticmethod
     def is_lossy(topic: str) -> bool:
-        return topic in LOSSY_TOPICS
+        known = topic if isinstance(topic, Topic) else Topic.named(topic)
+        return known is not None and known.lossy
 
+    @overload
+    def subscribe(
+        self,
+        topic: Topic[T],
+        *,
+        name: str = ...,
+        maxsize: int | None = ...,
+        lossy: bool | None = ...,
+    ) -> Subscription[T]: ...
+    @overload
+    def subscribe(
+        self,
+        topic: str,
+        *,
+        name: str = ...,
+        maxsize: int | None = ...,
+        lossy: bool | None = ...,
+    ) -> Subscription[Any]: ...
     def subscribe(
         self,
         topic: str,
@@ -235,6 +309,7 @@ class Bus:
         )
         if size == math.inf:
             raise ValueError("unbounded subscriptions are not allowed")
+        topic = _plain(topic)
         sub: Subscription[Any] = Subscription(self, topic, name, int(size), is_lossy)
         self._subs[topic].append(sub)
         return sub
@@ -246,6 +321,7 @@ class Bus:
 
     def tap(self, topic: str, fn: Callable[[Any], None], *, name: str = "anonymous") -> Tap:
         """Call ``fn(message)`` inline for every message published on ``topic``."""
+        topic = _plain(topic)
         tap = Tap(self, topic, name, fn)
         self._taps.setdefault(topic, []).append(tap)
         return tap
@@ -263,14 +339,19 @@ class Bus:
                     )
 
     def subscribers(self, topic: str) -> int:
-        return len(self._subs.get(topic, ()))
+        return len(self._subs.get(_plain(topic), ()))
 
+    @overload
+    def publish_nowait(self, topic: Topic[T], message: T) -> int: ...
+    @overload
+    def publish_nowait(self, topic: str, message: Any) -> int: ...
     def publish_nowait(self, topic: str, message: Any) -> int:
         """Deliver to every subscriber with room; count drops. Returns deliveries.
 
         For lossless subscribers this raises :class:`anyio.WouldBlock` when one is full,
         so callers on lossless topics must use :meth:`publish`.
         """
+        topic = _plain(topic)
         self.published[topic] += 1
         taps = self._taps.get(topic)
         if taps:
@@ -289,8 +370,13 @@ class Bus:
                 self._remove(sub)
         return delivered
 
+    @overload
+    async def publish(self, topic: Topic[T], message: T) -> int: ...
+    @overload
+    async def publish(self, topic: str, message: Any) -> int: ...
     async def publish(self, topic: str, message: Any) -> int:
         """Publish; waits for room on lossless subscribers (backpressure)."""
+        topic = _plain(topic)
         self.published[topic] += 1
         taps = self._taps.get(topic)
         if taps:
