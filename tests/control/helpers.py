@@ -16,6 +16,7 @@ from typing import Any
 
 import anyio
 import anyio.abc
+import msgspec
 
 from virtuoso_daemon.control import ControlActor
 from virtuoso_daemon.core.bus import Request, Topics
@@ -53,8 +54,9 @@ class FakeFeeds:
                     tg.start_soon(self.handle, req)
 
     async def handle(self, req: Request) -> None:
-        self.seen.append((req.command, dict(req.args)))
-        ex = req.args.get("exchange")
+        args = msgspec.structs.asdict(req.body)  # the typed request, as the record keeps it
+        self.seen.append((req.command, args))
+        ex = args.get("exchange")
         if req.command == "feeds.list":
             req.reply(
                 [
@@ -72,17 +74,17 @@ class FakeFeeds:
         elif ex not in self.symbols:
             req.fail("unknown_exchange", f"no feed named {ex!r}")
         elif req.command in ("feeds.pause", "feeds.resume"):
-            target = req.args.get("symbol") or "*"
+            target = args.get("symbol") or "*"
             if req.command == "feeds.pause":
                 self.paused[ex].add(target)
             else:
                 self.paused[ex].discard(target)
-            req.reply({"exchange": ex, "symbol": req.args.get("symbol"), "ok": True})
+            req.reply({"exchange": ex, "symbol": args.get("symbol"), "ok": True})
         elif req.command == "symbols.add":
-            self.symbols[ex] += [s for s in req.args["symbols"] if s not in self.symbols[ex]]
+            self.symbols[ex] += [s for s in args["symbols"] if s not in self.symbols[ex]]
             req.reply({"exchange": ex, "symbols": self.symbols[ex]})
         elif req.command == "symbols.remove":
-            self.symbols[ex] = [s for s in self.symbols[ex] if s not in req.args["symbols"]]
+            self.symbols[ex] = [s for s in self.symbols[ex] if s not in args["symbols"]]
             req.reply({"exchange": ex, "symbols": self.symbols[ex]})
         else:
             req.fail("unknown_command", req.command)

@@ -20,12 +20,12 @@ import pytest
 
 from tests.control.helpers import FakeFeeds, control_specs, ticker, wait_until
 from tests.harness import running_daemon, test_config
-from virtuoso_daemon.control.commands import feeds as feed_commands
 from virtuoso_daemon.control.registry import forward, unregister
 from virtuoso_daemon.core.bus import Topics
 from virtuoso_daemon.core.config import ExchangeConfig
 from virtuoso_daemon.core.messages import BetaRow, BetaSnapshot, CandleBatch, CorrelationSnapshot
 from virtuoso_daemon.core.supervisor import ActorSpec
+from virtuoso_daemon.feeds.requests import PauseFeed
 from virtuoso_daemon.market.actor import MarketStoreActor
 from virtuoso_daemon.protocol.frames import (
     BYE_TOPIC,
@@ -157,7 +157,7 @@ async def test_feed_commands_are_forwarded_to_the_feeds_actor() -> None:
 
 
 async def test_feed_commands_without_a_feeds_actor_or_an_answer_fail_cleanly() -> None:
-    forward("test.hang", Topics.FEED_COMMANDS, args=feed_commands.FeedTarget, timeout=0.2)
+    forward("test.hang", Topics.FEED_COMMANDS, args=PauseFeed, timeout=0.2)
     try:
         async with (
             running_daemon(test_config(), control_specs()) as d,

@@ -12,6 +12,7 @@ from virtuoso_daemon.core.config import DemoConfig
 from virtuoso_daemon.core.messages import Ticker
 from virtuoso_daemon.core.supervisor import ActorSpec
 from virtuoso_daemon.feeds import feed_specs
+from virtuoso_daemon.feeds.requests import ListFeeds
 from virtuoso_daemon.process.demo import demo_exchanges
 
 
@@ -53,6 +54,6 @@ async def test_demo_mode_feeds_read_the_in_process_simulator() -> None:
             "sim-spot": {"BTC/USDT", "ETH/USDT", "SOL/USDT", "BNB/USDT"},
             "sim-perp": {"BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT", "BNB/USDT:USDT"},
         }
-        listed = await d.runtime.bus.request(Topics.FEED_COMMANDS, "feeds.list")
+        listed = await d.runtime.bus.request(Topics.FEED_COMMANDS, ListFeeds())
         assert [s["exchange"] for s in listed] == ["sim-spot", "sim-perp"]
         assert all(r.restarts == 0 for r in d.supervisor.runners.values())

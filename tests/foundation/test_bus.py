@@ -17,6 +17,7 @@ from virtuoso_daemon.core.bus import (
     Topics,
 )
 from virtuoso_daemon.core.messages import Ticker
+from virtuoso_daemon.feeds.requests import PauseFeed
 
 
 async def test_slow_lossy_subscriber_drops_without_delaying_the_publisher() -> None:
@@ -86,25 +87,26 @@ async def test_request_gets_the_owning_actors_reply() -> None:
 async def _serve_requests(bus: Bus, inbox: Subscription[Request]) -> None:
     async def actor() -> None:
         req = await inbox.receive()
-        if req.command == "pause":
-            req.reply({"paused": req.args["exchange"]})
+        match req.body:
+            case PauseFeed(exchange=exchange):
+                req.reply({"paused": exchange})
         req2 = await inbox.receive()
         req2.fail("unknown_exchange", "no exchange named 'nope'")
 
     with anyio.fail_after(5):
         async with anyio.create_task_group() as tg:
             tg.start_soon(actor)
-            assert await bus.request(Topics.FEED_COMMANDS, "pause", {"exchange": "x"}) == {
+            assert await bus.request(Topics.FEED_COMMANDS, PauseFeed(exchange="x")) == {
                 "paused": "x"
             }
             with pytest.raises(RequestError) as err:
-                await bus.request(Topics.FEED_COMMANDS, "pause", {"exchange": "nope"})
+                await bus.request(Topics.FEED_COMMANDS, PauseFeed(exchange="nope"))
     assert err.value.code == "unknown_exchange"
 
 
 async def test_request_without_an_owner_fails_fast() -> None:
     with pytest.raises(RequestError) as err:
-        await Bus().request(Topics.FEED_COMMANDS, "pause")
+        await Bus().request(Topics.FEED_COMMANDS, PauseFeed(exchange="x"))
     assert err.value.code == "unavailable"
 
 

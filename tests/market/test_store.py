@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import msgspec
 import numpy as np
 import pytest
 
@@ -32,9 +33,11 @@ from virtuoso_daemon.core.messages import (
 )
 from virtuoso_daemon.core.runtime import Runtime
 from virtuoso_daemon.core.supervisor import ActorSpec
+from virtuoso_daemon.feeds.requests import ListFeeds
 from virtuoso_daemon.market import persistence as disk
 from virtuoso_daemon.market import requests
 from virtuoso_daemon.market.actor import STORE_QUERIES, MarketStoreActor
+from virtuoso_daemon.market.store_requests import Closes, Persist
 from virtuoso_daemon.read import market as queries
 
 
@@ -198,20 +201,20 @@ async def test_closes_matrix_is_aligned_with_nan_for_gaps_and_open_candles() -> 
 async def test_store_rejects_bad_requests_without_crashing() -> None:
     async with running_daemon(store_cfg(), market_specs(http=False, cache=False)) as d:
         bus = d.runtime.bus
-        with pytest.raises(RequestError) as err:
-            await bus.request(STORE_QUERIES, "ohlcv", {"symbol": "BTC/USDT"})
+        with pytest.raises(RequestError) as err:  # a timeframe the store cannot align
+            await bus.request(
+                STORE_QUERIES, Closes(exchange="binance", timeframe="7x", symbols=["A"], n=3)
+            )
         assert err.value.code == "bad_request"
         with pytest.raises(RequestError) as err:
-            await bus.request(STORE_QUERIES, "explode", {})
+            await bus.request(STORE_QUERIES, ListFeeds())  # not a store request
         assert err.value.code == "unknown_command"
-        with pytest.raises(RequestError):
-            await bus.request(
-                STORE_QUERIES,
-                "closes",
-                {"exchange": "binance", "timeframe": "1h", "symbols": [], "n": 0},
+        with pytest.raises(msgspec.ValidationError):  # out of range: cannot even be built
+            msgspec.convert(
+                {"exchange": "binance", "timeframe": "1h", "symbols": [], "n": 0}, Closes
             )
         assert d.supervisor.runners["market_store"].restarts == 0
-        assert d.runtime.stats["market_store"]()["query_errors"] == 3
+        assert d.runtime.stats["market_store"]()["query_errors"] == 2
 
 
 async def test_candles_survive_a_restart_without_refetching() -> None:
@@ -253,7 +256,7 @@ async def test_periodic_and_requested_persistence_write_atomically(tmp_path: Pat
         assert disk.load_series(path).times.size == 5
         rt.bus.publish_nowait(Topics.CANDLES, batch("ETH/USDT", range(-6, -4)))
         await ohlcv_count(rt, 7, "ETH/USDT")
-        result = await rt.bus.request(STORE_QUERIES, "persist")
+        result = await rt.bus.request(STORE_QUERIES, Persist())
         assert result["files"] in (0, 1)  # the periodic writer may have got there first
         assert disk.load_series(path).times.size == 7
         assert not list(path.parent.glob(f"*{disk.TMP_MARK}*"))
@@ -272,12 +275,12 @@ async def test_a_persist_run_writes_every_series_batch_by_batch(
             rt.bus.publish_nowait(Topics.CANDLES, batch(sym, range(-4, 0)))
         for sym in symbols:
             await ohlcv_count(rt, 4, sym)
-        result = await rt.bus.request(STORE_QUERIES, "persist")
+        result = await rt.bus.request(STORE_QUERIES, Persist())
         assert result["files"] == 3  # two batches: 2 + 1
         for sym in symbols:
             path = disk.series_path(state, "binance", sym, "1h")
             assert disk.load_series(path).times.size == 4
-        assert (await rt.bus.request(STORE_QUERIES, "persist"))["files"] == 0  # all noted
+        assert (await rt.bus.request(STORE_QUERIES, Persist()))["files"] == 0  # all noted
 
 
 async def test_unreadable_files_are_skipped_and_temp_files_removed() -> None:

@@ -110,6 +110,7 @@ from virtuoso_daemon.beta.history import (
     HistoryPoint,
 )
 from virtuoso_daemon.beta.point_ring import PointRing
+from virtuoso_daemon.beta.requests import SymbolDetail
 from virtuoso_daemon.core import malloc
 from virtuoso_daemon.core.bus import Request, Subscription, Topics
 from virtuoso_daemon.core.config import BetaConfig, Config, ExchangeConfig
@@ -677,11 +678,14 @@ class BetaActor:
     async def _serve(self, sub: Subscription[Request]) -> None:
         async for req in sub:
             self.counters["queries"] += 1
-            if req.command != "symbol":
+            q = req.body
+            if not isinstance(q, SymbolDetail):  # the one request this actor serves
                 req.fail("unknown_command", f"beta actor has no command {req.command!r}")
                 continue
             try:
-                req.reply(await self.symbol_detail(**req.args))
+                req.reply(
+                    await self.symbol_detail(q.exchange, q.symbol, q.timeframe, q.window, q.points)
+                )
             except Exception as exc:  # a bad request must never take the actor down
                 log.debug("beta query failed", exc_info=True)
                 req.fail("bad_request", f"{type(exc).__name__}: {exc}")

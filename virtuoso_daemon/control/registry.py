@@ -8,11 +8,13 @@ Adding a command is one small step::
     @command("alerts.ack", args=AckArgs)
     async def alerts_ack(ctx: Context, args: AckArgs) -> dict[str, Any]:
         \"\"\"Acknowledge an alert.\"\"\"          # the first line is the help text
-        return await ctx.ask(Topics.ALERT_COMMANDS, "alerts.ack", args)
+        return await ctx.ask(Topics.ALERT_COMMANDS, args)
 
-or, for a command that is only a request to the actor that owns it::
+or, for a command that is only a request to the actor that owns it (``AckAlert`` is
+a tagged request struct of that actor's union, see :mod:`virtuoso_daemon.core.requests`;
+it is forwarded as decoded)::
 
-    forward("alerts.ack", Topics.ALERT_COMMANDS, args=AckArgs, help="Acknowledge an alert.")
+    forward("alerts.ack", Topics.ALERT_COMMANDS, args=AckAlert, help="Acknowledge an alert.")
 
 in a module under ``actors/control/commands/`` (every module there is imported when
 the server starts). Arguments are msgspec Structs: the request is decoded straight
@@ -32,6 +34,7 @@ import msgspec
 
 from virtuoso_daemon.core.bus import RequestError
 from virtuoso_daemon.core.errors import QueryError
+from virtuoso_daemon.core.requests import command_name
 from virtuoso_daemon.core.runtime import Runtime
 from virtuoso_daemon.protocol.frames import ErrorCode, RequestId
 from virtuoso_daemon.read.contract import NoQueryArgs, Query, QueryArgs, run_query
@@ -68,11 +71,11 @@ class Context:
         """Run ``fn`` once the reply is queued (e.g. ``shutdown`` answers, then stops)."""
         self._after_reply.append(fn)
 
-    async def ask(self, topic: str, command: str, args: Any = None, *, timeout: float = 5.0) -> Any:
-        """A request to the actor owning ``topic``; its refusals become error replies."""
-        payload = msgspec.to_builtins(args) if args is not None else {}
+    async def ask(self, topic: str, body: Any, *, timeout: float = 5.0) -> Any:
+        """A typed request to the actor owning ``topic``; refusals become error replies."""
+        command = command_name(body)
         try:
-            return await self.runtime.bus.request(topic, command, payload, timeout=timeout)
+            return await self.runtime.bus.request(topic, body, timeout=timeout)
         except RequestError as exc:
             raise CommandFailed(exc.code, exc.message) from None
         except TimeoutError:
@@ -137,7 +140,7 @@ def forward(
     """Register a command that is a request (same name, same args) to ``topic``'s owner."""
 
     async def handler(ctx: Context, a: Args) -> Any:
-        return await ctx.ask(topic, name, a, timeout=timeout)
+        return await ctx.ask(topic, a, timeout=timeout)
 
     handler.__doc__ = help
     return command(name, args=args, help=help or f"Request {name!r} from the {topic} actor.")(

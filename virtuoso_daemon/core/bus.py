@@ -58,6 +58,7 @@ from virtuoso_daemon.core.messages import (
     Ticker,
     Trade,
 )
+from virtuoso_daemon.core.requests import command_name
 
 T = TypeVar("T")
 
@@ -111,13 +112,20 @@ class RequestError(Exception):
 
 @dataclass(eq=False)
 class Request:
-    """A message that expects one reply from the actor that owns the topic."""
+    """A message that expects one reply from the actor that owns the topic.
 
-    command: str
-    args: dict[str, Any] = field(default_factory=dict)
+    ``body`` is the typed request (a tagged struct of the owner's request union, see
+    :mod:`.requests`); the owner dispatches with ``match req.body``."""
+
+    body: Any
     _done: anyio.Event = field(default_factory=anyio.Event)
     _result: Any = None
     _error: RequestError | None = None
+
+    @property
+    def command(self) -> str:
+        """The request's command name (its tag), for logs and error messages."""
+        return command_name(self.body)
 
     def reply(self, result: Any = None) -> None:
         if not self._done.is_set():
@@ -398,11 +406,10 @@ class Bus:
                 self._remove(sub)
         return delivered
 
-    async def request(
-        self, topic: str, command: str, args: dict[str, Any] | None = None, *, timeout: float = 5.0
-    ) -> Any:
-        """Send a request to the actor owning ``topic`` and wait for its reply."""
-        req = Request(command, dict(args or {}))
+    async def request(self, topic: str, body: Any, *, timeout: float = 5.0) -> Any:
+        """Send ``body`` (a typed request) to the actor owning ``topic``; wait for its
+        reply."""
+        req = Request(body)
         with anyio.fail_after(timeout):
             if await self.publish(topic, req) == 0:
                 raise RequestError("unavailable", f"no actor is serving {topic!r} right now")

@@ -34,6 +34,14 @@ from virtuoso_daemon.feeds import symbols as sym
 from virtuoso_daemon.feeds.backfill import Backfiller, derivatives_loop
 from virtuoso_daemon.feeds.backoff import Backoff
 from virtuoso_daemon.feeds.context import DATA_KINDS, FeedContext, chunked
+from virtuoso_daemon.feeds.requests import (
+    AddSymbols,
+    FeedStatusQuery,
+    ListFeeds,
+    PauseFeed,
+    RemoveSymbols,
+    ResumeFeed,
+)
 from virtuoso_daemon.feeds.status import HEARTBEAT, significant
 from virtuoso_daemon.feeds.streams import REST_CHUNK, ChunkRunner, stream_plan
 
@@ -277,7 +285,7 @@ class FeedActor:
 
     async def _commands(self, sub: Subscription[Request]) -> None:
         async for req in sub:
-            exchange = req.args.get("exchange")
+            exchange = getattr(req.body, "exchange", None)
             if exchange is not None and exchange != self.exchange:
                 continue  # not ours: the owner answers
             try:
@@ -291,23 +299,24 @@ class FeedActor:
         if ctx is None:
             req.fail("unavailable", f"feed {self.exchange!r} is not running")
             return
-        cmd = req.command
-        if cmd in ("feeds.list", "feeds.status"):
-            status = msgspec.to_builtins(self.status())
-            req.reply([status] if cmd == "feeds.list" else status)
-        elif cmd in ("feeds.pause", "feeds.resume"):
-            self._pause(req, ctx, pause=cmd == "feeds.pause")
-        elif cmd in ("symbols.add", "symbols.remove"):
-            self._edit_symbols(req, ctx, add=cmd == "symbols.add")
-        else:
-            req.fail("unknown_command", f"unknown feed command {cmd!r}")
+        match req.body:
+            case ListFeeds():
+                req.reply([msgspec.to_builtins(self.status())])
+            case FeedStatusQuery():
+                req.reply(msgspec.to_builtins(self.status()))
+            case PauseFeed(symbol=symbol):
+                self._pause(req, ctx, symbol, pause=True)
+            case ResumeFeed(symbol=symbol):
+                self._pause(req, ctx, symbol, pause=False)
+            case AddSymbols(symbols=symbols):
+                self._edit_symbols(req, ctx, symbols, add=True)
+            case RemoveSymbols(symbols=symbols):
+                self._edit_symbols(req, ctx, symbols, add=False)
+            case _:
+                req.fail("unknown_command", f"unknown feed command {req.command!r}")
 
-    def _pause(self, req: Request, ctx: FeedContext, *, pause: bool) -> None:
-        symbol = req.args.get("symbol")
+    def _pause(self, req: Request, ctx: FeedContext, symbol: str | None, *, pause: bool) -> None:
         if symbol:
-            if not isinstance(symbol, str):
-                req.fail("bad_args", "symbol must be a string")
-                return
             unified = self._watched(ctx, symbol)
             if unified is None:
                 req.fail("unknown_symbol", f"{symbol!r} is not watched on {self.exchange}")
@@ -331,12 +340,9 @@ class FeedActor:
         unified = sym.resolve(markets, ctx.cfg, symbol)
         return unified if unified in ctx.symbol_set else None
 
-    def _edit_symbols(self, req: Request, ctx: FeedContext, *, add: bool) -> None:
-        raw = req.args.get("symbols")
-        if isinstance(raw, str) and raw:
-            raw = [raw]
-        if not isinstance(raw, list) or not raw or not all(isinstance(s, str) and s for s in raw):
-            req.fail("bad_args", "symbols must be a non-empty list of strings")
+    def _edit_symbols(self, req: Request, ctx: FeedContext, raw: list[str], *, add: bool) -> None:
+        if not raw or not all(raw):
+            req.fail("bad_args", "symbols must be a non-empty list of non-empty strings")
             return
         if not self._markets_ready:
             req.fail("unavailable", f"markets of {self.exchange} are not loaded yet")

@@ -25,10 +25,17 @@ from virtuoso_daemon.core.bus import Request, RequestError, Topics
 from virtuoso_daemon.core.messages import FeedStatus
 from virtuoso_daemon.core.runtime import Runtime
 from virtuoso_daemon.feeds.actor import STATUS_VIEW, command_topic
+from virtuoso_daemon.feeds.requests import (
+    AddSymbols,
+    FeedStatusQuery,
+    ListFeeds,
+    PauseFeed,
+    RemoveSymbols,
+    ResumeFeed,
+)
 
 log = logging.getLogger("virtuoso.feeds")
 
-ROUTED = frozenset({"feeds.pause", "feeds.resume", "symbols.add", "symbols.remove", "feeds.status"})
 FORWARD_TIMEOUT = 4.0  # below bus.request's default 5 s, so the caller sees our error
 
 
@@ -83,14 +90,16 @@ class FeedsRegistryActor:
             self.failed += 1
 
     async def _route(self, req: Request) -> None:
-        if req.command == "feeds.list":
-            req.reply(self.statuses())
-            return
-        if req.command not in ROUTED:
-            req.fail("unknown_command", f"unknown feed command {req.command!r}")
-            return
-        exchange = req.args.get("exchange")
-        if not isinstance(exchange, str) or not exchange:
+        match req.body:
+            case ListFeeds():
+                req.reply(self.statuses())
+            case FeedStatusQuery() | PauseFeed() | ResumeFeed() | AddSymbols() | RemoveSymbols():
+                await self._forward(req, req.body.exchange)
+            case _:
+                req.fail("unknown_command", f"unknown feed command {req.command!r}")
+
+    async def _forward(self, req: Request, exchange: str) -> None:
+        if not exchange:
             req.fail("bad_args", f"{req.command} needs args.exchange (a feed name)")
             return
         names = feed_names(self.runtime)
@@ -102,7 +111,7 @@ class FeedsRegistryActor:
             return
         try:
             result = await self.runtime.bus.request(
-                command_topic(exchange), req.command, req.args, timeout=FORWARD_TIMEOUT
+                command_topic(exchange), req.body, timeout=FORWARD_TIMEOUT
             )
         except RequestError as exc:
             req.fail(exc.code, exc.message)

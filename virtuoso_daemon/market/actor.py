@@ -16,9 +16,10 @@ What it keeps (all bounded, sizes from ``[store]``):
 How readers get at it -- never by touching the actor's buffers:
 
 * **Requests** on topic :data:`STORE_QUERIES` (``"store_queries"``, lossless) via
-  ``await bus.request(STORE_QUERIES, command, args)``. The actor answers each
-  request in one synchronous step with freshly copied arrays, so a reply can never
-  contain a half-written buffer and the caller owns what it gets:
+  ``await bus.request(STORE_QUERIES, body)`` with a typed request of
+  :mod:`.store_requests` (its tag first below; ``market.requests`` wraps them).
+  The actor answers each request in one synchronous step with freshly copied
+  arrays, so a reply can never contain a half-written buffer and the caller owns what it gets:
 
   ``ohlcv`` {exchange, symbol, timeframe, limit, since=None, closed_only=False}
       -> {"known": bool, "times": int64[k], "values": float64[k, 5], "closed": bool[k]}
@@ -84,6 +85,14 @@ from virtuoso_daemon.market.ringbuffer import (
     IntArray,
     batch_arrays,
 )
+from virtuoso_daemon.market.store_requests import (
+    Closes,
+    Coverage,
+    OhlcvRows,
+    OrderBook,
+    Persist,
+    RecentTrades,
+)
 from virtuoso_daemon.market.trades import TradeWindow
 
 log = logging.getLogger("virtuoso.store")
@@ -97,10 +106,6 @@ PERSIST_BATCH = 64  # series copied and written per worker-thread call (see pers
 
 SeriesKey = tuple[str, str, str]  # exchange, symbol, timeframe
 SymbolKey = tuple[str, str]  # exchange, symbol
-
-
-class QueryArgsError(Exception):
-    """A request's arguments are unusable (answered as ``bad_request``)."""
 
 
 def _final_persist_deadline(config: Config) -> float:
@@ -464,16 +469,24 @@ class MarketStoreActor:
     async def _serve_queries(self, sub: Subscription[Request], tg: anyio.abc.TaskGroup) -> None:
         async for req in sub:
             self.counters["queries"] += 1
-            if req.command == "persist":
+            if isinstance(req.body, Persist):
                 tg.start_soon(self._persist_request, req)
                 continue
-            handler = self._handlers.get(req.command)
-            if handler is None:
-                self.counters["query_errors"] += 1
-                req.fail("unknown_command", f"market store has no command {req.command!r}")
-                continue
             try:
-                req.reply(handler(self, req.args))
+                match req.body:
+                    case OhlcvRows():
+                        req.reply(self._q_ohlcv(req.body))
+                    case Closes():
+                        req.reply(self._q_closes(req.body))
+                    case RecentTrades():
+                        req.reply(self._q_trades(req.body))
+                    case OrderBook():
+                        req.reply(self._q_orderbook(req.body))
+                    case Coverage():
+                        req.reply(self._q_coverage(req.body))
+                    case _:
+                        self.counters["query_errors"] += 1
+                        req.fail("unknown_command", f"market store has no command {req.command!r}")
             except Exception as exc:  # a bad request must never take the store down
                 self.counters["query_errors"] += 1
                 log.debug("store query %s failed", req.command, exc_info=True)
@@ -485,12 +498,9 @@ class MarketStoreActor:
         except OSError as exc:
             req.fail("persist_failed", str(exc))
 
-    def _q_ohlcv(self, args: dict[str, Any]) -> dict[str, Any]:
-        ring = self.series.get((args["exchange"], args["symbol"], args["timeframe"]))
-        limit = int(args.get("limit", self.store_cfg.candles_for(args["timeframe"])))
-        if limit < 1:
-            raise QueryArgsError("limit must be >= 1")
-        since = args.get("since")
+    def _q_ohlcv(self, q: OhlcvRows) -> dict[str, Any]:
+        ring = self.series.get((q.exchange, q.symbol, q.timeframe))
+        limit = self.store_cfg.candles_for(q.timeframe) if q.limit is None else q.limit
         if ring is None:
             return {
                 "known": False,
@@ -498,23 +508,17 @@ class MarketStoreActor:
                 "values": np.zeros((0, 5)),
                 "closed": np.zeros(0, np.bool_),
             }
-        times, values, closed = ring.rows(
-            limit, None if since is None else int(since), bool(args.get("closed_only", False))
-        )
+        times, values, closed = ring.rows(limit, q.since, q.closed_only)
         return {"known": True, "times": times, "values": values, "closed": closed}
 
-    def _q_closes(self, args: dict[str, Any]) -> tuple[IntArray, FloatArray]:
-        exchange, tf = args["exchange"], args["timeframe"]
-        symbols = list(args["symbols"])
-        n = int(args["n"])
-        if n < 1:
-            raise QueryArgsError("n must be >= 1")
-        closed_only = bool(args.get("closed_only", True))
+    def _q_closes(self, q: Closes) -> tuple[IntArray, FloatArray]:
+        exchange, tf, symbols, n = q.exchange, q.timeframe, q.symbols, q.n
+        closed_only = q.closed_only
         tf_ms = self._timeframe_ms(tf)
         if tf_ms is None:
-            raise QueryArgsError(f"bad timeframe {tf!r}")
+            raise ValueError(f"bad timeframe {tf!r}")  # answered bad_request
         rings = [self.series.get((exchange, s, tf)) for s in symbols]
-        end = args.get("end")
+        end = q.end
         if end is None:
             ends = []
             for ring in rings:
@@ -540,26 +544,21 @@ class MarketStoreActor:
             out[i, n - t.size :][ok] = values[ok, 3]
         return times, out
 
-    def _q_trades(self, args: dict[str, Any]) -> list[Trade]:
-        window = self.trades.get((args["exchange"], args["symbol"]))
-        limit = int(args.get("limit", self.trades_size))
-        if limit < 1:
-            raise QueryArgsError("limit must be >= 1")
+    def _q_trades(self, q: RecentTrades) -> list[Trade]:
+        window = self.trades.get((q.exchange, q.symbol))
+        limit = self.trades_size if q.limit is None else q.limit
         return window.last(limit) if window is not None else []
 
-    def _q_orderbook(self, args: dict[str, Any]) -> dict[str, Any]:
-        key = (args["exchange"], args["symbol"])
-        n = int(args.get("history", 0))
-        if n < 0:
-            raise QueryArgsError("history must be >= 0")
+    def _q_orderbook(self, q: OrderBook) -> dict[str, Any]:
+        key = (q.exchange, q.symbol)
         hist = self.book_history.get(key)
         return {
             "top": self.books.get(key),
-            "history": hist.last(n) if hist is not None else np.zeros((0, 5)),
+            "history": hist.last(q.history) if hist is not None else np.zeros((0, 5)),
         }
 
-    def _q_coverage(self, args: dict[str, Any]) -> dict[str, Any]:
-        want = args.get("exchange")
+    def _q_coverage(self, q: Coverage) -> dict[str, Any]:
+        want = q.exchange
         out: dict[str, dict[str, dict[str, dict[str, int | None]]]] = {}
         for (exchange, symbol, tf), ring in self.series.items():
             if want is not None and exchange != want:
@@ -576,14 +575,6 @@ class MarketStoreActor:
                 "count": int(present.size),
             }
         return out
-
-    _handlers: ClassVar[dict[str, Callable[[MarketStoreActor, dict[str, Any]], Any]]] = {
-        "ohlcv": _q_ohlcv,
-        "closes": _q_closes,
-        "trades": _q_trades,
-        "orderbook": _q_orderbook,
-        "coverage": _q_coverage,
-    }
 
     # --- stats ---------------------------------------------------------------------------
 

@@ -41,6 +41,7 @@ from virtuoso_daemon.beta.actor import (
 )
 from virtuoso_daemon.beta.compute import CorrelationView, parse_windows, view_key
 from virtuoso_daemon.beta.history import HISTORY_COLUMNS
+from virtuoso_daemon.beta.requests import SymbolDetail
 from virtuoso_daemon.core.bus import RequestError
 from virtuoso_daemon.core.errors import QueryError
 from virtuoso_daemon.core.messages import BetaRow, BetaSnapshot
@@ -253,9 +254,9 @@ async def beta_symbol(
         raise _not_ready(rt, f"beta on {ex}", tf, ex)
     if not listed:
         raise QueryError("unknown_symbol", f"{sym} is not in the beta universe of {ex}", 404)
-    args = {"exchange": ex, "symbol": sym, "timeframe": tf, "window": w, "points": n}
+    body = SymbolDetail(exchange=ex, symbol=sym, timeframe=tf, window=w, points=n)
     try:
-        detail = await rt.bus.request(BETA_QUERIES, "symbol", args, timeout=ACTOR_TIMEOUT)
+        detail = await rt.bus.request(BETA_QUERIES, body, timeout=ACTOR_TIMEOUT)
     except RequestError as exc:
         if exc.code == "unavailable":
             raise QueryError(NOT_READY, "the beta calculator is not running", 503) from None

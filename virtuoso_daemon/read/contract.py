@@ -22,17 +22,15 @@ from typing import Any, TypeVar
 import msgspec
 
 from virtuoso_daemon.core.errors import QueryError
+from virtuoso_daemon.core.requests import Args, NoArgs
 from virtuoso_daemon.core.runtime import Runtime
 
 __all__ = ["Query", "QueryArgs", "QueryError", "args_from_strings", "run_query"]
 
 
-class QueryArgs(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
-    """Base for query arguments: unknown fields are an error (typos do not pass)."""
-
-
-class NoQueryArgs(QueryArgs, frozen=True):
-    """For queries without arguments."""
+# query arguments and actor requests share one base (unknown fields are an error)
+QueryArgs = Args
+NoQueryArgs = NoArgs
 
 
 A = TypeVar("A", bound=QueryArgs)

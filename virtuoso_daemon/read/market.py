@@ -395,11 +395,7 @@ async def ohlcv(
     kept = rt.config.store.candles_for(timeframe)
     n = parse_int("limit", limit, DEFAULT_OHLCV_LIMIT, 1, kept)
     since_ms = None if since is None or since == "" else parse_int("since", since, 0, 0, 2**62)
-    reply = await requests.store(
-        rt,
-        "ohlcv",
-        {"exchange": ex, "symbol": sym, "timeframe": timeframe, "limit": n, "since": since_ms},
-    )
+    reply = await requests.ohlcv(rt, ex, sym, timeframe, n, since_ms)
     times: IntArray = reply["times"]
     values: FloatArray = reply["values"]
     rows = [[t, *v] for t, v in zip(times.tolist(), values.tolist(), strict=True)]
@@ -421,7 +417,7 @@ async def trades(
     ex, sym = resolve(rt, symbol, exchange)
     cap = rt.config.store.trades
     n = parse_int("limit", limit, min(DEFAULT_TRADES_LIMIT, cap), 1, cap)
-    rows = await requests.store(rt, "trades", {"exchange": ex, "symbol": sym, "limit": n})
+    rows = await requests.trades(rt, ex, sym, n)
     return {"exchange": ex, "symbol": sym, "count": len(rows), "trades": rows}
 
 
@@ -431,7 +427,7 @@ async def orderbook(
     """The newest order-book top, plus up to ``history`` past summaries (oldest first)."""
     ex, sym = resolve(rt, symbol, exchange)
     n = parse_int("history", history, 0, 0, BOOK_HISTORY)
-    reply = await requests.store(rt, "orderbook", {"exchange": ex, "symbol": sym, "history": n})
+    reply = await requests.orderbook(rt, ex, sym, n)
     hist: FloatArray = reply["history"]
     rows = [[int(r[0]), *r[1:]] for r in hist.tolist()]
     return {

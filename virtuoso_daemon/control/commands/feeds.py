@@ -1,42 +1,35 @@
-"""Feed commands: requests to the feeds actors on ``Topics.FEED_COMMANDS``.
+"""Feed commands: typed requests to the feeds on ``Topics.FEED_COMMANDS``.
 
-The feeds actor answers each with ``req.reply(result)`` or ``req.fail(code, message)``
-under the same command name and with these arguments (as a plain dict).
+Each command's arguments are the feeds' own request struct (:mod:`virtuoso_daemon.feeds.requests`),
+decoded from the frame and forwarded as they are; the feeds answer with
+``req.reply(result)`` or ``req.fail(code, message)``.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
-
-import msgspec
-
-from virtuoso_daemon.control.registry import Args, NoArgs, forward
+from virtuoso_daemon.control.registry import forward
 from virtuoso_daemon.core.bus import Topics
+from virtuoso_daemon.feeds.requests import (
+    AddSymbols,
+    ListFeeds,
+    PauseFeed,
+    RemoveSymbols,
+    ResumeFeed,
+)
 
-
-class FeedTarget(Args, frozen=True):
-    exchange: str
-    symbol: str | None = None  # None: the whole exchange
-
-
-class SymbolsArgs(Args, frozen=True):
-    exchange: str
-    symbols: Annotated[list[str], msgspec.Meta(min_length=1)]
-
-
-forward("feeds.list", Topics.FEED_COMMANDS, args=NoArgs, help="Feed state per exchange.")
+forward("feeds.list", Topics.FEED_COMMANDS, args=ListFeeds, help="Feed state per exchange.")
 forward(
-    "feeds.pause", Topics.FEED_COMMANDS, args=FeedTarget, help="Pause an exchange or one symbol."
+    "feeds.pause", Topics.FEED_COMMANDS, args=PauseFeed, help="Pause an exchange or one symbol."
 )
 forward(
-    "feeds.resume", Topics.FEED_COMMANDS, args=FeedTarget, help="Resume an exchange or a symbol."
+    "feeds.resume", Topics.FEED_COMMANDS, args=ResumeFeed, help="Resume an exchange or a symbol."
 )
 forward(
-    "symbols.add", Topics.FEED_COMMANDS, args=SymbolsArgs, help="Add symbols to an exchange feed."
+    "symbols.add", Topics.FEED_COMMANDS, args=AddSymbols, help="Add symbols to an exchange feed."
 )
 forward(
     "symbols.remove",
     Topics.FEED_COMMANDS,
-    args=SymbolsArgs,
+    args=RemoveSymbols,
     help="Remove symbols from an exchange feed.",
 )
