@@ -53,15 +53,14 @@ import msgspec  # noqa: E402
 from virtuoso_daemon.core.bus import Topics  # noqa: E402
 from virtuoso_daemon.core.config import load_config  # noqa: E402
 from virtuoso_daemon.core.messages import Ticker  # noqa: E402
-from virtuoso_daemon.protocol.frames import Event, encode_frame_into  # noqa: E402
+from virtuoso_daemon.protocol import Event, encode_frame_into  # noqa: E402
 
 # --- subscriber side (a separate process) ----------------------------------------------
 
 
 async def _subscriber(ns: argparse.Namespace) -> None:
     """Count events for ``seconds`` after the first one; print one JSON line."""
-    from virtuoso_daemon.protocol.client import RawConnection
-    from virtuoso_daemon.protocol.frames import ControlClient, receive_some
+    from virtuoso_daemon.protocol import ControlClient, RawConnection, receive_some
 
     counted = dropped = 0
     if ns.mode == "bare-raw":
@@ -219,7 +218,7 @@ async def bench_bare(path: Path, symbols: int, seconds: float) -> dict[str, Any]
     done = anyio.Event()
 
     async def serve(stream: anyio.abc.SocketStream) -> None:
-        from virtuoso_daemon.protocol.frames import send_all
+        from virtuoso_daemon.protocol import send_all
 
         sock = stream.extra(anyio.abc.SocketAttribute.raw_socket)
         try:

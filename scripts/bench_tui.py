@@ -36,8 +36,8 @@ from typing import Any
 import msgspec
 import psutil
 
+from virtuoso_daemon import protocol
 from virtuoso_daemon.core.messages import Ticker
-from virtuoso_daemon.protocol import frames as protocol
 
 MOD = 10_000.0  # prices are send time mod this many seconds
 

@@ -7,8 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from virtuoso_daemon import __version__
-from virtuoso_daemon.protocol import frames as protocol
+from virtuoso_daemon import __version__, protocol
 
 from .app import create_app
 from .client import SocketClient

@@ -19,7 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 
-from virtuoso_daemon.protocol import frames as protocol
+from virtuoso_daemon import protocol
 
 
 @dataclass(frozen=True, slots=True)

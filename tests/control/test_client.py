@@ -9,13 +9,13 @@ import pytest
 from tests.control.helpers import FakeFeeds, control_specs, ticker, wait_until
 from tests.harness import running_daemon, short_tmpdir, test_config
 from virtuoso_daemon.core.bus import Topics
-from virtuoso_daemon.protocol.client import request
-from virtuoso_daemon.protocol.frames import (
+from virtuoso_daemon.protocol import (
     BYE_TOPIC,
     CommandTimeout,
     ConnectionClosed,
     ControlClient,
     DaemonUnreachable,
+    request,
 )
 
 

@@ -27,7 +27,7 @@ from virtuoso_daemon.core.messages import BetaRow, BetaSnapshot, CandleBatch, Co
 from virtuoso_daemon.core.supervisor import ActorSpec
 from virtuoso_daemon.feeds.requests import PauseFeed
 from virtuoso_daemon.market.actor import MarketStoreActor
-from virtuoso_daemon.protocol.frames import (
+from virtuoso_daemon.protocol import (
     BYE_TOPIC,
     PROTOCOL_VERSION,
     CommandError,

@@ -25,7 +25,7 @@ from virtuoso_daemon.control.registry import (
     unregister,
 )
 from virtuoso_daemon.core.messages import Ticker
-from virtuoso_daemon.protocol.frames import (
+from virtuoso_daemon.protocol import (
     MAX_LINE,
     ErrorInfo,
     ErrorReply,
@@ -109,7 +109,12 @@ def test_any_bytes_decode_to_a_request_or_a_clean_error(line: bytes) -> None:
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=10),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    # JSON has no infinity: msgspec writes it as null, which is not the value sent
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=10),
     lambda inner: (
         st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
     ),

@@ -19,8 +19,7 @@ import pytest
 from tests.control.helpers import control, control_specs, open_fds, task_count, ticker, wait_until
 from tests.harness import running_daemon, test_config
 from virtuoso_daemon.core.bus import Topics
-from virtuoso_daemon.protocol.client import RawConnection
-from virtuoso_daemon.protocol.frames import MAX_LINE, ControlClient
+from virtuoso_daemon.protocol import MAX_LINE, ControlClient, RawConnection
 
 BAD_FRAMES = [
     (b"{", None, "bad_frame"),

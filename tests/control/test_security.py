@@ -31,8 +31,7 @@ from tests.control.helpers import control, control_specs
 from tests.harness import running_daemon, short_tmpdir, test_config
 from virtuoso_daemon.control import server as server_module
 from virtuoso_daemon.control.peers import PeerCred
-from virtuoso_daemon.protocol.client import RawConnection
-from virtuoso_daemon.protocol.frames import ControlClient
+from virtuoso_daemon.protocol import ControlClient, RawConnection
 
 CHILD = r"""
 import json, socket, sys

@@ -22,8 +22,13 @@ from virtuoso_daemon.core.messages import (
 )
 from virtuoso_daemon.core.runtime import Runtime
 from virtuoso_daemon.core.supervisor import ActorSpec
-from virtuoso_daemon.protocol.client import RawConnection
-from virtuoso_daemon.protocol.frames import DROPPED_TOPIC, CommandError, ControlClient, Event
+from virtuoso_daemon.protocol import (
+    DROPPED_TOPIC,
+    CommandError,
+    ControlClient,
+    Event,
+    RawConnection,
+)
 
 
 async def _events(client: ControlClient, n: int, topic: str | None = None) -> list[Event]:

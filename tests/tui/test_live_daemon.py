@@ -23,7 +23,7 @@ from tui.screens.dialogs import ConfirmDialog, SymbolsDialog
 from tui.screens.market import MarketPane
 from tui.widgets.live_text import LiveText
 from tui.widgets.ticker_table import TickerTable
-from virtuoso_daemon.protocol.frames import ControlClient
+from virtuoso_daemon.protocol import ControlClient
 
 SPOT = "sim-spot"
 

@@ -36,7 +36,7 @@ from virtuoso_daemon.core.bus import RequestError
 from virtuoso_daemon.core.errors import QueryError
 from virtuoso_daemon.core.requests import command_name
 from virtuoso_daemon.core.runtime import Runtime
-from virtuoso_daemon.protocol.frames import ErrorCode, RequestId
+from virtuoso_daemon.protocol import ErrorCode, RequestId
 from virtuoso_daemon.read.contract import NoQueryArgs, Query, QueryArgs, run_query
 
 if TYPE_CHECKING:

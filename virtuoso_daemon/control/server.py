@@ -26,7 +26,7 @@ from virtuoso_daemon.control.session import Session
 from virtuoso_daemon.control.subscriptions import TOPICS
 from virtuoso_daemon.core.config import Config, socket_path
 from virtuoso_daemon.core.runtime import Runtime
-from virtuoso_daemon.protocol.frames import (
+from virtuoso_daemon.protocol import (
     MAX_LINE,
     PROTOCOL_VERSION,
     ErrorCode,

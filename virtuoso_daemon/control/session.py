@@ -28,7 +28,7 @@ import anyio.abc
 from virtuoso_daemon.control.peers import PeerCred
 from virtuoso_daemon.control.registry import CommandFailed, CommandSpec, Context, FrameError, codec
 from virtuoso_daemon.control.subscriptions import Subscriptions
-from virtuoso_daemon.protocol.frames import (
+from virtuoso_daemon.protocol import (
     BYE_TOPIC,
     HELLO_TOPIC,
     MAX_LINE,

@@ -25,7 +25,7 @@ import msgspec
 
 from virtuoso_daemon.control.registry import Args, CommandFailed
 from virtuoso_daemon.core.bus import Subscription, Topics
-from virtuoso_daemon.protocol.frames import (
+from virtuoso_daemon.protocol import (
     DROPPED_TOPIC,
     Dropped,
     ErrorCode,

@@ -14,7 +14,7 @@ from virtuoso_daemon.core.config import ConfigError, default_socket_path, load_c
 from virtuoso_daemon.ctl.parser import Call, UsageError, build_parser
 from virtuoso_daemon.ctl.render import describe_event
 from virtuoso_daemon.ctl.tables import pretty_json
-from virtuoso_daemon.protocol.frames import (
+from virtuoso_daemon.protocol import (
     BYE_TOPIC,
     DROPPED_TOPIC,
     CommandError,

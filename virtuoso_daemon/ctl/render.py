@@ -33,7 +33,7 @@ from virtuoso_daemon.ctl.tables import (
     rows_of,
     table,
 )
-from virtuoso_daemon.protocol.frames import Event
+from virtuoso_daemon.protocol import Event
 
 
 def render_status(doc: dict[str, Any], ns: argparse.Namespace) -> str:

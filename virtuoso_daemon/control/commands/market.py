@@ -17,7 +17,7 @@ import msgspec
 
 from virtuoso_daemon.control.registry import Args, CommandFailed, Context, command
 from virtuoso_daemon.core.runtime import View
-from virtuoso_daemon.protocol.frames import ErrorCode
+from virtuoso_daemon.protocol import ErrorCode
 from virtuoso_daemon.read import market as queries
 
 

@@ -15,7 +15,7 @@ from virtuoso_daemon.control.registry import (
 )
 from virtuoso_daemon.core.config import ConfigError, redacted
 from virtuoso_daemon.core.supervisor import Supervisor
-from virtuoso_daemon.protocol.frames import ErrorCode, Hello
+from virtuoso_daemon.protocol import ErrorCode, Hello
 from virtuoso_daemon.read.system import system_status
 
 
