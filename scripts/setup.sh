@@ -11,6 +11,7 @@ packages=()
 command -v memcached >/dev/null || packages+=(memcached)
 if [ "$mode" = "--test" ]; then
     command -v tmux >/dev/null || packages+=(tmux)
+    command -v rsync >/dev/null || packages+=(rsync)  # the remote-backup tests run a real rsync daemon
 fi
 
 if [ ${#packages[@]} -gt 0 ]; then
