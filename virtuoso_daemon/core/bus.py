@@ -349,6 +349,20 @@ class Bus:
     def subscribers(self, topic: str) -> int:
         return len(self._subs.get(_plain(topic), ()))
 
+    def _begin(self, topic: str, message: Any) -> tuple[str, tuple[Subscription[Any], ...]]:
+        """What both publish paths do first: count, run the taps, snapshot the subscribers
+        (a subscriber may leave while a lossless send waits)."""
+        topic = _plain(topic)
+        self.published[topic] += 1
+        taps = self._taps.get(topic)
+        if taps:
+            self._run_taps(taps, message)
+        return topic, tuple(self._subs.get(topic, ()))
+
+    def _drop(self, sub: Subscription[Any], topic: str) -> None:
+        sub.dropped += 1
+        self._drops[(sub.name, topic)] += 1
+
     @overload
     def publish_nowait(self, topic: Topic[T], message: T) -> int: ...
     @overload
@@ -359,21 +373,16 @@ class Bus:
         For lossless subscribers this raises :class:`anyio.WouldBlock` when one is full,
         so callers on lossless topics must use :meth:`publish`.
         """
-        topic = _plain(topic)
-        self.published[topic] += 1
-        taps = self._taps.get(topic)
-        if taps:
-            self._run_taps(taps, message)
+        topic, subs = self._begin(topic, message)
         delivered = 0
-        for sub in tuple(self._subs.get(topic, ())):
+        for sub in subs:
             try:
                 sub._send.send_nowait(message)
                 delivered += 1
             except anyio.WouldBlock:
                 if not sub.lossy:
                     raise
-                sub.dropped += 1
-                self._drops[(sub.name, topic)] += 1
+                self._drop(sub, topic)
             except (anyio.ClosedResourceError, anyio.BrokenResourceError):
                 self._remove(sub)
         return delivered
@@ -384,20 +393,15 @@ class Bus:
     async def publish(self, topic: str, message: Any) -> int: ...
     async def publish(self, topic: str, message: Any) -> int:
         """Publish; waits for room on lossless subscribers (backpressure)."""
-        topic = _plain(topic)
-        self.published[topic] += 1
-        taps = self._taps.get(topic)
-        if taps:
-            self._run_taps(taps, message)
+        topic, subs = self._begin(topic, message)
         delivered = 0
-        for sub in tuple(self._subs.get(topic, ())):
+        for sub in subs:
             try:
                 if sub.lossy:
                     try:
                         sub._send.send_nowait(message)
                     except anyio.WouldBlock:
-                        sub.dropped += 1
-                        self._drops[(sub.name, topic)] += 1
+                        self._drop(sub, topic)
                         continue
                 else:
                     await sub._send.send(message)
