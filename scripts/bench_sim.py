@@ -25,7 +25,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -36,6 +35,9 @@ import aiohttp
 
 REPO = Path(__file__).resolve().parent.parent
 PY = sys.executable
+sys.path.insert(0, str(REPO / "scripts"))
+
+from bench.common import free_port, wait_port_blocking  # noqa: E402
 
 BARE_SERVER = """
 import sys, uvloop
@@ -58,21 +60,8 @@ REST_PATHS = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def wait_port(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listening on {port}")
+    wait_port_blocking(port, timeout)
 
 
 def start_sim(port: int, tick: float, speed: float) -> subprocess.Popen[bytes]:

@@ -32,6 +32,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def wait_port_blocking(port: int, timeout: float) -> None:
+    """:func:`wait_port` for the synchronous benchmark scripts."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on port {port} after {timeout}s")
+
+
 async def wait_port(port: int, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -47,7 +47,7 @@ from virtuoso_daemon.core.errors import QueryError
 from virtuoso_daemon.core.messages import BetaRow, BetaSnapshot
 from virtuoso_daemon.core.runtime import Runtime
 from virtuoso_daemon.read import market as queries
-from virtuoso_daemon.read.market import parse_int
+from virtuoso_daemon.read.contract import parse_choice, parse_int
 
 BETA_SORTS = ("beta", "symbol", "correlation", "r_squared", "volatility")
 CORRELATION_ORDERS = ("cluster", "input")
@@ -62,17 +62,6 @@ NOT_READY = "not_ready"
 
 
 # --- parameters ------------------------------------------------------------------------
-
-
-def _choice(name: str, value: str | None, choices: Sequence[str], default: str) -> str:
-    if value is None or value == "":
-        return default
-    v = value.lower()
-    if v not in choices:
-        raise QueryError(
-            "invalid_parameter", f"{name} must be one of {', '.join(choices)}, got {value!r}"
-        )
-    return v
 
 
 def configured_windows(rt: Runtime) -> dict[str, list[str]]:
@@ -180,8 +169,8 @@ def beta(
     exchange = queries.check_exchange(rt, exchange)
     tf = check_timeframe(rt, timeframe)
     w = check_window(rt, tf, window)
-    s = _choice("sort", sort, BETA_SORTS, "beta")
-    o = _choice("order", order, ORDERS, "asc" if s == "symbol" else "desc")
+    s = parse_choice("sort", sort, BETA_SORTS, "beta")
+    o = parse_choice("order", order, ORDERS, "asc" if s == "symbol" else "desc")
     n = parse_int("limit", limit, MAX_ROWS, 1, MAX_ROWS)
     ex, snap = _snapshot(rt, "beta", tf, w, exchange)
     if not isinstance(snap, BetaSnapshot):
@@ -314,7 +303,7 @@ def correlation(
     exchange = queries.check_exchange(rt, exchange)
     tf = check_timeframe(rt, timeframe)
     w = check_window(rt, tf, window, "correlation")
-    o = _choice("order", order, CORRELATION_ORDERS, "cluster")
+    o = parse_choice("order", order, CORRELATION_ORDERS, "cluster")
     names = _symbol_list(symbols)
     ex, value = _snapshot(rt, "correlation", tf, w, exchange)
     if not isinstance(value, CorrelationView):

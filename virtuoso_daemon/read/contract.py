@@ -16,7 +16,7 @@ route line (:func:`virtuoso_daemon.http.queries.query_route`) and one command li
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import msgspec
@@ -60,3 +60,33 @@ async def run_query(fn: Query, rt: Runtime, args: QueryArgs) -> Any:
     if inspect.isawaitable(result):
         result = await result
     return result
+
+
+# --- parameter parsing shared by the query modules ------------------------------------
+
+
+def parse_int(name: str, value: int | str | None, default: int, lo: int, hi: int) -> int:
+    """An integer parameter in ``[lo, hi]``; ``None`` or ``""`` -> ``default``."""
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        raise QueryError("invalid_parameter", f"{name} must be an integer")
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        raise QueryError("invalid_parameter", f"{name} must be an integer, got {value!r}") from None
+    if not lo <= n <= hi:
+        raise QueryError("invalid_parameter", f"{name} must be between {lo} and {hi}, got {n}")
+    return n
+
+
+def parse_choice(name: str, value: str | None, choices: Sequence[str], default: str) -> str:
+    """One of ``choices`` (case-insensitive); ``None`` or ``""`` -> ``default``."""
+    if value is None or value == "":
+        return default
+    v = value.lower()
+    if v not in choices:
+        raise QueryError(
+            "invalid_parameter", f"{name} must be one of {', '.join(choices)}, got {value!r}"
+        )
+    return v

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from virtuoso_daemon.core.errors import QueryError
@@ -43,6 +43,7 @@ from virtuoso_daemon.market import requests
 from virtuoso_daemon.market.actor import BOOK_HISTORY
 from virtuoso_daemon.market.ringbuffer import COLUMNS, FloatArray, IntArray
 from virtuoso_daemon.read import market_stats
+from virtuoso_daemon.read.contract import parse_choice, parse_int
 from virtuoso_daemon.tickers.actor import (
     EMPTY_SNAPSHOT,
     LiveTickers,
@@ -64,32 +65,6 @@ T = TypeVar("T")
 
 
 # --- helpers ---------------------------------------------------------------------------
-
-
-def parse_int(name: str, value: int | str | None, default: int, lo: int, hi: int) -> int:
-    """An integer parameter in ``[lo, hi]``; ``None`` or ``""`` -> ``default``."""
-    if value is None or value == "":
-        return default
-    if isinstance(value, bool):
-        raise QueryError("invalid_parameter", f"{name} must be an integer")
-    try:
-        n = int(value)
-    except (TypeError, ValueError):
-        raise QueryError("invalid_parameter", f"{name} must be an integer, got {value!r}") from None
-    if not lo <= n <= hi:
-        raise QueryError("invalid_parameter", f"{name} must be between {lo} and {hi}, got {n}")
-    return n
-
-
-def _choice(name: str, value: str | None, choices: Sequence[str], default: str) -> str:
-    if value is None or value == "":
-        return default
-    v = value.lower()
-    if v not in choices:
-        raise QueryError(
-            "invalid_parameter", f"{name} must be one of {', '.join(choices)}, got {value!r}"
-        )
-    return v
 
 
 def snapshot(rt: Runtime) -> TickerSnapshot:
@@ -223,8 +198,8 @@ def tickers(
     if quote is not None and quote != "" and not _QUOTE.match(quote):
         raise QueryError("invalid_parameter", f"quote must be a currency code, got {quote!r}")
     q = quote.upper() if quote else None
-    s = _choice("sort", sort, TICKER_SORTS, "symbol")
-    o = _choice("order", order, ORDERS, "asc" if s == "symbol" else "desc")
+    s = parse_choice("sort", sort, TICKER_SORTS, "symbol")
+    o = parse_choice("order", order, ORDERS, "asc" if s == "symbol" else "desc")
     n = parse_int("limit", limit, MAX_TICKERS, 1, MAX_TICKERS)
     snap = snapshot(rt)
 
