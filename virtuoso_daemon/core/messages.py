@@ -122,6 +122,9 @@ class FeedStatus(Message, frozen=True, kw_only=True):
     paused_symbols: list[str] = []
     modes: dict[str, str] = {}  # data kind -> "stream" | "rest"
     last_message_ts: float | None = None
+    # newest message per data kind (receive time, epoch s): what the health monitor's
+    # freshness check reads, so a stream that went silent while others flow shows
+    last_by_kind: dict[str, float] = {}
     latency_ms: float | None = None
     errors: dict[str, int] = {}
     detail: str = ""
@@ -226,18 +229,44 @@ class Alert(Message, frozen=True, kw_only=True):
     ts: float
 
 
+HealthStatus = Literal["ok", "warning", "critical"]
+
+
 class HealthCheck(Message, frozen=True, kw_only=True):
-    name: str
-    status: Literal["ok", "warning", "critical"]
+    """One check of the health monitor, as it counts (after its hold-down).
+
+    ``value`` is what was measured, ``threshold`` the limit it is compared with (the
+    critical one when critical, else the warning one), ``raw`` the status of the newest
+    measurement when the hold-down has not yet let it count."""
+
+    name: str  # "api", "cache", "exchange:<name>", "data:<exchange>:<kind>", "memory" ...
+    status: HealthStatus
     value: float | str | None
     threshold: float | str | None
     message: str
+    category: str = ""  # api, cache, exchange, data, memory, cpu, disk, errors, actors
+    unit: str = ""
+    raw: HealthStatus | None = None
+    since: float | None = None  # when the check entered its status
+
+
+class HealthTransition(Message, frozen=True, kw_only=True):
+    """A check's counted status changed (what became a Condition on the bus)."""
+
+    check: str
+    old: HealthStatus
+    new: HealthStatus
+    value: float | str | None = None
+    message: str = ""
+    ts: float
 
 
 class HealthReport(Message, frozen=True, kw_only=True):
-    status: Literal["ok", "warning", "critical"]
+    status: HealthStatus
     checks: list[HealthCheck]
     ts: float
+    summary: str = ""  # one line, what sd_notify STATUS= and the status line show
+    transitions: list[HealthTransition] = []  # the newest few, newest last
 
 
 class BackupEvent(Message, frozen=True, kw_only=True):
