@@ -180,7 +180,10 @@ class FeedActor:
         for kind in DATA_KINDS:
             if kind not in cfg.kinds or (kind == "ohlcv" and not ctx.timeframes):
                 continue
-            plan = stream_plan(ctx.rest, kind, len(ctx.timeframes)) if cfg.streaming else None
+            streams = ctx.profile.streams(cfg.market)
+            plan = (
+                stream_plan(ctx.rest, kind, len(ctx.timeframes), streams) if cfg.streaming else None
+            )
             chunks = chunked(ctx.symbols, plan[1] if plan else REST_CHUNK)
             for i, chunk in enumerate(chunks):
                 key = kind if len(chunks) == 1 else f"{kind}#{i}"
