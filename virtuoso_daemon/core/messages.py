@@ -266,8 +266,12 @@ class ActorEvent(Message, frozen=True, kw_only=True):
 
 
 class ConfigReloaded(Message, frozen=True, kw_only=True):
+    """A reload applied: the changed sections, and the changed settings that take
+    effect only on the next start."""
+
     sections: list[str]
     ts: float
+    restart_required: list[str] = []
 
 
 class LogRecord(Message, frozen=True, kw_only=True):
