@@ -115,7 +115,10 @@ async def test_config_reload_reports_changed_sections_and_rejects_a_bad_file(
         d.runtime.overrides = {
             k: v for k, v in msgspec.to_builtins(cfg).items() if k not in ("bus", "exchanges")
         }
-        assert await client.call("config.reload") == {"changed": ["bus"]}
+        assert await client.call("config.reload") == {
+            "changed": ["bus"],
+            "restart_required": ["bus.lossy_queue"],
+        }
         assert d.runtime.config.bus.lossy_queue == 4096
         path.write_text("[bus]\nlossy_queue = 'many'\n")
         with pytest.raises(CommandError) as info:

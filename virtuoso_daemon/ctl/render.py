@@ -252,7 +252,9 @@ def render_hello(result: Any, ns: argparse.Namespace) -> str:
 
 def render_reload(result: Any, ns: argparse.Namespace) -> str:
     changed = result.get("changed") or []
-    return "config reloaded; changed sections: " + (", ".join(changed) or "none")
+    restart = result.get("restart_required") or []
+    text = "config reloaded; changed sections: " + (", ".join(changed) or "none")
+    return text + (f"; needs a restart: {', '.join(restart)}" if restart else "")
 
 
 def render_done(what: str) -> Callable[[Any, argparse.Namespace], str]:

@@ -75,12 +75,13 @@ async def config_get(ctx: Context, args: NoArgs) -> dict[str, Any]:
 
 @command("config.reload", args=NoArgs)
 async def config_reload(ctx: Context, args: NoArgs) -> dict[str, Any]:
-    """Re-read the config file (like SIGHUP); a bad file is rejected and the old one kept."""
+    """Re-read the config file (like SIGHUP), all or nothing: a file that fails
+    validation or that an actor refuses is rejected and the running config kept."""
     try:
-        changed = await _supervisor(ctx).reload_config()
+        result = await _supervisor(ctx).reload_config()
     except ConfigError as exc:
         raise CommandFailed(ErrorCode.CONFIG_ERROR, str(exc)) from None
-    return {"changed": changed}
+    return {"changed": result.changed, "restart_required": result.restart_required}
 
 
 @command("clients", args=NoArgs)
