@@ -191,6 +191,21 @@ class RegimeSnapshot(Message, frozen=True, kw_only=True):
 
 Severity = Literal["info", "warning", "critical"]
 
+# the kinds the signal detectors publish (``Condition.kind``); the health monitor adds
+# its own ("health")
+SIGNAL_KINDS = (
+    "price_move",
+    "volatility_breakout",
+    "volume_spike",
+    "whale_trade",
+    "wall",
+    "book_imbalance",
+    "manipulation",
+    "regime_change",
+    "beta_change",
+    "funding_extreme",
+)
+
 
 class Condition(Message, frozen=True, kw_only=True):
     """One detector's (or the health monitor's) reading of one condition, now.
@@ -211,6 +226,10 @@ class Condition(Message, frozen=True, kw_only=True):
     message: str
     values: dict[str, float | str | None] = {}  # the numbers that triggered it
     ts: float
+    # a one-off happening (a whale trade, a wall pulled or filled) rather than a state:
+    # its key is unique to it, it is published once with active=True and never
+    # resolved, so the alert manager fires it once and expects no resolution
+    event: bool = False
 
 
 class Alert(Message, frozen=True, kw_only=True):
@@ -302,8 +321,12 @@ class ActorEvent(Message, frozen=True, kw_only=True):
 
 
 class ConfigReloaded(Message, frozen=True, kw_only=True):
+    """A reload applied: the changed sections, and the changed settings that take
+    effect only on the next start."""
+
     sections: list[str]
     ts: float
+    restart_required: list[str] = []
 
 
 class LogRecord(Message, frozen=True, kw_only=True):
