@@ -235,9 +235,8 @@ class DemoConfig(_Section):
     perpetuals: bool = True
 
 
-Seconds = Annotated[float, msgspec.Meta(gt=0, le=86_400)]
 Percent = Annotated[float, msgspec.Meta(ge=0, le=100)]
-Fraction = Annotated[float, msgspec.Meta(gt=0, le=100)]
+Multiple = Annotated[float, msgspec.Meta(gt=0, le=100)]  # of another setting
 
 
 class HealthConfig(_Section):
@@ -254,8 +253,8 @@ class HealthConfig(_Section):
     api_latency_critical_ms: Annotated[float, msgspec.Meta(gt=0)] = 1000.0
     cache_down_critical: Seconds = 60.0  # memcached down longer than this is critical
     # data age per exchange and kind, as a multiple of the feed's silent_timeout
-    data_age_warning: Fraction = 0.5
-    data_age_critical: Fraction = 1.0
+    data_age_warning: Multiple = 0.5
+    data_age_critical: Multiple = 1.0
     freshness_kinds: list[str] = msgspec.field(
         default_factory=lambda: ["tickers", "ohlcv", "trades", "orderbook"]
     )
@@ -537,6 +536,8 @@ def _validate_health(h: HealthConfig) -> None:
             f"health.freshness_kinds: unknown {', '.join(bad)}; "
             f"expected some of {', '.join(sorted(FEED_KINDS))}"
         )
+
+
 _HOSTNAME = re.compile(
     r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$"
 )
