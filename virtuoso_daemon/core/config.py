@@ -235,6 +235,49 @@ class DemoConfig(_Section):
     perpetuals: bool = True
 
 
+Percent = Annotated[float, msgspec.Meta(ge=0, le=100)]
+Multiple = Annotated[float, msgspec.Meta(gt=0, le=100)]  # of another setting
+
+
+class HealthConfig(_Section):
+    """The health monitor: how often it sweeps, its thresholds (warning < critical),
+    and the hold-down that keeps a flapping check from spamming alerts."""
+
+    interval: Annotated[float, msgspec.Meta(ge=0.2, le=300)] = 10.0  # periodic sweep, s
+    # a worse status must hold this long before it counts (a blip is not an alert) ...
+    confirm: Annotated[float, msgspec.Meta(ge=0, le=600)] = 2.0
+    # ... and a better one this long before the check recovers (flapping stays raised)
+    recover: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 15.0
+    api_timeout: Seconds = 2.0  # the self-probe of the HTTP API gives up after this
+    api_latency_warning_ms: Annotated[float, msgspec.Meta(gt=0)] = 250.0
+    api_latency_critical_ms: Annotated[float, msgspec.Meta(gt=0)] = 1000.0
+    cache_down_critical: Seconds = 60.0  # memcached down longer than this is critical
+    # data age per exchange and kind, as a multiple of the feed's silent_timeout
+    data_age_warning: Multiple = 0.5
+    data_age_critical: Multiple = 1.0
+    freshness_kinds: list[str] = msgspec.field(
+        default_factory=lambda: ["tickers", "ohlcv", "trades", "orderbook"]
+    )
+    rss_warning_mb: Annotated[float, msgspec.Meta(gt=0)] = 1536.0
+    rss_critical_mb: Annotated[float, msgspec.Meta(gt=0)] = 3072.0
+    system_memory_warning_pct: Percent = 90.0
+    system_memory_critical_pct: Percent = 97.0
+    cpu_warning_pct: Annotated[float, msgspec.Meta(gt=0)] = 80.0  # of one core
+    cpu_critical_pct: Annotated[float, msgspec.Meta(gt=0)] = 150.0
+    disk_free_warning_pct: Percent = 10.0
+    disk_free_critical_pct: Percent = 3.0
+    disk_paths: list[str] = []  # checked besides the state dir and the backup dir
+    error_rate_warning: Annotated[float, msgspec.Meta(ge=0)] = 5.0  # errors per minute
+    error_rate_critical: Annotated[float, msgspec.Meta(ge=0)] = 30.0
+    loop_lag_warning_ms: Annotated[float, msgspec.Meta(gt=0)] = 250.0
+    loop_lag_critical_ms: Annotated[float, msgspec.Meta(gt=0)] = 2000.0
+    bus_drops_warning: Annotated[float, msgspec.Meta(ge=0)] = 100.0  # per minute, actors
+    bus_drops_critical: Annotated[float, msgspec.Meta(ge=0)] = 5000.0
+    history: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 200  # transitions kept
+    # WATCHDOG=1 only while no actor has failed and the loop lag is below critical
+    watchdog_gate: bool = True
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """The whole daemon configuration."""
 
@@ -246,6 +289,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     store: StoreConfig = msgspec.field(default_factory=StoreConfig)
     beta: BetaConfig = msgspec.field(default_factory=BetaConfig)
     demo: DemoConfig = msgspec.field(default_factory=DemoConfig)
+    health: HealthConfig = msgspec.field(default_factory=HealthConfig)
     exchanges: list[ExchangeConfig] = []
 
 
@@ -432,6 +476,7 @@ def _validate(cfg: Config) -> None:
             f"a Unix socket path takes at most {UNIX_SOCKET_PATH_MAX}"
         )
     _check_per_timeframe("store.candles", cfg.store.candles, 1)
+    _validate_health(cfg.health)
     names = [ex.name for ex in cfg.exchanges]
     for i, ex in enumerate(cfg.exchanges):
         if names.count(ex.name) > 1:
@@ -464,6 +509,35 @@ def _validate(cfg: Config) -> None:
 
 
 DATA_KINDS = frozenset({"tickers", "ohlcv", "trades", "orderbook"})
+FEED_KINDS = DATA_KINDS | {"funding", "open_interest"}
+
+
+def _validate_health(h: HealthConfig) -> None:
+    """Each warning threshold below its critical one; known data kinds only."""
+    pairs = [
+        ("api_latency_warning_ms", "api_latency_critical_ms", 1),
+        ("data_age_warning", "data_age_critical", 1),
+        ("rss_warning_mb", "rss_critical_mb", 1),
+        ("system_memory_warning_pct", "system_memory_critical_pct", 1),
+        ("cpu_warning_pct", "cpu_critical_pct", 1),
+        ("disk_free_warning_pct", "disk_free_critical_pct", -1),  # free space: lower is worse
+        ("error_rate_warning", "error_rate_critical", 1),
+        ("loop_lag_warning_ms", "loop_lag_critical_ms", 1),
+        ("bus_drops_warning", "bus_drops_critical", 1),
+    ]
+    for warn, crit, sign in pairs:
+        w, c = getattr(h, warn), getattr(h, crit)
+        if (c - w) * sign < 0:
+            relation = "<=" if sign > 0 else ">="
+            raise ConfigError(f"health.{warn}: expected {relation} health.{crit} ({c}), got {w}")
+    bad = sorted(set(h.freshness_kinds) - FEED_KINDS)
+    if bad:
+        raise ConfigError(
+            f"health.freshness_kinds: unknown {', '.join(bad)}; "
+            f"expected some of {', '.join(sorted(FEED_KINDS))}"
+        )
+
+
 _HOSTNAME = re.compile(
     r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$"
 )

@@ -12,8 +12,10 @@
   ``supervisor.start_timeout`` is logged with its stack (where it is stuck) and the
   start fails with :class:`StartTimeout` instead of hanging before READY.
 * ``READY=1`` goes to systemd once every actor has started the first time; a watchdog
-  task pings at half of ``WATCHDOG_USEC``; SIGHUP reloads the config and hands changed
-  sections to the actors that declared them in ``config_sections``.
+  task pings at half of ``WATCHDOG_USEC`` while no actor has failed and the health
+  monitor's gate agrees (:meth:`Supervisor.watchdog_withheld`); SIGHUP reloads the
+  config and hands changed sections to the actors that declared them in
+  ``config_sections``.
 """
 
 from __future__ import annotations
@@ -254,9 +256,26 @@ class Supervisor:
         raises :class:`ConfigError` saying why when the running config is kept."""
         return await self._reloader.reload([(r.name, r.instance) for r in self.runners.values()])
 
+    def watchdog_withheld(self) -> str | None:
+        """Why ``WATCHDOG=1`` is not sent now, or None: an actor failed for good, or
+        the health monitor's gate (``runtime.watchdog_gate``: the loop lags) says no.
+        A wedged daemon then stops pinging and systemd restarts it; a loop blocked
+        outright stops pinging by itself (this task runs on it)."""
+        failed = [r.name for r in self.runners.values() if r.state == "failed"]
+        if failed:
+            return f"actor(s) failed: {', '.join(failed)}"
+        gate = self.runtime.watchdog_gate
+        return gate() if gate is not None else None
+
     async def _watchdog(self, interval: float) -> None:
+        withheld: str | None = None
         while True:
-            self.runtime.notifier.watchdog()
+            reason = self.watchdog_withheld()
+            if reason is None:
+                self.runtime.notifier.watchdog()
+            elif reason != withheld:
+                log.error("withholding WATCHDOG=1 from systemd: %s", reason)
+            withheld = reason
             await anyio.sleep(interval)
 
     async def _signals(self) -> None:
