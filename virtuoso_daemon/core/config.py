@@ -235,6 +235,118 @@ class DemoConfig(_Section):
     perpetuals: bool = True
 
 
+Ratio = Annotated[float, msgspec.Meta(ge=0)]
+Fraction = Annotated[float, msgspec.Meta(ge=0, le=1)]
+Minutes = Annotated[int, msgspec.Meta(ge=1, le=1440)]
+
+
+class PriceMoveThresholds(_Section):
+    """Percent moves that fire, per window; twice the threshold is critical."""
+
+    pct_5m: Positive = 2.0
+    pct_15m: Positive = 3.5
+    pct_60m: Positive = 6.0
+
+
+class VolatilityThresholds(_Section):
+    ratio: Positive = 3.0  # RMS of recent 1m returns over the baseline's RMS
+    recent: Annotated[int, msgspec.Meta(ge=2, le=60)] = 5  # minutes
+    baseline: Annotated[int, msgspec.Meta(ge=20, le=720)] = 60  # minutes before them
+
+
+class VolumeThresholds(_Section):
+    ratio: Positive = 8.0  # a 1m volume over the baseline's median
+    baseline: Annotated[int, msgspec.Meta(ge=20, le=720)] = 60  # minutes
+
+
+class WhaleThresholds(_Section):
+    min_usd: Ratio = 100_000.0  # quote value at least this ...
+    k_sigma: Ratio = 4.5  # ... and this many robust sigmas above recent log sizes (0 = off)
+    sample: Annotated[int, msgspec.Meta(ge=30, le=100_000)] = 500  # recent trades measured
+    burst_seconds: Seconds = 10.0  # same-side trades summed over this window ...
+    burst_min_usd: Ratio = 500_000.0  # ... fire at this quote value ...
+    burst_factor: Positive = 10.0  # ... and this multiple of the side's usual flow
+
+
+class WallThresholds(_Section):
+    min_ratio: Positive = 50.0  # level size over the side's median level size
+    min_usd: Ratio = 100_000.0  # and at least this quote value
+    imbalance: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.75  # |bid-ask|/(bid+ask)
+    imbalance_seconds: SecondsOrOff = 60.0  # held this long before it fires
+
+
+class ManipulationThresholds(_Section):
+    warning: Fraction = 0.6  # score in [0, 1]
+    critical: Fraction = 0.8
+    windows: list[Minutes] = msgspec.field(default_factory=lambda: [5, 15, 60])
+    baseline: Annotated[int, msgspec.Meta(ge=10, le=720)] = 60  # minutes of usual volume
+    weight_oi: Fraction = 0.3
+    weight_volume: Fraction = 0.2
+    weight_price: Fraction = 0.2
+    weight_divergence: Fraction = 0.3
+
+
+class BetaChangeThresholds(_Section):
+    change: Positive = 0.5  # |beta - beta lookback ago|
+    lookback: Seconds = 86_400.0
+
+
+class FundingThresholds(_Section):
+    warning: Positive = 0.001  # |rate| per funding interval (0.001 = 0.1 %)
+    critical: Positive = 0.003
+
+
+class SignalThresholds(_Section):
+    """Every detector's thresholds: ``[signals.<detector>]`` and per-symbol overrides."""
+
+    price_move: PriceMoveThresholds = msgspec.field(default_factory=PriceMoveThresholds)
+    volatility: VolatilityThresholds = msgspec.field(default_factory=VolatilityThresholds)
+    volume: VolumeThresholds = msgspec.field(default_factory=VolumeThresholds)
+    whales: WhaleThresholds = msgspec.field(default_factory=WhaleThresholds)
+    walls: WallThresholds = msgspec.field(default_factory=WallThresholds)
+    manipulation: ManipulationThresholds = msgspec.field(default_factory=ManipulationThresholds)
+    beta: BetaChangeThresholds = msgspec.field(default_factory=BetaChangeThresholds)
+    funding: FundingThresholds = msgspec.field(default_factory=FundingThresholds)
+
+
+class SignalsConfig(SignalThresholds):
+    """The signals actor: which detectors run and their thresholds.
+
+    ``overrides`` maps a unified symbol to partial detector tables, e.g.
+    ``[signals.overrides."BTC/USDT".whales] min_usd = 1000000``; what a symbol's table
+    leaves out comes from the section above (:meth:`for_symbol`).
+    """
+
+    enabled: bool = True
+    detectors: list[str] = msgspec.field(
+        default_factory=lambda: [
+            "price_move",
+            "volatility_breakout",
+            "volume_spike",
+            "whale_trade",
+            "wall",
+            "book_imbalance",
+            "manipulation",
+            "regime_change",
+            "beta_change",
+            "funding_extreme",
+        ]
+    )
+    recent: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 200  # events kept per view
+    overrides: dict[str, dict[str, dict[str, Any]]] = {}
+
+    def for_symbol(self, symbol: str) -> SignalThresholds:
+        """The thresholds of ``symbol``: the section's, with its overrides applied."""
+        over = self.overrides.get(symbol)
+        base = SignalThresholds(**{f: getattr(self, f) for f in SignalThresholds.__struct_fields__})
+        if not over:
+            return base
+        data = msgspec.to_builtins(base)
+        for section, values in over.items():
+            data[section] = {**data.get(section, {}), **values}
+        return msgspec.convert(data, SignalThresholds)
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """The whole daemon configuration."""
 
@@ -246,6 +358,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     store: StoreConfig = msgspec.field(default_factory=StoreConfig)
     beta: BetaConfig = msgspec.field(default_factory=BetaConfig)
     demo: DemoConfig = msgspec.field(default_factory=DemoConfig)
+    signals: SignalsConfig = msgspec.field(default_factory=SignalsConfig)
     exchanges: list[ExchangeConfig] = []
 
 
@@ -421,8 +534,35 @@ def _resolve_secrets(cfg: Config) -> Config:
     return msgspec.structs.replace(cfg, api=api, exchanges=exchanges)
 
 
+def _validate_signals(sig: SignalsConfig) -> None:
+    from virtuoso_daemon.core.messages import SIGNAL_KINDS
+
+    bad = sorted(set(sig.detectors) - set(SIGNAL_KINDS))
+    if bad:
+        raise ConfigError(
+            f"signals.detectors: unknown {', '.join(bad)}; expected some of "
+            f"{', '.join(SIGNAL_KINDS)}"
+        )
+    for name in ("manipulation", "funding"):
+        t = getattr(sig, name)
+        if t.warning > t.critical:
+            raise ConfigError(f"signals.{name}.warning: must not exceed signals.{name}.critical")
+    for symbol, over in sig.overrides.items():
+        where = f'signals.overrides."{symbol}"'
+        for section, values in over.items():
+            if section not in SignalThresholds.__struct_fields__:
+                raise ConfigError(f"{where}.{section}: unknown detector table")
+            if not isinstance(values, dict):
+                raise ConfigError(f"{where}.{section}: expected a table")
+        try:
+            sig.for_symbol(symbol)
+        except msgspec.ValidationError as exc:
+            raise ConfigError(f"{where}.{_format_validation(exc, {})}") from None
+
+
 def _validate(cfg: Config) -> None:
     """Semantic checks msgspec's types cannot express."""
+    _validate_signals(cfg.signals)
     _check_host("daemon.host", cfg.daemon.host)
     _check_group("daemon.socket_group", cfg.daemon.socket_group)
     path_bytes = len(os.fsencode(socket_path(cfg)))

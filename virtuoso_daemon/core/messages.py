@@ -89,6 +89,14 @@ class OrderBookTop(Message, frozen=True, kw_only=True):
     mid: float | None
     ts: int
     recv_ts: float
+    # wall candidates from the full book the feed keeps: (price, amount, multiple of
+    # the side's median level size), largest first; the signals actor applies its own
+    # threshold. *_edge: the farthest price scanned on that side (walls beyond it are
+    # not seen)
+    bid_walls: list[tuple[float, float, float]] = []
+    ask_walls: list[tuple[float, float, float]] = []
+    bid_edge: float | None = None
+    ask_edge: float | None = None
 
 
 class Funding(Message, frozen=True, kw_only=True):

@@ -45,7 +45,7 @@ import anyio.lowlevel
 from virtuoso_daemon.feeds.backfill import Backfiller
 from virtuoso_daemon.feeds.backoff import Backoff, error_kind
 from virtuoso_daemon.feeds.context import FeedContext
-from virtuoso_daemon.feeds.polling import BOOK_LIMIT, Poller
+from virtuoso_daemon.feeds.polling import STREAM_BOOK_LIMIT, Poller
 
 log = logging.getLogger("virtuoso.feeds")
 
@@ -304,9 +304,9 @@ class ChunkRunner:
         if method == "watchTrades":
             return [(_bind(ex.watch_trades, s), scan.trades) for s in chunk]
         if method == "watchOrderBookForSymbols":
-            return [(lambda: ex.watch_order_book_for_symbols(chunk, BOOK_LIMIT), scan.books)]
+            return [(lambda: ex.watch_order_book_for_symbols(chunk, STREAM_BOOK_LIMIT), scan.books)]
         if method == "watchOrderBook":
-            return [(_bind(ex.watch_order_book, s, BOOK_LIMIT), scan.books) for s in chunk]
+            return [(_bind(ex.watch_order_book, s, STREAM_BOOK_LIMIT), scan.books) for s in chunk]
         raise ValueError(f"no watcher for {method!r}")
 
 
