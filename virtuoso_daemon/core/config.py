@@ -23,7 +23,7 @@ import types
 import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -32,7 +32,9 @@ LogLevel = Literal["debug", "info", "warning", "error"]
 MarketType = Literal["spot", "linear"]
 EventLoopName = Literal["uvloop", "asyncio"]
 
-SECRET_FIELDS = frozenset({"token", "api_key", "secret", "password", "webhook_url", "backup_key"})
+SECRET_FIELDS = frozenset(
+    {"token", "api_key", "secret", "password", "webhook_url", "backup_key", "bot_token"}
+)
 REDACTED = "***"
 ENV_PREFIX = "VIRTUOSO_"
 
@@ -204,6 +206,51 @@ class BetaConfig(_Section):
     history: int = 500
 
 
+DestinationType = Literal["webhook", "discord", "slack", "telegram"]
+AlertGroupBy = Literal["kind", "severity", "exchange", "symbol"]
+Seconds = Annotated[float, msgspec.Meta(ge=0, le=30 * 86400)]
+
+
+class AlertDestination(_Section):
+    """Where alerts are delivered: a generic JSON webhook, Discord, Slack or Telegram.
+
+    Secrets (``webhook_url``, ``bot_token``) inline, from a file (``*_file``) or from
+    an environment variable named by ``*_env``; never logged or served."""
+
+    name: str
+    type: DestinationType = "webhook"
+    webhook_url: str = ""  # webhook, discord, slack
+    webhook_url_file: str = ""
+    webhook_url_env: str = ""
+    bot_token: str = ""  # telegram
+    bot_token_file: str = ""
+    bot_token_env: str = ""
+    chat_id: str = ""  # telegram
+    api_url: str = "https://api.telegram.org"  # telegram's Bot API base
+    enabled: bool = True
+    min_severity: Literal["info", "warning", "critical"] = "info"
+    kinds: list[str] = []  # only these kinds (empty: all)
+    timeout: Annotated[float, msgspec.Meta(gt=0, le=300)] = 10.0
+    rate_limit: Annotated[float, msgspec.Meta(gt=0, le=6000)] = 20.0  # messages a minute
+    max_attempts: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 12
+    backoff_initial: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 1.0
+    backoff_max: Annotated[float, msgspec.Meta(gt=0, le=86400)] = 300.0
+
+
+class AlertsConfig(_Section):
+    """The alert manager: lifecycle, grouping, inhibition, storage, destinations."""
+
+    enabled: bool = True
+    repeat_interval: Annotated[float, msgspec.Meta(gt=0, le=30 * 86400)] = 3600.0
+    group_wait: Seconds = 60.0
+    group_interval: Seconds = 300.0
+    group_by: list[AlertGroupBy] = msgspec.field(default_factory=lambda: ["kind"])
+    inhibit_feed_down: bool = True
+    retention_days: Annotated[float, msgspec.Meta(gt=0, le=3650)] = 30.0
+    tick: Annotated[float, msgspec.Meta(gt=0, le=60)] = 1.0
+    destinations: list[AlertDestination] = []
+
+
 class DemoConfig(_Section):
     """The built-in simulated exchange started by ``--demo``."""
 
@@ -225,6 +272,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     store: StoreConfig = msgspec.field(default_factory=StoreConfig)
     beta: BetaConfig = msgspec.field(default_factory=BetaConfig)
     demo: DemoConfig = msgspec.field(default_factory=DemoConfig)
+    alerts: AlertsConfig = msgspec.field(default_factory=AlertsConfig)
     exchanges: list[ExchangeConfig] = []
 
 
@@ -332,7 +380,50 @@ def _resolve_secrets(cfg: Config) -> Config:
                 ex, secret=_read_secret_file(f"exchanges[{i}].secret_file", ex.secret_file)
             )
         exchanges.append(ex)
-    return msgspec.structs.replace(cfg, api=api, exchanges=exchanges)
+    alerts = msgspec.structs.replace(cfg.alerts, destinations=_resolve_destinations(cfg.alerts))
+    return msgspec.structs.replace(cfg, api=api, exchanges=exchanges, alerts=alerts)
+
+
+def _secret(dest: Any, key: str, field: str) -> str:
+    """``field`` of an alert destination: inline, else ``<field>_file``, else the
+    environment variable named by ``<field>_env``."""
+    value: str = getattr(dest, field)
+    path, env = getattr(dest, f"{field}_file"), getattr(dest, f"{field}_env")
+    if not value and path:
+        value = _read_secret_file(f"{key}.{field}_file", path)
+    if not value and env:
+        value = os.environ.get(env, "")
+        if not value:
+            raise ConfigError(f"{key}.{field}_env: environment variable {env!r} is not set")
+    return value
+
+
+def _check_url(key: str, url: str) -> None:
+    # never echo the URL: it carries the webhook's secret
+    if not re.match(r"^https?://[^/\s]+", url):
+        raise ConfigError(f"{key}: expected an http:// or https:// URL")
+
+
+def _resolve_destinations(alerts: AlertsConfig) -> list[AlertDestination]:
+    out = []
+    for i, d in enumerate(alerts.destinations):
+        key = f"alerts.destinations[{i}]"
+        if d.type == "telegram":
+            token = _secret(d, key, "bot_token")
+            if not token:
+                raise ConfigError(f"{key}.bot_token: required for a telegram destination")
+            if not d.chat_id:
+                raise ConfigError(f"{key}.chat_id: required for a telegram destination")
+            _check_url(f"{key}.api_url", d.api_url)
+            d = msgspec.structs.replace(d, bot_token=token)
+        else:
+            url = _secret(d, key, "webhook_url")
+            if not url:
+                raise ConfigError(f"{key}.webhook_url: required for a {d.type} destination")
+            _check_url(f"{key}.webhook_url", url)
+            d = msgspec.structs.replace(d, webhook_url=url)
+        out.append(d)
+    return out
 
 
 def _validate(cfg: Config) -> None:
@@ -350,6 +441,12 @@ def _validate(cfg: Config) -> None:
     if cfg.bus.lossy_queue < 1 or cfg.bus.lossless_queue < 1:
         raise ConfigError("bus: queue sizes must be >= 1")
     _check_per_timeframe("store.candles", cfg.store.candles, 1)
+    dest_names = [d.name for d in cfg.alerts.destinations]
+    for i, dest in enumerate(cfg.alerts.destinations):
+        if not dest.name or dest_names.count(dest.name) > 1:
+            raise ConfigError(f"alerts.destinations[{i}].name: a unique non-empty name is required")
+        if dest.backoff_max < dest.backoff_initial:
+            raise ConfigError(f"alerts.destinations[{i}].backoff_max: must be >= backoff_initial")
     names = [ex.name for ex in cfg.exchanges]
     for i, ex in enumerate(cfg.exchanges):
         if names.count(ex.name) > 1:

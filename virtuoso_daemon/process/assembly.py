@@ -4,6 +4,7 @@ This is the one place that knows the whole tree:
 
     market_store, ticker_cache      subscribe before any feed publishes
     beta                            recomputes on closed candles, queries the store
+    alerts                          conditions -> stored, grouped, delivered alerts
     feeds:<name> ...                one per exchange; feeds (command registry)
     http_api, control               readers; start last so they never serve a half-built daemon
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from virtuoso_daemon.alerts.actor import AlertManagerActor
 from virtuoso_daemon.beta.actor import BetaActor
 from virtuoso_daemon.control.server import ControlActor
 from virtuoso_daemon.core.runtime import Runtime
@@ -30,6 +32,8 @@ def build_specs(runtime: Runtime) -> list[ActorSpec]:
     specs.append(ActorSpec("ticker_cache", TickerCacheActor))
     # before the feeds, so it sees the first history pages and computes right after backfill
     specs.append(ActorSpec("beta", BetaActor, depends_on=("market_store",)))
+    # before the detectors and feeds (no condition is published before it listens)
+    specs.append(ActorSpec("alerts", AlertManagerActor))
     for spec in feed_specs(runtime):
         specs.append(dataclasses.replace(spec, depends_on=(*spec.depends_on, *STORES)))
     specs.append(ActorSpec("http_api", HttpApiActor, depends_on=STORES))
