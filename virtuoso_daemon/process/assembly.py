@@ -7,6 +7,7 @@ This is the one place that knows the whole tree:
     alerts                          conditions -> stored, grouped, delivered alerts
     feeds:<name> ...                one per exchange; feeds (command registry)
     http_api, control               readers; start last so they never serve a half-built daemon
+    health                          watches all of the above (and probes the HTTP API)
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from virtuoso_daemon.control.server import ControlActor
 from virtuoso_daemon.core.runtime import Runtime
 from virtuoso_daemon.core.supervisor import ActorSpec
 from virtuoso_daemon.feeds import feed_specs
+from virtuoso_daemon.health.actor import HealthMonitorActor
 from virtuoso_daemon.http.server import HttpApiActor
 from virtuoso_daemon.market.actor import MarketStoreActor
 from virtuoso_daemon.tickers.actor import TickerCacheActor
@@ -38,4 +40,5 @@ def build_specs(runtime: Runtime) -> list[ActorSpec]:
         specs.append(dataclasses.replace(spec, depends_on=(*spec.depends_on, *STORES)))
     specs.append(ActorSpec("http_api", HttpApiActor, depends_on=STORES))
     specs.append(ActorSpec("control", ControlActor))
+    specs.append(ActorSpec("health", HealthMonitorActor, depends_on=("http_api",)))
     return specs
