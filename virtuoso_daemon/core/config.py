@@ -35,7 +35,9 @@ LogLevel = Literal["debug", "info", "warning", "error"]
 MarketType = Literal["spot", "linear"]
 EventLoopName = Literal["uvloop", "asyncio"]
 
-SECRET_FIELDS = frozenset({"token", "api_key", "secret", "password", "webhook_url", "backup_key"})
+SECRET_FIELDS = frozenset(
+    {"token", "api_key", "secret", "password", "webhook_url", "backup_key", "bot_token"}
+)
 REDACTED = "***"
 ENV_PREFIX = "VIRTUOSO_"
 
@@ -225,6 +227,50 @@ class BetaConfig(_Section):
     history: Count = 500
 
 
+DestinationType = Literal["webhook", "discord", "slack", "telegram"]
+AlertGroupBy = Literal["kind", "severity", "exchange", "symbol"]
+
+
+class AlertDestination(_Section):
+    """Where alerts are delivered: a generic JSON webhook, Discord, Slack or Telegram.
+
+    Secrets (``webhook_url``, ``bot_token``) inline, from a file (``*_file``) or from
+    an environment variable named by ``*_env``; never logged or served."""
+
+    name: str
+    type: DestinationType = "webhook"
+    webhook_url: str = ""  # webhook, discord, slack
+    webhook_url_file: str = ""
+    webhook_url_env: str = ""
+    bot_token: str = ""  # telegram
+    bot_token_file: str = ""
+    bot_token_env: str = ""
+    chat_id: str = ""  # telegram
+    api_url: str = "https://api.telegram.org"  # telegram's Bot API base
+    enabled: bool = True
+    min_severity: Literal["info", "warning", "critical"] = "info"
+    kinds: list[str] = []  # only these kinds (empty: all)
+    timeout: Annotated[float, msgspec.Meta(gt=0, le=300)] = 10.0
+    rate_limit: Annotated[float, msgspec.Meta(gt=0, le=6000)] = 20.0  # messages a minute
+    max_attempts: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 12
+    backoff_initial: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 1.0
+    backoff_max: Annotated[float, msgspec.Meta(gt=0, le=86400)] = 300.0
+
+
+class AlertsConfig(_Section):
+    """The alert manager: lifecycle, grouping, inhibition, storage, destinations."""
+
+    enabled: bool = True
+    repeat_interval: Annotated[float, msgspec.Meta(gt=0, le=30 * 86400)] = 3600.0
+    group_wait: SecondsOrOff = 60.0
+    group_interval: SecondsOrOff = 300.0
+    group_by: list[AlertGroupBy] = msgspec.field(default_factory=lambda: ["kind"])
+    inhibit_feed_down: bool = True
+    retention_days: Annotated[float, msgspec.Meta(gt=0, le=3650)] = 30.0
+    tick: Annotated[float, msgspec.Meta(gt=0, le=60)] = 1.0
+    destinations: list[AlertDestination] = []
+
+
 class DemoConfig(_Section):
     """The built-in simulated exchange started by ``--demo``."""
 
@@ -233,6 +279,49 @@ class DemoConfig(_Section):
     speed: Positive = 1.0
     port: Port = 0  # 0 = any free port
     perpetuals: bool = True
+
+
+Percent = Annotated[float, msgspec.Meta(ge=0, le=100)]
+Multiple = Annotated[float, msgspec.Meta(gt=0, le=100)]  # of another setting
+
+
+class HealthConfig(_Section):
+    """The health monitor: how often it sweeps, its thresholds (warning < critical),
+    and the hold-down that keeps a flapping check from spamming alerts."""
+
+    interval: Annotated[float, msgspec.Meta(ge=0.2, le=300)] = 10.0  # periodic sweep, s
+    # a worse status must hold this long before it counts (a blip is not an alert) ...
+    confirm: Annotated[float, msgspec.Meta(ge=0, le=600)] = 2.0
+    # ... and a better one this long before the check recovers (flapping stays raised)
+    recover: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 15.0
+    api_timeout: Seconds = 2.0  # the self-probe of the HTTP API gives up after this
+    api_latency_warning_ms: Annotated[float, msgspec.Meta(gt=0)] = 250.0
+    api_latency_critical_ms: Annotated[float, msgspec.Meta(gt=0)] = 1000.0
+    cache_down_critical: Seconds = 60.0  # memcached down longer than this is critical
+    # data age per exchange and kind, as a multiple of the feed's silent_timeout
+    data_age_warning: Multiple = 0.5
+    data_age_critical: Multiple = 1.0
+    freshness_kinds: list[str] = msgspec.field(
+        default_factory=lambda: ["tickers", "ohlcv", "trades", "orderbook"]
+    )
+    rss_warning_mb: Annotated[float, msgspec.Meta(gt=0)] = 1536.0
+    rss_critical_mb: Annotated[float, msgspec.Meta(gt=0)] = 3072.0
+    system_memory_warning_pct: Percent = 90.0
+    system_memory_critical_pct: Percent = 97.0
+    cpu_warning_pct: Annotated[float, msgspec.Meta(gt=0)] = 80.0  # of one core
+    cpu_critical_pct: Annotated[float, msgspec.Meta(gt=0)] = 150.0
+    disk_free_warning_pct: Percent = 10.0
+    disk_free_critical_pct: Percent = 3.0
+    disk_paths: list[str] = []  # checked besides the state dir and the backup dir
+    error_rate_warning: Annotated[float, msgspec.Meta(ge=0)] = 5.0  # errors per minute
+    error_rate_critical: Annotated[float, msgspec.Meta(ge=0)] = 30.0
+    loop_lag_warning_ms: Annotated[float, msgspec.Meta(gt=0)] = 250.0
+    loop_lag_critical_ms: Annotated[float, msgspec.Meta(gt=0)] = 2000.0
+    bus_drops_warning: Annotated[float, msgspec.Meta(ge=0)] = 100.0  # per minute, actors
+    bus_drops_critical: Annotated[float, msgspec.Meta(ge=0)] = 5000.0
+    history: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 200  # transitions kept
+    # WATCHDOG=1 only while no actor has failed and the loop lag is below critical
+    watchdog_gate: bool = True
 
 
 Ratio = Annotated[float, msgspec.Meta(ge=0)]
@@ -358,6 +447,8 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     store: StoreConfig = msgspec.field(default_factory=StoreConfig)
     beta: BetaConfig = msgspec.field(default_factory=BetaConfig)
     demo: DemoConfig = msgspec.field(default_factory=DemoConfig)
+    alerts: AlertsConfig = msgspec.field(default_factory=AlertsConfig)
+    health: HealthConfig = msgspec.field(default_factory=HealthConfig)
     signals: SignalsConfig = msgspec.field(default_factory=SignalsConfig)
     exchanges: list[ExchangeConfig] = []
 
@@ -531,7 +622,50 @@ def _resolve_secrets(cfg: Config) -> Config:
                 ex, secret=_read_secret_file(f"exchanges[{i}].secret_file", ex.secret_file)
             )
         exchanges.append(ex)
-    return msgspec.structs.replace(cfg, api=api, exchanges=exchanges)
+    alerts = msgspec.structs.replace(cfg.alerts, destinations=_resolve_destinations(cfg.alerts))
+    return msgspec.structs.replace(cfg, api=api, exchanges=exchanges, alerts=alerts)
+
+
+def _secret(dest: Any, key: str, field: str) -> str:
+    """``field`` of an alert destination: inline, else ``<field>_file``, else the
+    environment variable named by ``<field>_env``."""
+    value: str = getattr(dest, field)
+    path, env = getattr(dest, f"{field}_file"), getattr(dest, f"{field}_env")
+    if not value and path:
+        value = _read_secret_file(f"{key}.{field}_file", path)
+    if not value and env:
+        value = os.environ.get(env, "")
+        if not value:
+            raise ConfigError(f"{key}.{field}_env: environment variable {env!r} is not set")
+    return value
+
+
+def _check_url(key: str, url: str) -> None:
+    # never echo the URL: it carries the webhook's secret
+    if not re.match(r"^https?://[^/\s]+", url):
+        raise ConfigError(f"{key}: expected an http:// or https:// URL")
+
+
+def _resolve_destinations(alerts: AlertsConfig) -> list[AlertDestination]:
+    out = []
+    for i, d in enumerate(alerts.destinations):
+        key = f"alerts.destinations[{i}]"
+        if d.type == "telegram":
+            token = _secret(d, key, "bot_token")
+            if not token:
+                raise ConfigError(f"{key}.bot_token: required for a telegram destination")
+            if not d.chat_id:
+                raise ConfigError(f"{key}.chat_id: required for a telegram destination")
+            _check_url(f"{key}.api_url", d.api_url)
+            d = msgspec.structs.replace(d, bot_token=token)
+        else:
+            url = _secret(d, key, "webhook_url")
+            if not url:
+                raise ConfigError(f"{key}.webhook_url: required for a {d.type} destination")
+            _check_url(f"{key}.webhook_url", url)
+            d = msgspec.structs.replace(d, webhook_url=url)
+        out.append(d)
+    return out
 
 
 def _validate_signals(sig: SignalsConfig) -> None:
@@ -572,6 +706,13 @@ def _validate(cfg: Config) -> None:
             f"a Unix socket path takes at most {UNIX_SOCKET_PATH_MAX}"
         )
     _check_per_timeframe("store.candles", cfg.store.candles, 1)
+    dest_names = [d.name for d in cfg.alerts.destinations]
+    for i, dest in enumerate(cfg.alerts.destinations):
+        if not dest.name or dest_names.count(dest.name) > 1:
+            raise ConfigError(f"alerts.destinations[{i}].name: a unique non-empty name is required")
+        if dest.backoff_max < dest.backoff_initial:
+            raise ConfigError(f"alerts.destinations[{i}].backoff_max: must be >= backoff_initial")
+    _validate_health(cfg.health)
     names = [ex.name for ex in cfg.exchanges]
     for i, ex in enumerate(cfg.exchanges):
         if names.count(ex.name) > 1:
@@ -604,6 +745,35 @@ def _validate(cfg: Config) -> None:
 
 
 DATA_KINDS = frozenset({"tickers", "ohlcv", "trades", "orderbook"})
+FEED_KINDS = DATA_KINDS | {"funding", "open_interest"}
+
+
+def _validate_health(h: HealthConfig) -> None:
+    """Each warning threshold below its critical one; known data kinds only."""
+    pairs = [
+        ("api_latency_warning_ms", "api_latency_critical_ms", 1),
+        ("data_age_warning", "data_age_critical", 1),
+        ("rss_warning_mb", "rss_critical_mb", 1),
+        ("system_memory_warning_pct", "system_memory_critical_pct", 1),
+        ("cpu_warning_pct", "cpu_critical_pct", 1),
+        ("disk_free_warning_pct", "disk_free_critical_pct", -1),  # free space: lower is worse
+        ("error_rate_warning", "error_rate_critical", 1),
+        ("loop_lag_warning_ms", "loop_lag_critical_ms", 1),
+        ("bus_drops_warning", "bus_drops_critical", 1),
+    ]
+    for warn, crit, sign in pairs:
+        w, c = getattr(h, warn), getattr(h, crit)
+        if (c - w) * sign < 0:
+            relation = "<=" if sign > 0 else ">="
+            raise ConfigError(f"health.{warn}: expected {relation} health.{crit} ({c}), got {w}")
+    bad = sorted(set(h.freshness_kinds) - FEED_KINDS)
+    if bad:
+        raise ConfigError(
+            f"health.freshness_kinds: unknown {', '.join(bad)}; "
+            f"expected some of {', '.join(sorted(FEED_KINDS))}"
+        )
+
+
 _HOSTNAME = re.compile(
     r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$"
 )

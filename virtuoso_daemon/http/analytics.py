@@ -27,7 +27,7 @@ T = TypeVar("T")
 
 _BETA_PARAMS = ("exchange", "timeframe", "window", "sort", "order", "limit")
 _SYMBOL_PARAMS = ("exchange", "timeframe", "window", "points")
-_CORRELATION_PARAMS = ("exchange", "timeframe", "window", "symbols", "order")
+_CORRELATION_PARAMS = ("exchange", "timeframe", "window", "symbols", "order", "top")
 
 
 def _params(request: web.Request, allowed: tuple[str, ...]) -> dict[str, str | None]:
