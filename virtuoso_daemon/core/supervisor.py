@@ -15,7 +15,7 @@
   task pings at half of ``WATCHDOG_USEC`` while no actor has failed and the health
   monitor's gate agrees (:meth:`Supervisor.watchdog_withheld`); :meth:`Supervisor.reload_config`
   (SIGHUP, ``config reload``) applies a new config all or nothing (core/reload.py);
-  signals themselves are the process's (process/signals.py).
+  signals themselves are the process's (process/unix_signals.py).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """``virtuoso-daemon``: parse flags, load config, check, run until signalled.
 
 Kept light on purpose: signal handlers go in before anything heavy is imported
-(:mod:`.signals`), then config (:mod:`..core.config`), start-up checks
+(:mod:`.unix_signals`), then config (:mod:`..core.config`), start-up checks
 (:mod:`.preflight`) and the run itself (:mod:`.run`).
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from virtuoso_daemon import __version__
-from virtuoso_daemon.process import signals
+from virtuoso_daemon.process import unix_signals
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "virtuoso.toml"
 
@@ -72,7 +72,7 @@ def flag_overrides(ns: argparse.Namespace) -> dict[str, Any]:
 
 def daemon_main(argv: list[str] | None = None) -> int:
     # first, before the heavy imports: a signal now is remembered, not fatal
-    signals.install_early()
+    unix_signals.install_early()
     ns = build_parser().parse_args(argv)
     path = Path(ns.config) if ns.config else (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
     overrides = flag_overrides(ns)
@@ -105,7 +105,7 @@ def daemon_main(argv: list[str] | None = None) -> int:
         return run_daemon(config, path, overrides)
     finally:
         lock.release()
-        signals.install_early()  # a late signal, after the loop let go, is not fatal either
+        unix_signals.install_early()  # a late signal, after the loop let go, is not fatal either
 
 
 def not_built(name: str, issue: str) -> int:

@@ -20,7 +20,7 @@ from virtuoso_daemon.core.supervisor import ActorSpec, StartTimeout, Supervisor
 from virtuoso_daemon.process.assembly import build_specs
 from virtuoso_daemon.process.demo import simulated_exchanges
 from virtuoso_daemon.process.gc_policy import QuietCollector
-from virtuoso_daemon.process.signals import SignalHandler
+from virtuoso_daemon.process.unix_signals import SignalHandler
 
 log = logging.getLogger("virtuoso")
 
