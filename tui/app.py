@@ -31,7 +31,15 @@ from textual.widgets import Footer, TabbedContent, TabPane
 from .client import ClientError, DaemonClient, Disconnected
 from .events import LinkChanged, LiveData
 from .live import DEFAULT_TOPICS, Backoff, LiveLink
-from .model import AnalyticsModel, Conflator, FeedsModel, MarketModel, SystemModel, quote_key
+from .model import (
+    AnalyticsModel,
+    Conflator,
+    FeedsModel,
+    HealthModel,
+    MarketModel,
+    SystemModel,
+    quote_key,
+)
 from .screens import SCREENS, LivePane
 from .screens.dialogs import ConfirmDialog, SymbolsDialog
 from .screens.help import HelpScreen
@@ -98,6 +106,7 @@ class VirtuosoApp(App[None]):
         self.feeds = FeedsModel()
         self.system = SystemModel()
         self.analytics = AnalyticsModel()
+        self.health = HealthModel()
         self.conflator = Conflator()
         self.unavailable: dict[str, str] = {}
         self.link = LiveLink(
@@ -175,6 +184,7 @@ class VirtuosoApp(App[None]):
             detail=self.link_detail,
             retry_in=max(0.0, self.retry_at - now) if self.retry_at is not None else None,
             attempt=self.attempt,
+            health=(self.health.status, self.health.summary) if self.health.status else None,
         )
 
     @on(TabbedContent.TabActivated, "#main")
@@ -212,6 +222,8 @@ class VirtuosoApp(App[None]):
             self._apply_analytics(data)
         elif topic == "feed_status" and isinstance(data, Mapping):
             self.feeds.apply(data)
+        elif topic in ("health", "snapshot.health") and isinstance(data, Mapping):
+            self.health.apply(data)
         elif topic == "lifecycle" and isinstance(data, Mapping):
             self.system.apply_lifecycle(data)
         elif topic == "logs" and isinstance(data, Mapping):

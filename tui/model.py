@@ -261,6 +261,40 @@ class SystemModel:
 
 
 @dataclass
+class HealthModel:
+    """The health monitor's newest report and the transitions seen so far.
+
+    Filled from the ``health`` command's document on connect and from every
+    ``health`` report after that (each report carries the newest transitions; they
+    are merged, so the history grows past what one report holds)."""
+
+    status: str | None = None
+    summary: str = ""
+    ts: float = 0.0
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    transitions: list[dict[str, Any]] = field(default_factory=list)
+    version: int = 0
+    keep: int = 200
+
+    def apply(self, d: Mapping[str, Any]) -> None:
+        """A report (bus event) or the ``health`` document: same fields."""
+        checks = d.get("checks")
+        if not isinstance(checks, list):
+            return
+        self.status = str(d.get("status") or "")
+        self.summary = str(d.get("summary") or "")
+        self.ts = _float(d.get("ts")) or 0.0
+        self.checks = [dict(c) for c in checks if isinstance(c, Mapping)]
+        seen = {(t.get("check"), t.get("ts")) for t in self.transitions}
+        for t in d.get("transitions") or []:
+            if isinstance(t, Mapping) and (t.get("check"), t.get("ts")) not in seen:
+                self.transitions.append(dict(t))
+        self.transitions.sort(key=lambda t: _float(t.get("ts")) or 0.0)
+        del self.transitions[: -self.keep]
+        self.version += 1
+
+
+@dataclass
 class AnalyticsModel:
     """Beta snapshots per (timeframe, window), correlation, regime and sentiment."""
 

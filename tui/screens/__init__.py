@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from .base import LivePane
 from .beta import BetaPane
+from .health import HealthPane
 from .market import MarketPane
 from .system import SystemPane
 
@@ -30,6 +31,7 @@ SCREENS: tuple[ScreenSpec, ...] = (
     ScreenSpec("market", "Market", "1", MarketPane, "live tickers of the whole universe"),
     ScreenSpec("beta", "Beta", "2", BetaPane, "beta, correlation, regime and sentiment"),
     ScreenSpec("system", "Feeds & system", "3", SystemPane, "feeds, actors, bus, uptime"),
+    ScreenSpec("health", "Health", "6", HealthPane, "every health check, transitions"),
 )
 
 __all__ = ["SCREENS", "LivePane", "ScreenSpec"]
