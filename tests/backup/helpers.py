@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from virtuoso_daemon.backup.kinds import Layout
 
@@ -42,3 +43,41 @@ def flip_byte(path: Path, offset: int) -> None:
         b = f.read(1)
         f.seek(offset)
         f.write(bytes([b[0] ^ 0x40]))
+
+
+KEY_HEX = "11" * 32
+
+
+def backup_specs(*, beta: bool = True, control: bool = True) -> list[Any]:
+    """The store, beta, backup, HTTP and (optionally) the control socket."""
+    from virtuoso_daemon.backup.actor import BackupActor
+    from virtuoso_daemon.beta.actor import BetaActor
+    from virtuoso_daemon.control import ControlActor
+    from virtuoso_daemon.core.supervisor import ActorSpec
+    from virtuoso_daemon.http.server import HttpApiActor
+    from virtuoso_daemon.market.actor import MarketStoreActor
+
+    specs = [ActorSpec("market_store", MarketStoreActor)]
+    if beta:
+        specs.append(ActorSpec("beta", BetaActor, depends_on=("market_store",)))
+    specs.append(ActorSpec("backup", BackupActor, depends_on=("market_store",)))
+    specs.append(ActorSpec("http_api", HttpApiActor))
+    if control:
+        specs.append(ActorSpec("control", ControlActor))
+    return specs
+
+
+def backup_config(tmp: Path, *, encrypt: bool = False, **backup: Any) -> Any:
+    """A daemon config whose backups go to ``tmp/backups`` (outside the state dir)."""
+    from tests.beta.helpers import beta_config
+
+    key = tmp / "backup.key"
+    key.write_text(KEY_HEX)
+    settings = {
+        "dir": str(tmp / "backups"),
+        "schedule": {},
+        "encrypt": encrypt,
+        "key_file": str(key),
+        **backup,
+    }
+    return beta_config(tmp, backup=settings)
