@@ -81,3 +81,64 @@ def backup_config(tmp: Path, *, encrypt: bool = False, **backup: Any) -> Any:
         **backup,
     }
     return beta_config(tmp, backup=settings)
+
+
+class RsyncDaemon:
+    """A real rsync daemon on a free loopback port serving ``root`` as module ``backups``."""
+
+    def __init__(self, root: Path) -> None:
+        import shutil
+
+        from tests.harness import free_port
+
+        exe = shutil.which("rsync")
+        if exe is None:
+            raise RuntimeError("rsync is not installed; run scripts/setup.sh --test")
+        self.exe = exe
+        self.root = root
+        self.port = free_port()
+        self.proc: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"rsync://127.0.0.1:{self.port}/backups/virtuoso"
+
+    def start(self) -> None:
+        import socket
+        import subprocess
+        import time
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        conf = self.root.parent / "rsyncd.conf"
+        conf.write_text(
+            "use chroot = no\n"
+            f"pid file = {self.root.parent / 'rsyncd.pid'}\n"
+            f"[backups]\n  path = {self.root}\n  read only = no\n"
+            f"  uid = {os.getuid()}\n  gid = {os.getgid()}\n"
+        )
+        self.proc = subprocess.Popen(
+            [
+                self.exe,
+                "--daemon",
+                "--no-detach",
+                f"--config={conf}",
+                f"--port={self.port}",
+                "--address=127.0.0.1",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError(f"rsync daemon did not start on port {self.port}")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(5)
+            self.proc = None
