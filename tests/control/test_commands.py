@@ -256,14 +256,15 @@ def _beta(tf: str, window: str) -> BetaSnapshot:
     )
 
 
-async def test_beta_and_correlation_read_the_published_views() -> None:
+async def test_beta_and_correlation_read_the_published_views_with_http_error_codes() -> None:
     async with (
         running_daemon(test_config(), control_specs()) as d,
         ControlClient.connect(d.runtime.socket_path) as client,
     ):
         with pytest.raises(CommandError) as info:
             await client.call("beta")
-        assert info.value.code == "not_available" and "none has been computed" in str(info.value)
+        # the codes /api/market/beta answers (not_ready, 503), not a socket dialect
+        assert info.value.code == "not_ready" and "has not been computed" in str(info.value)
         views = d.runtime.views
         views.publish("beta.1h.30d", _beta("1h", "30d"))
         views.publish(
@@ -284,10 +285,10 @@ async def test_beta_and_correlation_read_the_published_views() -> None:
         assert one["row"]["risk_bucket"] == "high" and one["benchmark"] == "BTC/USDT"
         with pytest.raises(CommandError) as info:
             await client.call("beta", window="90d")
-        assert info.value.code == "not_available" and "available: 1h.30d" in info.value.message
+        assert info.value.code == "not_ready" and "1h/90d" in info.value.message
         with pytest.raises(CommandError) as info:
             await client.call("beta", symbol="NOPE/USDT")
-        assert info.value.code == "not_found"
+        assert info.value.code == "unknown_symbol"
         corr = await client.call("correlation", timeframe="1h", window="30d")
         assert corr["matrix"] == [[1.0, 0.8], [0.8, 1.0]]
 

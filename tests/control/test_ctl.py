@@ -68,7 +68,7 @@ async def test_feed_commands_and_their_failures() -> None:
 async def test_exit_code_1_when_the_daemon_says_no() -> None:
     async with daemon_with_feeds() as (_, _, sock):
         code, _, err = await run_ctl("--socket", sock, "beta")
-        assert code == 1 and "not_available" in err
+        assert code == 1 and "not_ready" in err
         code, _, err = await run_ctl("--socket", sock, "call", "no.such.command")
         assert code == 1 and "unknown_command" in err
 

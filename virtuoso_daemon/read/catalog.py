@@ -1,0 +1,201 @@
+"""The queries both surfaces answer from one table: name, path, argument struct, function.
+
+Each :class:`QuerySpec` is served twice from the same row: over HTTP at ``path``
+(:mod:`virtuoso_daemon.http.catalog`) and over the control socket as the command
+``command`` (:mod:`virtuoso_daemon.control.commands.catalog`). Both build the same
+argument struct (HTTP from the path and query strings, the socket from the frame's
+``args``), call the same function and map its ``QueryError`` to the same code, so the
+same question gets the same answer on both -- ``tests/foundation/test_parity.py``
+asks every row on both surfaces and compares.
+
+Hot paths that serve pre-encoded bytes (the unfiltered ticker list, beta and
+correlation snapshots for live displays) keep their own thin handlers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from virtuoso_daemon.core.runtime import Runtime
+from virtuoso_daemon.read import analytics, market
+from virtuoso_daemon.read.contract import NoQueryArgs, Query, QueryArgs
+
+# Numbers are typed: HTTP's strings are converted (``"5"`` -> 5; ``"ten"`` is a 400
+# naming the parameter), the socket's frame must carry a number (else ``bad_args``);
+# ranges are checked by the query itself (``parse_int``), one message for both.
+Num = int | None
+
+
+class ExchangeArgs(QueryArgs, frozen=True):
+    exchange: str | None = None
+
+
+class TickersArgs(QueryArgs, frozen=True):
+    exchange: str | None = None
+    quote: str | None = None
+    sort: str | None = None
+    order: str | None = None
+    limit: Num = None
+
+
+def tickers(rt: Runtime, a: TickersArgs) -> dict[str, Any]:
+    """Filtered tickers. Both surfaces answer the unfiltered list with the cache's
+    pre-encoded bytes instead (the hot path), which is the same JSON."""
+    return market.tickers(
+        rt, exchange=a.exchange, quote=a.quote, sort=a.sort, order=a.order, limit=a.limit
+    )
+
+
+class SymbolArgs(QueryArgs, frozen=True):
+    symbol: str
+    exchange: str | None = None
+
+
+class OhlcvArgs(SymbolArgs, frozen=True):
+    timeframe: str | None = None
+    limit: Num = None
+    since: Num = None
+
+
+class TradesArgs(SymbolArgs, frozen=True):
+    limit: Num = None
+
+
+class OrderbookArgs(SymbolArgs, frozen=True):
+    history: Num = None
+
+
+class PerpArgs(QueryArgs, frozen=True):
+    exchange: str | None = None
+    symbol: str | None = None
+
+
+class MoversArgs(QueryArgs, frozen=True):
+    exchange: str | None = None
+    quote: str | None = None
+    limit: Num = None
+
+
+class BetaTableArgs(QueryArgs, frozen=True):
+    exchange: str | None = None
+    timeframe: str | None = None
+    window: str | None = None
+    sort: str | None = None
+    order: str | None = None
+    limit: Num = None
+
+
+class BetaSymbolArgs(SymbolArgs, frozen=True):
+    timeframe: str | None = None
+    window: str | None = None
+    points: Num = None
+
+
+class CorrelationTableArgs(QueryArgs, frozen=True):
+    exchange: str | None = None
+    timeframe: str | None = None
+    window: str | None = None
+    symbols: str | list[str] | None = None
+    order: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QuerySpec:
+    """One query: its socket command, its HTTP path, its arguments and function.
+
+    ``hot``: it reads only published views, so HTTP may answer it in the HTTP thread.
+    """
+
+    command: str
+    path: str
+    args: type[QueryArgs]
+    fn: Query
+    hot: bool = False
+
+
+def _exchanges(rt: Runtime, a: NoQueryArgs) -> dict[str, Any]:
+    return market.exchanges(rt)
+
+
+def _ticker(rt: Runtime, a: SymbolArgs) -> dict[str, Any]:
+    return market.ticker(rt, a.symbol, a.exchange)
+
+
+def _ohlcv(rt: Runtime, a: OhlcvArgs) -> Any:
+    return market.ohlcv(rt, a.symbol, a.timeframe, a.limit, a.since, exchange=a.exchange)
+
+
+def _orderbook(rt: Runtime, a: OrderbookArgs) -> Any:
+    return market.orderbook(rt, a.symbol, exchange=a.exchange, history=a.history)
+
+
+def _trades(rt: Runtime, a: TradesArgs) -> Any:
+    return market.trades(rt, a.symbol, exchange=a.exchange, limit=a.limit)
+
+
+def _funding(rt: Runtime, a: PerpArgs) -> dict[str, Any]:
+    return market.funding(rt, a.exchange, a.symbol)
+
+
+def _open_interest(rt: Runtime, a: PerpArgs) -> dict[str, Any]:
+    return market.open_interest(rt, a.exchange, a.symbol)
+
+
+def _overview(rt: Runtime, a: ExchangeArgs) -> dict[str, Any]:
+    return market.overview(rt, exchange=a.exchange)
+
+
+def _movers(rt: Runtime, a: MoversArgs) -> dict[str, Any]:
+    return market.movers(rt, exchange=a.exchange, quote=a.quote, limit=a.limit)
+
+
+def _cache(rt: Runtime, a: NoQueryArgs) -> dict[str, Any]:
+    return market.cache_state(rt)
+
+
+def _sentiment(rt: Runtime, a: NoQueryArgs) -> dict[str, Any]:
+    return analytics.sentiment(rt)
+
+
+def _beta_table(rt: Runtime, a: BetaTableArgs) -> dict[str, Any]:
+    return analytics.beta(
+        rt, a.timeframe, a.window, a.sort, a.limit, exchange=a.exchange, order=a.order
+    )
+
+
+def _beta_symbol(rt: Runtime, a: BetaSymbolArgs) -> Any:
+    return analytics.beta_symbol(
+        rt,
+        a.symbol,
+        exchange=a.exchange,
+        timeframe=a.timeframe,
+        window=a.window,
+        points=a.points,
+    )
+
+
+def _correlation_table(rt: Runtime, a: CorrelationTableArgs) -> dict[str, Any]:
+    return analytics.correlation(
+        rt, a.timeframe, a.window, a.symbols, exchange=a.exchange, order=a.order
+    )
+
+
+CATALOG: tuple[QuerySpec, ...] = (
+    QuerySpec("exchanges", "/api/market/exchanges", NoQueryArgs, _exchanges),
+    QuerySpec("ticker", "/api/market/ticker/{symbol}", SymbolArgs, _ticker, hot=True),
+    QuerySpec("ohlcv", "/api/market/ohlcv/{symbol}", OhlcvArgs, _ohlcv),
+    QuerySpec("orderbook", "/api/market/orderbook/{symbol}", OrderbookArgs, _orderbook),
+    QuerySpec("trades", "/api/market/trades/{symbol}", TradesArgs, _trades),
+    QuerySpec("funding", "/api/market/funding", PerpArgs, _funding),
+    QuerySpec("open_interest", "/api/market/open-interest", PerpArgs, _open_interest),
+    QuerySpec("overview", "/api/market/overview", ExchangeArgs, _overview, hot=True),
+    QuerySpec("movers", "/api/market/movers", MoversArgs, _movers, hot=True),
+    QuerySpec("cache", "/api/market/cache", NoQueryArgs, _cache),
+    QuerySpec("sentiment", "/api/market/sentiment", NoQueryArgs, _sentiment),
+    QuerySpec("beta.table", "/api/market/beta", BetaTableArgs, _beta_table),
+    QuerySpec("beta.symbol", "/api/market/beta/{symbol}", BetaSymbolArgs, _beta_symbol),
+    QuerySpec(
+        "correlation.table", "/api/market/correlation", CorrelationTableArgs, _correlation_table
+    ),
+)
