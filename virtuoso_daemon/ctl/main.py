@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -127,6 +128,9 @@ async def run(ns: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # A parent that ignores SIGINT (a non-interactive shell's background job, some CI
+    # runners) passes that on to us; `watch` and `tail` must still stop on Ctrl-C.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     parser = build_parser()
     ns = parser.parse_args(argv)
     if ns.command is None:

@@ -32,6 +32,8 @@ def create_app(runtime: Runtime) -> web.Application:
     app = web.Application(client_max_size=1 << 20)
     app[RUNTIME] = runtime
     for area in AREAS:
-        app.add_routes(dispatched_routes(area()))
-    app.router.add_route("*", UNMATCHED_PATH, json_errors(unmatched))  # last: any other path
+        app.add_routes(dispatched_routes(area(), runtime.metrics))
+    # last: any other path (counted under one label, whatever the path)
+    unmatched_recorder = runtime.metrics.route("http", "unmatched", "*")
+    app.router.add_route("*", UNMATCHED_PATH, json_errors(unmatched, unmatched_recorder))
     return app

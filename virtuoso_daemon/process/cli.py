@@ -12,7 +12,7 @@ import anyio
 
 from virtuoso_daemon import __version__
 from virtuoso_daemon.core import malloc
-from virtuoso_daemon.core.config import ConfigError, load_config
+from virtuoso_daemon.core.config import Config, ConfigError, load_config
 from virtuoso_daemon.core.event_loop import anyio_backend_options
 from virtuoso_daemon.core.logs import setup_logging
 from virtuoso_daemon.core.runtime import Runtime
@@ -20,6 +20,7 @@ from virtuoso_daemon.core.supervisor import ActorSpec, StartTimeout, Supervisor
 from virtuoso_daemon.process.assembly import build_specs
 from virtuoso_daemon.process.demo import simulated_exchanges
 from virtuoso_daemon.process.gc_policy import QuietCollector
+from virtuoso_daemon.process.preflight import PreflightError, preflight
 
 log = logging.getLogger("virtuoso")
 
@@ -119,6 +120,18 @@ def daemon_main(argv: list[str] | None = None) -> int:
 
         print(msgspec.json.format(msgspec.json.encode(redacted(config))).decode())
         return 0
+    try:
+        lock = preflight(config)  # held until the process ends
+    except PreflightError as exc:
+        print(f"virtuoso-daemon: cannot start: {exc}", file=sys.stderr)
+        return 1
+    try:
+        return _run(config, path, overrides)
+    finally:
+        lock.release()
+
+
+def _run(config: Config, path: Path | None, overrides: dict[str, Any]) -> int:
     setup_logging(config.daemon.log_level, config.daemon.log_format)
     malloc.tune()  # before any thread exists: arenas are per thread
     runtime = Runtime(config=config, config_path=path, overrides=overrides)

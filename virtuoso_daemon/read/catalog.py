@@ -8,8 +8,8 @@ argument struct (HTTP from the path and query strings, the socket from the frame
 same question gets the same answer on both -- ``tests/foundation/test_parity.py``
 asks every row on both surfaces and compares.
 
-Hot paths that serve pre-encoded bytes (the unfiltered ticker list, beta and
-correlation snapshots for live displays) keep their own thin handlers.
+The unfiltered ticker list, served as pre-encoded bytes, keeps a thin handler of its
+own on each surface (``tickers`` below is what both answer with arguments).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from virtuoso_daemon.core.errors import QueryError
 from virtuoso_daemon.core.runtime import Runtime
 from virtuoso_daemon.read import analytics, market
 from virtuoso_daemon.read.contract import NoQueryArgs, Query, QueryArgs
@@ -77,13 +78,14 @@ class MoversArgs(QueryArgs, frozen=True):
     limit: Num = None
 
 
-class BetaTableArgs(QueryArgs, frozen=True):
+class BetaArgs(QueryArgs, frozen=True):
     exchange: str | None = None
     timeframe: str | None = None
     window: str | None = None
     sort: str | None = None
     order: str | None = None
     limit: Num = None
+    symbol: str | None = None  # that symbol's row only
 
 
 class BetaSymbolArgs(SymbolArgs, frozen=True):
@@ -92,11 +94,12 @@ class BetaSymbolArgs(SymbolArgs, frozen=True):
     points: Num = None
 
 
-class CorrelationTableArgs(QueryArgs, frozen=True):
+class CorrelationArgs(QueryArgs, frozen=True):
     exchange: str | None = None
     timeframe: str | None = None
     window: str | None = None
-    symbols: str | list[str] | None = None
+    symbols: str | list[str] | None = None  # a subset (list, or comma-separated)
+    top: Num = None  # the N largest by volume
     order: str | None = None
 
 
@@ -158,10 +161,23 @@ def _sentiment(rt: Runtime, a: NoQueryArgs) -> dict[str, Any]:
     return analytics.sentiment(rt)
 
 
-def _beta_table(rt: Runtime, a: BetaTableArgs) -> dict[str, Any]:
-    return analytics.beta(
+def _beta(rt: Runtime, a: BetaArgs) -> dict[str, Any]:
+    table = analytics.beta(
         rt, a.timeframe, a.window, a.sort, a.limit, exchange=a.exchange, order=a.order
     )
+    if a.symbol is None:
+        return table
+    _, wanted = market.resolve(rt, a.symbol, table["exchange"])
+    row = next((r for r in table["rows"] if r.symbol == wanted), None)
+    if row is None:
+        raise QueryError(
+            "unknown_symbol",
+            f"no beta for {wanted} on {table['exchange']} ({table['timeframe']}, "
+            f"{table['window']})",
+            404,
+        )
+    keep = ("exchange", "timeframe", "window", "benchmark", "computed_at", "as_of")
+    return {**{k: table[k] for k in keep}, "row": row}
 
 
 def _beta_symbol(rt: Runtime, a: BetaSymbolArgs) -> Any:
@@ -175,9 +191,9 @@ def _beta_symbol(rt: Runtime, a: BetaSymbolArgs) -> Any:
     )
 
 
-def _correlation_table(rt: Runtime, a: CorrelationTableArgs) -> dict[str, Any]:
+def _correlation(rt: Runtime, a: CorrelationArgs) -> dict[str, Any]:
     return analytics.correlation(
-        rt, a.timeframe, a.window, a.symbols, exchange=a.exchange, order=a.order
+        rt, a.timeframe, a.window, a.symbols, exchange=a.exchange, order=a.order, top=a.top
     )
 
 
@@ -193,9 +209,7 @@ CATALOG: tuple[QuerySpec, ...] = (
     QuerySpec("movers", "/api/market/movers", MoversArgs, _movers, hot=True),
     QuerySpec("cache", "/api/market/cache", NoQueryArgs, _cache),
     QuerySpec("sentiment", "/api/market/sentiment", NoQueryArgs, _sentiment),
-    QuerySpec("beta.table", "/api/market/beta", BetaTableArgs, _beta_table),
+    QuerySpec("beta", "/api/market/beta", BetaArgs, _beta),
     QuerySpec("beta.symbol", "/api/market/beta/{symbol}", BetaSymbolArgs, _beta_symbol),
-    QuerySpec(
-        "correlation.table", "/api/market/correlation", CorrelationTableArgs, _correlation_table
-    ),
+    QuerySpec("correlation", "/api/market/correlation", CorrelationArgs, _correlation),
 )

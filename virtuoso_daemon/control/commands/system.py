@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from virtuoso_daemon.control.registry import (
@@ -17,6 +18,8 @@ from virtuoso_daemon.core.config import ConfigError, redacted
 from virtuoso_daemon.core.supervisor import Supervisor
 from virtuoso_daemon.protocol import ErrorCode, Hello
 from virtuoso_daemon.read.system import system_status
+
+log = logging.getLogger("virtuoso.control")
 
 
 class HelloArgs(Args, frozen=True):
@@ -72,12 +75,13 @@ async def config_get(ctx: Context, args: NoArgs) -> dict[str, Any]:
 
 @command("config.reload", args=NoArgs)
 async def config_reload(ctx: Context, args: NoArgs) -> dict[str, Any]:
-    """Re-read the config file (like SIGHUP); a bad file is rejected and the old one kept."""
+    """Re-read the config file (like SIGHUP), all or nothing: a file that fails
+    validation or that an actor refuses is rejected and the running config kept."""
     try:
-        changed = await _supervisor(ctx).reload_config()
+        result = await _supervisor(ctx).reload_config()
     except ConfigError as exc:
         raise CommandFailed(ErrorCode.CONFIG_ERROR, str(exc)) from None
-    return {"changed": changed}
+    return {"changed": result.changed, "restart_required": result.restart_required}
 
 
 @command("clients", args=NoArgs)
@@ -89,5 +93,12 @@ async def clients(ctx: Context, args: NoArgs) -> list[dict[str, Any]]:
 @command("shutdown", args=NoArgs)
 async def shutdown(ctx: Context, args: NoArgs) -> dict[str, Any]:
     """Stop the daemon gracefully (after this reply is sent)."""
+    peer = ctx.session.peer
+    log.warning(
+        "shutdown requested over the control socket by pid %d (uid %d, client %s)",
+        peer.pid,
+        peer.uid,
+        ctx.session.id,
+    )
     ctx.after_reply(_supervisor(ctx).request_shutdown)
     return {"stopping": True}
