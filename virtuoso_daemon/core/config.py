@@ -111,6 +111,20 @@ class ApiConfig(_Section):
     thread: bool = True
 
 
+class ControlConfig(_Section):
+    """Control-socket limits: no client can hold the slots or the memory hostage."""
+
+    max_clients: Annotated[int, msgspec.Meta(ge=1, le=4096)] = 128
+    # a client with no subscription that sends nothing for this long is closed (0 = never)
+    idle_timeout: SecondsOrOff = 300.0
+    # a client the daemon has output for that reads nothing for this long is closed
+    write_timeout: Seconds = 10.0
+    # bytes queued for one client, and for all of them; events beyond are dropped
+    # (counted, and told with _dropped), replies wait for room
+    session_bytes: Annotated[int, msgspec.Meta(ge=64 * 1024)] = 1 << 20
+    total_bytes: Annotated[int, msgspec.Meta(ge=64 * 1024)] = 32 << 20
+
+
 class MemcachedConfig(_Section):
     """The cross-process read model in memcached (key scheme in the README)."""
 
@@ -443,6 +457,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     supervisor: SupervisorConfig = msgspec.field(default_factory=SupervisorConfig)
     bus: BusConfig = msgspec.field(default_factory=BusConfig)
     api: ApiConfig = msgspec.field(default_factory=ApiConfig)
+    control: ControlConfig = msgspec.field(default_factory=ControlConfig)
     memcached: MemcachedConfig = msgspec.field(default_factory=MemcachedConfig)
     store: StoreConfig = msgspec.field(default_factory=StoreConfig)
     beta: BetaConfig = msgspec.field(default_factory=BetaConfig)
