@@ -1,10 +1,16 @@
-"""The system status document, one answer for HTTP and the control socket."""
+"""The system area's questions, one answer for HTTP and the control socket: the
+status document and the config reload."""
 
 from __future__ import annotations
 
 import asyncio
 
+import msgspec
+
+from virtuoso_daemon.core.config import ConfigError
+from virtuoso_daemon.core.errors import QueryError
 from virtuoso_daemon.core.event_loop import loop_name
+from virtuoso_daemon.core.requests import NoArgs
 from virtuoso_daemon.core.runtime import Runtime
 
 
@@ -33,3 +39,24 @@ def system_status(rt: Runtime) -> dict[str, object]:
         },
         "stats": {name: fn() for name, fn in rt.stats.items()},
     }
+
+
+class Reloaded(msgspec.Struct, frozen=True):
+    """The config sections whose values changed (handed to the actors owning them)."""
+
+    changed: list[str]
+
+
+async def reload_config(rt: Runtime, args: NoArgs) -> Reloaded:
+    """Re-read the config file (like SIGHUP); a bad file is rejected and the old one kept.
+
+    Errors: ``config_error`` (422) naming the bad key, ``unavailable`` (503) when no
+    supervisor runs."""
+    sup = rt.supervisor
+    if sup is None:
+        raise QueryError("unavailable", "no supervisor is running", 503)
+    try:
+        changed = await sup.reload_config()
+    except ConfigError as exc:
+        raise QueryError("config_error", str(exc), 422) from None
+    return Reloaded(changed=changed)
