@@ -275,6 +275,8 @@ class AnalyticsModel:
         tag = d.get("type")
         if tag == "CorrelationSnapshot" or ("matrix" in d and "symbols" in d):
             self.correlation = dict(d)
+            if "input" in d:  # the query's answer: symbols and matrix already in display order
+                self.correlation["order"] = list(range(len(d["symbols"])))
         elif tag == "SentimentSnapshot" or ("components" in d and "score" in d):
             self.sentiment = dict(d)
         elif tag == "RegimeSnapshot" or ("rule" in d and "label" in d):

@@ -9,6 +9,8 @@ absence and silence.
 
 from __future__ import annotations
 
+import functools
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -16,10 +18,12 @@ from typing import Any
 import aiohttp
 import anyio
 import msgspec
+import numpy as np
 import pytest
 
 from tests.control.helpers import FakeFeeds, control_specs, ticker, wait_until
 from tests.harness import running_daemon, test_config
+from virtuoso_daemon.beta.compute import CorrelationView, correlation_body
 from virtuoso_daemon.control.registry import forward, unregister
 from virtuoso_daemon.core.bus import Topics
 from virtuoso_daemon.core.config import ExchangeConfig
@@ -111,7 +115,10 @@ async def test_config_reload_reports_changed_sections_and_rejects_a_bad_file(
         d.runtime.overrides = {
             k: v for k, v in msgspec.to_builtins(cfg).items() if k not in ("bus", "exchanges")
         }
-        assert await client.call("config.reload") == {"changed": ["bus"]}
+        assert await client.call("config.reload") == {
+            "changed": ["bus"],
+            "restart_required": ["bus.lossy_queue"],
+        }
         assert d.runtime.config.bus.lossy_queue == 4096
         path.write_text("[bus]\nlossy_queue = 'many'\n")
         with pytest.raises(CommandError) as info:
@@ -256,47 +263,113 @@ def _beta(tf: str, window: str) -> BetaSnapshot:
     )
 
 
-async def test_beta_and_correlation_read_the_published_views() -> None:
+def _correlation(exchange: str) -> CorrelationView:
+    """What the beta actor publishes as ``correlation.<exchange>.<tf>.<window>``."""
+    snap = CorrelationSnapshot(
+        timeframe="1h",
+        window="30d",
+        symbols=["BTC/USDT", "ETH/USDT", "SOL/USDT"],
+        matrix=[],
+        order=[0, 1, 2],
+        computed_at=1.0,
+        exchange=exchange,
+    )
+    return CorrelationView(snap, np.array([[1.0, 0.8, 0.5], [0.8, 1.0, 0.6], [0.5, 0.6, 1.0]]))
+
+
+def _publish_correlation(d: Any, exchange: str) -> None:
+    value = _correlation(exchange)
+    body = functools.partial(correlation_body, value)
+    d.runtime.views.publish(f"correlation.{exchange}.1h.30d", value, body=body)
+
+
+def _two_exchanges() -> Any:
+    return test_config(
+        exchanges=[
+            {"name": "spot", "symbols": ["BTC/USDT", "ETH/USDT", "SOL/USDT"]},
+            {"name": "perp", "market": "linear", "symbols": ["BTC/USDT:USDT", "ETH/USDT:USDT"]},
+        ]
+    )
+
+
+async def test_beta_and_correlation_answer_as_the_http_api_does() -> None:
     async with (
-        running_daemon(test_config(), control_specs()) as d,
+        running_daemon(_two_exchanges(), control_specs()) as d,
         ControlClient.connect(d.runtime.socket_path) as client,
     ):
         with pytest.raises(CommandError) as info:
             await client.call("beta")
-        assert info.value.code == "not_available" and "none has been computed" in str(info.value)
+        assert info.value.code == "not_ready"  # the code /api/market/beta answers (503)
         views = d.runtime.views
-        views.publish("beta.1h.30d", _beta("1h", "30d"))
-        views.publish(
-            "correlation.1h.30d",
-            CorrelationSnapshot(
-                timeframe="1h",
-                window="30d",
-                symbols=["BTC/USDT", "ETH/USDT"],
-                matrix=[[1.0, 0.8], [0.8, 1.0]],
-                order=[0, 1],
-                computed_at=1.0,
-            ),
-        )
+        views.publish("beta.spot.1h.30d", _beta("1h", "30d"))
+        _publish_correlation(d, "spot")
         snap = await client.call("beta")  # default: first configured tf, first computed window
-        assert snap["window"] == "30d" and snap["rows"][0]["beta"] == 1.2
+        assert (snap["exchange"], snap["window"]) == ("spot", "30d")
+        assert snap["rows"][0]["beta"] == 1.2
         assert (await client.call("beta", timeframe="1h", window="30d")) == snap
         one = await client.call("beta", symbol="ETH/USDT")
         assert one["row"]["risk_bucket"] == "high" and one["benchmark"] == "BTC/USDT"
         with pytest.raises(CommandError) as info:
             await client.call("beta", window="90d")
-        assert info.value.code == "not_available" and "available: 1h.30d" in info.value.message
+        assert info.value.code == "not_ready"
         with pytest.raises(CommandError) as info:
-            await client.call("beta", symbol="NOPE/USDT")
-        assert info.value.code == "not_found"
+            await client.call("beta", window="5d")
+        assert info.value.code == "invalid_parameter" and "7d, 30d, 90d" in info.value.message
+        with pytest.raises(CommandError) as info:
+            await client.call("beta", symbol="SOL/USDT")
+        assert info.value.code == "unknown_symbol"
         corr = await client.call("correlation", timeframe="1h", window="30d")
-        assert corr["matrix"] == [[1.0, 0.8], [0.8, 1.0]]
+        assert corr["symbols"] == ["BTC/USDT", "ETH/USDT", "SOL/USDT"]
+        assert corr["matrix"][0] == [1.0, 0.8, 0.5]
 
 
-async def test_shutdown_answers_says_bye_stops_the_daemon_and_removes_the_socket() -> None:
+async def test_beta_and_correlation_of_a_named_exchange() -> None:
+    async with (
+        running_daemon(_two_exchanges(), control_specs()) as d,
+        ControlClient.connect(d.runtime.socket_path) as client,
+    ):
+        d.runtime.views.publish("beta.spot.1h.30d", _beta("1h", "30d"))
+        perp = msgspec.structs.replace(_beta("1h", "30d"), benchmark="BTC/USDT:USDT")
+        d.runtime.views.publish("beta.perp.1h.30d", perp)
+        assert (await client.call("beta"))["exchange"] == "spot"
+        answer = await client.call("beta", exchange="perp")
+        assert (answer["exchange"], answer["benchmark"]) == ("perp", "BTC/USDT:USDT")
+        with pytest.raises(CommandError) as info:
+            await client.call("correlation", exchange="perp")
+        assert info.value.code == "not_ready" and "perp" in info.value.message
+        with pytest.raises(CommandError) as info:
+            await client.call("beta", exchange="kraken")
+        assert info.value.code == "unknown_exchange"
+
+
+async def test_correlation_of_a_subset_or_the_largest_by_volume() -> None:
+    async with (
+        running_daemon(_two_exchanges(), control_specs()) as d,
+        ControlClient.connect(d.runtime.socket_path) as client,
+    ):
+        _publish_correlation(d, "spot")
+        sub = await client.call("correlation", symbols=["SOL/USDT", "BTC/USDT"], order="input")
+        assert sub["symbols"] == ["SOL/USDT", "BTC/USDT"]
+        assert sub["matrix"] == [[1.0, 0.5], [0.5, 1.0]]
+        # no tickers yet: every volume counts as zero, so top keeps the first N
+        top = await client.call("correlation", top=2, order="input")
+        assert top["symbols"] == ["BTC/USDT", "ETH/USDT"]
+        with pytest.raises(CommandError) as info:
+            await client.call("correlation", top=0)
+        assert info.value.code == "bad_args"
+
+
+async def test_shutdown_answers_says_bye_stops_the_daemon_and_removes_the_socket(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     async with running_daemon(test_config(), control_specs()) as d:
         path = d.runtime.socket_path
         async with ControlClient.connect(path) as client:
             assert await client.call("shutdown") == {"stopping": True}
+            # like SIGTERM, a socket shutdown is in the log, with who asked
+            said = [r.getMessage() for r in caplog.records]
+            asked = [m for m in said if "shutdown requested" in m]
+            assert asked and f"pid {os.getpid()} (uid {os.getuid()}" in asked[0]
             event = await client.next_event(timeout=5)
             assert event.topic == BYE_TOPIC and event.data.reason == "shutdown"
             with pytest.raises(ConnectionClosed):

@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 
 import anyio
 import anyio.abc
+import pytest
 
 from tests.control.helpers import FakeFeeds, control, control_specs, run_ctl, ticker, wait_until
 from tests.harness import DaemonHandle, running_daemon, short_tmpdir, test_config
@@ -68,7 +69,7 @@ async def test_feed_commands_and_their_failures() -> None:
 async def test_exit_code_1_when_the_daemon_says_no() -> None:
     async with daemon_with_feeds() as (_, _, sock):
         code, _, err = await run_ctl("--socket", sock, "beta")
-        assert code == 1 and "not_available" in err
+        assert code == 1 and "not_ready" in err  # the code /api/market/beta answers
         code, _, err = await run_ctl("--socket", sock, "call", "no.such.command")
         assert code == 1 and "unknown_command" in err
 
@@ -81,6 +82,10 @@ async def test_exit_code_2_for_usage_errors() -> None:
         ["feeds"],
         ["feeds", "pause"],
         ["call", "status", "[not json"],
+        ["--timeout", "0", "status"],
+        ["status", "--timeout", "-1"],
+        ["--timeout", "soon", "status"],
+        ["correlation", "--symbols", ","],
     ):
         code, _, err = await run_ctl("--socket", "/nonexistent.sock", *argv)
         assert code == 2, argv
@@ -146,18 +151,33 @@ async def test_tail_follows_the_log() -> None:
     assert "WARNING" in out and "virtuoso.test: hello from the daemon" in out
 
 
-async def test_ctrl_c_ends_watch_with_exit_code_0() -> None:
+async def _exit_code(proc: anyio.abc.Process, timeout: float) -> int:
+    """The process's exit code; killed (and the test failed) if it is not out in time,
+    so a hang costs ``timeout`` seconds, not the whole test run's limit."""
+    with anyio.move_on_after(timeout):
+        return await proc.wait()
+    proc.kill()
+    with anyio.fail_after(5):
+        await proc.wait()
+    raise AssertionError(f"virtuoso-ctl still running {timeout} s after SIGINT")
+
+
+CTL = [sys.executable, "-m", "virtuoso_daemon.ctl"]
+
+
+@pytest.mark.parametrize("parent", ["interactive", "ignores SIGINT"])
+async def test_ctrl_c_ends_watch_with_exit_code_0(parent: str) -> None:
     async with daemon_with_feeds() as (d, _, sock):
-        async with await anyio.open_process(
-            [sys.executable, "-m", "virtuoso_daemon.ctl", "--socket", sock, "watch", "lifecycle"]
-        ) as proc:
+        argv = [*CTL, "--socket", sock, "watch", "lifecycle"]
+        if parent == "ignores SIGINT":  # as a non-interactive shell's background job
+            argv = ["sh", "-c", 'trap "" INT; exec "$@"', "sh", *argv]
+        async with await anyio.open_process(argv) as proc:
             server = control(d)
             await wait_until(
                 lambda: any("lifecycle" in s.subs.active for s in server.sessions), timeout=20
             )
             proc.send_signal(signal.SIGINT)
-            with anyio.fail_after(10):
-                code = await proc.wait()
+            code = await _exit_code(proc, 10)
     assert code == 0
 
 

@@ -80,6 +80,11 @@ async def test_pause_resume_add_remove_and_errors() -> None:
         with pytest.raises(RequestError) as err:
             await cmd("symbols.remove", exchange="spot", symbols=["ETH/USDT"])
         assert err.value.code == "unknown_symbol"
+        # the beta benchmark stays: without it every beta of the exchange would stop
+        with pytest.raises(RequestError) as err:
+            await cmd("symbols.remove", exchange="spot", symbols=["SOL/USDT", "BTC/USDT"])
+        assert err.value.code == "benchmark_symbol" and "beta.benchmark" in err.value.message
+        assert env.status("spot").symbols == ["BTC/USDT", "SOL/USDT"]
         with pytest.raises(RequestError) as err:
             await cmd("feeds.pause", exchange="spot", symbol="DOGE/USDT")
         assert err.value.code == "unknown_symbol"

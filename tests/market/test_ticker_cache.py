@@ -11,6 +11,7 @@ import aiohttp
 import aiomcache
 import anyio
 import msgspec
+import pytest
 
 from tests.harness import MemcachedProcess, free_port, running_daemon
 from tests.market.helpers import (
@@ -22,6 +23,8 @@ from tests.market.helpers import (
 )
 from virtuoso_daemon.core.bus import Topics
 from virtuoso_daemon.core.config import Config
+from virtuoso_daemon.core.errors import QueryError
+from virtuoso_daemon.core.messages import FeedStatus
 from virtuoso_daemon.core.runtime import Runtime
 from virtuoso_daemon.read import market as queries
 from virtuoso_daemon.tickers.memcached import (
@@ -261,6 +264,26 @@ async def test_snapshot_stays_in_exchange_symbol_order_whatever_order_tickers_ar
         ("binance", "SOL/USDT", 5.0),
         ("kraken", "ETH/USDT", 4.0),
     ]
+
+
+async def test_a_symbol_the_feed_stopped_watching_is_no_longer_served() -> None:
+    async with running_daemon(cache_cfg(None), market_specs(store=False, http=False)) as d:
+        rt = d.runtime
+        publish_all(rt, 10.0)
+        await wait_until(lambda: len(queries.snapshot(rt).tickers) == 3)
+        # `symbols remove binance SOL/USDT`: the feed's status lists the rest
+        status = FeedStatus(exchange="binance", state="connected", symbols=SYMBOLS[:2], ts=1.0)
+        rt.bus.publish_nowait(Topics.FEED_STATUS, status)
+        await wait_until(lambda: len(queries.snapshot(rt).tickers) == 2)
+        assert [t.symbol for t in queries.snapshot(rt).tickers] == SYMBOLS[:2]
+        with pytest.raises(QueryError) as info:
+            queries.ticker(rt, "SOL/USDT", "binance")
+        assert info.value.status == 404
+        # a feed that is still starting lists no symbols yet: nothing is dropped
+        starting = FeedStatus(exchange="binance", state="starting", ts=2.0)
+        rt.bus.publish_nowait(Topics.FEED_STATUS, starting)
+        publish_all(rt, 11.0)
+        await wait_until(lambda: len(queries.snapshot(rt).tickers) == 3)
 
 
 async def test_shutdown_writes_what_the_last_flush_missed(memcached: MemcachedProcess) -> None:

@@ -25,7 +25,11 @@ async def test_post_reload_rereads_the_file_and_a_bad_file_is_422_like_the_socke
         }
         path.write_text("[bus]\nlossy_queue = 4096\n")
         async with http.post(d.base_url + "/api/system/reload") as resp:
-            assert resp.status == 200 and await resp.json() == {"changed": ["bus"]}
+            assert resp.status == 200
+            assert await resp.json() == {
+                "changed": ["bus"],
+                "restart_required": ["bus.lossy_queue"],
+            }
         path.write_text("[bus]\nlossy_queue = 'many'\n")
         async with http.post(d.base_url + "/api/system/reload") as resp:
             assert resp.status == 422

@@ -113,7 +113,7 @@ from virtuoso_daemon.beta.point_ring import PointRing
 from virtuoso_daemon.beta.requests import SymbolDetail
 from virtuoso_daemon.core import malloc
 from virtuoso_daemon.core.bus import Request, Subscription, Topics
-from virtuoso_daemon.core.config import BetaConfig, Config, ExchangeConfig
+from virtuoso_daemon.core.config import BetaConfig, Config, ConfigError, ExchangeConfig
 from virtuoso_daemon.core.errors import QueryError
 from virtuoso_daemon.core.exchanges import exchange_configs
 from virtuoso_daemon.core.messages import Candle, CandleBatch, FeedStatus, OpenInterest, Trade
@@ -290,6 +290,13 @@ class BetaActor:
             for sub in (candles, history, trades, oi, requests):
                 sub.close()
             self.store.close()
+
+    def check_config(self, config: Config) -> None:
+        """Before a reload is applied: refuse windows that cannot be computed (at
+        start-up they are logged and skipped; on a reload the operator is told)."""
+        problems = _Config.from_config(config.beta).problems
+        if problems:
+            raise ConfigError("; ".join(problems))
 
     async def reconfigure(self, config: Config) -> None:
         old = self.cfg

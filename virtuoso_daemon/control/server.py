@@ -25,6 +25,7 @@ from virtuoso_daemon.control.registry import commands as registered_commands
 from virtuoso_daemon.control.session import Session
 from virtuoso_daemon.control.subscriptions import TOPICS
 from virtuoso_daemon.core.config import Config, socket_path
+from virtuoso_daemon.core.metrics import RouteRecorder
 from virtuoso_daemon.core.runtime import Runtime
 from virtuoso_daemon.protocol import (
     MAX_LINE,
@@ -60,6 +61,14 @@ class ControlActor:
         self._ident: tuple[int, int] | None = None
         self._group_name = runtime.config.daemon.socket_group
         self._hello: Hello | None = None
+        self._recorders: dict[str, RouteRecorder] = {}
+
+    def recorder(self, command: str) -> RouteRecorder:
+        """Where the requests of ``command`` are counted and timed (``/metrics``)."""
+        rec = self._recorders.get(command)
+        if rec is None:
+            rec = self._recorders[command] = self.runtime.metrics.route("socket", command)
+        return rec
 
     async def reconfigure(self, config: Config) -> None:
         """The listener keeps its path and group until restart; say so when they change."""

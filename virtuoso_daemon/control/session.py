@@ -177,14 +177,18 @@ class Session:
         ctx = Context(self.server.runtime, self, req.id)
         self.commands += 1
         self.server.counters["commands"] += 1
+        started = time.perf_counter()
+        outcome: str = "ok"
         try:
             try:
                 data = encode_frame(Reply(id=req.id, result=await spec.handler(ctx, req.args)))
             except CommandFailed as exc:
                 self.server.counters["failed"] += 1
+                outcome = exc.code
                 data = encode_frame(_error(req.id, exc.code, exc.message))
             except Exception:
                 self.server.counters["failed"] += 1
+                outcome = ErrorCode.INTERNAL
                 log.exception("control command %s failed", spec.name)
                 data = encode_frame(
                     _error(
@@ -193,6 +197,7 @@ class Session:
                         f"{spec.name} failed unexpectedly; the daemon log has the details",
                     )
                 )
+            self.server.recorder(spec.name).observe(outcome, time.perf_counter() - started)
             await self.send(data)
             for fn in ctx._after_reply:
                 fn()

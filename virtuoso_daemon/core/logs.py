@@ -83,6 +83,12 @@ def setup_logging(level: str = "info", fmt: str = "text") -> None:
     handler.addFilter(ActorFilter())
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root.addHandler(handler)
+    set_level(level)
+
+
+def set_level(level: str) -> None:
+    """The process's log level (start-up and every config reload)."""
+    root = logging.getLogger()
     root.setLevel(level.upper())
     # ccxt and aiohttp are chatty at debug; keep their noise out unless asked
     for name in ("ccxt", "aiohttp.access", "asyncio"):

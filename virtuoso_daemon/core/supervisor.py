@@ -12,8 +12,10 @@
   ``supervisor.start_timeout`` is logged with its stack (where it is stuck) and the
   start fails with :class:`StartTimeout` instead of hanging before READY.
 * ``READY=1`` goes to systemd once every actor has started the first time; a watchdog
-  task pings at half of ``WATCHDOG_USEC``; SIGHUP reloads the config and hands changed
-  sections to the actors that declared them in ``config_sections``.
+  task pings at half of ``WATCHDOG_USEC`` while no actor has failed and the health
+  monitor's gate agrees (:meth:`Supervisor.watchdog_withheld`); :meth:`Supervisor.reload_config`
+  (SIGHUP, ``config reload``) applies a new config all or nothing (core/reload.py);
+  signals themselves are the process's (process/unix_signals.py).
 """
 
 from __future__ import annotations
@@ -26,16 +28,18 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import anyio
 import anyio.abc
 
 from virtuoso_daemon.core.bus import Topics
-from virtuoso_daemon.core.config import Config, ConfigError, changed_sections, load_config
 from virtuoso_daemon.core.logs import current_actor
-from virtuoso_daemon.core.messages import ActorEvent, ActorState, ConfigReloaded
+from virtuoso_daemon.core.messages import ActorEvent, ActorState
+from virtuoso_daemon.core.reload import Reconfigurable, Reloader, ReloadResult
 from virtuoso_daemon.core.runtime import Runtime
+
+__all__ = ["Actor", "ActorSpec", "Reconfigurable", "StartTimeout", "Supervisor"]
 
 log = logging.getLogger("virtuoso.supervisor")
 
@@ -47,15 +51,6 @@ class Actor(Protocol):
     name: str
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = ...) -> None: ...
-
-
-@runtime_checkable
-class Reconfigurable(Protocol):
-    """An actor that can take a new config without a restart."""
-
-    config_sections: ClassVar[tuple[str, ...]]
-
-    async def reconfigure(self, config: Config) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -110,7 +105,6 @@ class _Runner:
 
     async def loop(self) -> None:
         current_actor.set(self.name)
-        cfg = self.sup.runtime.config.supervisor
         while True:
             self.instance = self.spec.factory(self.sup.runtime)
             self._set_state("starting")
@@ -120,6 +114,7 @@ class _Runner:
                 self._set_state("stopped")
                 raise
             except Exception as exc:
+                cfg = self.sup.runtime.config.supervisor  # a reload applies to the next crash
                 now = time.monotonic()
                 self.crashes.append(now)
                 while self.crashes and now - self.crashes[0] > cfg.period:
@@ -197,6 +192,8 @@ class Supervisor:
         self.ready = anyio.Event()
         self._cancel: anyio.CancelScope | None = None
         self._lifecycle_waiters: list[Callable[[ActorEvent], None]] = []
+        self._reloader = Reloader(runtime)
+        self._stop_requested = False
 
     @staticmethod
     def _order(specs: Sequence[ActorSpec]) -> list[ActorSpec]:
@@ -250,53 +247,41 @@ class Supervisor:
         return self.runners[name].instance
 
     def request_shutdown(self) -> None:
+        self._stop_requested = True
         if self._cancel is not None:
             self.runtime.notifier.stopping()
             self._cancel.cancel()
 
-    async def reload_config(self) -> list[str]:
-        """Re-read the config file; hand changed sections to the actors that own them."""
-        rt = self.runtime
-        try:
-            new = rt.resolve_config(load_config(rt.config_path, overrides=rt.overrides))
-        except ConfigError as exc:
-            log.error("config reload rejected, keeping the running config: %s", exc)
-            raise
-        rt.notifier.reloading()
-        changed = sorted(changed_sections(rt.config, new))
-        rt.config = new
-        for runner in self.runners.values():
-            inst = runner.instance
-            if isinstance(inst, Reconfigurable) and set(inst.config_sections) & set(changed):
-                await inst.reconfigure(new)
-        await rt.bus.publish(Topics.CONFIG, ConfigReloaded(sections=changed, ts=time.time()))
-        rt.notifier.ready("reloaded")
-        log.info("config reloaded; changed sections: %s", ", ".join(changed) or "none")
-        return changed
+    async def reload_config(self) -> ReloadResult:
+        """Re-read the config file and apply it all or not at all (core/reload.py);
+        raises :class:`ConfigError` saying why when the running config is kept."""
+        return await self._reloader.reload([(r.name, r.instance) for r in self.runners.values()])
+
+    def watchdog_withheld(self) -> str | None:
+        """Why ``WATCHDOG=1`` is not sent now, or None: an actor failed for good, or
+        the health monitor's gate (``runtime.watchdog_gate``: the loop lags) says no.
+        A wedged daemon then stops pinging and systemd restarts it; a loop blocked
+        outright stops pinging by itself (this task runs on it)."""
+        failed = [r.name for r in self.runners.values() if r.state == "failed"]
+        if failed:
+            return f"actor(s) failed: {', '.join(failed)}"
+        gate = self.runtime.watchdog_gate
+        return gate() if gate is not None else None
 
     async def _watchdog(self, interval: float) -> None:
+        withheld: str | None = None
         while True:
-            self.runtime.notifier.watchdog()
+            reason = self.watchdog_withheld()
+            if reason is None:
+                self.runtime.notifier.watchdog()
+            elif reason != withheld:
+                log.error("withholding WATCHDOG=1 from systemd: %s", reason)
+            withheld = reason
             await anyio.sleep(interval)
-
-    async def _signals(self) -> None:
-        import signal
-
-        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as sigs:
-            async for signum in sigs:
-                if signum == signal.SIGHUP:
-                    try:
-                        await self.reload_config()
-                    except ConfigError:
-                        pass
-                else:
-                    log.info("received %s, shutting down", signal.Signals(signum).name)
-                    self.request_shutdown()
 
     async def run(
         self,
         *,
-        handle_signals: bool = False,
         task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
     ) -> None:
         """Start everything, serve until cancelled or shut down, then stop everything."""
@@ -304,9 +289,9 @@ class Supervisor:
         stuck: str | None = None
         with anyio.CancelScope() as scope:
             self._cancel = scope
+            if self._stop_requested:  # asked to stop before it started
+                scope.cancel()
             async with anyio.create_task_group() as tg:
-                if handle_signals:
-                    tg.start_soon(self._signals)
                 for spec in self.specs:
                     runner = self.runners[spec.name]
                     for dep in spec.depends_on:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -85,6 +86,15 @@ async def run_stream(ns: argparse.Namespace, path: Path, timeout: float) -> int:
         "level": ns.level,
     }
     async with ControlClient.connect(path, timeout=timeout) as client:
+        if (
+            getattr(ns, "first", False) and ns.call is not None
+        ):  # `health --watch`: now, then follow
+            try:
+                result = await client.call(ns.call.cmd, ns.call.args(ns), timeout=timeout)
+            except CommandError as exc:
+                err(f"{ns.call.cmd} failed: {exc.code}: {exc.message}")
+                return FAILED
+            out(pretty_json(result) if as_json else ns.call.render(result, ns))
         try:
             await client.subscribe(*ns.topics, **filters)
         except CommandError as exc:
@@ -127,6 +137,9 @@ async def run(ns: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # A parent that ignores SIGINT (a non-interactive shell's background job, some CI
+    # runners) passes that on to us; `watch` and `tail` must still stop on Ctrl-C.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     parser = build_parser()
     ns = parser.parse_args(argv)
     if ns.command is None:

@@ -11,6 +11,7 @@ import msgspec
 
 from virtuoso_daemon import __version__
 from virtuoso_daemon.core.config import default_socket_path
+from virtuoso_daemon.ctl.health import render_health
 from virtuoso_daemon.ctl.render import (
     render_auto,
     render_beta,
@@ -18,6 +19,7 @@ from virtuoso_daemon.ctl.render import (
     render_config,
     render_correlation,
     render_done,
+    render_feeds,
     render_hello,
     render_help,
     render_ohlcv,
@@ -68,6 +70,25 @@ class UsageError(Exception):
     pass
 
 
+def positive_seconds(text: str) -> float:
+    """``--timeout``: a number of seconds above zero (anything else is a usage error)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, got {text}")
+    return value
+
+
+def symbol_list(text: str) -> list[str]:
+    """``--symbols BTC/USDT,ETH/USDT``: a comma-separated list."""
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("a comma-separated list of symbols, e.g. BTC/USDT")
+    return names
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -91,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     common.add_argument(
         "--timeout",
-        type=float,
+        type=positive_seconds,
         metavar="SECONDS",
         default=argparse.SUPPRESS,
         help="how long to wait for the daemon (default 10)",
@@ -146,7 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     group("feeds", "exchange feeds: list, pause, resume")
-    add("feeds list", "feed state per exchange", Call("feeds.list", no_args, render_auto))
+    q = add("feeds list", "feed state per exchange", Call("feeds.list", no_args, render_feeds))
+    q.add_argument("--symbols", action="store_true", help="list every symbol (default: the counts)")
     for verb in ("pause", "resume"):
         q = add(
             f"feeds {verb}",
@@ -199,8 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
     q = add(
         "beta",
         "beta vs the benchmark",
-        Call("beta", pick("timeframe", "window", "symbol"), render_beta),
+        Call("beta", pick("timeframe", "window", "symbol", "exchange"), render_beta),
     )
+    q.add_argument("--exchange", "-e", help="exchange name (default: the first with a result)")
     q.add_argument("--timeframe", "-t", help="e.g. 1h (default: the first configured)")
     q.add_argument("--window", "-w", help="e.g. 30d (default: the first computed)")
     q.add_argument("--symbol", "-s", help="one symbol only")
@@ -208,10 +231,39 @@ def build_parser() -> argparse.ArgumentParser:
     q = add(
         "correlation",
         "correlation matrix",
-        Call("correlation", pick("timeframe", "window"), render_correlation),
+        Call(
+            "correlation",
+            pick("timeframe", "window", "exchange", "symbols", "top"),
+            render_correlation,
+        ),
     )
     q.add_argument("--timeframe", "-t", help="e.g. 1h")
     q.add_argument("--window", "-w", help="e.g. 30d")
+    q.add_argument("--exchange", "-e", help="exchange name (default: the first with a result)")
+    q.add_argument(
+        "--symbols", "-s", type=symbol_list, help="only these, comma-separated: BTC/USDT,ETH/USDT"
+    )
+    q.add_argument(
+        "--top",
+        "-n",
+        type=int,
+        default=None,
+        help="only the N symbols with the largest 24h quote volume (default: all)",
+    )
+
+    q = add(
+        "health",
+        "every health check with its value and threshold; --watch follows the reports",
+        Call("health", pick("check", "transitions"), render_health),
+    )
+    q.add_argument("--check", help="only checks whose name starts with this, e.g. data:")
+    q.add_argument("--transitions", type=int, help="newest N transitions (default 20)")
+    q.add_argument("--watch", action="store_true", dest="stream", help="then follow until Ctrl-C")
+    q.add_argument("--count", "-n", type=int, help="with --watch: exit after N reports")
+    q.set_defaults(
+        topics=["health"], throttle_ms=None, exchange=None, symbols=None, timeframes=None,
+        level=None, first=True,
+    )  # fmt: skip
 
     add("clients", "connected control clients", Call("clients", no_args, render_clients))
     add("topics", "topics for watch", Call("topics", no_args, render_auto))

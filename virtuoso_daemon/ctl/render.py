@@ -17,16 +17,26 @@ from virtuoso_daemon.core.messages import (
     Candle,
     CandleBatch,
     FeedStatus,
+    Funding,
+    HealthReport,
     LogRecord,
+    OpenInterest,
+    OrderBookTop,
     Ticker,
+    Trade,
 )
+from virtuoso_daemon.ctl.health import health_line
 from virtuoso_daemon.ctl.tables import (
     Column,
     _cell,
     auto,
+    fmt_age,
+    fmt_compact,
     fmt_duration,
+    fmt_fixed,
     fmt_num,
     fmt_pct,
+    fmt_span,
     fmt_time,
     get,
     pretty_json,
@@ -78,7 +88,8 @@ def render_tickers(result: Any, ns: argparse.Namespace) -> str:
             ("24h", lambda r: fmt_pct(get("change_pct")(r))),
             ("bid", get("bid")),
             ("ask", get("ask")),
-            ("quote vol", lambda r: fmt_num(get("quote_volume")(r), 4)),
+            ("quote vol", lambda r: fmt_compact(get("quote_volume")(r))),
+            ("updated", lambda r: fmt_age(get("recv_ts")(r))),
         ],
     )
 
@@ -88,7 +99,7 @@ def render_ticker(result: Any, ns: argparse.Namespace) -> str:
     text = render_tickers([row], ns)
     if isinstance(result, dict) and "age" in result:
         restored = " (restored from the cache)" if result.get("restored") else ""
-        text += f"\nage {fmt_num(result['age'], 3)} s{restored}"
+        text += f"\nage {fmt_span(float(result['age']))}{restored}"
     return text
 
 
@@ -107,18 +118,18 @@ def render_ohlcv(result: Any, ns: argparse.Namespace) -> str:
             ("high", get("high")),
             ("low", get("low")),
             ("close", get("close")),
-            ("volume", lambda r: fmt_num(get("volume")(r), 6)),
+            ("volume", lambda r: fmt_compact(get("volume")(r))),
         ],
     )
 
 
 BETA_COLUMNS: list[Column] = [
     ("symbol", get("symbol")),
-    ("beta", lambda r: fmt_num(get("beta")(r), 3)),
-    ("corr", lambda r: fmt_num(get("correlation")(r), 3)),
-    ("r2", lambda r: fmt_num(get("r_squared")(r), 3)),
-    ("vol", lambda r: fmt_num(get("volatility")(r), 3)),
-    ("down beta", lambda r: fmt_num(get("downside_beta")(r), 3)),
+    ("beta", lambda r: fmt_fixed(get("beta")(r))),
+    ("corr", lambda r: fmt_fixed(get("correlation")(r))),
+    ("r2", lambda r: fmt_fixed(get("r_squared")(r))),
+    ("vol", lambda r: fmt_fixed(get("volatility")(r))),
+    ("down beta", lambda r: fmt_fixed(get("downside_beta")(r))),
     ("obs", get("n_obs")),
     ("risk", get("risk_bucket")),
 ]
@@ -136,14 +147,28 @@ def render_beta(result: Any, ns: argparse.Namespace) -> str:
 
 
 def render_correlation(result: Any, ns: argparse.Namespace) -> str:
-    symbols = [s.split("/")[0] for s in result.get("symbols", [])]
+    names = list(result.get("symbols", []))
     matrix = result.get("matrix", [])
-    order = result.get("order") or list(range(len(symbols)))
-    head = f"correlation {result.get('timeframe')} / {result.get('window')}"
+    if "input" in result:  # the query's answer: symbols and matrix in display order
+        order = list(range(len(names)))
+    else:  # a bare snapshot: symbols as computed, ``order`` the display permutation
+        order = result.get("order") or list(range(len(names)))
+    symbols = _short_names(names)
+    head = (
+        f"correlation {result.get('timeframe')} / {result.get('window')}"
+        + (f" on {result['exchange']}" if result.get("exchange") else "")
+        + f"  ({len(names)} symbols)"
+    )
     rows = [{"": symbols[i], **{symbols[j]: _corr(matrix, i, j) for j in order}} for i in order]
     return (
         head + "\n" + table(rows, [("", get(""))] + [(symbols[j], get(symbols[j])) for j in order])
     )
+
+
+def _short_names(symbols: list[str]) -> list[str]:
+    """Base currencies as column heads (BTC), the full symbol where two share a base."""
+    bases = [s.split("/")[0] for s in symbols]
+    return [b if bases.count(b) == 1 else s for b, s in zip(bases, symbols, strict=True)]
 
 
 def _corr(matrix: list[list[Any]], i: int, j: int) -> str:
@@ -151,7 +176,7 @@ def _corr(matrix: list[list[Any]], i: int, j: int) -> str:
         value = matrix[i][j]
     except IndexError:
         return "-"
-    return "-" if value is None else f"{value:+.2f}"
+    return fmt_fixed(value, sign=True)
 
 
 def render_clients(result: Any, ns: argparse.Namespace) -> str:
@@ -168,6 +193,40 @@ def render_clients(result: Any, ns: argparse.Namespace) -> str:
             ("subscriptions", get("subscriptions")),
         ],
     )
+
+
+def render_feeds(result: Any, ns: argparse.Namespace) -> str:
+    """One line per feed with symbol counts; ``--symbols`` lists them below."""
+    feeds = rows_of(result, "feeds")
+    text = table(
+        feeds,
+        [
+            ("exchange", get("exchange")),
+            ("market", get("market")),
+            ("state", get("state")),
+            ("symbols", lambda f: len(f.get("symbols") or [])),
+            ("paused", lambda f: len(f.get("paused_symbols") or [])),
+            ("latency ms", lambda f: fmt_num(f.get("latency_ms"), 3)),
+            ("last message", lambda f: fmt_age(f.get("last_message_ts"))),
+            ("errors", lambda f: sum((f.get("errors") or {}).values())),
+            ("modes", lambda f: _modes(f.get("modes") or {})),
+            ("detail", lambda f: f.get("detail") or ""),
+        ],
+    )
+    if getattr(ns, "symbols", False):
+        for f in feeds:
+            paused = set(f.get("paused_symbols") or [])
+            names = [f"{s} (paused)" if s in paused else s for s in f.get("symbols") or []]
+            text += f"\n\n{f.get('exchange')}: " + (", ".join(names) or "no symbols")
+    return text
+
+
+def _modes(modes: dict[str, str]) -> str:
+    """``tickers stream, ohlcv rest`` grouped: ``stream: tickers,trades; rest: ohlcv``."""
+    by_mode: dict[str, list[str]] = {}
+    for kind, mode in modes.items():
+        by_mode.setdefault(mode, []).append(kind)
+    return "; ".join(f"{m}: {','.join(kinds)}" for m, kinds in sorted(by_mode.items())) or "-"
 
 
 def render_help(result: Any, ns: argparse.Namespace) -> str:
@@ -195,7 +254,9 @@ def render_hello(result: Any, ns: argparse.Namespace) -> str:
 
 def render_reload(result: Any, ns: argparse.Namespace) -> str:
     changed = result.get("changed") or []
-    return "config reloaded; changed sections: " + (", ".join(changed) or "none")
+    restart = result.get("restart_required") or []
+    text = "config reloaded; changed sections: " + (", ".join(changed) or "none")
+    return text + (f"; needs a restart: {', '.join(restart)}" if restart else "")
 
 
 def render_done(what: str) -> Callable[[Any, argparse.Namespace], str]:
@@ -232,6 +293,30 @@ def describe_event(event: Event) -> str:
             f" h {fmt_num(d.high)} l {fmt_num(d.low)} c {fmt_num(d.close)}"
             f" v {fmt_num(d.volume, 6)}{' closed' if d.closed else ''}"
         )
+    elif isinstance(d, Trade):
+        text = (
+            f"{d.exchange} {d.symbol} {(d.side or '?'):<4} {fmt_num(d.amount, 6):>12}"
+            f" @ {fmt_num(d.price):>12}  {fmt_time(d.ts)}"
+        )
+    elif isinstance(d, OrderBookTop):
+        bid = d.bids[0] if d.bids else None
+        ask = d.asks[0] if d.asks else None
+        text = (
+            f"{d.exchange} {d.symbol} bid {_level(bid)}  ask {_level(ask)}"
+            f"  spread {fmt_num(d.spread, 4)}  depth ±{fmt_num(d.depth_pct, 3)}%"
+            f" {fmt_num(d.bid_depth, 4)} / {fmt_num(d.ask_depth, 4)}"
+        )
+    elif isinstance(d, Funding):
+        rate = "-" if d.rate is None else f"{d.rate * 100:+.4f}%"
+        text = (
+            f"{d.exchange} {d.symbol} funding {rate} mark {fmt_num(d.mark_price)}"
+            f" next {fmt_time(d.next_funding_ts)}"
+        )
+    elif isinstance(d, OpenInterest):
+        text = (
+            f"{d.exchange} {d.symbol} open interest {fmt_num(d.amount, 6)}"
+            f" (value {fmt_compact(d.value)})"
+        )
     elif isinstance(d, CandleBatch):
         text = f"{d.exchange} {d.symbol} {d.timeframe}: {len(d.rows)} candles"
     elif isinstance(d, FeedStatus):
@@ -248,10 +333,16 @@ def describe_event(event: Event) -> str:
         text = f"{d.timeframe}/{d.window} vs {d.benchmark}: {len(d.rows)} symbols"
     elif isinstance(d, Alert):
         text = f"[{d.severity}] {d.kind} {d.symbol or ''}: {d.message}"
+    elif isinstance(d, HealthReport):
+        text = health_line(d)
     else:
         data = msgspec.json.encode(d).decode()
         text = data if len(data) <= 200 else data[:197] + "..."
     return f"{stamp} {event.topic:<12} {text}"
+
+
+def _level(level: tuple[float, float] | list[float] | None) -> str:
+    return "-" if not level else f"{fmt_num(level[1], 6)} @ {fmt_num(level[0])}"
 
 
 def format_log(rec: LogRecord) -> str:

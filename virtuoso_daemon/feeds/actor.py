@@ -26,6 +26,7 @@ import anyio
 import anyio.abc
 import msgspec
 
+from virtuoso_daemon.beta.compute import pick_benchmark
 from virtuoso_daemon.core.bus import Request, Subscription, Topics
 from virtuoso_daemon.core.config import Config, ExchangeConfig
 from virtuoso_daemon.core.messages import FeedStatus
@@ -180,7 +181,10 @@ class FeedActor:
         for kind in DATA_KINDS:
             if kind not in cfg.kinds or (kind == "ohlcv" and not ctx.timeframes):
                 continue
-            plan = stream_plan(ctx.rest, kind, len(ctx.timeframes)) if cfg.streaming else None
+            streams = ctx.profile.streams(cfg.market)
+            plan = (
+                stream_plan(ctx.rest, kind, len(ctx.timeframes), streams) if cfg.streaming else None
+            )
             chunks = chunked(ctx.symbols, plan[1] if plan else REST_CHUNK)
             for i, chunk in enumerate(chunks):
                 key = kind if len(chunks) == 1 else f"{kind}#{i}"
@@ -353,6 +357,16 @@ class FeedActor:
         if unknown:
             req.fail(
                 "unknown_symbol", f"unknown symbol(s) on {self.exchange}: {', '.join(unknown)}"
+            )
+            return
+        bench = pick_benchmark(self.runtime.config.beta.benchmark, ctx.cfg.market, ctx.symbols)
+        if not add and bench in found:
+            # without it every beta of this exchange stops: refuse, and say what to do
+            req.fail(
+                "benchmark_symbol",
+                f"{bench} is the beta benchmark of {self.exchange} (beta.benchmark = "
+                f"{self.runtime.config.beta.benchmark!r}); every beta of this exchange "
+                "needs it. Change beta.benchmark first to remove it.",
             )
             return
         if add:

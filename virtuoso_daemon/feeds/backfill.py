@@ -35,14 +35,9 @@ log = logging.getLogger("virtuoso.feeds")
 MAX_PAGE = 1000  # never ask for more per request, whatever ccxt says the exchange allows
 
 
-def page_limit(rest: Any, market: str) -> int:
-    """Rows per kline request: ccxt's ``features`` for the market type, capped."""
-    try:
-        feats = rest.features["spot"] if market == "spot" else rest.features["swap"]["linear"]
-        limit = int(feats["fetchOHLCV"]["limit"])
-    except (KeyError, TypeError, ValueError):
-        limit = MAX_PAGE
-    return max(1, min(limit, MAX_PAGE))
+def page_limit(ctx: FeedContext) -> int:
+    """Rows per kline request: the exchange profile's (or ccxt's ``features``), capped."""
+    return ctx.profile.page(ctx.rest, ctx.market, MAX_PAGE)
 
 
 async def exchange_now_ms(ctx: FeedContext) -> int:
@@ -176,7 +171,7 @@ class Backfiller:
         """
         ctx = self.ctx
         tf_ms = ctx.timeframe_ms(tf)
-        limit = page_limit(ctx.rest, ctx.market)
+        limit = page_limit(ctx)
         last_closed: normalize.Row | None = None
         for _ in range(math.ceil(cap / limit) + 3):
             data = await ctx.call("backfill", ctx.rest.fetch_ohlcv, symbol, tf, since, limit)

@@ -55,6 +55,7 @@ class BetaSymbolParams(_Series, frozen=True, kw_only=True):
 class CorrelationParams(_Series, frozen=True):
     symbols: Annotated[str | None, msgspec.Meta(description="comma-separated")] = None
     order: Annotated[str | None, _one_of(aq.CORRELATION_ORDERS)] = None
+    top: Annotated[int | None, msgspec.Meta(description="the N largest by volume")] = None
 
 
 def _names(params: type[QueryArgs]) -> tuple[str, ...]:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from virtuoso_daemon.core.runtime import Runtime
-from virtuoso_daemon.http import analytics, docs, market, system
+from virtuoso_daemon.http import analytics, docs, health, market, system
 from virtuoso_daemon.http.auth import guarded, install_cors
 from virtuoso_daemon.http.dispatch import Handler, dispatched_routes
 from virtuoso_daemon.http.errors import UNMATCHED_PATH, json_errors, unmatched
@@ -19,6 +19,7 @@ AREAS: list[Callable[[], web.RouteTableDef]] = [
     lambda: system.routes,
     lambda: market.routes,
     lambda: analytics.routes,
+    lambda: health.routes,
     lambda: docs.routes,
 ]
 
@@ -40,7 +41,9 @@ def create_app(runtime: Runtime) -> web.Application:
         return guarded(config, method, path, handler)
 
     for area in AREAS:
-        app.add_routes(dispatched_routes(area(), guard))
+        app.add_routes(dispatched_routes(area(), runtime.metrics, guard))
     install_cors(app, config)  # CORS preflights, when api.cors_origins lists origins
-    app.router.add_route("*", UNMATCHED_PATH, json_errors(unmatched))  # last: any other path
+    # last: any other path (counted under one label, whatever the path)
+    unmatched_recorder = runtime.metrics.route("http", "unmatched", "*")
+    app.router.add_route("*", UNMATCHED_PATH, json_errors(unmatched, unmatched_recorder))
     return app

@@ -47,6 +47,8 @@ class Operation:
     body: Any = None  # a JSON request body's type, if any
     content_type: str = "application/json"  # of the 200 answer
     tag: str = ""
+    # other statuses answered with the 200 body by design (/health: 503 when critical)
+    same_body_on: tuple[int, ...] = ()
 
 
 class ErrorDetail(msgspec.Struct, frozen=True):
@@ -67,6 +69,7 @@ def documented(
     body: Any = None,
     summary: str | None = None,
     content_type: str = "application/json",
+    same_body_on: tuple[int, ...] = (),
 ) -> Callable[[H], H]:
     """Describe a hand-written handler (a query_route describes itself)."""
 
@@ -80,6 +83,7 @@ def documented(
             response=response,
             body=body,
             content_type=content_type,
+            same_body_on=same_body_on,
         )
         setattr(handler, _ATTR, op)
         return handler
@@ -227,6 +231,13 @@ def build_spec(
             "parameters": _parameters(route, op, components),
             "responses": {
                 "200": {"description": "OK", "content": {op.content_type: answer}},
+                **{
+                    str(status): {
+                        "description": "see the summary",
+                        "content": {op.content_type: answer},
+                    }
+                    for status in op.same_body_on
+                },
                 "default": {"description": "an error", "content": error},
             },
         }

@@ -280,6 +280,18 @@ def _symbol_list(symbols: str | Sequence[str] | None) -> list[str]:
     return names
 
 
+def _largest(rt: Runtime, exchange: str, symbols: list[str], idx: list[int], n: int) -> list[int]:
+    """The ``n`` of ``idx`` whose symbols have the largest 24h quote volume (input order
+    kept); symbols without a ticker count as zero."""
+    volume = {
+        t.symbol: t.quote_volume or 0.0
+        for t in queries.snapshot(rt).tickers
+        if t.exchange == exchange
+    }
+    ranked = sorted(range(len(idx)), key=lambda k: -volume.get(symbols[k], 0.0))[:n]
+    return [idx[k] for k in sorted(ranked)]
+
+
 def _nan_to_none(rows: list[list[float]]) -> list[list[float | None]]:
     return [[v if math.isfinite(v) else None for v in row] for row in rows]
 
@@ -292,19 +304,25 @@ def correlation(
     *,
     exchange: str | None = None,
     order: str | None = None,
+    top: int | str | None = None,
 ) -> dict[str, Any]:
     """The correlation matrix (heatmap data) of all symbols or of ``symbols``.
 
     ``order``: ``cluster`` (default; average-linkage order so related symbols sit
     together, recomputed for a subset) or ``input`` (as given). ``symbols`` and
     ``matrix`` are in that display order; ``input`` is the symbol list before
-    ordering and ``order`` the permutation (indices into ``input``).
+    ordering and ``order`` the permutation (indices into ``input``). ``top`` (1..1000)
+    keeps the N symbols (of ``symbols``, or of all) with the largest 24h quote volume
+    on that exchange (those without a ticker count as zero).
     """
     exchange = queries.check_exchange(rt, exchange)
     tf = check_timeframe(rt, timeframe)
     w = check_window(rt, tf, window, "correlation")
     o = parse_choice("order", order, CORRELATION_ORDERS, "cluster")
     names = _symbol_list(symbols)
+    n_top = (
+        None if top is None or top == "" else parse_int("top", top, 0, 1, MAX_CORRELATION_SYMBOLS)
+    )
     ex, value = _snapshot(rt, "correlation", tf, w, exchange)
     if not isinstance(value, CorrelationView):
         raise _not_ready(rt, f"correlation for {tf}/{w}", tf, exchange)
@@ -322,10 +340,13 @@ def correlation(
                 idx.append(position[sym])
     else:
         idx = list(range(len(snap.symbols)))
+    if n_top is not None and n_top < len(idx):
+        idx = _largest(rt, ex, [snap.symbols[i] for i in idx], idx, n_top)
     sub = value.values[np.ix_(idx, idx)]
+    subset = bool(names) or n_top is not None
     if o == "input":
         perm = np.arange(len(idx))
-    elif not names:
+    elif not subset:
         perm = np.asarray(snap.order, dtype=np.int64)
     else:
         perm = analytics.cluster_order(sub)

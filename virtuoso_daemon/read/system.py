@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import asyncio
 
-import msgspec
-
 from virtuoso_daemon.core.config import ConfigError
 from virtuoso_daemon.core.errors import QueryError
 from virtuoso_daemon.core.event_loop import loop_name
+from virtuoso_daemon.core.reload import ReloadResult
 from virtuoso_daemon.core.requests import NoArgs
 from virtuoso_daemon.core.runtime import Runtime
 
@@ -41,14 +40,9 @@ def system_status(rt: Runtime) -> dict[str, object]:
     }
 
 
-class Reloaded(msgspec.Struct, frozen=True):
-    """The config sections whose values changed (handed to the actors owning them)."""
-
-    changed: list[str]
-
-
-async def reload_config(rt: Runtime, args: NoArgs) -> Reloaded:
-    """Re-read the config file (like SIGHUP); a bad file is rejected and the old one kept.
+async def reload_config(rt: Runtime, args: NoArgs) -> ReloadResult:
+    """Re-read the config file (like SIGHUP), all or nothing: a file that fails
+    validation or that an actor refuses is rejected and the running config kept.
 
     Errors: ``config_error`` (422) naming the bad key, ``unavailable`` (503) when no
     supervisor runs."""
@@ -59,4 +53,4 @@ async def reload_config(rt: Runtime, args: NoArgs) -> Reloaded:
         changed = await sup.reload_config()
     except ConfigError as exc:
         raise QueryError("config_error", str(exc), 422) from None
-    return Reloaded(changed=changed)
+    return changed

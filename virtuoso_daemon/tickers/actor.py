@@ -69,7 +69,7 @@ from virtuoso_daemon.core.backoff import Backoff
 from virtuoso_daemon.core.bus import Topics
 from virtuoso_daemon.core.config import Config, MemcachedConfig
 from virtuoso_daemon.core.exchanges import exchange_configs
-from virtuoso_daemon.core.messages import Ticker
+from virtuoso_daemon.core.messages import FeedStatus, Ticker
 from virtuoso_daemon.core.runtime import Runtime
 from virtuoso_daemon.core.supervisor import run_with_deadline
 from virtuoso_daemon.tickers.memcached import (
@@ -193,6 +193,7 @@ class TickerCacheActor:
         try:
             await self._warm_start()
             tap = self.rt.bus.tap(Topics.TICKERS, self._on_message, name=self.name)
+            status_tap = self.rt.bus.tap(Topics.FEED_STATUS, self._on_status, name=self.name)
             self._publish_tickers()
             self._publish_state()
             async with anyio.create_task_group() as tg:
@@ -203,6 +204,7 @@ class TickerCacheActor:
         finally:
             if tap is not None:
                 tap.close()
+                status_tap.close()
             if self.state == "up":
                 await run_with_deadline(self._final_flush, FINAL_FLUSH_TIMEOUT)
 
@@ -226,6 +228,28 @@ class TickerCacheActor:
     def _on_message(self, msg: Any) -> None:
         if isinstance(msg, Ticker):
             self._ingest(msg)
+
+    def _on_status(self, msg: Any) -> None:
+        """A feed's symbol list: forget the tickers of symbols it no longer watches
+        (``symbols remove``), so they are not served with an ever-growing age."""
+        if not isinstance(msg, FeedStatus) or not msg.symbols:
+            return  # "starting" says nothing about the symbols yet
+        watched = set(msg.symbols)
+        gone = [k for k in self.latest if k[0] == msg.exchange and k[1] not in watched]
+        if gone:
+            self._forget(gone)
+
+    def _forget(self, keys: list[Key]) -> None:
+        for key in keys:
+            self.restored.discard(key)
+            del self.latest[key]
+            del self._rows[key]
+            self._json.pop(key, None)
+            self._view_dirty.discard(key)
+            self._mc_dirty.discard(key)
+            self._mc_dirty_exchanges.add(key[0])
+        self._symbols_dirty = True
+        self._changed.set()
 
     def _ingest(self, t: Ticker, restored: bool = False) -> None:
         key = (t.exchange, t.symbol)
@@ -505,17 +529,8 @@ class TickerCacheActor:
             return
         cutoff = time.time() - self.cfg.ttl
         stale = [k for k in self.restored if self.latest[k].recv_ts < cutoff]
-        if not stale:
-            return
-        for key in stale:
-            self.restored.discard(key)
-            del self.latest[key]
-            del self._rows[key]
-            del self._json[key]
-            self._view_dirty.discard(key)
-            self._mc_dirty_exchanges.add(key[0])
-        self._symbols_dirty = True
-        self._changed.set()
+        if stale:
+            self._forget(stale)
 
     async def _state_loop(self) -> None:
         while True:

@@ -2,9 +2,9 @@
 
 Tickers and candles come from :mod:`virtuoso_daemon.read.market`, the functions the HTTP
 API uses too, so both surfaces answer the same way (and with the same error codes).
-Beta and correlation are read from the snapshots the beta actor publishes as views
-(``beta.<timeframe>.<window>``). Unfiltered tickers, beta and correlation are served
-as the view's already-encoded JSON, so the hot reads cost no encoding.
+Beta and correlation are :mod:`virtuoso_daemon.read.analytics`, the answers (and error
+codes) of ``/api/market/beta`` and ``/api/market/correlation``. Unfiltered tickers are
+served as the view's already-encoded JSON, so the hot read costs no encoding.
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from virtuoso_daemon.control.registry import Args, CommandFailed, Context, command
-from virtuoso_daemon.core.runtime import View
-from virtuoso_daemon.protocol import ErrorCode
+from virtuoso_daemon.read import analytics
 from virtuoso_daemon.read import market as queries
 
 
@@ -48,10 +47,20 @@ class OhlcvArgs(Args, frozen=True):
 class CorrelationArgs(Args, frozen=True):
     timeframe: str | None = None  # default: the first configured beta timeframe
     window: str | None = None  # default: its first window that has been computed
+    exchange: str | None = None  # default: the first exchange with a result
+    symbols: list[str] | str | None = None  # a subset (list, or comma-separated)
+    top: Annotated[int, msgspec.Meta(ge=1)] | None = None  # the N largest by volume
+    order: Literal["cluster", "input"] | None = None
 
 
-class BetaArgs(CorrelationArgs, frozen=True):
-    symbol: str | None = None
+class BetaArgs(Args, frozen=True):
+    timeframe: str | None = None
+    window: str | None = None
+    exchange: str | None = None
+    symbol: str | None = None  # one symbol's row only
+    sort: str | None = None
+    order: Literal["asc", "desc"] | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1)] | None = None
 
 
 async def _query(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -101,50 +110,44 @@ async def ohlcv(ctx: Context, args: OhlcvArgs) -> Any:
     )
 
 
-def _snapshot(ctx: Context, kind: str, args: CorrelationArgs) -> tuple[str, str, View]:
-    windows = ctx.runtime.config.beta.windows
-    timeframe = args.timeframe or next(iter(windows), "1h")
-    if args.window is not None:
-        window = args.window
-    else:
-        configured = windows.get(timeframe, [])
-        window = next(
-            (w for w in configured if ctx.runtime.views.get(f"{kind}.{timeframe}.{w}")),
-            configured[0] if configured else "30d",
-        )
-    view = ctx.runtime.views.get(f"{kind}.{timeframe}.{window}")
-    if view is None:
-        have = sorted(k.removeprefix(f"{kind}.") for k in ctx.runtime.views.keys(f"{kind}."))
-        hint = f"; available: {', '.join(have)}" if have else "; none has been computed yet"
-        raise CommandFailed(
-            ErrorCode.NOT_AVAILABLE, f"no {kind} for timeframe {timeframe} window {window}{hint}"
-        )
-    return timeframe, window, view
-
-
-def _field(value: Any, name: str) -> Any:
-    return value.get(name) if isinstance(value, dict) else getattr(value, name, None)
-
-
 @command("beta", args=BetaArgs)
 async def beta(ctx: Context, args: BetaArgs) -> Any:
-    """Beta vs the benchmark for every symbol (or one) for a timeframe and window."""
-    timeframe, window, view = _snapshot(ctx, "beta", args)
+    """Beta vs the benchmark for every symbol (or one) for a timeframe and window
+    (the answer of ``/api/market/beta``; with ``symbol``, that symbol's row)."""
+    result: dict[str, Any] = await _query(
+        analytics.beta,
+        ctx.runtime,
+        args.timeframe,
+        args.window,
+        args.sort,
+        args.limit,
+        exchange=args.exchange,
+        order=args.order,
+    )
     if args.symbol is None:
-        return msgspec.Raw(view.body)
-    for row in _field(view.value, "rows") or []:
-        if _field(row, "symbol") == args.symbol:
-            return {
-                "timeframe": timeframe,
-                "window": window,
-                "benchmark": _field(view.value, "benchmark"),
-                "computed_at": _field(view.value, "computed_at"),
-                "row": row,
-            }
-    raise CommandFailed("not_found", f"no beta for {args.symbol} ({timeframe}, {window})")
+        return result
+    _, wanted = await _query(queries.resolve, ctx.runtime, args.symbol, result["exchange"])
+    row = next((r for r in result["rows"] if r.symbol == wanted), None)
+    if row is None:
+        raise CommandFailed(
+            "unknown_symbol",
+            f"no beta for {wanted} on {result['exchange']} ({result['timeframe']}, "
+            f"{result['window']})",
+        )
+    keep = ("exchange", "timeframe", "window", "benchmark", "computed_at", "as_of")
+    return {**{k: result[k] for k in keep}, "row": row}
 
 
 @command("correlation", args=CorrelationArgs)
 async def correlation(ctx: Context, args: CorrelationArgs) -> Any:
-    """The correlation matrix for a timeframe and window."""
-    return msgspec.Raw(_snapshot(ctx, "correlation", args)[2].body)
+    """The correlation matrix for a timeframe and window (``/api/market/correlation``)."""
+    return await _query(
+        analytics.correlation,
+        ctx.runtime,
+        args.timeframe,
+        args.window,
+        args.symbols,
+        exchange=args.exchange,
+        order=args.order,
+        top=args.top,
+    )

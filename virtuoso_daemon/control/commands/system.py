@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from virtuoso_daemon.control.registry import (
@@ -18,6 +19,8 @@ from virtuoso_daemon.core.config import redacted
 from virtuoso_daemon.core.supervisor import Supervisor
 from virtuoso_daemon.protocol import ErrorCode, Hello
 from virtuoso_daemon.read.system import reload_config, system_status
+
+log = logging.getLogger("virtuoso.control")
 
 
 class HelloArgs(Args, frozen=True):
@@ -83,5 +86,12 @@ async def clients(ctx: Context, args: NoArgs) -> list[dict[str, Any]]:
 @command("shutdown", args=NoArgs)
 async def shutdown(ctx: Context, args: NoArgs) -> dict[str, Any]:
     """Stop the daemon gracefully (after this reply is sent)."""
+    peer = ctx.session.peer
+    log.warning(
+        "shutdown requested over the control socket by pid %d (uid %d, client %s)",
+        peer.pid,
+        peer.uid,
+        ctx.session.id,
+    )
     ctx.after_reply(_supervisor(ctx).request_shutdown)
     return {"stopping": True}
