@@ -36,7 +36,16 @@ MarketType = Literal["spot", "linear"]
 EventLoopName = Literal["uvloop", "asyncio"]
 
 SECRET_FIELDS = frozenset(
-    {"token", "api_key", "secret", "password", "webhook_url", "backup_key", "bot_token"}
+    {
+        "token",
+        "read_token",
+        "api_key",
+        "secret",
+        "password",
+        "webhook_url",
+        "backup_key",
+        "bot_token",
+    }
 )
 REDACTED = "***"
 ENV_PREFIX = "VIRTUOSO_"
@@ -100,11 +109,18 @@ class BusConfig(_Section):
 
 
 class ApiConfig(_Section):
-    """HTTP API settings. The token guards every state-changing endpoint."""
+    """HTTP API settings. The token guards every state-changing endpoint; the read
+    token (required when the API binds a non-loopback address) guards the rest."""
 
     token: str = ""
     token_file: str = ""
+    read_token: str = ""
+    read_token_file: str = ""
     cors_origins: list[str] = []
+    # request limits: body, one header line, the request line (path + query string)
+    max_body_bytes: Annotated[int, msgspec.Meta(ge=1024, le=64 << 20)] = 1 << 20
+    max_header_bytes: Annotated[int, msgspec.Meta(ge=1024, le=1 << 16)] = 8190
+    max_url_bytes: Annotated[int, msgspec.Meta(ge=256, le=1 << 16)] = 8190
     # serve from a thread of its own (requests do not wait for the feeds' bursts on
     # the main loop, at the cost of GIL hand-overs: docs/market.md) or from the main
     # event loop (higher throughput under load, waits behind bursts)
@@ -626,6 +642,10 @@ def _resolve_secrets(cfg: Config) -> Config:
         api = msgspec.structs.replace(
             api, token=_read_secret_file("api.token_file", api.token_file)
         )
+    if api.read_token_file and not api.read_token:
+        api = msgspec.structs.replace(
+            api, read_token=_read_secret_file("api.read_token_file", api.read_token_file)
+        )
     exchanges = []
     for i, ex in enumerate(cfg.exchanges):
         if ex.api_key_file and not ex.api_key:
@@ -852,7 +872,28 @@ def load_config(
     except msgspec.ValidationError as exc:
         raise ConfigError(_format_validation(exc, data)) from None
     _validate(cfg)
-    return _resolve_secrets(cfg)
+    cfg = _resolve_secrets(cfg)
+    _validate_exposure(cfg)
+    return cfg
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or ``localhost``) only accepts local connections."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a hostname or "" (every interface): assume it is reachable
+
+
+def _validate_exposure(cfg: Config) -> None:
+    """Refuse to serve reads to a network without a read token (secrets resolved)."""
+    if not is_loopback(cfg.daemon.host) and not cfg.api.read_token:
+        raise ConfigError(
+            f"api.read_token: required when daemon.host ({cfg.daemon.host!r}) is not a "
+            "loopback address (set api.read_token_file, or bind 127.0.0.1)"
+        )
 
 
 def redact(value: Any) -> Any:
