@@ -46,6 +46,7 @@ class FeedHealth:
         self.messages: Counter[str] = Counter()  # data kind -> messages published
         self.reconnects = 0
         self.last_message: float | None = None
+        self.last_by_kind: dict[str, float] = {}  # data kind -> newest receive time
         self.latency_ms: float | None = None
         self.paused = False
         self.note = ""  # a standing remark (e.g. "loading markets")
@@ -60,6 +61,7 @@ class FeedHealth:
     def ok(self, key: str, kind: str, recv: float, n: int = 1) -> None:
         """A batch of ``n`` messages of ``kind`` arrived (via ``key``) and was published."""
         self.last_message = recv
+        self.last_by_kind[kind] = recv
         self.messages[kind] += n
         if self.failing:
             self.failing.pop(key, None)
@@ -152,6 +154,7 @@ class FeedHealth:
             paused_symbols=paused_symbols,
             modes=self.kind_modes(),
             last_message_ts=self.last_message,
+            last_by_kind=dict(self.last_by_kind),
             latency_ms=None if self.latency_ms is None else round(self.latency_ms, 1),
             errors=dict(self.errors),
             detail=self.detail(now),

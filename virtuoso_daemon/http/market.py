@@ -12,20 +12,77 @@ Symbols in paths may be written ``BTC/USDT`` (the slash may be raw or ``%2F``),
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
+import msgspec
 from aiohttp import web
 
 from virtuoso_daemon.http.dispatch import in_http_thread
 from virtuoso_daemon.http.errors import ApiError
 from virtuoso_daemon.http.keys import RUNTIME
+from virtuoso_daemon.http.openapi import documented
 from virtuoso_daemon.http.responses import bytes_response, json_response
 from virtuoso_daemon.read import market as queries
+from virtuoso_daemon.read.contract import NoQueryArgs, QueryArgs
 
 routes = web.RouteTableDef()
 T = TypeVar("T")
 
-_TICKER_PARAMS = ("exchange", "quote", "sort", "order", "limit")
+
+def _one_of(choices: tuple[str, ...]) -> msgspec.Meta:
+    return msgspec.Meta(description="one of " + ", ".join(choices))
+
+
+# The parameters each handler accepts: their fields are both the allowed names
+# (_check_params) and the parameters in /api/openapi.json.
+class ExchangeParams(QueryArgs, frozen=True):
+    exchange: str | None = None
+
+
+class TickersParams(QueryArgs, frozen=True):
+    exchange: str | None = None
+    quote: str | None = None
+    sort: Annotated[str | None, _one_of(queries.TICKER_SORTS)] = None
+    order: Annotated[str | None, _one_of(queries.ORDERS)] = None
+    limit: int | None = None
+
+
+class SymbolParams(QueryArgs, frozen=True):
+    symbol: str
+    exchange: str | None = None
+
+
+class OhlcvParams(SymbolParams, frozen=True):
+    timeframe: str | None = None
+    limit: int | None = None
+    since: Annotated[int | None, msgspec.Meta(description="ms since the epoch")] = None
+
+
+class BookParams(SymbolParams, frozen=True):
+    history: int | None = None
+
+
+class TradesParams(SymbolParams, frozen=True):
+    limit: int | None = None
+
+
+class LatestParams(QueryArgs, frozen=True):
+    exchange: str | None = None
+    symbol: str | None = None
+
+
+class MoversParams(QueryArgs, frozen=True):
+    exchange: str | None = None
+    quote: str | None = None
+    limit: int | None = None
+
+
+def _names(params: type[QueryArgs]) -> tuple[str, ...]:
+    """The query-string names of ``params`` (path parameters are not in the query)."""
+    return tuple(f for f in params.__struct_fields__ if f != "symbol")
+
+
+_TICKER_PARAMS = _names(TickersParams)
 
 
 def _q(request: web.Request, name: str) -> str | None:
@@ -57,6 +114,7 @@ def _check_params(request: web.Request, allowed: tuple[str, ...]) -> None:
 
 
 @routes.get("/api/market/exchanges")
+@documented(params=NoQueryArgs)
 async def market_exchanges(request: web.Request) -> web.Response:
     _check_params(request, ())
     return json_response(queries.exchanges(request.app[RUNTIME]))
@@ -64,6 +122,7 @@ async def market_exchanges(request: web.Request) -> web.Response:
 
 @routes.get("/api/market/tickers")
 @in_http_thread
+@documented(params=TickersParams)
 async def market_tickers(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     if not request.query_string:
@@ -74,8 +133,9 @@ async def market_tickers(request: web.Request) -> web.Response:
 
 @routes.get("/api/market/ticker/{symbol:.+}")
 @in_http_thread
+@documented(params=SymbolParams)
 async def market_ticker(request: web.Request) -> web.Response:
-    _check_params(request, ("exchange",))
+    _check_params(request, _names(SymbolParams))
     rt = request.app[RUNTIME]
     return json_response(
         _call(queries.ticker, rt, request.match_info["symbol"], _q(request, "exchange"))
@@ -83,8 +143,9 @@ async def market_ticker(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/market/ohlcv/{symbol:.+}")
+@documented(params=OhlcvParams)
 async def market_ohlcv(request: web.Request) -> web.Response:
-    _check_params(request, ("exchange", "timeframe", "limit", "since"))
+    _check_params(request, _names(OhlcvParams))
     rt = request.app[RUNTIME]
     result = await _acall(
         queries.ohlcv,
@@ -99,8 +160,9 @@ async def market_ohlcv(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/market/orderbook/{symbol:.+}")
+@documented(params=BookParams)
 async def market_orderbook(request: web.Request) -> web.Response:
-    _check_params(request, ("exchange", "history"))
+    _check_params(request, _names(BookParams))
     rt = request.app[RUNTIME]
     result = await _acall(
         queries.orderbook,
@@ -113,8 +175,9 @@ async def market_orderbook(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/market/trades/{symbol:.+}")
+@documented(params=TradesParams)
 async def market_trades(request: web.Request) -> web.Response:
-    _check_params(request, ("exchange", "limit"))
+    _check_params(request, _names(TradesParams))
     rt = request.app[RUNTIME]
     result = await _acall(
         queries.trades,
@@ -127,15 +190,17 @@ async def market_trades(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/market/funding")
+@documented(params=LatestParams)
 async def market_funding(request: web.Request) -> web.Response:
-    _check_params(request, ("exchange", "symbol"))
+    _check_params(request, LatestParams.__struct_fields__)
     rt = request.app[RUNTIME]
     return json_response(_call(queries.funding, rt, _q(request, "exchange"), _q(request, "symbol")))
 
 
 @routes.get("/api/market/open-interest")
+@documented(params=LatestParams)
 async def market_open_interest(request: web.Request) -> web.Response:
-    _check_params(request, ("exchange", "symbol"))
+    _check_params(request, LatestParams.__struct_fields__)
     rt = request.app[RUNTIME]
     return json_response(
         _call(queries.open_interest, rt, _q(request, "exchange"), _q(request, "symbol"))
@@ -144,16 +209,18 @@ async def market_open_interest(request: web.Request) -> web.Response:
 
 @routes.get("/api/market/overview")
 @in_http_thread
+@documented(params=ExchangeParams)
 async def market_overview(request: web.Request) -> web.Response:
-    _check_params(request, ("exchange",))
+    _check_params(request, _names(ExchangeParams))
     rt = request.app[RUNTIME]
     return json_response(_call(queries.overview, rt, exchange=_q(request, "exchange")))
 
 
 @routes.get("/api/market/movers")
 @in_http_thread
+@documented(params=MoversParams)
 async def market_movers(request: web.Request) -> web.Response:
-    _check_params(request, ("exchange", "quote", "limit"))
+    _check_params(request, _names(MoversParams))
     rt = request.app[RUNTIME]
     return json_response(
         _call(
@@ -167,6 +234,7 @@ async def market_movers(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/market/cache")
+@documented(params=NoQueryArgs)
 async def market_cache(request: web.Request) -> web.Response:
     _check_params(request, ())
     return json_response(queries.cache_state(request.app[RUNTIME]))
