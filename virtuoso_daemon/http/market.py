@@ -16,6 +16,7 @@ from virtuoso_daemon.core.errors import QueryError
 from virtuoso_daemon.http.dispatch import in_http_thread
 from virtuoso_daemon.http.errors import ApiError
 from virtuoso_daemon.http.keys import RUNTIME
+from virtuoso_daemon.http.openapi import documented
 from virtuoso_daemon.http.responses import bytes_response, json_response
 from virtuoso_daemon.read import catalog
 from virtuoso_daemon.read import market as queries
@@ -26,6 +27,7 @@ routes = web.RouteTableDef()
 
 @routes.get("/api/market/tickers")
 @in_http_thread
+@documented(params=catalog.TickersArgs, summary="Newest tickers, filtered, sorted, limited.")
 async def market_tickers(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     if not request.query_string:

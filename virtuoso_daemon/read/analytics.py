@@ -191,6 +191,9 @@ def beta(
         "count": len(rows),
         "total": len(snap.rows),
         "rows": rows,
+        # symbol -> candles of this timeframe missing from its history (n_obs counts
+        # only what is there): reported, never filled in
+        "gaps": queries.candle_gaps(rt, ex, tf),
     }
 
 
@@ -257,6 +260,7 @@ async def beta_symbol(
         "symbol": sym,
         "benchmark": benchmark,
         "windows": entries,
+        "gaps": {tf_i: queries.candle_gaps(rt, ex, tf_i).get(sym, []) for tf_i in windows},
         "history": {"columns": list(HISTORY_COLUMNS), "series": detail["history"]},
         "rolling": detail["rolling"]
         or {"timeframe": tf, "window": w, "columns": list(ROLLING_COLUMNS), "rows": []},

@@ -15,7 +15,10 @@ own on each surface (``tickers`` below is what both answer with arguments).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+import msgspec
 
 from virtuoso_daemon.core.errors import QueryError
 from virtuoso_daemon.core.runtime import Runtime
@@ -28,6 +31,14 @@ from virtuoso_daemon.read.contract import NoQueryArgs, Query, QueryArgs
 Num = int | None
 
 
+def _one_of(choices: tuple[str, ...]) -> msgspec.Meta:
+    return msgspec.Meta(description="one of " + ", ".join(choices))
+
+
+Window = Annotated[str | None, msgspec.Meta(description="e.g. 30d")]
+Order = Annotated[str | None, _one_of(market.ORDERS)]
+
+
 class ExchangeArgs(QueryArgs, frozen=True):
     exchange: str | None = None
 
@@ -35,8 +46,8 @@ class ExchangeArgs(QueryArgs, frozen=True):
 class TickersArgs(QueryArgs, frozen=True):
     exchange: str | None = None
     quote: str | None = None
-    sort: str | None = None
-    order: str | None = None
+    sort: Annotated[str | None, _one_of(market.TICKER_SORTS)] = None
+    order: Order = None
     limit: Num = None
 
 
@@ -56,7 +67,7 @@ class SymbolArgs(QueryArgs, frozen=True):
 class OhlcvArgs(SymbolArgs, frozen=True):
     timeframe: str | None = None
     limit: Num = None
-    since: Num = None
+    since: Annotated[Num, msgspec.Meta(description="ms since the epoch")] = None
 
 
 class TradesArgs(SymbolArgs, frozen=True):
@@ -81,26 +92,28 @@ class MoversArgs(QueryArgs, frozen=True):
 class BetaArgs(QueryArgs, frozen=True):
     exchange: str | None = None
     timeframe: str | None = None
-    window: str | None = None
-    sort: str | None = None
-    order: str | None = None
+    window: Window = None
+    sort: Annotated[str | None, _one_of(analytics.BETA_SORTS)] = None
+    order: Order = None
     limit: Num = None
     symbol: str | None = None  # that symbol's row only
 
 
 class BetaSymbolArgs(SymbolArgs, frozen=True):
     timeframe: str | None = None
-    window: str | None = None
+    window: Window = None
     points: Num = None
 
 
 class CorrelationArgs(QueryArgs, frozen=True):
     exchange: str | None = None
     timeframe: str | None = None
-    window: str | None = None
-    symbols: str | list[str] | None = None  # a subset (list, or comma-separated)
-    top: Num = None  # the N largest by volume
-    order: str | None = None
+    window: Window = None
+    symbols: Annotated[
+        str | list[str] | None, msgspec.Meta(description="a subset: comma-separated (or a list)")
+    ] = None
+    top: Annotated[Num, msgspec.Meta(description="the N largest by volume")] = None
+    order: Annotated[str | None, _one_of(analytics.CORRELATION_ORDERS)] = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,50 +130,76 @@ class QuerySpec:
     hot: bool = False
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _doc(source: Callable[..., Any]) -> Callable[[F], F]:
+    """Give a catalog function the docstring of the read function it calls (the
+    OpenAPI summary and the socket's help come from it)."""
+
+    def mark(fn: F) -> F:
+        fn.__doc__ = source.__doc__
+        return fn
+
+    return mark
+
+
+@_doc(market.exchanges)
 def _exchanges(rt: Runtime, a: NoQueryArgs) -> dict[str, Any]:
     return market.exchanges(rt)
 
 
+@_doc(market.ticker)
 def _ticker(rt: Runtime, a: SymbolArgs) -> dict[str, Any]:
     return market.ticker(rt, a.symbol, a.exchange)
 
 
+@_doc(market.ohlcv)
 def _ohlcv(rt: Runtime, a: OhlcvArgs) -> Any:
     return market.ohlcv(rt, a.symbol, a.timeframe, a.limit, a.since, exchange=a.exchange)
 
 
+@_doc(market.orderbook)
 def _orderbook(rt: Runtime, a: OrderbookArgs) -> Any:
     return market.orderbook(rt, a.symbol, exchange=a.exchange, history=a.history)
 
 
+@_doc(market.trades)
 def _trades(rt: Runtime, a: TradesArgs) -> Any:
     return market.trades(rt, a.symbol, exchange=a.exchange, limit=a.limit)
 
 
+@_doc(market.funding)
 def _funding(rt: Runtime, a: PerpArgs) -> dict[str, Any]:
     return market.funding(rt, a.exchange, a.symbol)
 
 
+@_doc(market.open_interest)
 def _open_interest(rt: Runtime, a: PerpArgs) -> dict[str, Any]:
     return market.open_interest(rt, a.exchange, a.symbol)
 
 
+@_doc(market.overview)
 def _overview(rt: Runtime, a: ExchangeArgs) -> dict[str, Any]:
     return market.overview(rt, exchange=a.exchange)
 
 
+@_doc(market.movers)
 def _movers(rt: Runtime, a: MoversArgs) -> dict[str, Any]:
     return market.movers(rt, exchange=a.exchange, quote=a.quote, limit=a.limit)
 
 
+@_doc(market.cache_state)
 def _cache(rt: Runtime, a: NoQueryArgs) -> dict[str, Any]:
     return market.cache_state(rt)
 
 
+@_doc(analytics.sentiment)
 def _sentiment(rt: Runtime, a: NoQueryArgs) -> dict[str, Any]:
     return analytics.sentiment(rt)
 
 
+@_doc(analytics.beta)
 def _beta(rt: Runtime, a: BetaArgs) -> dict[str, Any]:
     table = analytics.beta(
         rt, a.timeframe, a.window, a.sort, a.limit, exchange=a.exchange, order=a.order
@@ -180,6 +219,7 @@ def _beta(rt: Runtime, a: BetaArgs) -> dict[str, Any]:
     return {**{k: table[k] for k in keep}, "row": row}
 
 
+@_doc(analytics.beta_symbol)
 def _beta_symbol(rt: Runtime, a: BetaSymbolArgs) -> Any:
     return analytics.beta_symbol(
         rt,
@@ -191,6 +231,7 @@ def _beta_symbol(rt: Runtime, a: BetaSymbolArgs) -> Any:
     )
 
 
+@_doc(analytics.correlation)
 def _correlation(rt: Runtime, a: CorrelationArgs) -> dict[str, Any]:
     return analytics.correlation(
         rt, a.timeframe, a.window, a.symbols, exchange=a.exchange, order=a.order, top=a.top
