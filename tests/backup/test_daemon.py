@@ -120,7 +120,7 @@ async def test_writes_need_the_token_when_one_is_set() -> None:
             status, body = await post(http, url, {"kind": "config"})
             assert status == 401 and body["error"]["code"] == "unauthorized"
             status, body = await post(http, url, {"kind": "config"}, token="wrong")
-            assert status == 401
+            assert status == 403 and body["error"]["code"] == "forbidden"
             status, body = await post(http, url, {"kind": "nope"}, token="s3cret")
             assert status == 400 and body["error"]["code"] == "invalid_parameter"
             status, body = await post(http, url, {"kind": "config", "wait": True}, token="s3cret")

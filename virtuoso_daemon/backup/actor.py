@@ -305,6 +305,8 @@ class BackupActor:
                 error=message,
             )
             await anyio.to_thread.run_sync(self.catalogue.put, info)
+            self.running = None
+            self._publish_view()  # before the event: who hears it finds the row listed
             await self._failed(info)
             if isinstance(exc, QueryError) and exc.code == "no_key":
                 raise
@@ -322,6 +324,7 @@ class BackupActor:
             "size": info.size,
         }
         await anyio.to_thread.run_sync(self.catalogue.put, info)
+        self._publish_view()  # before the event: who hears it finds the row listed
         await self._event(
             "completed",
             backup_id,
@@ -485,10 +488,10 @@ class BackupActor:
                 ),
             )
         await anyio.to_thread.run_sync(self.catalogue.put, updated)
+        self._publish_view()
         await self._event(
             "verified", backup_id, info.kind, error=result.error, damaged=result.damaged
         )
-        self._publish_view()
         return {"id": backup_id, **result.to_dict()}
 
     async def prune(self) -> list[str]:

@@ -2,15 +2,13 @@
 ``POST .../prune``.
 
 Reads and writes go through :mod:`virtuoso_daemon.read.backups`, the same functions
-the socket's ``backup.*`` commands call. Whatever starts work or deletes files is
-guarded (:func:`require_write`): with ``api.token`` set it needs
-``Authorization: Bearer <token>``; without a token only loopback clients may.
+the socket's ``backup.*`` commands call. The POST routes start work or delete files:
+:mod:`.auth` guards them like every write (``Authorization: Bearer <api.token>``;
+with no token configured, loopback clients only).
 """
 
 from __future__ import annotations
 
-import hmac
-import ipaddress
 from typing import Any
 
 import msgspec
@@ -20,6 +18,7 @@ from virtuoso_daemon.backup.requests import PruneBackups, RunBackup, VerifyBacku
 from virtuoso_daemon.core.errors import QueryError
 from virtuoso_daemon.http.errors import ApiError
 from virtuoso_daemon.http.keys import RUNTIME
+from virtuoso_daemon.http.openapi import documented
 from virtuoso_daemon.http.queries import query_route
 from virtuoso_daemon.http.responses import json_response
 from virtuoso_daemon.read import backups as rb
@@ -28,23 +27,6 @@ from virtuoso_daemon.read.contract import args_from_strings
 routes = web.RouteTableDef()
 
 query_route(routes, "/api/system/backups", rb.list_backups, rb.ListBackupsArgs)
-
-
-def require_write(request: web.Request) -> None:
-    """Refuse a state-changing request without the token (or, with none, off loopback)."""
-    token = request.app[RUNTIME].config.api.token
-    if token:
-        given = request.headers.get("Authorization", "")
-        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-            raise ApiError(401, "unauthorized", "this endpoint needs Authorization: Bearer <token>")
-        return
-    peer = request.remote or ""
-    try:
-        loopback = ipaddress.ip_address(peer).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
-        raise ApiError(403, "forbidden", "set api.token to allow this from other hosts")
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
@@ -83,10 +65,10 @@ def _convert(cls: type[Any], values: dict[str, Any]) -> Any:
 
 
 @routes.post("/api/system/backups")
+@documented(params=RunBackup, body=RunBackup)
 async def run_backup(request: web.Request) -> web.Response:
     """Start a backup: ``kind`` (and ``encrypt``, ``cleanup``, ``wait``) from the query
     string or a JSON body; 202 with its id, or 200 with the result when ``wait``."""
-    require_write(request)
     values: dict[str, Any] = dict(request.query)
     values.update(await _body(request))
     args = _convert(RunBackup, values)
@@ -94,15 +76,15 @@ async def run_backup(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/system/backups/prune")
+@documented()
 async def prune_backups(request: web.Request) -> web.Response:
     """Apply retention now."""
-    require_write(request)
     return await _run(request, rb.prune_backups, PruneBackups())
 
 
 @routes.post("/api/system/backups/{id}/verify")
+@documented(params=VerifyBackup)
 async def verify_backup(request: web.Request) -> web.Response:
     """Verify one backup; ``ok`` false names the damaged file (the status stays 200)."""
-    require_write(request)
     args = _convert(VerifyBackup, {"id": request.match_info["id"]})
     return await _run(request, rb.verify_backup, args)

@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 import msgspec
 from aiohttp import web
+
+from virtuoso_daemon.core.metrics import RouteRecorder
 
 log = logging.getLogger("virtuoso.api")
 _encode = msgspec.json.Encoder().encode
@@ -76,9 +79,30 @@ def _not_allowed(request: web.Request, allowed: set[str]) -> web.Response:
     return resp
 
 
-def json_errors(handler: Handler) -> Handler:
-    """``handler`` answering every failure as a JSON error (see the module docstring)."""
+def json_errors(handler: Handler, recorder: RouteRecorder | None = None) -> Handler:
+    """``handler`` answering every failure as a JSON error (see the module docstring);
+    with a ``recorder``, every answer is counted and timed there (``/metrics``)."""
+    if recorder is None:
+        return _guarded(handler)
+    guarded = _guarded(handler)
+    observe = recorder.observe
+    clock = time.perf_counter
 
+    @functools.wraps(handler)
+    async def timed(request: web.Request) -> web.StreamResponse:
+        start = clock()
+        try:
+            response = await guarded(request)
+        except web.HTTPException as exc:  # a redirect: raised for aiohttp to answer
+            observe(exc.status, clock() - start)
+            raise
+        observe(response.status, clock() - start)
+        return response
+
+    return timed
+
+
+def _guarded(handler: Handler) -> Handler:
     @functools.wraps(handler)
     async def guarded(request: web.Request) -> web.StreamResponse:
         try:
@@ -98,8 +122,10 @@ def json_errors(handler: Handler) -> Handler:
     return guarded
 
 
-#: the catch-all route's path: registered last, any method, any path
-UNMATCHED_PATH = "/{_unmatched_path:.*}"
+#: the catch-all route's path: registered last, any method, any path (``[\\s\\S]``, not
+#: ``.``: a percent-encoded newline in the path must land here too, not on aiohttp's
+#: plain-text 404)
+UNMATCHED_PATH = r"/{_unmatched_path:[\s\S]*}"
 
 
 async def unmatched(request: web.Request) -> web.Response:
