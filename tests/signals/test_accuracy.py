@@ -45,6 +45,7 @@ async def test_detectors_find_the_simulators_whales_walls_and_episodes() -> None
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)
 async def test_two_simulated_hours_on_the_default_config() -> None:
     """Default market and thresholds; 20 alts (42 markets) at 12x: 10 minutes."""
     cfg = SimConfig(seed=33, n_alts=20, speed=12.0)

@@ -113,7 +113,8 @@ def manipulation(rt: Runtime, args: ManipulationArgs) -> dict[str, Any]:
     ]
     if args.symbol is not None and not rows:
         raise QueryError(
-            "unknown_symbol", f"no manipulation score for {args.symbol} (perpetuals with open "
-            "interest are scored)", 404
+            "unknown_symbol",
+            f"no manipulation score for {args.symbol} (perpetuals with open interest are scored)",
+            404,
         )
     return {**doc, "symbols": rows[:limit], "count": len(rows)}
