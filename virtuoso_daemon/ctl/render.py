@@ -330,7 +330,8 @@ def describe_event(event: Event) -> str:
     elif isinstance(d, BetaSnapshot):
         text = f"{d.timeframe}/{d.window} vs {d.benchmark}: {len(d.rows)} symbols"
     elif isinstance(d, Alert):
-        text = f"[{d.severity}] {d.kind} {d.symbol or ''}: {d.message}"
+        where = " ".join(x for x in (d.exchange, d.symbol) if x)
+        text = f"{d.event:<12} [{d.severity}] {d.kind} {where}: {d.message}  ({d.id})"
     else:
         data = msgspec.json.encode(d).decode()
         text = data if len(data) <= 200 else data[:197] + "..."

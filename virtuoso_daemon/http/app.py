@@ -7,7 +7,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from virtuoso_daemon.core.runtime import Runtime
-from virtuoso_daemon.http import analytics, market, system
+from virtuoso_daemon.http import alerts, analytics, market, system
 from virtuoso_daemon.http.dispatch import dispatched_routes
 from virtuoso_daemon.http.errors import UNMATCHED_PATH, json_errors, unmatched
 from virtuoso_daemon.http.keys import RUNTIME
@@ -18,6 +18,7 @@ AREAS: list[Callable[[], web.RouteTableDef]] = [
     lambda: system.routes,
     lambda: market.routes,
     lambda: analytics.routes,
+    lambda: alerts.routes,
 ]
 
 
