@@ -73,9 +73,18 @@ class Receiver:
         self.attempts += 1
         self.attempt_times.append(time.monotonic())
         self.keys.append(request.headers.get("Idempotency-Key", ""))
-        if self.hang:
+        if self.hang:  # took the message, and never answers
+            self.received.append(
+                Received(
+                    request.path,
+                    dict(request.headers),
+                    msgspec.json.decode(await request.read()),
+                    time.monotonic(),
+                )
+            )
             assert self._release is not None
             await self._release.wait()
+            return web.json_response({"ok": False}, status=504)
         status, headers = self.script.pop(0) if self.script else (self.default, {})
         if 200 <= status < 300:
             self.received.append(
