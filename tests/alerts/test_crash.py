@@ -48,7 +48,7 @@ async def test_kill_9_loses_no_reported_alert_and_no_owed_delivery() -> None:
     hook = Receiver(script=[(200, {})] * 5, hang=False)
     async with receivers(hook), aiohttp.ClientSession() as http:
         env = {**os.environ, "PYTHONPATH": str(REPO)}
-        proc = subprocess.Popen(
+        proc = await anyio.open_process(
             [sys.executable, "-m", "tests.alerts.crash_daemon", str(tmp), hook.url, str(N)],
             cwd=REPO,
             env=env,
@@ -68,7 +68,8 @@ async def test_kill_9_loses_no_reported_alert_and_no_owed_delivery() -> None:
                     await anyio.sleep(0.01)
         finally:
             proc.send_signal(signal.SIGKILL)
-            proc.wait(10)
+            with anyio.fail_after(10):
+                await proc.wait()
         before_kill = reported[1]
         in_flight = sum(1 for r in hook.received if r.at >= hung_at)
         hook.hang = False
