@@ -33,6 +33,7 @@ BAD = [
     ("/api/signals/alerts?colour=red", 400, "invalid_parameter"),
     ("/api/signals/alerts?status=sleeping", 400, "invalid_parameter"),
     ("/api/signals/alerts/0123456789abcdef", 404, "unknown_alert"),
+    ("/api/signals/alerts/not-an-id", 400, "invalid_parameter"),
     ("/api/signals/stream?kind=bogus", 400, "invalid_parameter"),
 ]
 
@@ -69,10 +70,18 @@ async def test_bad_input_is_a_4xx_json_error_with_the_same_code_on_the_socket() 
             await ctl.call("alerts.list", kind="bogus")
         assert err.value.code == "invalid_parameter"
         with pytest.raises(CommandError) as err:
-            await ctl.call("alerts.ack", id="nope")
+            await ctl.call("alerts.ack", id="0123456789abcdef")
         assert err.value.code == "unknown_alert"
-        async with http.post("/api/signals/alerts/nope/ack") as resp:
+        with pytest.raises(CommandError) as err:  # not an id's shape: refused when decoded
+            await ctl.call("alerts.ack", id="nope")
+        assert err.value.code == "bad_args"
+        async with http.post("/api/signals/alerts/0123456789abcdef/ack") as resp:
             assert resp.status == 404 and (await resp.json())["error"]["code"] == "unknown_alert"
+        async with http.post("/api/signals/alerts/nope/ack") as resp:
+            assert resp.status == 400
+        async with http.delete("/api/signals/silences/0123456789ab") as resp:
+            assert resp.status == 404
+            assert (await resp.json())["error"]["code"] == "unknown_silence"
         async with http.post("/api/signals/silences", json={"kind": "x", "duration": "1h"}) as r:
             assert r.status == 400
         async with http.post("/api/signals/silences", json={"kind": "wall", "duration": "-1"}) as r:
@@ -130,7 +139,7 @@ async def test_ack_needs_the_token_when_one_is_set_and_stops_repeats() -> None:
             assert resp.status == 401
         bad = {"Authorization": "Bearer wrong"}
         async with http.post(f"/api/signals/alerts/{alert_id}/ack", headers=bad) as resp:
-            assert resp.status == 401
+            assert resp.status == 403
         ok = {"Authorization": "Bearer t0ken"}
         body = {"by": "alice"}
         async with http.post(f"/api/signals/alerts/{alert_id}/ack", headers=ok, json=body) as r:

@@ -34,7 +34,7 @@ async def test_list_show_ack_silence_and_unsilence() -> None:
             "--socket", sock, "alerts", "ack", ids["ETH/USDT"], "--by", "bob"
         )
         assert code == 0 and out.startswith("acknowledged")
-        code, _, err = await run_ctl("--socket", sock, "alerts", "ack", "nope")
+        code, _, err = await run_ctl("--socket", sock, "alerts", "ack", "0123456789abcdef")
         assert code == 1 and "unknown_alert" in err
         code, out, _ = await run_ctl(
             "--socket", sock, "alerts", "silence", "--kind", "wall", "--for", "30m"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import signal
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -47,9 +48,9 @@ def test_a_sighup_with_a_config_an_actor_refuses_keeps_the_daemon_serving() -> N
         d.stop()
 
 
-def _refused(tmp: Path, *args: str) -> list[str]:
+def _refused(tmp: Path, *args: str, env: dict[str, str] | None = None) -> list[str]:
     """Start a daemon that must refuse to start; its stderr lines (the log file)."""
-    d = DaemonProcess(tmp, *args)
+    d = DaemonProcess(tmp, *args, env=env)
     try:
         rc = d.wait(30)
     finally:
@@ -76,7 +77,9 @@ def test_a_port_in_use_is_one_line_and_a_non_zero_exit_before_ready() -> None:
 
 def test_a_host_that_is_not_this_machines_is_refused_naming_the_key() -> None:
     tmp = short_tmpdir()
-    lines = _refused(tmp, *_args(tmp, free_port(), "--host", "192.0.2.1"))
+    # with a read token: a non-loopback bind needs one (else that is the refusal)
+    env = {"VIRTUOSO_API__READ_TOKEN": "r"}
+    lines = _refused(tmp, *_args(tmp, free_port(), "--host", "192.0.2.1"), env=env)
     assert len(lines) == 1
     assert lines[0].startswith("virtuoso-daemon: cannot start: daemon.host: cannot listen on")
 
@@ -163,3 +166,93 @@ def test_a_second_daemon_on_the_same_state_directory_exits_naming_the_holder() -
         again.wait_log("ready:")
     finally:
         again.stop()
+
+
+def _caught(pid: int) -> int:
+    """The signal mask a process catches (``SigCgt`` in /proc), bit n-1 for signal n."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return int(line.split()[1], 16)
+    return 0
+
+
+def test_sighup_is_caught_before_start_up_and_reloads_once_ready() -> None:
+    tmp = short_tmpdir()
+    d = DaemonProcess(tmp, *_args(tmp, free_port()))
+    try:
+        deadline = time.monotonic() + 20
+        while not _caught(d.pid) & (1 << (signal.SIGHUP - 1)):
+            assert time.monotonic() < deadline and d.proc.poll() is None
+        d.signal(signal.SIGHUP)  # before the config is even read: caught, not fatal
+        assert "starting" not in d.log_text()
+        d.wait_log("ready:")
+        d.wait_log("config reloaded")
+        d.signal(signal.SIGTERM)
+        assert d.wait() == 0
+    finally:
+        d.stop()
+
+
+# A daemon whose one actor takes its time to save state on shutdown: it logs
+# "flushing", waits (shielded) for the test's go-ahead file, then writes its marker.
+SLOW_FLUSH_DAEMON = """
+import sys, logging, anyio
+from pathlib import Path
+from virtuoso_daemon.core.supervisor import ActorSpec
+from virtuoso_daemon.process import run
+
+tmp = Path(sys.argv[1])
+
+class SlowFlush:
+    name = "slow_flush"
+    def __init__(self, runtime): pass
+    async def run(self, *, task_status=anyio.TASK_STATUS_IGNORED):
+        task_status.started()
+        try:
+            await anyio.sleep_forever()
+        finally:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(20):
+                logging.getLogger("test").info("flushing")
+                while not (tmp / "go").exists():
+                    await anyio.sleep(0.01)
+                (tmp / "flushed").write_text("yes")
+
+run.build_specs = lambda runtime: [ActorSpec("slow_flush", SlowFlush)]
+from virtuoso_daemon.process import cli
+sys.exit(cli.daemon_main(sys.argv[2:]))
+"""
+
+
+def _slow_flush_daemon(tmp: Path) -> DaemonProcess:
+    d = DaemonProcess.script(tmp, SLOW_FLUSH_DAEMON, str(tmp), *_args(tmp, free_port()))
+    d.wait_log("ready:")
+    d.signal(signal.SIGTERM)
+    d.wait_log('"msg":"flushing"')
+    return d
+
+
+def test_a_second_sigterm_during_shutdown_does_not_skip_the_final_flush() -> None:
+    tmp = short_tmpdir()
+    d = _slow_flush_daemon(tmp)
+    try:
+        d.signal(signal.SIGTERM)
+        d.wait_log("received SIGTERM again while shutting down")
+        (tmp / "go").write_text("")
+        assert d.wait() == 0
+        assert (tmp / "flushed").read_text() == "yes"
+    finally:
+        d.stop()
+
+
+def test_a_third_sigterm_forces_the_exit() -> None:
+    tmp = short_tmpdir()
+    d = _slow_flush_daemon(tmp)
+    try:
+        d.signal(signal.SIGTERM)
+        d.wait_log("received SIGTERM again while shutting down")
+        d.signal(signal.SIGTERM)
+        assert d.wait(10) == 128 + signal.SIGTERM
+        assert not (tmp / "flushed").exists()
+        assert "exiting now without saving state" in d.log_text()
+    finally:
+        d.stop()

@@ -207,6 +207,12 @@ class Subscription(Generic[T]):
         self.dropped = 0
         self.closed = False
 
+    def shed(self, n: int) -> None:
+        """The consumer dropped ``n`` messages it had taken (its own output was full):
+        counted with the queue's drops, so a subscriber's losses are in one place."""
+        self.dropped += n
+        self.bus._drops[(self.name, self.topic)] += n
+
     async def receive(self) -> T:
         return await self._recv.receive()
 

@@ -36,7 +36,16 @@ MarketType = Literal["spot", "linear"]
 EventLoopName = Literal["uvloop", "asyncio"]
 
 SECRET_FIELDS = frozenset(
-    {"token", "api_key", "secret", "password", "webhook_url", "backup_key", "bot_token"}
+    {
+        "token",
+        "read_token",
+        "api_key",
+        "secret",
+        "password",
+        "webhook_url",
+        "backup_key",
+        "bot_token",
+    }
 )
 REDACTED = "***"
 ENV_PREFIX = "VIRTUOSO_"
@@ -100,15 +109,36 @@ class BusConfig(_Section):
 
 
 class ApiConfig(_Section):
-    """HTTP API settings. The token guards every state-changing endpoint."""
+    """HTTP API settings. The token guards every state-changing endpoint; the read
+    token (required when the API binds a non-loopback address) guards the rest."""
 
     token: str = ""
     token_file: str = ""
+    read_token: str = ""
+    read_token_file: str = ""
     cors_origins: list[str] = []
+    # request limits: body, one header line, the request line (path + query string)
+    max_body_bytes: Annotated[int, msgspec.Meta(ge=1024, le=64 << 20)] = 1 << 20
+    max_header_bytes: Annotated[int, msgspec.Meta(ge=1024, le=1 << 16)] = 8190
+    max_url_bytes: Annotated[int, msgspec.Meta(ge=256, le=1 << 16)] = 8190
     # serve from a thread of its own (requests do not wait for the feeds' bursts on
     # the main loop, at the cost of GIL hand-overs: docs/market.md) or from the main
     # event loop (higher throughput under load, waits behind bursts)
     thread: bool = True
+
+
+class ControlConfig(_Section):
+    """Control-socket limits: no client can hold the slots or the memory hostage."""
+
+    max_clients: Annotated[int, msgspec.Meta(ge=1, le=4096)] = 128
+    # a client with no subscription that sends nothing for this long is closed (0 = never)
+    idle_timeout: SecondsOrOff = 300.0
+    # a client the daemon has output for that reads nothing for this long is closed
+    write_timeout: Seconds = 10.0
+    # bytes queued for one client, and for all of them; events beyond are dropped
+    # (counted, and told with _dropped), replies wait for room
+    session_bytes: Annotated[int, msgspec.Meta(ge=64 * 1024)] = 1 << 20
+    total_bytes: Annotated[int, msgspec.Meta(ge=64 * 1024)] = 32 << 20
 
 
 class MemcachedConfig(_Section):
@@ -324,6 +354,118 @@ class HealthConfig(_Section):
     watchdog_gate: bool = True
 
 
+Ratio = Annotated[float, msgspec.Meta(ge=0)]
+Fraction = Annotated[float, msgspec.Meta(ge=0, le=1)]
+Minutes = Annotated[int, msgspec.Meta(ge=1, le=1440)]
+
+
+class PriceMoveThresholds(_Section):
+    """Percent moves that fire, per window; twice the threshold is critical."""
+
+    pct_5m: Positive = 2.0
+    pct_15m: Positive = 3.5
+    pct_60m: Positive = 6.0
+
+
+class VolatilityThresholds(_Section):
+    ratio: Positive = 3.0  # RMS of recent 1m returns over the baseline's RMS
+    recent: Annotated[int, msgspec.Meta(ge=2, le=60)] = 5  # minutes
+    baseline: Annotated[int, msgspec.Meta(ge=20, le=720)] = 60  # minutes before them
+
+
+class VolumeThresholds(_Section):
+    ratio: Positive = 8.0  # a 1m volume over the baseline's median
+    baseline: Annotated[int, msgspec.Meta(ge=20, le=720)] = 60  # minutes
+
+
+class WhaleThresholds(_Section):
+    min_usd: Ratio = 100_000.0  # quote value at least this ...
+    k_sigma: Ratio = 4.5  # ... and this many robust sigmas above recent log sizes (0 = off)
+    sample: Annotated[int, msgspec.Meta(ge=30, le=100_000)] = 500  # recent trades measured
+    burst_seconds: Seconds = 10.0  # same-side trades summed over this window ...
+    burst_min_usd: Ratio = 500_000.0  # ... fire at this quote value ...
+    burst_factor: Positive = 10.0  # ... and this multiple of the side's usual flow
+
+
+class WallThresholds(_Section):
+    min_ratio: Positive = 50.0  # level size over the side's median level size
+    min_usd: Ratio = 100_000.0  # and at least this quote value
+    imbalance: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.75  # |bid-ask|/(bid+ask)
+    imbalance_seconds: SecondsOrOff = 60.0  # held this long before it fires
+
+
+class ManipulationThresholds(_Section):
+    warning: Fraction = 0.6  # score in [0, 1]
+    critical: Fraction = 0.8
+    windows: list[Minutes] = msgspec.field(default_factory=lambda: [5, 15, 60])
+    baseline: Annotated[int, msgspec.Meta(ge=10, le=720)] = 60  # minutes of usual volume
+    weight_oi: Fraction = 0.3
+    weight_volume: Fraction = 0.2
+    weight_price: Fraction = 0.2
+    weight_divergence: Fraction = 0.3
+
+
+class BetaChangeThresholds(_Section):
+    change: Positive = 0.5  # |beta - beta lookback ago|
+    lookback: Seconds = 86_400.0
+
+
+class FundingThresholds(_Section):
+    warning: Positive = 0.001  # |rate| per funding interval (0.001 = 0.1 %)
+    critical: Positive = 0.003
+
+
+class SignalThresholds(_Section):
+    """Every detector's thresholds: ``[signals.<detector>]`` and per-symbol overrides."""
+
+    price_move: PriceMoveThresholds = msgspec.field(default_factory=PriceMoveThresholds)
+    volatility: VolatilityThresholds = msgspec.field(default_factory=VolatilityThresholds)
+    volume: VolumeThresholds = msgspec.field(default_factory=VolumeThresholds)
+    whales: WhaleThresholds = msgspec.field(default_factory=WhaleThresholds)
+    walls: WallThresholds = msgspec.field(default_factory=WallThresholds)
+    manipulation: ManipulationThresholds = msgspec.field(default_factory=ManipulationThresholds)
+    beta: BetaChangeThresholds = msgspec.field(default_factory=BetaChangeThresholds)
+    funding: FundingThresholds = msgspec.field(default_factory=FundingThresholds)
+
+
+class SignalsConfig(SignalThresholds):
+    """The signals actor: which detectors run and their thresholds.
+
+    ``overrides`` maps a unified symbol to partial detector tables, e.g.
+    ``[signals.overrides."BTC/USDT".whales] min_usd = 1000000``; what a symbol's table
+    leaves out comes from the section above (:meth:`for_symbol`).
+    """
+
+    enabled: bool = True
+    detectors: list[str] = msgspec.field(
+        default_factory=lambda: [
+            "price_move",
+            "volatility_breakout",
+            "volume_spike",
+            "whale_trade",
+            "wall",
+            "book_imbalance",
+            "manipulation",
+            "regime_change",
+            "beta_change",
+            "funding_extreme",
+        ]
+    )
+    recent: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 200  # events kept per view
+    overrides: dict[str, dict[str, dict[str, Any]]] = {}
+
+    def for_symbol(self, symbol: str) -> SignalThresholds:
+        """The thresholds of ``symbol``: the section's, with its overrides applied."""
+        over = self.overrides.get(symbol)
+        base = SignalThresholds(**{f: getattr(self, f) for f in SignalThresholds.__struct_fields__})
+        if not over:
+            return base
+        data = msgspec.to_builtins(base)
+        for section, values in over.items():
+            data[section] = {**data.get(section, {}), **values}
+        return msgspec.convert(data, SignalThresholds)
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """The whole daemon configuration."""
 
@@ -331,12 +473,14 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     supervisor: SupervisorConfig = msgspec.field(default_factory=SupervisorConfig)
     bus: BusConfig = msgspec.field(default_factory=BusConfig)
     api: ApiConfig = msgspec.field(default_factory=ApiConfig)
+    control: ControlConfig = msgspec.field(default_factory=ControlConfig)
     memcached: MemcachedConfig = msgspec.field(default_factory=MemcachedConfig)
     store: StoreConfig = msgspec.field(default_factory=StoreConfig)
     beta: BetaConfig = msgspec.field(default_factory=BetaConfig)
     demo: DemoConfig = msgspec.field(default_factory=DemoConfig)
     alerts: AlertsConfig = msgspec.field(default_factory=AlertsConfig)
     health: HealthConfig = msgspec.field(default_factory=HealthConfig)
+    signals: SignalsConfig = msgspec.field(default_factory=SignalsConfig)
     exchanges: list[ExchangeConfig] = []
 
 
@@ -498,6 +642,10 @@ def _resolve_secrets(cfg: Config) -> Config:
         api = msgspec.structs.replace(
             api, token=_read_secret_file("api.token_file", api.token_file)
         )
+    if api.read_token_file and not api.read_token:
+        api = msgspec.structs.replace(
+            api, read_token=_read_secret_file("api.read_token_file", api.read_token_file)
+        )
     exchanges = []
     for i, ex in enumerate(cfg.exchanges):
         if ex.api_key_file and not ex.api_key:
@@ -555,8 +703,35 @@ def _resolve_destinations(alerts: AlertsConfig) -> list[AlertDestination]:
     return out
 
 
+def _validate_signals(sig: SignalsConfig) -> None:
+    from virtuoso_daemon.core.messages import SIGNAL_KINDS
+
+    bad = sorted(set(sig.detectors) - set(SIGNAL_KINDS))
+    if bad:
+        raise ConfigError(
+            f"signals.detectors: unknown {', '.join(bad)}; expected some of "
+            f"{', '.join(SIGNAL_KINDS)}"
+        )
+    for name in ("manipulation", "funding"):
+        t = getattr(sig, name)
+        if t.warning > t.critical:
+            raise ConfigError(f"signals.{name}.warning: must not exceed signals.{name}.critical")
+    for symbol, over in sig.overrides.items():
+        where = f'signals.overrides."{symbol}"'
+        for section, values in over.items():
+            if section not in SignalThresholds.__struct_fields__:
+                raise ConfigError(f"{where}.{section}: unknown detector table")
+            if not isinstance(values, dict):
+                raise ConfigError(f"{where}.{section}: expected a table")
+        try:
+            sig.for_symbol(symbol)
+        except msgspec.ValidationError as exc:
+            raise ConfigError(f"{where}.{_format_validation(exc, {})}") from None
+
+
 def _validate(cfg: Config) -> None:
     """Semantic checks msgspec's types cannot express."""
+    _validate_signals(cfg.signals)
     _check_host("daemon.host", cfg.daemon.host)
     _check_group("daemon.socket_group", cfg.daemon.socket_group)
     path_bytes = len(os.fsencode(socket_path(cfg)))
@@ -697,7 +872,28 @@ def load_config(
     except msgspec.ValidationError as exc:
         raise ConfigError(_format_validation(exc, data)) from None
     _validate(cfg)
-    return _resolve_secrets(cfg)
+    cfg = _resolve_secrets(cfg)
+    _validate_exposure(cfg)
+    return cfg
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or ``localhost``) only accepts local connections."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a hostname or "" (every interface): assume it is reachable
+
+
+def _validate_exposure(cfg: Config) -> None:
+    """Refuse to serve reads to a network without a read token (secrets resolved)."""
+    if not is_loopback(cfg.daemon.host) and not cfg.api.read_token:
+        raise ConfigError(
+            f"api.read_token: required when daemon.host ({cfg.daemon.host!r}) is not a "
+            "loopback address (set api.read_token_file, or bind 127.0.0.1)"
+        )
 
 
 def redact(value: Any) -> Any:

@@ -13,9 +13,9 @@
   start fails with :class:`StartTimeout` instead of hanging before READY.
 * ``READY=1`` goes to systemd once every actor has started the first time; a watchdog
   task pings at half of ``WATCHDOG_USEC`` while no actor has failed and the health
-  monitor's gate agrees (:meth:`Supervisor.watchdog_withheld`); SIGHUP reloads the
-  config and hands changed sections to the actors that declared them in
-  ``config_sections``.
+  monitor's gate agrees (:meth:`Supervisor.watchdog_withheld`); :meth:`Supervisor.reload_config`
+  (SIGHUP, ``config reload``) applies a new config all or nothing (core/reload.py);
+  signals themselves are the process's (process/unix_signals.py).
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ import anyio
 import anyio.abc
 
 from virtuoso_daemon.core.bus import Topics
-from virtuoso_daemon.core.config import ConfigError
 from virtuoso_daemon.core.logs import current_actor
 from virtuoso_daemon.core.messages import ActorEvent, ActorState
 from virtuoso_daemon.core.reload import Reconfigurable, Reloader, ReloadResult
@@ -194,6 +193,7 @@ class Supervisor:
         self._cancel: anyio.CancelScope | None = None
         self._lifecycle_waiters: list[Callable[[ActorEvent], None]] = []
         self._reloader = Reloader(runtime)
+        self._stop_requested = False
 
     @staticmethod
     def _order(specs: Sequence[ActorSpec]) -> list[ActorSpec]:
@@ -247,6 +247,7 @@ class Supervisor:
         return self.runners[name].instance
 
     def request_shutdown(self) -> None:
+        self._stop_requested = True
         if self._cancel is not None:
             self.runtime.notifier.stopping()
             self._cancel.cancel()
@@ -278,26 +279,9 @@ class Supervisor:
             withheld = reason
             await anyio.sleep(interval)
 
-    async def _signals(self) -> None:
-        import signal
-
-        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as sigs:
-            async for signum in sigs:
-                if signum == signal.SIGHUP:
-                    try:
-                        await self.reload_config()
-                    except ConfigError:  # rejected, and logged why: keep serving
-                        pass
-                    except Exception:  # a bug in a reload must not end the daemon either
-                        log.exception("config reload failed; still serving")
-                else:
-                    log.info("received %s, shutting down", signal.Signals(signum).name)
-                    self.request_shutdown()
-
     async def run(
         self,
         *,
-        handle_signals: bool = False,
         task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
     ) -> None:
         """Start everything, serve until cancelled or shut down, then stop everything."""
@@ -305,9 +289,9 @@ class Supervisor:
         stuck: str | None = None
         with anyio.CancelScope() as scope:
             self._cancel = scope
+            if self._stop_requested:  # asked to stop before it started
+                scope.cancel()
             async with anyio.create_task_group() as tg:
-                if handle_signals:
-                    tg.start_soon(self._signals)
                 for spec in self.specs:
                     runner = self.runners[spec.name]
                     for dep in spec.depends_on:

@@ -86,6 +86,15 @@ async def run_stream(ns: argparse.Namespace, path: Path, timeout: float) -> int:
         "level": ns.level,
     }
     async with ControlClient.connect(path, timeout=timeout) as client:
+        if (
+            getattr(ns, "first", False) and ns.call is not None
+        ):  # `health --watch`: now, then follow
+            try:
+                result = await client.call(ns.call.cmd, ns.call.args(ns), timeout=timeout)
+            except CommandError as exc:
+                err(f"{ns.call.cmd} failed: {exc.code}: {exc.message}")
+                return FAILED
+            out(pretty_json(result) if as_json else ns.call.render(result, ns))
         try:
             await client.subscribe(*ns.topics, **filters)
         except CommandError as exc:

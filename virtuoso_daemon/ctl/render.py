@@ -18,12 +18,14 @@ from virtuoso_daemon.core.messages import (
     CandleBatch,
     FeedStatus,
     Funding,
+    HealthReport,
     LogRecord,
     OpenInterest,
     OrderBookTop,
     Ticker,
     Trade,
 )
+from virtuoso_daemon.ctl.health import health_line
 from virtuoso_daemon.ctl.tables import (
     Column,
     _cell,
@@ -332,6 +334,8 @@ def describe_event(event: Event) -> str:
     elif isinstance(d, Alert):
         where = " ".join(x for x in (d.exchange, d.symbol) if x)
         text = f"{d.event:<12} [{d.severity}] {d.kind} {where}: {d.message}  ({d.id})"
+    elif isinstance(d, HealthReport):
+        text = health_line(d)
     else:
         data = msgspec.json.encode(d).decode()
         text = data if len(data) <= 200 else data[:197] + "..."

@@ -51,7 +51,7 @@ from virtuoso_daemon.feeds.backfill import Backfiller
 from virtuoso_daemon.feeds.backoff import Backoff, error_kind
 from virtuoso_daemon.feeds.context import FeedContext
 from virtuoso_daemon.feeds.exchanges.profile import DEFAULT_STREAMS
-from virtuoso_daemon.feeds.polling import BOOK_LIMIT, Poller
+from virtuoso_daemon.feeds.polling import STREAM_BOOK_LIMIT, Poller
 
 log = logging.getLogger("virtuoso.feeds")
 
@@ -306,7 +306,7 @@ class ChunkRunner:
             return [(lambda: ex.watch_trades_for_symbols(chunk), scan.trades)]
         if method == "watchTrades":
             return [(_bind(ex.watch_trades, s), scan.trades) for s in chunk]
-        depth = ctx.profile.book_depth(ctx.market, BOOK_LIMIT)
+        depth = ctx.profile.book_depth(ctx.market, STREAM_BOOK_LIMIT)
         if method == "watchOrderBookForSymbols":
             return [(lambda: ex.watch_order_book_for_symbols(chunk, depth), scan.books)]
         if method == "watchOrderBook":

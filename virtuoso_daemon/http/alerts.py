@@ -2,8 +2,8 @@
 
 Reads are :func:`~.queries.query_route` lines over :mod:`virtuoso_daemon.read.alerts`.
 Writes (ack, silence, unsilence) take their arguments from the URL and a JSON object
-body, and need a writer: with ``api.token`` set, ``Authorization: Bearer <token>``
-(401 otherwise); without one, a loopback client (403 otherwise).
+body; being POST/DELETE routes they are guarded by :mod:`.auth` when the app is built
+(``Authorization: Bearer <api.token>``; loopback clients only while no token is set).
 
 ``GET /api/signals/stream`` is server-sent events: one ``event: alert`` per alert
 change (``id:`` the alert id, ``data:`` the alert as JSON), filtered like the list
@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
-import ipaddress
 from typing import Any
 
 import msgspec
@@ -30,6 +28,7 @@ from virtuoso_daemon.core.messages import Alert
 from virtuoso_daemon.http.dispatch import in_http_thread
 from virtuoso_daemon.http.errors import ApiError
 from virtuoso_daemon.http.keys import RUNTIME
+from virtuoso_daemon.http.openapi import describe_query, documented
 from virtuoso_daemon.http.queries import query_route
 from virtuoso_daemon.http.responses import json_response
 from virtuoso_daemon.read import alerts as read
@@ -46,34 +45,12 @@ query_route(routes, "/api/signals/alerts/{id}", read.alert_detail, read.AlertIdA
 query_route(routes, "/api/signals/silences", read.silences_list, read.SilencesArgs)
 
 
-def require_writer(request: web.Request) -> None:
-    """401/403 unless the client may change state (see the module docstring)."""
-    token = request.app[RUNTIME].config.api.token
-    if token:
-        given = request.headers.get("Authorization", "")
-        scheme, _, value = given.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-            value.strip().encode(), token.encode()
-        ):
-            raise ApiError(401, "unauthorized", "a valid 'Authorization: Bearer <token>' is needed")
-        return
-    try:
-        loopback = ipaddress.ip_address(request.remote or "").is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
-        raise ApiError(
-            403, "forbidden", "set api.token to change state from another host (loopback only)"
-        )
-
-
 def write_route(
     path: str, fn: Query, args: type[QueryArgs], *, method: str = "POST", status: int = 200
 ) -> None:
     """A state-changing query: writer required, arguments from URL and JSON body."""
 
     async def handler(request: web.Request) -> web.Response:
-        require_writer(request)
         values: dict[str, Any] = dict(request.query)
         if request.body_exists:
             try:
@@ -93,6 +70,7 @@ def write_route(
 
     handler.__name__ = handler.__qualname__ = getattr(fn, "__name__", "write")
     handler.__doc__ = fn.__doc__
+    describe_query(handler, fn, args)  # /api/openapi.json
     routes.route(method, path)(handler)
 
 
@@ -108,6 +86,7 @@ def _sse(event: str, data: bytes, event_id: str | None = None) -> bytes:
 
 @routes.get("/api/signals/stream")
 @in_http_thread
+@documented(params=read.AlertsArgs, content_type="text/event-stream")
 async def stream(request: web.Request) -> web.StreamResponse:
     """Server-sent events: every alert change as it happens (module docstring)."""
     rt = request.app[RUNTIME]

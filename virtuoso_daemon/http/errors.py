@@ -122,8 +122,10 @@ def _guarded(handler: Handler) -> Handler:
     return guarded
 
 
-#: the catch-all route's path: registered last, any method, any path
-UNMATCHED_PATH = "/{_unmatched_path:.*}"
+#: the catch-all route's path: registered last, any method, any path (``[\\s\\S]``, not
+#: ``.``: a percent-encoded newline in the path must land here too, not on aiohttp's
+#: plain-text 404)
+UNMATCHED_PATH = r"/{_unmatched_path:[\s\S]*}"
 
 
 async def unmatched(request: web.Request) -> web.Response:

@@ -33,7 +33,9 @@ from virtuoso_daemon.core.config import Config
 from virtuoso_daemon.core.event_loop import new_loop_like
 from virtuoso_daemon.core.runtime import Runtime
 from virtuoso_daemon.http.app import create_app
+from virtuoso_daemon.http.auth import server_limits
 from virtuoso_daemon.http.dispatch import SWITCH_INTERVAL
+from virtuoso_daemon.http.keys import RUNTIME
 
 log = logging.getLogger("virtuoso.http")
 
@@ -42,8 +44,10 @@ STOP_TIMEOUT = 2.0  # seconds for the site to close and the thread to end
 
 async def start_site(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
     """Set up ``app`` and bind it on the running loop; the runner and the bound port
-    (``port`` 0 = any free one). The runner is cleaned up if binding fails."""
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    (``port`` 0 = any free one). The runner is cleaned up if binding fails. The HTTP
+    parser's size limits come from the config (:func:`.auth.server_limits`)."""
+    limits = server_limits(app[RUNTIME].config)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, **limits)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port, reuse_address=True)

@@ -5,6 +5,7 @@ This is the one place that knows the whole tree:
     market_store, ticker_cache      subscribe before any feed publishes
     beta                            recomputes on closed candles, queries the store
     alerts                          conditions -> stored, grouped, delivered alerts
+    signals                         detectors: market data + snapshots -> Conditions
     feeds:<name> ...                one per exchange; feeds (command registry)
     http_api, control               readers; start last so they never serve a half-built daemon
     health                          watches all of the above (and probes the HTTP API)
@@ -23,6 +24,7 @@ from virtuoso_daemon.feeds import feed_specs
 from virtuoso_daemon.health.actor import HealthMonitorActor
 from virtuoso_daemon.http.server import HttpApiActor
 from virtuoso_daemon.market.actor import MarketStoreActor
+from virtuoso_daemon.signals.actor import SignalsActor
 from virtuoso_daemon.tickers.actor import TickerCacheActor
 
 STORES = ("market_store", "ticker_cache")
@@ -36,6 +38,8 @@ def build_specs(runtime: Runtime) -> list[ActorSpec]:
     specs.append(ActorSpec("beta", BetaActor, depends_on=("market_store",)))
     # before the detectors and feeds (no condition is published before it listens)
     specs.append(ActorSpec("alerts", AlertManagerActor))
+    # before the feeds too: it reads the 1m history pages to fill its windows
+    specs.append(ActorSpec("signals", SignalsActor, depends_on=("alerts",)))
     for spec in feed_specs(runtime):
         specs.append(dataclasses.replace(spec, depends_on=(*spec.depends_on, *STORES)))
     specs.append(ActorSpec("http_api", HttpApiActor, depends_on=STORES))

@@ -5,7 +5,8 @@ The arguments are checked here (a bad kind, severity, ``since`` or duration is a
 as a typed request (:mod:`virtuoso_daemon.alerts.requests`), which answers from its
 SQLite store; an unknown alert or silence id is a 404.
 
-``since`` is epoch seconds (milliseconds if larger than 1e12), an ISO 8601 time
+Ids have a fixed shape (16 hex digits for an alert, 12 for a silence): another shape
+is a 400, a well-formed id that is not known a 404. ``since`` is epoch seconds (milliseconds if larger than 1e12), an ISO 8601 time
 (``2026-01-02T03:04:05Z``) or an age (``90s``, ``15m``, ``2h``, ``7d``); a duration
 is seconds or an age.
 """
@@ -15,7 +16,9 @@ from __future__ import annotations
 import re
 import time
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
+
+import msgspec
 
 from virtuoso_daemon.alerts.requests import (
     AckAlert,
@@ -52,12 +55,16 @@ class AlertsArgs(QueryArgs, frozen=True):
     offset: int | str | None = None
 
 
+AlertId = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{16}$", description="an alert id")]
+SilenceId = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{12}$", description="a silence id")]
+
+
 class AlertIdArgs(QueryArgs, frozen=True):
-    id: str
+    id: AlertId
 
 
 class AckArgs(QueryArgs, frozen=True):
-    id: str
+    id: AlertId
     by: str | None = None
 
 
@@ -75,7 +82,7 @@ class SilenceArgs(QueryArgs, frozen=True):
 
 
 class SilenceIdArgs(QueryArgs, frozen=True):
-    id: str
+    id: SilenceId
 
 
 # --- parsing --------------------------------------------------------------------------
