@@ -11,6 +11,7 @@ import msgspec
 
 from virtuoso_daemon import __version__
 from virtuoso_daemon.core.config import default_socket_path
+from virtuoso_daemon.ctl.backup import add_backup_commands
 from virtuoso_daemon.ctl.health import render_health
 from virtuoso_daemon.ctl.render import (
     render_auto,
@@ -278,6 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
         "stop the daemon gracefully",
         Call("shutdown", no_args, render_done("daemon is stopping")),
     )
+
+    add_backup_commands(add, group, Call)
 
     q = add("call", "send any command: call CMD [ARGS-JSON]", Call("", raw_args, render_auto))
     q.add_argument("cmd", help="command name, e.g. status")
