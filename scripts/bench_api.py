@@ -175,7 +175,7 @@ def serve_daemon(
     # the daemon's own process set-up and serve(): malloc settings, GC policy
     from virtuoso_daemon.core import malloc
     from virtuoso_daemon.core.event_loop import anyio_backend_options
-    from virtuoso_daemon.process.cli import serve
+    from virtuoso_daemon.process.run import serve
 
     malloc.tune()
     runtime = Runtime(config=cfg)

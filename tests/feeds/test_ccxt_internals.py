@@ -6,9 +6,11 @@ were written against):
 * :mod:`virtuoso_daemon.feeds.ws_pump` re-implements ``Client.receive_loop`` with the
   client's own ``receive``/``handle_message``/``reject``/``on_close``;
 * :class:`~virtuoso_daemon.feeds.streams.HookTable` replaces an exchange's ``tickers``
-  and ``trades`` dicts and relies on ccxt's websocket handlers *assigning* into them
-  (``self.tickers[symbol] = ...``) and on ``options['tradesLimit']`` being read when a
-  trade cache is created.
+  dict and relies on ccxt's websocket handlers *assigning* into it
+  (``self.tickers[symbol] = ...``);
+* :class:`~virtuoso_daemon.feeds.trade_cache.HookedTrades` relies on the trade
+  handlers of the exchanges whose profile says ``trade_hook`` appending to the cache
+  they find in ``self.trades``.
 
 Behaviour tests (test_ticker_hook, test_ws_pump) would fail too after an upgrade
 that changes these, but with a symptom far from the cause; these fail with the
@@ -22,6 +24,7 @@ from typing import Any
 
 import ccxt
 import ccxt.pro
+import pytest
 from ccxt.async_support.base.ws.client import Client
 
 UPGRADE_HINT = (
@@ -70,12 +73,19 @@ def test_binance_ticker_handler_assigns_into_the_tickers_table() -> None:
     )
 
 
-def test_binance_trade_handler_assigns_the_cache_and_reads_trades_limit() -> None:
-    src = _source(ccxt.pro.binance.handle_trade)
-    assert "self.trades[symbol] = " in src, (
-        f"binance no longer assigns self.trades[symbol]: HookTable would see no trade "
+@pytest.mark.parametrize(
+    ("ccxt_id", "handler"),
+    [("binance", "handle_trade"), ("bybit", "handle_trades"), ("okx", "handle_trades")],
+)
+def test_trade_handlers_append_to_the_cache_they_find(ccxt_id: str, handler: str) -> None:
+    # trade_cache.HookedTrades relies on it: the handler looks up self.trades[symbol]
+    # and appends to what it finds, creating a cache only when there is none
+    src = _source(getattr(getattr(ccxt.pro, ccxt_id), handler))
+    assert "self.safe_value(self.trades, symbol)" in src and ".append(" in src, (
+        f"{ccxt_id}.{handler} no longer appends to the cache in self.trades: set "
+        f"trade_hook=False in feeds/exchanges/{ccxt_id}.py until the hook is adapted "
         f"{UPGRADE_HINT}"
     )
     assert "'tradesLimit'" in src, (
-        f"binance no longer reads options['tradesLimit'] when it makes a trade cache {UPGRADE_HINT}"
+        f"{ccxt_id}.{handler} no longer reads options['tradesLimit'] {UPGRADE_HINT}"
     )

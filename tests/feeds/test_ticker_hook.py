@@ -18,7 +18,8 @@ from virtuoso_daemon.core.bus import Topics
 from virtuoso_daemon.core.config import ExchangeConfig, load_config
 from virtuoso_daemon.core.runtime import Runtime
 from virtuoso_daemon.feeds.context import FeedContext
-from virtuoso_daemon.feeds.streams import HOOKED_TRADES_LIMIT, CacheScan, HookTable
+from virtuoso_daemon.feeds.streams import CacheScan, HookTable
+from virtuoso_daemon.feeds.trade_cache import HOOKED_TRADES_LIMIT
 from virtuoso_daemon.sim import SimConfig, make_ccxt_exchange
 from virtuoso_daemon.sim.encode import ticker_event, trade_event
 from virtuoso_daemon.sim.server import Simulator

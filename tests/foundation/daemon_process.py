@@ -17,10 +17,16 @@ from typing import Any
 class DaemonProcess:
     """``python -m virtuoso_daemon`` with its JSON log in ``tmp/daemon.log``."""
 
-    def __init__(self, tmp: Path, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        *args: str,
+        env: dict[str, str] | None = None,
+        argv: list[str] | None = None,
+    ) -> None:
         self.tmp = tmp
         self.log_path = tmp / "daemon.log"
-        argv = [sys.executable, "-m", "virtuoso_daemon", "--log-format", "json", *args]
+        argv = [*(argv or [sys.executable, "-m", "virtuoso_daemon"]), "--log-format", "json", *args]
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
                 argv,
@@ -28,6 +34,12 @@ class DaemonProcess:
                 stdout=subprocess.DEVNULL,
                 stderr=log,
             )
+
+    @classmethod
+    def script(cls, tmp: Path, source: str, *args: str) -> DaemonProcess:
+        """A variant of the daemon given as a script (``sys.argv[1:]`` are ``args``)."""
+        first, rest = args[0], args[1:]
+        return cls(tmp, *rest, argv=[sys.executable, "-c", source, first])
 
     @property
     def pid(self) -> int:

@@ -10,9 +10,11 @@ import subprocess
 import sys
 import textwrap
 
-# exchange modules loaded: ccxt.<id>, ccxt.async_support.<id>, ccxt.pro.<id>
+# exchange modules loaded: ccxt.<id>, ccxt.async_support.<id>, ccxt.pro.<id> (ccxt's
+# only: the feeds' own exchange profiles are named after ccxt ids too)
 EXCHANGE_MODULES = (
-    "import ccxt; n = len([m for m in sys.modules if m.rsplit('.', 1)[-1] in ccxt.exchanges])"
+    "import ccxt; n = len([m for m in sys.modules "
+    "if m.startswith('ccxt.') and m.rsplit('.', 1)[-1] in ccxt.exchanges])"
 )
 
 

@@ -174,7 +174,7 @@ def test_full_garbage_collections_are_run_by_the_daemons_quiet_collector() -> No
 STUCK_DAEMON = """
 import sys, anyio
 from virtuoso_daemon.core.supervisor import ActorSpec
-from virtuoso_daemon.process import cli
+from virtuoso_daemon.process import cli, run
 
 class Stuck:
     name = "stuck"
@@ -182,7 +182,7 @@ class Stuck:
     async def run(self, *, task_status=anyio.TASK_STATUS_IGNORED):
         await anyio.sleep_forever()
 
-cli.build_specs = lambda runtime: [ActorSpec("stuck", Stuck)]
+run.build_specs = lambda runtime: [ActorSpec("stuck", Stuck)]
 sys.exit(cli.daemon_main(sys.argv[1:]))
 """
 

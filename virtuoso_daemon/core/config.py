@@ -36,7 +36,18 @@ LogLevel = Literal["debug", "info", "warning", "error"]
 MarketType = Literal["spot", "linear"]
 EventLoopName = Literal["uvloop", "asyncio"]
 
-SECRET_FIELDS = frozenset({"token", "api_key", "secret", "password", "webhook_url", "backup_key"})
+SECRET_FIELDS = frozenset(
+    {
+        "token",
+        "read_token",
+        "api_key",
+        "secret",
+        "password",
+        "webhook_url",
+        "backup_key",
+        "bot_token",
+    }
+)
 REDACTED = "***"
 ENV_PREFIX = "VIRTUOSO_"
 
@@ -99,15 +110,40 @@ class BusConfig(_Section):
 
 
 class ApiConfig(_Section):
-    """HTTP API settings. The token guards every state-changing endpoint."""
+    """HTTP API settings. The token guards every state-changing endpoint; the read
+    token (required when the API binds a non-loopback address) guards the rest."""
 
     token: str = ""
     token_file: str = ""
+    read_token: str = ""
+    read_token_file: str = ""
     cors_origins: list[str] = []
+    # request limits: body, one header line, the request line (path + query string)
+    max_body_bytes: Annotated[int, msgspec.Meta(ge=1024, le=64 << 20)] = 1 << 20
+    max_header_bytes: Annotated[int, msgspec.Meta(ge=1024, le=1 << 16)] = 8190
+    max_url_bytes: Annotated[int, msgspec.Meta(ge=256, le=1 << 16)] = 8190
+    # a connection without a complete request (idle, or trickling its headers) for this
+    # long is closed; also the keep-alive between requests
+    keepalive_timeout: Seconds = 15.0
+    max_connections: Annotated[int, msgspec.Meta(ge=1, le=65536)] = 512  # beyond: 503
     # serve from a thread of its own (requests do not wait for the feeds' bursts on
     # the main loop, at the cost of GIL hand-overs: docs/market.md) or from the main
     # event loop (higher throughput under load, waits behind bursts)
     thread: bool = True
+
+
+class ControlConfig(_Section):
+    """Control-socket limits: no client can hold the slots or the memory hostage."""
+
+    max_clients: Annotated[int, msgspec.Meta(ge=1, le=4096)] = 128
+    # a client with no subscription that sends nothing for this long is closed (0 = never)
+    idle_timeout: SecondsOrOff = 300.0
+    # a client the daemon has output for that reads nothing for this long is closed
+    write_timeout: Seconds = 10.0
+    # bytes queued for one client, and for all of them; events beyond are dropped
+    # (counted, and told with _dropped), replies wait for room
+    session_bytes: Annotated[int, msgspec.Meta(ge=64 * 1024)] = 1 << 20
+    total_bytes: Annotated[int, msgspec.Meta(ge=64 * 1024)] = 32 << 20
 
 
 class MemcachedConfig(_Section):
@@ -228,6 +264,50 @@ class BetaConfig(_Section):
     history: Count = 500
 
 
+DestinationType = Literal["webhook", "discord", "slack", "telegram"]
+AlertGroupBy = Literal["kind", "severity", "exchange", "symbol"]
+
+
+class AlertDestination(_Section):
+    """Where alerts are delivered: a generic JSON webhook, Discord, Slack or Telegram.
+
+    Secrets (``webhook_url``, ``bot_token``) inline, from a file (``*_file``) or from
+    an environment variable named by ``*_env``; never logged or served."""
+
+    name: str
+    type: DestinationType = "webhook"
+    webhook_url: str = ""  # webhook, discord, slack
+    webhook_url_file: str = ""
+    webhook_url_env: str = ""
+    bot_token: str = ""  # telegram
+    bot_token_file: str = ""
+    bot_token_env: str = ""
+    chat_id: str = ""  # telegram
+    api_url: str = "https://api.telegram.org"  # telegram's Bot API base
+    enabled: bool = True
+    min_severity: Literal["info", "warning", "critical"] = "info"
+    kinds: list[str] = []  # only these kinds (empty: all)
+    timeout: Annotated[float, msgspec.Meta(gt=0, le=300)] = 10.0
+    rate_limit: Annotated[float, msgspec.Meta(gt=0, le=6000)] = 20.0  # messages a minute
+    max_attempts: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 12
+    backoff_initial: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 1.0
+    backoff_max: Annotated[float, msgspec.Meta(gt=0, le=86400)] = 300.0
+
+
+class AlertsConfig(_Section):
+    """The alert manager: lifecycle, grouping, inhibition, storage, destinations."""
+
+    enabled: bool = True
+    repeat_interval: Annotated[float, msgspec.Meta(gt=0, le=30 * 86400)] = 3600.0
+    group_wait: SecondsOrOff = 60.0
+    group_interval: SecondsOrOff = 300.0
+    group_by: list[AlertGroupBy] = msgspec.field(default_factory=lambda: ["kind"])
+    inhibit_feed_down: bool = True
+    retention_days: Annotated[float, msgspec.Meta(gt=0, le=3650)] = 30.0
+    tick: Annotated[float, msgspec.Meta(gt=0, le=60)] = 1.0
+    destinations: list[AlertDestination] = []
+
+
 class DemoConfig(_Section):
     """The built-in simulated exchange started by ``--demo``."""
 
@@ -238,6 +318,188 @@ class DemoConfig(_Section):
     perpetuals: bool = True
 
 
+BACKUP_KINDS: tuple[str, ...] = ("critical", "full", "config", "data", "remote", "auto")
+
+
+class BackupConfig(_Section):
+    """Backups: where, how (compression, encryption), when (cron per kind), how long."""
+
+    dir: str = ""  # "" -> <state_dir>/backups
+    # cron expressions in local time, one per kind; {} turns the scheduler off
+    schedule: dict[str, str] = msgspec.field(
+        default_factory=lambda: {"auto": "0 3 * * *", "critical": "30 3 * * 0"}
+    )
+    keep_last: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 7  # per kind ...
+    keep_days: Annotated[float, msgspec.Meta(ge=0)] = 7.0  # ... and everything younger
+    compression: Literal["none", "zstd"] = "zstd"
+    zstd_level: Annotated[int, msgspec.Meta(ge=1, le=19)] = 3
+    encrypt: bool = False
+    key_file: str = ""  # 32-byte key (raw, hex or base64); never in this file
+    key_env: str = ""  # or the name of an environment variable holding it
+    remote: str = ""  # rsync destination: rsync://host[:port]/module/path or host:/path
+    rsync_args: list[str] = []
+    remote_timeout: Annotated[float, msgspec.Meta(gt=0)] = 600.0
+    auto_full_days: Annotated[float, msgspec.Meta(ge=0)] = 7.0
+    min_free_mb: Annotated[int, msgspec.Meta(ge=0)] = 1024
+    logs_dir: str = ""  # "" -> <state_dir>/logs
+    logs_days: Annotated[float, msgspec.Meta(ge=0)] = 3.0
+
+
+Percent = Annotated[float, msgspec.Meta(ge=0, le=100)]
+Multiple = Annotated[float, msgspec.Meta(gt=0, le=100)]  # of another setting
+
+
+class HealthConfig(_Section):
+    """The health monitor: how often it sweeps, its thresholds (warning < critical),
+    and the hold-down that keeps a flapping check from spamming alerts."""
+
+    interval: Annotated[float, msgspec.Meta(ge=0.2, le=300)] = 10.0  # periodic sweep, s
+    # a worse status must hold this long before it counts (a blip is not an alert) ...
+    confirm: Annotated[float, msgspec.Meta(ge=0, le=600)] = 2.0
+    # ... and a better one this long before the check recovers (flapping stays raised)
+    recover: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 15.0
+    api_timeout: Seconds = 2.0  # the self-probe of the HTTP API gives up after this
+    api_latency_warning_ms: Annotated[float, msgspec.Meta(gt=0)] = 250.0
+    api_latency_critical_ms: Annotated[float, msgspec.Meta(gt=0)] = 1000.0
+    cache_down_critical: Seconds = 60.0  # memcached down longer than this is critical
+    # data age per exchange and kind, as a multiple of the feed's silent_timeout
+    data_age_warning: Multiple = 0.5
+    data_age_critical: Multiple = 1.0
+    freshness_kinds: list[str] = msgspec.field(
+        default_factory=lambda: ["tickers", "ohlcv", "trades", "orderbook"]
+    )
+    rss_warning_mb: Annotated[float, msgspec.Meta(gt=0)] = 1536.0
+    rss_critical_mb: Annotated[float, msgspec.Meta(gt=0)] = 3072.0
+    system_memory_warning_pct: Percent = 90.0
+    system_memory_critical_pct: Percent = 97.0
+    cpu_warning_pct: Annotated[float, msgspec.Meta(gt=0)] = 80.0  # of one core
+    cpu_critical_pct: Annotated[float, msgspec.Meta(gt=0)] = 150.0
+    disk_free_warning_pct: Percent = 10.0
+    disk_free_critical_pct: Percent = 3.0
+    disk_paths: list[str] = []  # checked besides the state dir and the backup dir
+    error_rate_warning: Annotated[float, msgspec.Meta(ge=0)] = 5.0  # errors per minute
+    error_rate_critical: Annotated[float, msgspec.Meta(ge=0)] = 30.0
+    loop_lag_warning_ms: Annotated[float, msgspec.Meta(gt=0)] = 250.0
+    loop_lag_critical_ms: Annotated[float, msgspec.Meta(gt=0)] = 2000.0
+    bus_drops_warning: Annotated[float, msgspec.Meta(ge=0)] = 100.0  # per minute, actors
+    bus_drops_critical: Annotated[float, msgspec.Meta(ge=0)] = 5000.0
+    history: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 200  # transitions kept
+    # WATCHDOG=1 only while no actor has failed and the loop lag is below critical
+    watchdog_gate: bool = True
+
+
+Ratio = Annotated[float, msgspec.Meta(ge=0)]
+Fraction = Annotated[float, msgspec.Meta(ge=0, le=1)]
+Minutes = Annotated[int, msgspec.Meta(ge=1, le=1440)]
+
+
+class PriceMoveThresholds(_Section):
+    """Percent moves that fire, per window; twice the threshold is critical."""
+
+    pct_5m: Positive = 2.0
+    pct_15m: Positive = 3.5
+    pct_60m: Positive = 6.0
+
+
+class VolatilityThresholds(_Section):
+    ratio: Positive = 3.0  # RMS of recent 1m returns over the baseline's RMS
+    recent: Annotated[int, msgspec.Meta(ge=2, le=60)] = 5  # minutes
+    baseline: Annotated[int, msgspec.Meta(ge=20, le=720)] = 60  # minutes before them
+
+
+class VolumeThresholds(_Section):
+    ratio: Positive = 8.0  # a 1m volume over the baseline's median
+    baseline: Annotated[int, msgspec.Meta(ge=20, le=720)] = 60  # minutes
+
+
+class WhaleThresholds(_Section):
+    min_usd: Ratio = 100_000.0  # quote value at least this ...
+    k_sigma: Ratio = 4.5  # ... and this many robust sigmas above recent log sizes (0 = off)
+    sample: Annotated[int, msgspec.Meta(ge=30, le=100_000)] = 500  # recent trades measured
+    burst_seconds: Seconds = 10.0  # same-side trades summed over this window ...
+    burst_min_usd: Ratio = 500_000.0  # ... fire at this quote value ...
+    burst_factor: Positive = 10.0  # ... and this multiple of the side's usual flow
+
+
+class WallThresholds(_Section):
+    min_ratio: Positive = 50.0  # level size over the side's median level size
+    min_usd: Ratio = 100_000.0  # and at least this quote value
+    imbalance: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.75  # |bid-ask|/(bid+ask)
+    imbalance_seconds: SecondsOrOff = 60.0  # held this long before it fires
+
+
+class ManipulationThresholds(_Section):
+    warning: Fraction = 0.6  # score in [0, 1]
+    critical: Fraction = 0.8
+    windows: list[Minutes] = msgspec.field(default_factory=lambda: [5, 15, 60])
+    baseline: Annotated[int, msgspec.Meta(ge=10, le=720)] = 60  # minutes of usual volume
+    weight_oi: Fraction = 0.3
+    weight_volume: Fraction = 0.2
+    weight_price: Fraction = 0.2
+    weight_divergence: Fraction = 0.3
+
+
+class BetaChangeThresholds(_Section):
+    change: Positive = 0.5  # |beta - beta lookback ago|
+    lookback: Seconds = 86_400.0
+
+
+class FundingThresholds(_Section):
+    warning: Positive = 0.001  # |rate| per funding interval (0.001 = 0.1 %)
+    critical: Positive = 0.003
+
+
+class SignalThresholds(_Section):
+    """Every detector's thresholds: ``[signals.<detector>]`` and per-symbol overrides."""
+
+    price_move: PriceMoveThresholds = msgspec.field(default_factory=PriceMoveThresholds)
+    volatility: VolatilityThresholds = msgspec.field(default_factory=VolatilityThresholds)
+    volume: VolumeThresholds = msgspec.field(default_factory=VolumeThresholds)
+    whales: WhaleThresholds = msgspec.field(default_factory=WhaleThresholds)
+    walls: WallThresholds = msgspec.field(default_factory=WallThresholds)
+    manipulation: ManipulationThresholds = msgspec.field(default_factory=ManipulationThresholds)
+    beta: BetaChangeThresholds = msgspec.field(default_factory=BetaChangeThresholds)
+    funding: FundingThresholds = msgspec.field(default_factory=FundingThresholds)
+
+
+class SignalsConfig(SignalThresholds):
+    """The signals actor: which detectors run and their thresholds.
+
+    ``overrides`` maps a unified symbol to partial detector tables, e.g.
+    ``[signals.overrides."BTC/USDT".whales] min_usd = 1000000``; what a symbol's table
+    leaves out comes from the section above (:meth:`for_symbol`).
+    """
+
+    enabled: bool = True
+    detectors: list[str] = msgspec.field(
+        default_factory=lambda: [
+            "price_move",
+            "volatility_breakout",
+            "volume_spike",
+            "whale_trade",
+            "wall",
+            "book_imbalance",
+            "manipulation",
+            "regime_change",
+            "beta_change",
+            "funding_extreme",
+        ]
+    )
+    recent: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 200  # events kept per view
+    overrides: dict[str, dict[str, dict[str, Any]]] = {}
+
+    def for_symbol(self, symbol: str) -> SignalThresholds:
+        """The thresholds of ``symbol``: the section's, with its overrides applied."""
+        over = self.overrides.get(symbol)
+        base = SignalThresholds(**{f: getattr(self, f) for f in SignalThresholds.__struct_fields__})
+        if not over:
+            return base
+        data = msgspec.to_builtins(base)
+        for section, values in over.items():
+            data[section] = {**data.get(section, {}), **values}
+        return msgspec.convert(data, SignalThresholds)
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """The whole daemon configuration."""
 
@@ -245,10 +507,15 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     supervisor: SupervisorConfig = msgspec.field(default_factory=SupervisorConfig)
     bus: BusConfig = msgspec.field(default_factory=BusConfig)
     api: ApiConfig = msgspec.field(default_factory=ApiConfig)
+    control: ControlConfig = msgspec.field(default_factory=ControlConfig)
     memcached: MemcachedConfig = msgspec.field(default_factory=MemcachedConfig)
     store: StoreConfig = msgspec.field(default_factory=StoreConfig)
     beta: BetaConfig = msgspec.field(default_factory=BetaConfig)
     demo: DemoConfig = msgspec.field(default_factory=DemoConfig)
+    backup: BackupConfig = msgspec.field(default_factory=BackupConfig)
+    alerts: AlertsConfig = msgspec.field(default_factory=AlertsConfig)
+    health: HealthConfig = msgspec.field(default_factory=HealthConfig)
+    signals: SignalsConfig = msgspec.field(default_factory=SignalsConfig)
     exchanges: list[ExchangeConfig] = []
 
 
@@ -410,6 +677,10 @@ def _resolve_secrets(cfg: Config) -> Config:
         api = msgspec.structs.replace(
             api, token=_read_secret_file("api.token_file", api.token_file)
         )
+    if api.read_token_file and not api.read_token:
+        api = msgspec.structs.replace(
+            api, read_token=_read_secret_file("api.read_token_file", api.read_token_file)
+        )
     exchanges = []
     for i, ex in enumerate(cfg.exchanges):
         if ex.api_key_file and not ex.api_key:
@@ -421,11 +692,81 @@ def _resolve_secrets(cfg: Config) -> Config:
                 ex, secret=_read_secret_file(f"exchanges[{i}].secret_file", ex.secret_file)
             )
         exchanges.append(ex)
-    return msgspec.structs.replace(cfg, api=api, exchanges=exchanges)
+    alerts = msgspec.structs.replace(cfg.alerts, destinations=_resolve_destinations(cfg.alerts))
+    return msgspec.structs.replace(cfg, api=api, exchanges=exchanges, alerts=alerts)
+
+
+def _secret(dest: Any, key: str, field: str) -> str:
+    """``field`` of an alert destination: inline, else ``<field>_file``, else the
+    environment variable named by ``<field>_env``."""
+    value: str = getattr(dest, field)
+    path, env = getattr(dest, f"{field}_file"), getattr(dest, f"{field}_env")
+    if not value and path:
+        value = _read_secret_file(f"{key}.{field}_file", path)
+    if not value and env:
+        value = os.environ.get(env, "")
+        if not value:
+            raise ConfigError(f"{key}.{field}_env: environment variable {env!r} is not set")
+    return value
+
+
+def _check_url(key: str, url: str) -> None:
+    # never echo the URL: it carries the webhook's secret
+    if not re.match(r"^https?://[^/\s]+", url):
+        raise ConfigError(f"{key}: expected an http:// or https:// URL")
+
+
+def _resolve_destinations(alerts: AlertsConfig) -> list[AlertDestination]:
+    out = []
+    for i, d in enumerate(alerts.destinations):
+        key = f"alerts.destinations[{i}]"
+        if d.type == "telegram":
+            token = _secret(d, key, "bot_token")
+            if not token:
+                raise ConfigError(f"{key}.bot_token: required for a telegram destination")
+            if not d.chat_id:
+                raise ConfigError(f"{key}.chat_id: required for a telegram destination")
+            _check_url(f"{key}.api_url", d.api_url)
+            d = msgspec.structs.replace(d, bot_token=token)
+        else:
+            url = _secret(d, key, "webhook_url")
+            if not url:
+                raise ConfigError(f"{key}.webhook_url: required for a {d.type} destination")
+            _check_url(f"{key}.webhook_url", url)
+            d = msgspec.structs.replace(d, webhook_url=url)
+        out.append(d)
+    return out
+
+
+def _validate_signals(sig: SignalsConfig) -> None:
+    from virtuoso_daemon.core.messages import SIGNAL_KINDS
+
+    bad = sorted(set(sig.detectors) - set(SIGNAL_KINDS))
+    if bad:
+        raise ConfigError(
+            f"signals.detectors: unknown {', '.join(bad)}; expected some of "
+            f"{', '.join(SIGNAL_KINDS)}"
+        )
+    for name in ("manipulation", "funding"):
+        t = getattr(sig, name)
+        if t.warning > t.critical:
+            raise ConfigError(f"signals.{name}.warning: must not exceed signals.{name}.critical")
+    for symbol, over in sig.overrides.items():
+        where = f'signals.overrides."{symbol}"'
+        for section, values in over.items():
+            if section not in SignalThresholds.__struct_fields__:
+                raise ConfigError(f"{where}.{section}: unknown detector table")
+            if not isinstance(values, dict):
+                raise ConfigError(f"{where}.{section}: expected a table")
+        try:
+            sig.for_symbol(symbol)
+        except msgspec.ValidationError as exc:
+            raise ConfigError(f"{where}.{_format_validation(exc, {})}") from None
 
 
 def _validate(cfg: Config) -> None:
     """Semantic checks msgspec's types cannot express."""
+    _validate_signals(cfg.signals)
     _check_host("daemon.host", cfg.daemon.host)
     _check_group("daemon.socket_group", cfg.daemon.socket_group)
     path_bytes = len(os.fsencode(socket_path(cfg)))
@@ -435,6 +776,14 @@ def _validate(cfg: Config) -> None:
             f"a Unix socket path takes at most {UNIX_SOCKET_PATH_MAX}"
         )
     _check_per_timeframe("store.candles", cfg.store.candles, 1)
+    _validate_backup(cfg.backup)
+    dest_names = [d.name for d in cfg.alerts.destinations]
+    for i, dest in enumerate(cfg.alerts.destinations):
+        if not dest.name or dest_names.count(dest.name) > 1:
+            raise ConfigError(f"alerts.destinations[{i}].name: a unique non-empty name is required")
+        if dest.backoff_max < dest.backoff_initial:
+            raise ConfigError(f"alerts.destinations[{i}].backoff_max: must be >= backoff_initial")
+    _validate_health(cfg.health)
     names = [ex.name for ex in cfg.exchanges]
     for i, ex in enumerate(cfg.exchanges):
         if names.count(ex.name) > 1:
@@ -467,6 +816,53 @@ def _validate(cfg: Config) -> None:
 
 
 DATA_KINDS = frozenset({"tickers", "ohlcv", "trades", "orderbook"})
+
+
+def _validate_backup(b: BackupConfig) -> None:
+    """Schedule keys are backup kinds and values cron expressions (croniter's syntax)."""
+    from croniter import croniter  # type: ignore[import-untyped]  # only when a config is checked
+
+    for kind, expr in b.schedule.items():
+        if kind not in BACKUP_KINDS:
+            raise ConfigError(
+                f"backup.schedule.{kind}: unknown backup kind; "
+                f"expected one of {', '.join(BACKUP_KINDS)}"
+            )
+        if not croniter.is_valid(expr):
+            raise ConfigError(f"backup.schedule.{kind}: {expr!r} is not a cron expression")
+    if b.key_file and b.key_env:
+        raise ConfigError("backup.key_env: give backup.key_file or backup.key_env, not both")
+
+
+FEED_KINDS = DATA_KINDS | {"funding", "open_interest"}
+
+
+def _validate_health(h: HealthConfig) -> None:
+    """Each warning threshold below its critical one; known data kinds only."""
+    pairs = [
+        ("api_latency_warning_ms", "api_latency_critical_ms", 1),
+        ("data_age_warning", "data_age_critical", 1),
+        ("rss_warning_mb", "rss_critical_mb", 1),
+        ("system_memory_warning_pct", "system_memory_critical_pct", 1),
+        ("cpu_warning_pct", "cpu_critical_pct", 1),
+        ("disk_free_warning_pct", "disk_free_critical_pct", -1),  # free space: lower is worse
+        ("error_rate_warning", "error_rate_critical", 1),
+        ("loop_lag_warning_ms", "loop_lag_critical_ms", 1),
+        ("bus_drops_warning", "bus_drops_critical", 1),
+    ]
+    for warn, crit, sign in pairs:
+        w, c = getattr(h, warn), getattr(h, crit)
+        if (c - w) * sign < 0:
+            relation = "<=" if sign > 0 else ">="
+            raise ConfigError(f"health.{warn}: expected {relation} health.{crit} ({c}), got {w}")
+    bad = sorted(set(h.freshness_kinds) - FEED_KINDS)
+    if bad:
+        raise ConfigError(
+            f"health.freshness_kinds: unknown {', '.join(bad)}; "
+            f"expected some of {', '.join(sorted(FEED_KINDS))}"
+        )
+
+
 _HOSTNAME = re.compile(
     r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$"
 )
@@ -530,7 +926,28 @@ def load_config(
     except msgspec.ValidationError as exc:
         raise ConfigError(_format_validation(exc, data)) from None
     _validate(cfg)
-    return _resolve_secrets(cfg)
+    cfg = _resolve_secrets(cfg)
+    _validate_exposure(cfg)
+    return cfg
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or ``localhost``) only accepts local connections."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a hostname or "" (every interface): assume it is reachable
+
+
+def _validate_exposure(cfg: Config) -> None:
+    """Refuse to serve reads to a network without a read token (secrets resolved)."""
+    if not is_loopback(cfg.daemon.host) and not cfg.api.read_token:
+        raise ConfigError(
+            f"api.read_token: required when daemon.host ({cfg.daemon.host!r}) is not a "
+            "loopback address (set api.read_token_file, or bind 127.0.0.1)"
+        )
 
 
 def redact(value: Any) -> Any:

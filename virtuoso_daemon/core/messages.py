@@ -89,6 +89,14 @@ class OrderBookTop(Message, frozen=True, kw_only=True):
     mid: float | None
     ts: int
     recv_ts: float
+    # wall candidates from the full book the feed keeps: (price, amount, multiple of
+    # the side's median level size), largest first; the signals actor applies its own
+    # threshold. *_edge: the farthest price scanned on that side (walls beyond it are
+    # not seen)
+    bid_walls: list[tuple[float, float, float]] = []
+    ask_walls: list[tuple[float, float, float]] = []
+    bid_edge: float | None = None
+    ask_edge: float | None = None
 
 
 class Funding(Message, frozen=True, kw_only=True):
@@ -114,6 +122,21 @@ class OpenInterest(Message, frozen=True, kw_only=True):
 FeedState = Literal["starting", "connected", "degraded", "down", "paused"]
 
 
+class CandleGap(msgspec.Struct, frozen=True, kw_only=True):
+    """Candles a backfill asked for and the exchange did not return (after retries).
+
+    ``start``/``end``: open times (ms) of the first missing candle and of the first
+    one after the gap; ``where``: ``head`` (history starts later than asked: a young
+    market, or lost), ``inside`` (a hole between candles) or ``tail`` (nothing
+    between the last candle returned and the present).
+    """
+
+    start: int
+    end: int
+    missing: int
+    where: Literal["head", "inside", "tail"]
+
+
 class FeedStatus(Message, frozen=True, kw_only=True):
     exchange: str
     state: FeedState
@@ -122,9 +145,16 @@ class FeedStatus(Message, frozen=True, kw_only=True):
     paused_symbols: list[str] = []
     modes: dict[str, str] = {}  # data kind -> "stream" | "rest"
     last_message_ts: float | None = None
+    # newest message per data kind (receive time, epoch s): what the health monitor's
+    # freshness check reads, so a stream that went silent while others flow shows
+    last_by_kind: dict[str, float] = {}
     latency_ms: float | None = None
     errors: dict[str, int] = {}
     detail: str = ""
+    # symbol -> timeframe -> what its backfill could not get (series without a gap
+    # are absent); symbols the config names but the exchange does not list
+    gaps: dict[str, dict[str, list[CandleGap]]] = {}
+    unknown_symbols: list[str] = []
     ts: float
 
 
@@ -212,7 +242,7 @@ class Condition(Message, frozen=True, kw_only=True):
 
     Producers publish these on ``Topics.CONDITIONS`` (lossless) whenever a condition
     starts, changes severity, or ends (``active=False``); they may repeat an active one.
-    The alert manager (``signals``) alone turns them into :class:`Alert`: it fires
+    The alert manager (``alerts``) alone turns them into :class:`Alert`: it fires
     once per ``key``, repeats after ``repeat_interval``, re-fires on escalation, sends
     a resolution, groups for delivery. Producers never deduplicate or rate-limit.
     """
@@ -232,7 +262,36 @@ class Condition(Message, frozen=True, kw_only=True):
     event: bool = False
 
 
+#: the kinds of condition producers publish (the alert API rejects any other)
+CONDITION_KINDS = (
+    "price_move",
+    "volatility_breakout",
+    "volume_spike",
+    "whale_trade",
+    "wall",
+    "book_imbalance",
+    "manipulation",
+    "regime_change",
+    "beta_change",
+    "funding_extreme",
+    "health",
+)
+
+AlertStatus = Literal["firing", "resolved"]
+#: what happened to the alert in this message: it fired, repeated after
+#: repeat_interval, escalated in severity, resolved, or was acknowledged/updated
+AlertEvent = Literal["firing", "repeat", "escalated", "resolved", "acknowledged", "updated"]
+
+
 class Alert(Message, frozen=True, kw_only=True):
+    """One alert (an episode of one condition key, from firing to resolution).
+
+    Made only by the alert manager (``alerts``): ``id`` is stable for the episode,
+    ``data`` holds the numbers that triggered it, ``event`` says what this message is
+    (a firing, a repeat, an escalation, a resolution ...). Written to SQLite before
+    it is published on ``Topics.ALERTS`` or delivered.
+    """
+
     id: str
     kind: str  # price_move, volume_spike, whale_trade, manipulation, ...
     severity: Severity
@@ -242,31 +301,104 @@ class Alert(Message, frozen=True, kw_only=True):
     value: float | None = None
     threshold: float | None = None
     data: dict[str, Any] = {}
-    ts: float
+    ts: float  # time of this event
+    key: str = ""  # the condition key
+    status: AlertStatus = "firing"
+    event: AlertEvent = "firing"
+    group_key: str = ""
+    first_ts: float | None = None  # when it first fired
+    notified_ts: float | None = None  # last firing/repeat/escalation sent to destinations
+    fired: int = 0  # notifications sent so far (firing, repeats, escalations)
+    resolved_ts: float | None = None
+    acked_ts: float | None = None
+    acked_by: str | None = None
+    muted: str | None = None  # "silenced:<id>" or "inhibited:<exchange>" when not delivered
+
+
+HealthStatus = Literal["ok", "warning", "critical"]
 
 
 class HealthCheck(Message, frozen=True, kw_only=True):
-    name: str
-    status: Literal["ok", "warning", "critical"]
+    """One check of the health monitor, as it counts (after its hold-down).
+
+    ``value`` is what was measured, ``threshold`` the limit it is compared with (the
+    critical one when critical, else the warning one), ``raw`` the status of the newest
+    measurement when the hold-down has not yet let it count."""
+
+    name: str  # "api", "cache", "exchange:<name>", "data:<exchange>:<kind>", "memory" ...
+    status: HealthStatus
     value: float | str | None
     threshold: float | str | None
     message: str
+    category: str = ""  # api, cache, exchange, data, memory, cpu, disk, errors, actors
+    unit: str = ""
+    raw: HealthStatus | None = None
+    since: float | None = None  # when the check entered its status
 
 
-class HealthReport(Message, frozen=True, kw_only=True):
-    status: Literal["ok", "warning", "critical"]
-    checks: list[HealthCheck]
+class HealthTransition(Message, frozen=True, kw_only=True):
+    """A check's counted status changed (what became a Condition on the bus)."""
+
+    check: str
+    old: HealthStatus
+    new: HealthStatus
+    value: float | str | None = None
+    message: str = ""
     ts: float
 
 
+class HealthReport(Message, frozen=True, kw_only=True):
+    status: HealthStatus
+    checks: list[HealthCheck]
+    ts: float
+    summary: str = ""  # one line, what sd_notify STATUS= and the status line show
+    transitions: list[HealthTransition] = []  # the newest few, newest last
+
+
 class BackupEvent(Message, frozen=True, kw_only=True):
-    event: Literal["started", "completed", "failed", "verified", "pruned"]
+    """One step of a backup run (or a verify, or a prune), published on ``backups``.
+
+    ``progress`` events come about twice a second while a run copies and verifies;
+    ``failed`` carries the reason, ``verified`` the outcome (``error`` and
+    ``damaged`` set when the backup is damaged)."""
+
+    event: Literal["started", "progress", "completed", "failed", "verified", "pruned"]
     backup_id: str
+    kind: str | None = None
     path: str | None = None
     size: int | None = None
     sha256: str | None = None
     error: str | None = None
+    damaged: str | None = None  # the file verify found damaged
+    phase: str | None = None  # copying, verifying, finishing, remote
+    files_done: int | None = None
+    files_total: int | None = None
+    bytes_done: int | None = None
+    bytes_total: int | None = None
     ts: float
+
+
+class BackupInfo(Message, frozen=True, kw_only=True):
+    """One row of the backup catalogue (``backup.list``, ``/api/system/backups``)."""
+
+    id: str
+    kind: str  # critical, full, config, data, remote (auto is resolved to one of them)
+    status: Literal["completed", "failed", "damaged"]
+    created: float
+    finished: float | None = None
+    archive: str | None = None  # file name in the backup directory
+    size: int | None = None  # the archive's bytes
+    sha256: str | None = None  # of the archive
+    files: int = 0
+    bytes: int = 0  # the files' bytes before compression
+    compression: str = "none"
+    encrypted: bool = False
+    trigger: str = "manual"  # manual, schedule
+    reason: str | None = None  # why auto chose this kind
+    error: str | None = None
+    verified_at: float | None = None
+    damaged: str | None = None
+    remote: str | None = None  # where a remote backup was copied
 
 
 # --- runtime ------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import msgspec
 from virtuoso_daemon import __version__
 from virtuoso_daemon.core.bus import Bus
 from virtuoso_daemon.core.config import Config, socket_path, state_dir
+from virtuoso_daemon.core.metrics import Metrics
 from virtuoso_daemon.core.systemd import Notifier
 
 if TYPE_CHECKING:
@@ -95,6 +96,10 @@ class Runtime:
     # the event loop the actors run on, set by the HTTP actor before it starts its
     # thread (handlers that talk to actors are run there: api.dispatch)
     main_loop: asyncio.AbstractEventLoop | None = None
+    # request counters and latency per route (HTTP and socket), exported by /metrics
+    metrics: Metrics = field(default_factory=Metrics)
+    # the health monitor's say on WATCHDOG=1: a reason to withhold it, or None
+    watchdog_gate: Callable[[], str | None] | None = None
 
     @property
     def state_dir(self) -> Path:

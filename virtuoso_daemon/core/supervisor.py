@@ -12,8 +12,10 @@
   ``supervisor.start_timeout`` is logged with its stack (where it is stuck) and the
   start fails with :class:`StartTimeout` instead of hanging before READY.
 * ``READY=1`` goes to systemd once every actor has started the first time; a watchdog
-  task pings at half of ``WATCHDOG_USEC``; SIGHUP reloads the config and hands changed
-  sections to the actors that declared them in ``config_sections``.
+  task pings at half of ``WATCHDOG_USEC`` while no actor has failed and the health
+  monitor's gate agrees (:meth:`Supervisor.watchdog_withheld`); :meth:`Supervisor.reload_config`
+  (SIGHUP, ``config reload``) applies a new config all or nothing (core/reload.py);
+  signals themselves are the process's (process/unix_signals.py).
 """
 
 from __future__ import annotations
@@ -32,7 +34,6 @@ import anyio
 import anyio.abc
 
 from virtuoso_daemon.core.bus import Topics
-from virtuoso_daemon.core.config import ConfigError
 from virtuoso_daemon.core.logs import current_actor
 from virtuoso_daemon.core.messages import ActorEvent, ActorState
 from virtuoso_daemon.core.reload import Reconfigurable, Reloader, ReloadResult
@@ -192,6 +193,7 @@ class Supervisor:
         self._cancel: anyio.CancelScope | None = None
         self._lifecycle_waiters: list[Callable[[ActorEvent], None]] = []
         self._reloader = Reloader(runtime)
+        self._stop_requested = False
 
     @staticmethod
     def _order(specs: Sequence[ActorSpec]) -> list[ActorSpec]:
@@ -245,6 +247,7 @@ class Supervisor:
         return self.runners[name].instance
 
     def request_shutdown(self) -> None:
+        self._stop_requested = True
         if self._cancel is not None:
             self.runtime.notifier.stopping()
             self._cancel.cancel()
@@ -254,31 +257,31 @@ class Supervisor:
         raises :class:`ConfigError` saying why when the running config is kept."""
         return await self._reloader.reload([(r.name, r.instance) for r in self.runners.values()])
 
+    def watchdog_withheld(self) -> str | None:
+        """Why ``WATCHDOG=1`` is not sent now, or None: an actor failed for good, or
+        the health monitor's gate (``runtime.watchdog_gate``: the loop lags) says no.
+        A wedged daemon then stops pinging and systemd restarts it; a loop blocked
+        outright stops pinging by itself (this task runs on it)."""
+        failed = [r.name for r in self.runners.values() if r.state == "failed"]
+        if failed:
+            return f"actor(s) failed: {', '.join(failed)}"
+        gate = self.runtime.watchdog_gate
+        return gate() if gate is not None else None
+
     async def _watchdog(self, interval: float) -> None:
+        withheld: str | None = None
         while True:
-            self.runtime.notifier.watchdog()
+            reason = self.watchdog_withheld()
+            if reason is None:
+                self.runtime.notifier.watchdog()
+            elif reason != withheld:
+                log.error("withholding WATCHDOG=1 from systemd: %s", reason)
+            withheld = reason
             await anyio.sleep(interval)
-
-    async def _signals(self) -> None:
-        import signal
-
-        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as sigs:
-            async for signum in sigs:
-                if signum == signal.SIGHUP:
-                    try:
-                        await self.reload_config()
-                    except ConfigError:  # rejected, and logged why: keep serving
-                        pass
-                    except Exception:  # a bug in a reload must not end the daemon either
-                        log.exception("config reload failed; still serving")
-                else:
-                    log.info("received %s, shutting down", signal.Signals(signum).name)
-                    self.request_shutdown()
 
     async def run(
         self,
         *,
-        handle_signals: bool = False,
         task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
     ) -> None:
         """Start everything, serve until cancelled or shut down, then stop everything."""
@@ -286,9 +289,9 @@ class Supervisor:
         stuck: str | None = None
         with anyio.CancelScope() as scope:
             self._cancel = scope
+            if self._stop_requested:  # asked to stop before it started
+                scope.cancel()
             async with anyio.create_task_group() as tg:
-                if handle_signals:
-                    tg.start_soon(self._signals)
                 for spec in self.specs:
                     runner = self.runners[spec.name]
                     for dep in spec.depends_on:

@@ -86,6 +86,15 @@ async def run_stream(ns: argparse.Namespace, path: Path, timeout: float) -> int:
         "level": ns.level,
     }
     async with ControlClient.connect(path, timeout=timeout) as client:
+        if (
+            getattr(ns, "first", False) and ns.call is not None
+        ):  # `health --watch`: now, then follow
+            try:
+                result = await client.call(ns.call.cmd, ns.call.args(ns), timeout=timeout)
+            except CommandError as exc:
+                err(f"{ns.call.cmd} failed: {exc.code}: {exc.message}")
+                return FAILED
+            out(pretty_json(result) if as_json else ns.call.render(result, ns))
         try:
             await client.subscribe(*ns.topics, **filters)
         except CommandError as exc:
@@ -115,6 +124,10 @@ async def run(ns: argparse.Namespace) -> int:
     try:
         if getattr(ns, "stream", False):
             return await run_stream(ns, path, timeout)
+        session = getattr(ns, "session", None)  # a command with its own exchange (backup run)
+        if session is not None:
+            result: int = await session(ns, path, timeout)
+            return result
         return await run_call(ns, ns.call, path, timeout)
     except DaemonUnreachable as exc:
         err(f"daemon unreachable: {exc}")
@@ -139,6 +152,10 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(ns, "call", None) is None and not getattr(ns, "stream", False):
         ns.group_parser.print_help(sys.stderr)
         return USAGE
+    local = getattr(ns, "local", None)  # runs here without a daemon (backup restore)
+    if local is not None:
+        code: int = local(ns)
+        return code
     try:
         return anyio.run(run, ns)
     except UsageError as exc:

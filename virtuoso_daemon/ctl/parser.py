@@ -11,6 +11,8 @@ import msgspec
 
 from virtuoso_daemon import __version__
 from virtuoso_daemon.core.config import default_socket_path
+from virtuoso_daemon.ctl.backup import add_backup_commands
+from virtuoso_daemon.ctl.health import render_health
 from virtuoso_daemon.ctl.render import (
     render_auto,
     render_beta,
@@ -250,6 +252,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="only the N symbols with the largest 24h quote volume (default: all)",
     )
 
+    q = add(
+        "health",
+        "every health check with its value and threshold; --watch follows the reports",
+        Call("health", pick("check", "transitions"), render_health),
+    )
+    q.add_argument("--check", help="only checks whose name starts with this, e.g. data:")
+    q.add_argument("--transitions", type=int, help="newest N transitions (default 20)")
+    q.add_argument("--watch", action="store_true", dest="stream", help="then follow until Ctrl-C")
+    q.add_argument("--count", "-n", type=int, help="with --watch: exit after N reports")
+    q.set_defaults(
+        topics=["health"], throttle_ms=None, exchange=None, symbols=None, timeframes=None,
+        level=None, first=True,
+    )  # fmt: skip
+
     add("clients", "connected control clients", Call("clients", no_args, render_clients))
     add("topics", "topics for watch", Call("topics", no_args, render_auto))
     q = add(
@@ -263,6 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
         "stop the daemon gracefully",
         Call("shutdown", no_args, render_done("daemon is stopping")),
     )
+
+    add_backup_commands(add, group, Call)
 
     q = add("call", "send any command: call CMD [ARGS-JSON]", Call("", raw_args, render_auto))
     q.add_argument("cmd", help="command name, e.g. status")

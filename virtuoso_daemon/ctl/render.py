@@ -18,12 +18,14 @@ from virtuoso_daemon.core.messages import (
     CandleBatch,
     FeedStatus,
     Funding,
+    HealthReport,
     LogRecord,
     OpenInterest,
     OrderBookTop,
     Ticker,
     Trade,
 )
+from virtuoso_daemon.ctl.health import health_line
 from virtuoso_daemon.ctl.tables import (
     Column,
     _cell,
@@ -331,6 +333,8 @@ def describe_event(event: Event) -> str:
         text = f"{d.timeframe}/{d.window} vs {d.benchmark}: {len(d.rows)} symbols"
     elif isinstance(d, Alert):
         text = f"[{d.severity}] {d.kind} {d.symbol or ''}: {d.message}"
+    elif isinstance(d, HealthReport):
+        text = health_line(d)
     else:
         data = msgspec.json.encode(d).decode()
         text = data if len(data) <= 200 else data[:197] + "..."

@@ -181,7 +181,10 @@ class FeedActor:
         for kind in DATA_KINDS:
             if kind not in cfg.kinds or (kind == "ohlcv" and not ctx.timeframes):
                 continue
-            plan = stream_plan(ctx.rest, kind, len(ctx.timeframes)) if cfg.streaming else None
+            streams = ctx.profile.streams(cfg.market)
+            plan = (
+                stream_plan(ctx.rest, kind, len(ctx.timeframes), streams) if cfg.streaming else None
+            )
             chunks = chunked(ctx.symbols, plan[1] if plan else REST_CHUNK)
             for i, chunk in enumerate(chunks):
                 key = kind if len(chunks) == 1 else f"{kind}#{i}"
@@ -239,6 +242,7 @@ class FeedActor:
         cfg = ctx.cfg
         if cfg.symbols:
             found, unknown = sym.resolve_all(ctx.rest.markets, cfg, cfg.symbols)
+            ctx.health.unknown_symbols = unknown  # in the status: queries answer 404
             if unknown:
                 log.warning("%s: unknown symbols ignored: %s", self.name, ", ".join(unknown))
             return found

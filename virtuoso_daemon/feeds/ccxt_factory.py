@@ -24,12 +24,14 @@ import ccxt.pro as ccxt_pro
 from virtuoso_daemon.core.config import ExchangeConfig
 from virtuoso_daemon.feeds import ws_pump
 from virtuoso_daemon.feeds.backoff import RateGate, retry_after_seconds
+from virtuoso_daemon.feeds.exchanges import profile_for
 
 log = logging.getLogger("virtuoso.feeds")
 
 CLOSE_TIMEOUT = 2.0  # seconds per close; ccxt itself sleeps 0.25 s in close()
-# streamed trades / candles ccxt caches per symbol (and timeframe) between two scans;
-# more trades than this per scan interval are counted as ``trades_overflow``
+# streamed trades ccxt caches per symbol (where the trade hook is in, the feed's own
+# caches replace them for watched symbols: this only bounds any other) and candles
+# per symbol and timeframe between two scans
 TRADES_LIMIT = 50
 OHLCV_LIMIT = 8  # a scan reads back to the candle it tracks; a longer gap is refetched
 
@@ -53,7 +55,9 @@ def exchange_class(ccxt_id: str) -> type[Any]:
 
 
 def ccxt_config(cfg: ExchangeConfig) -> dict[str, Any]:
-    """The constructor config for one feed: our defaults, then the operator's options."""
+    """The constructor config for one feed: our defaults, the exchange profile's
+    options, then the operator's."""
+    profile = profile_for(cfg.ccxt_id)
     options: dict[str, Any] = {
         # load only the market type this feed watches (binance/bybit default to all,
         # which is three to eleven extra calls and ambiguous ids like BTCUSDT)
@@ -61,14 +65,12 @@ def ccxt_config(cfg: ExchangeConfig) -> dict[str, Any]:
         # ccxt keeps the newest N streamed trades and candles per symbol (default 1000
         # each: ~1.25 MB of trade dicts per symbol, hours to fill, hundreds of MB over
         # a large universe). The feeds only read what arrived since their last scan
-        # (see streams.CacheScan), so a short tail is enough.
-        "tradesLimit": TRADES_LIMIT,
+        # (see streams.CacheScan), so a short tail is enough; a scanned exchange
+        # (no trade hook in its profile) keeps enough rows for a burst between scans.
+        "tradesLimit": TRADES_LIMIT if profile.trade_hook else profile.scan_trades_limit,
         "OHLCVLimit": OHLCV_LIMIT,
     }
-    if cfg.ccxt_id.startswith("binance"):
-        # full 24 h tickers (with bid/ask) instead of binance's default mini tickers
-        options["watchTickers"] = {"name": "ticker"}
-        options["watchTicker"] = {"name": "ticker"}
+    options = deep_merge(options, profile.options)
     if cfg.market == "linear":
         options["defaultType"] = "swap"
         options["defaultSubType"] = "linear"

@@ -21,6 +21,7 @@ from virtuoso_daemon.core.runtime import Runtime
 from virtuoso_daemon.feeds import normalize
 from virtuoso_daemon.feeds.backoff import RateGate, error_kind, is_rate_limit
 from virtuoso_daemon.feeds.ccxt_factory import ExchangeFactory
+from virtuoso_daemon.feeds.exchanges import profile_for
 from virtuoso_daemon.feeds.status import FeedHealth
 
 if TYPE_CHECKING:
@@ -42,6 +43,7 @@ class FeedContext:
         self.cfg = cfg
         self.name = cfg.name
         self.market = cfg.market
+        self.profile = profile_for(cfg.ccxt_id)
         self.gate = RateGate()
         self.factory = ExchangeFactory(cfg, self.gate)
         self.health = FeedHealth(cfg.name, cfg.market, cfg.silent_timeout)

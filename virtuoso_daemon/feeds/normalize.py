@@ -14,6 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
+from virtuoso_daemon.analytics.detectors import wall_levels
 from virtuoso_daemon.core.messages import Candle, Funding, OpenInterest, OrderBookTop, Ticker, Trade
 
 Row = tuple[int, float, float, float, float, float]
@@ -207,6 +210,8 @@ def order_book_top(
             if level[0] > hi:
                 break
             ask_depth += level[1]
+    bid_walls, bid_edge = _walls(bids_raw)
+    ask_walls, ask_edge = _walls(asks_raw)
     ts = book.get("timestamp")
     return OrderBookTop(
         exchange=exchange,
@@ -220,7 +225,28 @@ def order_book_top(
         mid=mid,
         ts=int(ts) if ts is not None else int(recv * 1000),
         recv_ts=recv,
+        bid_walls=bid_walls,
+        ask_walls=ask_walls,
+        bid_edge=bid_edge,
+        ask_edge=ask_edge,
     )
+
+
+WALL_CANDIDATE_RATIO = 10.0  # levels this many times the side's median are wall candidates
+WALL_CANDIDATES = 5  # per side, largest first
+
+
+def _walls(side: Sequence[Sequence[Any]]) -> tuple[list[tuple[float, float, float]], float | None]:
+    """Wall candidates of one book side (every level the feed keeps) and its far edge."""
+    if not side:
+        return [], None
+    levels = np.asarray([(lv[0], lv[1]) for lv in side], dtype=np.float64)
+    idx, ratios = wall_levels(levels[:, 1], WALL_CANDIDATE_RATIO, WALL_CANDIDATES)
+    walls = [
+        (float(levels[i, 0]), float(levels[i, 1]), round(float(r), 2))
+        for i, r in zip(idx.tolist(), ratios.tolist(), strict=True)
+    ]
+    return walls, float(levels[-1, 0])
 
 
 def funding(exchange: str, f: Mapping[str, Any], recv: float) -> Funding:

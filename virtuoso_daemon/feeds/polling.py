@@ -24,6 +24,10 @@ log = logging.getLogger("virtuoso.feeds")
 
 TRADES_LIMIT = 100  # recent trades per poll and symbol
 BOOK_LIMIT = 100  # levels per side fetched for the top-of-book summary
+# levels per side a streamed book keeps (its snapshot is fetched once per subscription):
+# deep enough to see order-book walls a few percent from the touch (the wall summaries
+# of OrderBookTop are computed over every level kept)
+STREAM_BOOK_LIMIT = 500
 OHLCV_PAGE = 1000  # rows per kline request when catching up
 
 

@@ -12,8 +12,9 @@ State rule (documented here because the API and TUI show it):
 * ``starting``: nothing received yet and nothing failed yet.
 * ``down``: every data kind is failing, or nothing at all arrived for longer than
   the feed's ``silent_timeout`` (or nothing ever arrived and calls are failing).
-* ``degraded``: data flows, but some kind is failing right now or runs on its REST
-  fallback although streaming was wanted.
+* ``degraded``: data flows, but some kind is failing right now, runs on its REST
+  fallback although streaming was wanted, or lost data in the last
+  :data:`LOSS_HOLD` seconds (trades that overflowed ccxt's cache, say).
 * ``connected``: otherwise.
 """
 
@@ -22,9 +23,12 @@ from __future__ import annotations
 import time
 from collections import Counter
 
-from virtuoso_daemon.core.messages import FeedState, FeedStatus
+from virtuoso_daemon.core.messages import CandleGap, FeedState, FeedStatus
 
 HEARTBEAT = 2.0  # seconds: a FeedStatus goes out at least this often
+#: seconds a loss keeps the feed ``degraded`` after the last one (long enough that an
+#: operator or a health check polling every few seconds sees it)
+LOSS_HOLD = 60.0
 
 
 class FeedHealth:
@@ -42,15 +46,22 @@ class FeedHealth:
         self.messages: Counter[str] = Counter()  # data kind -> messages published
         self.reconnects = 0
         self.last_message: float | None = None
+        self.last_by_kind: dict[str, float] = {}  # data kind -> newest receive time
         self.latency_ms: float | None = None
         self.paused = False
         self.note = ""  # a standing remark (e.g. "loading markets")
+        # data kind -> (time of the last loss, what was lost)
+        self.losses: dict[str, tuple[float, str]] = {}
+        # symbol -> timeframe -> candles its backfill could not get (see backfill)
+        self.gaps: dict[str, dict[str, list[CandleGap]]] = {}
+        self.unknown_symbols: list[str] = []  # configured, but not listed
 
     # --- reporting (called from the data loops) --------------------------------------
 
     def ok(self, key: str, kind: str, recv: float, n: int = 1) -> None:
         """A batch of ``n`` messages of ``kind`` arrived (via ``key``) and was published."""
         self.last_message = recv
+        self.last_by_kind[kind] = recv
         self.messages[kind] += n
         if self.failing:
             self.failing.pop(key, None)
@@ -70,6 +81,19 @@ class FeedHealth:
     def fail(self, key: str, error_kind: str, message: str) -> None:
         self.errors[error_kind] += 1
         self.failing[key] = f"{key}: {error_kind}: {message}"[:300]
+
+    def lost(self, kind: str, reason: str, now: float | None = None) -> None:
+        """Data of ``kind`` was lost (counted as ``<kind>_lost``); the feed reports
+        ``degraded`` with ``reason`` for :data:`LOSS_HOLD` seconds after the last one."""
+        self.errors[f"{kind}_lost"] += 1
+        self.losses[kind] = (time.time() if now is None else now, reason[:200])
+
+    def recent_losses(self, now: float) -> list[str]:
+        return [
+            f"{kind} lost: {reason}"
+            for kind, (at, reason) in sorted(self.losses.items())
+            if now - at < LOSS_HOLD
+        ]
 
     def set_mode(self, key: str, mode: str, preferred: str) -> None:
         self.modes[key] = mode
@@ -102,17 +126,22 @@ class FeedHealth:
             return "down"
         if now - self.last_message > self.silent_timeout:
             return "down"
-        if self.failing or any(
-            self.modes[k] != self.preferred.get(k, self.modes[k]) for k in active
+        if (
+            self.failing
+            or any(self.modes[k] != self.preferred.get(k, self.modes[k]) for k in active)
+            or self.recent_losses(now)
         ):
             return "degraded"
         return "connected"
 
-    def detail(self) -> str:
+    def detail(self, now: float | None = None) -> str:
         if self.paused:
             return "paused by operator"
-        if self.failing:
-            return "; ".join(sorted(self.failing.values()))[:600]
+        parts = sorted(self.failing.values()) + self.recent_losses(
+            time.time() if now is None else now
+        )
+        if parts:
+            return "; ".join(parts)[:600]
         return self.note
 
     def snapshot(self, symbols: list[str], paused_symbols: list[str]) -> FeedStatus:
@@ -125,9 +154,12 @@ class FeedHealth:
             paused_symbols=paused_symbols,
             modes=self.kind_modes(),
             last_message_ts=self.last_message,
+            last_by_kind=dict(self.last_by_kind),
             latency_ms=None if self.latency_ms is None else round(self.latency_ms, 1),
             errors=dict(self.errors),
-            detail=self.detail(),
+            detail=self.detail(now),
+            gaps={s: dict(by_tf) for s, by_tf in self.gaps.items()},
+            unknown_symbols=list(self.unknown_symbols),
             ts=now,
         )
 
@@ -141,4 +173,8 @@ def significant(s: FeedStatus) -> tuple[object, ...]:
         s.detail,
         tuple(s.symbols),
         tuple(s.paused_symbols),
+        tuple(
+            (sym, tf, len(g)) for sym, by_tf in sorted(s.gaps.items()) for tf, g in by_tf.items()
+        ),
+        tuple(s.unknown_symbols),
     )

@@ -25,6 +25,10 @@ ticker waits behind a burst of other messages. Two rules keep it small:
   future to resolve and no task to wake. The watch loop then only keeps the
   subscription alive (and sees errors): it re-arms every :data:`TICKER_REARM` s and
   scans the cache as a safety net, which finds nothing new while the hook works.
+  Trades go out the same way where the exchange's profile says its trade handler
+  appends to a cache the feed provides (:mod:`.trade_cache`); elsewhere they are
+  scanned, and a trade cache that overflowed between two scans marks the feed
+  ``degraded`` (trades lost) instead of passing silently.
 * **Other kinds are conflated.** After a wake-up the loop sleeps ``conflate[kind]``
   seconds before it scans again and re-arms, so a burst of kline, book or trade
   messages costs ccxt's parsing plus one scan, not one scan and one re-arm each.
@@ -42,25 +46,21 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 
+from virtuoso_daemon.feeds import trade_cache
 from virtuoso_daemon.feeds.backfill import Backfiller
 from virtuoso_daemon.feeds.backoff import Backoff, error_kind
 from virtuoso_daemon.feeds.context import FeedContext
-from virtuoso_daemon.feeds.polling import BOOK_LIMIT, Poller
+from virtuoso_daemon.feeds.exchanges.profile import DEFAULT_STREAMS
+from virtuoso_daemon.feeds.polling import STREAM_BOOK_LIMIT, Poller
 
 log = logging.getLogger("virtuoso.feeds")
 
 FALLBACK_AFTER = 3  # consecutive sessions without data before REST takes over
 REST_CHUNK = 100  # symbols per REST poller when nothing streams
-# symbols per websocket session for the "for symbols" watchers (binance: 200
-# streams per futures connection, 1024 per spot connection)
-STREAM_STREAMS = 200
 
 # a hooked watch (tickers, trades) only keeps the subscription alive and reports
 # errors (the hook publishes), so it is re-armed this often, not after every message
 TICKER_REARM = 1.0
-# trades ccxt keeps per symbol once the trade hook is in: the hook publishes each trade
-# as ccxt stores it, so the cache only backs the safety-net scan
-HOOKED_TRADES_LIMIT = 10
 # a conflated kind is scanned every ``conflate`` seconds and its watch re-armed (a
 # ccxt subscription round for the whole chunk) only this often
 CONFLATED_REARM = 5.0
@@ -76,15 +76,18 @@ class StreamSilent(Exception):
     """Nothing arrived on a stream for longer than the feed's ``silent_timeout``."""
 
 
-def stream_plan(ex: Any, kind: str, n_timeframes: int) -> tuple[str, int] | None:
-    """Which ccxt watch method serves ``kind``, and how many symbols one session takes."""
+def stream_plan(
+    ex: Any, kind: str, n_timeframes: int, streams: int = DEFAULT_STREAMS
+) -> tuple[str, int] | None:
+    """Which ccxt watch method serves ``kind``, and how many symbols one session takes
+    (``streams``: what one connection may carry, from the exchange's profile)."""
     has = ex.has
     per_symbol = max(1, n_timeframes) if kind == "ohlcv" else 1
     plans = {
-        "tickers": (("watchTickers", STREAM_STREAMS), ("watchTicker", 1)),
-        "ohlcv": (("watchOHLCVForSymbols", STREAM_STREAMS // per_symbol), ("watchOHLCV", 1)),
-        "trades": (("watchTradesForSymbols", STREAM_STREAMS), ("watchTrades", 1)),
-        "orderbook": (("watchOrderBookForSymbols", STREAM_STREAMS), ("watchOrderBook", 1)),
+        "tickers": (("watchTickers", streams), ("watchTicker", 1)),
+        "ohlcv": (("watchOHLCVForSymbols", streams // per_symbol), ("watchOHLCV", 1)),
+        "trades": (("watchTradesForSymbols", streams), ("watchTrades", 1)),
+        "orderbook": (("watchOrderBookForSymbols", streams), ("watchOrderBook", 1)),
     }
     for method, size in plans.get(kind, ()):
         if has.get(method) is True:
@@ -284,7 +287,7 @@ class ChunkRunner:
         scan = CacheScan(ctx, ex, chunk, self._gap)
         if self.kind == "tickers":
             self.hooked = scan.hook_tickers(self._on_hooked)
-        elif self.kind == "trades":
+        elif self.kind == "trades" and ctx.profile.trade_hook:
             self.hooked = scan.hook_trades(self._on_hooked)
         if self.hooked:
             self.interval = TICKER_REARM  # a safety-net scan per re-arm, nothing more
@@ -303,20 +306,21 @@ class ChunkRunner:
             return [(lambda: ex.watch_trades_for_symbols(chunk), scan.trades)]
         if method == "watchTrades":
             return [(_bind(ex.watch_trades, s), scan.trades) for s in chunk]
+        depth = ctx.profile.book_depth(ctx.market, STREAM_BOOK_LIMIT)
         if method == "watchOrderBookForSymbols":
-            return [(lambda: ex.watch_order_book_for_symbols(chunk, BOOK_LIMIT), scan.books)]
+            return [(lambda: ex.watch_order_book_for_symbols(chunk, depth), scan.books)]
         if method == "watchOrderBook":
-            return [(_bind(ex.watch_order_book, s, BOOK_LIMIT), scan.books) for s in chunk]
+            return [(_bind(ex.watch_order_book, s, depth), scan.books) for s in chunk]
         raise ValueError(f"no watcher for {method!r}")
 
 
 class HookTable(dict[str, Any]):
-    """One of ccxt's per-symbol caches (``tickers``, ``trades``) with a write callback.
+    """ccxt's ``tickers`` table with a write callback.
 
     ccxt's websocket handlers store each parsed ticker with ``self.tickers[symbol] =
-    ticker`` (a new dict per update), and most of them store the trade cache back with
-    ``self.trades[symbol] = stored`` after appending each trade, before they resolve
-    any future: so this sees every ticker and every trade as soon as ccxt parsed it.
+    ticker`` (a new dict per update) before they resolve any future: so this sees
+    every ticker as soon as ccxt parsed it. (Trades are hooked on the cache itself,
+    :mod:`.trade_cache`: not every exchange assigns its trade cache back.)
     """
 
     __slots__ = ("on_set",)
@@ -349,8 +353,6 @@ class CacheScan:
         self._books: dict[str, tuple[Any, Any]] = {}  # symbol -> (nonce, timestamp)
         self._trades: dict[str, Any] = {}  # symbol -> the newest trade dict published
         self._notify: Callable[[float, int], None] | None = None
-        self._trades_hooked = False
-        self._hook_missed_warned = False
         self.hook_errors = 0
 
     # --- tickers ---------------------------------------------------------------------
@@ -371,21 +373,21 @@ class CacheScan:
         return self._hook("tickers", self._on_ticker, notify)
 
     def hook_trades(self, notify: Callable[[float, int], None]) -> bool:
-        """Publish trades from ccxt's handler; False if this instance has no table."""
-        if not self._hook("trades", self._on_trades_stored, notify):
+        """Publish each trade as ccxt appends it to its cache (see :mod:`.trade_cache`);
+        False if this instance keeps no trade caches."""
+        if not trade_cache.install(self.ex, self.chunk, self._on_trade):
             return False
-        self.ex.options["tradesLimit"] = HOOKED_TRADES_LIMIT  # read when a cache is made
-        self._trades_hooked = True
+        self._notify = notify
         return True
 
-    def _on_trades_stored(self, symbol: str, arr: Any) -> None:
+    def _on_trade(self, symbol: str, trade: Any) -> None:
+        # inside ccxt's handler, like _on_ticker: count a failure, never raise
         try:
-            fresh = self._fresh_trades(symbol, arr)
-            if fresh:
-                recv = time.time()
-                n = self.ctx.on_trades(fresh, recv)
-                if n and self._notify is not None:
-                    self._notify(recv, n)
+            self._trades[symbol] = trade  # the safety-net scan starts after it
+            recv = time.time()
+            n = self.ctx.on_trades((trade,), recv)
+            if n and self._notify is not None:
+                self._notify(recv, n)
         except Exception:
             self._hook_failed("trades")
 
@@ -457,8 +459,12 @@ class CacheScan:
         else:
             if prev is not None:
                 # the last trade published fell out of ccxt's cache (tradesLimit)
-                # before this scan: trades in between may be lost
-                self.ctx.health.errors["trades_overflow"] += 1
+                # before this scan: trades in between are lost, and the feed says so
+                self.ctx.health.lost(
+                    "trades",
+                    f"{symbol}: more trades than the cache holds ({len(arr)}) "
+                    "arrived between two scans",
+                )
         fresh.reverse()
         return fresh
 
@@ -467,17 +473,6 @@ class CacheScan:
         out: list[Any] = []
         for s in symbols or self.chunk:
             out.extend(self._fresh_trades(s, cache.get(s)))
-        if out and self._trades_hooked and not self._hook_missed_warned:
-            # this exchange's handler does not store its trade cache back: the scan
-            # is all there is, and the hooked tradesLimit is too small for it
-            self._hook_missed_warned = True
-            log.warning(
-                "%s: ccxt's trade handler bypasses the trade hook; trades are scanned "
-                "every %s s and may overflow tradesLimit %d (see trades_overflow)",
-                self.ctx.name,
-                TICKER_REARM,
-                HOOKED_TRADES_LIMIT,
-            )
         return self.ctx.on_trades(out, recv) if out else 0
 
     def ohlcv(self, _result: Any, recv: float, symbols: Sequence[str] | None = None) -> int:

@@ -30,6 +30,7 @@ from typing import TypeVar
 
 from aiohttp import web
 
+from virtuoso_daemon.core.metrics import Metrics
 from virtuoso_daemon.http.errors import json_errors
 from virtuoso_daemon.http.keys import RUNTIME
 
@@ -73,15 +74,28 @@ def on_main_loop(handler: Handler) -> Handler:
     return dispatched
 
 
-def dispatched_routes(routes: web.RouteTableDef) -> list[web.AbstractRouteDef]:
-    """The routes of an area, each handler wrapped by :func:`on_main_loop` and then
-    :func:`~.errors.json_errors` (errors are answered in the thread that owns the
-    request, whichever loop the handler ran on)."""
+Guard = Callable[[str, str, Handler], Handler]
+
+
+def dispatched_routes(
+    routes: web.RouteTableDef, metrics: Metrics | None = None, guard: Guard | None = None
+) -> list[web.AbstractRouteDef]:
+    """The routes of an area, each handler wrapped by :func:`on_main_loop`, then by
+    ``guard(method, path, handler)`` (the auth checks, run in the HTTP thread before
+    any dispatch) and then :func:`~.errors.json_errors` (errors are answered in the
+    thread that owns the request, whichever loop the handler ran on), counted and
+    timed per route in ``metrics`` when given (the route's path template is the
+    label: bounded)."""
     out: list[web.AbstractRouteDef] = []
     for route in routes:
         if isinstance(route, web.RouteDef) and callable(route.handler):
-            handler = json_errors(on_main_loop(route.handler))
-            route = web.RouteDef(route.method, route.path, handler, route.kwargs)
+            recorder = None if metrics is None else metrics.route("http", route.path, route.method)
+            handler = on_main_loop(route.handler)
+            if guard is not None:
+                handler = guard(route.method, route.path, handler)
+            route = web.RouteDef(
+                route.method, route.path, json_errors(handler, recorder), route.kwargs
+            )
         out.append(route)
     return out
 

@@ -16,10 +16,14 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 import msgspec
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+
+from virtuoso_daemon.core.metrics import RouteRecorder
 
 log = logging.getLogger("virtuoso.api")
 _encode = msgspec.json.Encoder().encode
@@ -76,9 +80,30 @@ def _not_allowed(request: web.Request, allowed: set[str]) -> web.Response:
     return resp
 
 
-def json_errors(handler: Handler) -> Handler:
-    """``handler`` answering every failure as a JSON error (see the module docstring)."""
+def json_errors(handler: Handler, recorder: RouteRecorder | None = None) -> Handler:
+    """``handler`` answering every failure as a JSON error (see the module docstring);
+    with a ``recorder``, every answer is counted and timed there (``/metrics``)."""
+    if recorder is None:
+        return _guarded(handler)
+    guarded = _guarded(handler)
+    observe = recorder.observe
+    clock = time.perf_counter
 
+    @functools.wraps(handler)
+    async def timed(request: web.Request) -> web.StreamResponse:
+        start = clock()
+        try:
+            response = await guarded(request)
+        except web.HTTPException as exc:  # a redirect: raised for aiohttp to answer
+            observe(exc.status, clock() - start)
+            raise
+        observe(response.status, clock() - start)
+        return response
+
+    return timed
+
+
+def _guarded(handler: Handler) -> Handler:
     @functools.wraps(handler)
     async def guarded(request: web.Request) -> web.StreamResponse:
         try:
@@ -91,6 +116,14 @@ def json_errors(handler: Handler) -> Handler:
             if exc.status < 400:
                 raise
             return _http_error(request, exc)
+        except (web.RequestPayloadError, HttpProcessingError) as exc:  # the body
+            return error_response(400, "bad_request", f"cannot read the request body: {exc}")
+        except ConnectionError:
+            transport = request.transport
+            if transport is not None and not transport.is_closing():
+                raise  # not the client's connection: a bug below, answered as one
+            log.debug("client went away during %s %s", request.method, request.path)
+            return error_response(400, "bad_request", "the client went away")
         except Exception:
             log.exception("unhandled error in %s %s", request.method, request.path)
             return error_response(500, "internal_error", "internal server error (see daemon log)")
@@ -98,8 +131,10 @@ def json_errors(handler: Handler) -> Handler:
     return guarded
 
 
-#: the catch-all route's path: registered last, any method, any path
-UNMATCHED_PATH = "/{_unmatched_path:.*}"
+#: the catch-all route's path: registered last, any method, any path (``[\\s\\S]``, not
+#: ``.``: a percent-encoded newline in the path must land here too, not on aiohttp's
+#: plain-text 404)
+UNMATCHED_PATH = r"/{_unmatched_path:[\s\S]*}"
 
 
 async def unmatched(request: web.Request) -> web.Response:

@@ -1,27 +1,19 @@
-"""``virtuoso-daemon``: parse flags, load config, run the supervisor until signalled."""
+"""``virtuoso-daemon``: parse flags, load config, check, run until signalled.
+
+Kept light on purpose: signal handlers go in before anything heavy is imported
+(:mod:`.unix_signals`), then config (:mod:`..core.config`), start-up checks
+(:mod:`.preflight`) and the run itself (:mod:`.run`).
+"""
 
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 from typing import Any
 
-import anyio
-
 from virtuoso_daemon import __version__
-from virtuoso_daemon.core import malloc
-from virtuoso_daemon.core.config import ConfigError, load_config
-from virtuoso_daemon.core.event_loop import anyio_backend_options
-from virtuoso_daemon.core.logs import setup_logging
-from virtuoso_daemon.core.runtime import Runtime
-from virtuoso_daemon.core.supervisor import ActorSpec, StartTimeout, Supervisor
-from virtuoso_daemon.process.assembly import build_specs
-from virtuoso_daemon.process.demo import simulated_exchanges
-from virtuoso_daemon.process.gc_policy import QuietCollector
-
-log = logging.getLogger("virtuoso")
+from virtuoso_daemon.process import unix_signals
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "virtuoso.toml"
 
@@ -78,35 +70,15 @@ def flag_overrides(ns: argparse.Namespace) -> dict[str, Any]:
     return {"daemon": daemon} if daemon else {}
 
 
-async def serve(runtime: Runtime, specs: list[ActorSpec] | None = None) -> None:
-    """Run the supervisor tree (``specs``, default: the configured actors) until it
-    stops, with the daemon's GC policy; ``scripts/bench_api.py`` serves its own tree
-    through this too, so it measures the daemon's process, not a variant of it."""
-    async with simulated_exchanges(runtime.config) as resolution:
-        resolution.attach(runtime)
-        await _supervise(runtime, specs)
-
-
-async def _supervise(runtime: Runtime, specs: list[ActorSpec] | None) -> None:
-    sup = Supervisor(runtime, build_specs(runtime) if specs is None else specs)
-    bus = runtime.bus
-    # full GC passes between bursts, and start-up objects frozen (gc_policy.py)
-    collector = QuietCollector(
-        lambda: sum(bus.published.values()), every=runtime.config.daemon.gc_every
-    )
-    runtime.stats["gc"] = collector.stats.as_dict
-
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(collector.run, sup.ready)
-        # a SIGTERM during start-up ends run() before ready: that is a clean stop too
-        await sup.run(handle_signals=True)
-        tg.cancel_scope.cancel()
-
-
 def daemon_main(argv: list[str] | None = None) -> int:
+    # first, before the heavy imports: a signal now is remembered, not fatal
+    unix_signals.install_early()
     ns = build_parser().parse_args(argv)
     path = Path(ns.config) if ns.config else (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
     overrides = flag_overrides(ns)
+
+    from virtuoso_daemon.core.config import ConfigError, load_config
+
     try:
         config = load_config(path, overrides=overrides)
     except ConfigError as exc:
@@ -119,39 +91,21 @@ def daemon_main(argv: list[str] | None = None) -> int:
 
         print(msgspec.json.format(msgspec.json.encode(resolved(config))).decode())
         return 0
-    setup_logging(config.daemon.log_level, config.daemon.log_format)
-    malloc.tune()  # before any thread exists: arenas are per thread
-    runtime = Runtime(config=config, config_path=path, overrides=overrides)
-    log.info(
-        "virtuoso %s starting (config: %s, demo: %s)",
-        __version__,
-        path or "built-in defaults",
-        config.daemon.demo,
-    )
+
+    from virtuoso_daemon.process.preflight import PreflightError, preflight
+
     try:
-        anyio.run(serve, runtime, backend_options=anyio_backend_options(config.daemon.event_loop))
-    except KeyboardInterrupt:
-        pass
-    except (StartTimeout, BaseExceptionGroup) as exc:
-        stuck = _find(exc, StartTimeout)
-        if stuck is None:
-            raise
-        print(f"virtuoso-daemon: start failed: {stuck}", file=sys.stderr)
+        lock = preflight(config)  # held until the process ends
+    except PreflightError as exc:
+        print(f"virtuoso-daemon: cannot start: {exc}", file=sys.stderr)
         return 1
-    log.info("virtuoso stopped")
-    return 0
+    try:
+        from virtuoso_daemon.process.run import run_daemon
 
-
-def _find(exc: BaseException, kind: type[Exception]) -> Exception | None:
-    """``exc`` itself or the first ``kind`` inside (task groups wrap what they raise)."""
-    if isinstance(exc, kind):
-        return exc
-    if isinstance(exc, BaseExceptionGroup):
-        for sub in exc.exceptions:
-            found = _find(sub, kind)
-            if found is not None:
-                return found
-    return None
+        return run_daemon(config, path, overrides)
+    finally:
+        lock.release()
+        unix_signals.install_early()  # a late signal, after the loop let go, is not fatal either
 
 
 def not_built(name: str, issue: str) -> int:

@@ -68,6 +68,9 @@ def demo_exchanges(base_url: str, demo: DemoConfig) -> list[ExchangeConfig]:
                 # a local exchange: notice trouble quickly, come back quickly
                 silent_timeout=10.0,
                 backoff_max=10.0,
+                # open interest once per simulated minute (the manipulation score's
+                # resolution), however fast the simulator runs
+                derivatives_refresh=max(2.0, 60.0 / demo.speed),
             )
         )
     return out

@@ -34,6 +34,8 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import msgspec
+
 from virtuoso_daemon.beta.actor import SENTIMENT_DOC_VIEW
 from virtuoso_daemon.core.errors import QueryError
 from virtuoso_daemon.core.exchanges import exchange_configs
@@ -104,9 +106,13 @@ def symbol_index(rt: Runtime) -> SymbolIndex:
     if cached is not None and cached[0] == stamp:
         return cached[1]
     pairs: list[tuple[str, str]] = []
+    statuses = _feed_status(rt)
     for ex in exchange_configs(rt):
-        pairs += [(ex.name, s) for s in ex.symbols]
-    for name, status in _feed_status(rt).items():
+        # a configured symbol the exchange does not list is unknown, not "no data yet"
+        st = statuses.get(ex.name)
+        unknown = set(st.unknown_symbols) if isinstance(st, FeedStatus) else set()
+        pairs += [(ex.name, s) for s in ex.symbols if s not in unknown]
+    for name, status in statuses.items():
         if isinstance(status, FeedStatus):
             pairs += [(name, s) for s in status.symbols]
     tree = rt.views.value("market.symbols") or {}
@@ -314,6 +320,18 @@ def movers(
     return _memo(snap, ("movers", ex, q, n), build)
 
 
+def candle_gaps(rt: Runtime, exchange: str, timeframe: str) -> dict[str, list[dict[str, Any]]]:
+    """Per symbol: the candles of ``timeframe`` the exchange's backfill could not get."""
+    st = _feed_status(rt).get(exchange)
+    if not isinstance(st, FeedStatus):
+        return {}
+    return {
+        sym: msgspec.to_builtins(by_tf[timeframe])
+        for sym, by_tf in st.gaps.items()
+        if by_tf.get(timeframe)
+    }
+
+
 def exchanges(rt: Runtime) -> dict[str, Any]:
     """Every exchange with its configuration and the feed's reported state."""
     status = _feed_status(rt)
@@ -341,6 +359,9 @@ def exchanges(rt: Runtime) -> dict[str, Any]:
                 "latency_ms": st.latency_ms if st else None,
                 "errors": dict(st.errors) if st else {},
                 "detail": st.detail if st else "",
+                "unknown_symbols": list(st.unknown_symbols) if st else [],
+                # per symbol and timeframe: candles the backfill could not get
+                "gaps": msgspec.to_builtins(st.gaps) if st else {},
                 "status_ts": st.ts if st else None,
                 "tickers": counts.get(name, 0),
             }

@@ -176,6 +176,10 @@ class Book:
                         if walls:
                             gone = walls.pop((side, lvl), None)
                             if gone is not None:
+                                # the touch went through it (filled) or moved so far
+                                # away that the level left the book's window
+                                crossed = lvl > new_b0 if side == self.BID else lvl <= new_b0
+                                gone.record["outcome"] = "filled" if crossed else "out_of_view"
                                 ended.append(gone)
                 for rng_ in _minus(n1, n2, o1, o2):
                     for lvl in rng_:
@@ -198,6 +202,7 @@ class Book:
         if walls:
             for key, old_wall in list(walls.items()):
                 if now_ms >= old_wall.end_ms:
+                    old_wall.record["outcome"] = "pulled"  # cancelled before it was hit
                     del walls[key]
                     self.ovr[key[0]].pop(old_wall.level, None)
                     changes[key[0]][old_wall.level] = self.base_qty(key[0], old_wall.level)

@@ -4,7 +4,7 @@ Beta change
     ``beta_changes(reference, current, threshold)`` compares each symbol's current
     beta with a reference beta (the actor keeps the value it saw ``lookback`` ago)
     and returns the absolute differences and a mask of those at or above
-    ``threshold``. A symbol without both values is never flagged.
+    ``threshold`` (one number, or one per symbol). A symbol without both values is never flagged.
 
 Funding extreme
     ``funding_severity(rate, warning, critical)``: ``|rate|`` (per funding interval,
@@ -23,7 +23,7 @@ from virtuoso_daemon.analytics._types import BoolArray, FloatArray
 
 
 def beta_changes(
-    reference: FloatArray, current: FloatArray, threshold: float
+    reference: FloatArray, current: FloatArray, threshold: float | FloatArray
 ) -> tuple[FloatArray, BoolArray]:
     """``(|current - reference|, mask of changes >= threshold)``, NaN-safe."""
     ref = np.asarray(reference, dtype=np.float64)

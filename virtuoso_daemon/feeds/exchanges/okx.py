@@ -1,0 +1,27 @@
+"""OKX v5 (ccxt ``okx``).
+
+- Order books by channel, not by number: ccxt maps limit 1 to ``bbo-tbt``, 2-5 to
+  ``books5``, 50 to ``books50-l2-tbt`` (needs a VIP account and API keys: an
+  ``AuthenticationError`` without them) and anything else to ``books`` (400 levels).
+  The public depths are therefore 1, 5 and 400.
+- ``handle_trades`` assigns ``self.trades[symbol]`` only when it creates the cache
+  (as bybit); a cache put there first is appended to.
+- Klines: 300 per request, paged with ``after``/``before`` (exclusive bounds on the
+  open time; ccxt turns ``since`` into the window ``[since, since + 300 candles)``),
+  so an empty page is an empty window, not the end of history.
+- Market ids ``BTC-USDT`` (spot) and ``BTC-USDT-SWAP`` (perpetuals).
+"""
+
+from __future__ import annotations
+
+from virtuoso_daemon.feeds.exchanges.profile import ExchangeProfile
+
+PROFILE = ExchangeProfile(
+    ccxt_id="okx",
+    book_depths={"spot": (1, 5, 400), "linear": (1, 5, 400)},
+    trade_hook=True,
+    streams_per_connection={"spot": 100, "linear": 100},
+    kline_page={"spot": 300, "linear": 300},
+    kline_windowed=True,
+    id_format={"spot": "BTC-USDT", "linear": "BTC-USDT-SWAP"},
+)

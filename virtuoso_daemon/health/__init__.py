@@ -1,0 +1,1 @@
+"""Health monitor: eight kinds of check, hold-down, Conditions on transitions, metrics."""
