@@ -18,6 +18,7 @@ from virtuoso_daemon.ctl.alerts import (
     render_silence,
     render_silences,
 )
+from virtuoso_daemon.ctl.backup import add_backup_commands
 from virtuoso_daemon.ctl.health import render_health
 from virtuoso_daemon.ctl.render import (
     render_auto,
@@ -285,6 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
         "stop the daemon gracefully",
         Call("shutdown", no_args, render_done("daemon is stopping")),
     )
+
+    add_backup_commands(add, group, Call)
 
     q = add("call", "send any command: call CMD [ARGS-JSON]", Call("", raw_args, render_auto))
     q.add_argument("cmd", help="command name, e.g. status")

@@ -6,9 +6,9 @@ as a typed request (:mod:`virtuoso_daemon.alerts.requests`), which answers from 
 SQLite store; an unknown alert or silence id is a 404.
 
 Ids have a fixed shape (16 hex digits for an alert, 12 for a silence): another shape
-is a 400, a well-formed id that is not known a 404. ``since`` is epoch seconds (milliseconds if larger than 1e12), an ISO 8601 time
-(``2026-01-02T03:04:05Z``) or an age (``90s``, ``15m``, ``2h``, ``7d``); a duration
-is seconds or an age.
+is a 400, a well-formed id that is not known a 404. ``since`` is epoch seconds
+(milliseconds if larger than 1e12), an ISO 8601 time (``2026-01-02T03:04:05Z``) or an
+age (``90s``, ``15m``, ``2h``, ``7d``); a duration is seconds or an age.
 """
 
 from __future__ import annotations

@@ -14,8 +14,8 @@ own on each surface (``tickers`` below is what both answer with arguments).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 import msgspec
