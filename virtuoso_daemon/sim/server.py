@@ -62,6 +62,7 @@ class Simulator:
         )
         self.hub = Hub(self.engine, self.faults, config)
         self.rest = RestApi(self.engine, config, self.now_ms)
+        self.rest.faults = self.faults
         self.base_url = ""
         self.requests = 0
         self._anchor: tuple[float, int] | None = None
