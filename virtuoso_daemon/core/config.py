@@ -18,6 +18,7 @@ Secrets (API token, webhook URLs, backup key, exchange keys) may be given inline
 from __future__ import annotations
 
 import grp
+import hashlib
 import ipaddress
 import os
 import re
@@ -121,6 +122,10 @@ class ApiConfig(_Section):
     max_body_bytes: Annotated[int, msgspec.Meta(ge=1024, le=64 << 20)] = 1 << 20
     max_header_bytes: Annotated[int, msgspec.Meta(ge=1024, le=1 << 16)] = 8190
     max_url_bytes: Annotated[int, msgspec.Meta(ge=256, le=1 << 16)] = 8190
+    # a connection without a complete request (idle, or trickling its headers) for this
+    # long is closed; also the keep-alive between requests
+    keepalive_timeout: Seconds = 15.0
+    max_connections: Annotated[int, msgspec.Meta(ge=1, le=65536)] = 512  # beyond: 503
     # serve from a thread of its own (requests do not wait for the feeds' bursts on
     # the main loop, at the cost of GIL hand-overs: docs/market.md) or from the main
     # event loop (higher throughput under load, waits behind bursts)
@@ -147,7 +152,9 @@ class MemcachedConfig(_Section):
     enabled: bool = True
     host: str = "127.0.0.1"
     port: PeerPort = 11211
-    key_prefix: str = "virtuoso:"
+    # "" -> "virtuoso:<8 hex digits of the resolved state dir>:", so two daemons on one
+    # machine never serve each other's tickers (see memcached_prefix)
+    key_prefix: str = ""
     # memcached reads a ttl over 30 days as a Unix time (long past: expired at once)
     ttl: Annotated[int, msgspec.Meta(ge=0, le=30 * 86400, extra=_SECONDS)] = 300
     pool_size: Count = 4
@@ -962,6 +969,16 @@ def redacted(cfg: Config) -> dict[str, Any]:
     return out
 
 
+def resolved(cfg: Config) -> dict[str, Any]:
+    """:func:`redacted` with the paths and names the daemon will really use filled in
+    where the config leaves them to defaults (what ``--check-config`` prints)."""
+    doc = redacted(cfg)
+    doc["daemon"]["socket"] = str(socket_path(cfg))
+    doc["daemon"]["state_dir"] = str(state_dir(cfg))
+    doc["memcached"]["key_prefix"] = memcached_prefix(cfg)
+    return doc
+
+
 def changed_sections(old: Config, new: Config) -> set[str]:
     """Names of top-level sections whose values differ (what a reload must hand on)."""
     return {f for f in Config.__struct_fields__ if getattr(old, f) != getattr(new, f)}
@@ -986,6 +1003,14 @@ def default_socket_path(environ: Mapping[str, str] | None = None) -> Path:
 
 def state_dir(cfg: Config) -> Path:
     return Path(cfg.daemon.state_dir).expanduser() if cfg.daemon.state_dir else default_state_dir()
+
+
+def memcached_prefix(cfg: Config) -> str:
+    """``memcached.key_prefix``, or one derived from this instance's state dir."""
+    if cfg.memcached.key_prefix:
+        return cfg.memcached.key_prefix
+    digest = hashlib.sha256(str(state_dir(cfg).resolve()).encode()).hexdigest()[:8]
+    return f"virtuoso:{digest}:"
 
 
 def socket_path(cfg: Config) -> Path:

@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 
 import msgspec
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from virtuoso_daemon.core.metrics import RouteRecorder
 
@@ -115,6 +116,14 @@ def _guarded(handler: Handler) -> Handler:
             if exc.status < 400:
                 raise
             return _http_error(request, exc)
+        except (web.RequestPayloadError, HttpProcessingError) as exc:  # the body
+            return error_response(400, "bad_request", f"cannot read the request body: {exc}")
+        except ConnectionError:
+            transport = request.transport
+            if transport is not None and not transport.is_closing():
+                raise  # not the client's connection: a bug below, answered as one
+            log.debug("client went away during %s %s", request.method, request.path)
+            return error_response(400, "bad_request", "the client went away")
         except Exception:
             log.exception("unhandled error in %s %s", request.method, request.path)
             return error_response(500, "internal_error", "internal server error (see daemon log)")
