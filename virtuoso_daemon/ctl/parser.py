@@ -36,6 +36,7 @@ from virtuoso_daemon.ctl.render import (
     render_ticker,
     render_tickers,
 )
+from virtuoso_daemon.ctl.signals import render_manipulation, render_walls, render_whales
 
 ArgsFn = Callable[[argparse.Namespace], dict[str, Any]]
 Renderer = Callable[[Any, argparse.Namespace], str]
@@ -272,6 +273,42 @@ def build_parser() -> argparse.ArgumentParser:
         topics=["health"], throttle_ms=None, exchange=None, symbols=None, timeframes=None,
         level=None, first=True,
     )  # fmt: skip
+
+    group("signals", "what the detectors found: whales, walls, manipulation scores")
+    q = add(
+        "signals whales",
+        "recent whale trades and same-side bursts, newest first",
+        Call(
+            "signals.whales",
+            pick("exchange", "symbol", "side", "type", "min_usd", "limit"),
+            render_whales,
+        ),
+    )
+    q.add_argument("--side", choices=["buy", "sell"])
+    q.add_argument("--type", choices=["single", "burst"])
+    q.add_argument("--min-usd", type=float, dest="min_usd", help="at least this quote value")
+    q = add(
+        "signals walls",
+        "order-book walls now, and ended ones (pulled / filled)",
+        Call("signals.walls", pick("exchange", "symbol", "side", "state", "limit"), render_walls),
+    )
+    q.add_argument("--side", choices=["bid", "ask"])
+    q.add_argument("--state", choices=["active", "ended", "all"])
+    q = add(
+        "signals manipulation",
+        "manipulation score per symbol with its components (value, score, weight)",
+        Call(
+            "signals.manipulation",
+            pick("exchange", "symbol", "min_score", "limit"),
+            render_manipulation,
+        ),
+    )
+    q.add_argument("--min-score", type=float, dest="min_score", help="in [0, 1]")
+    for verb in ("whales", "walls", "manipulation"):
+        q = groups["signals"].choices[verb]
+        q.add_argument("--exchange", "-e", help="only this exchange")
+        q.add_argument("--symbol", "-s", help="only this symbol, e.g. BTC/USDT:USDT")
+        q.add_argument("--limit", "-n", type=int, help="at most this many rows (default 50)")
 
     add("clients", "connected control clients", Call("clients", no_args, render_clients))
     add("topics", "topics for watch", Call("topics", no_args, render_auto))
