@@ -39,8 +39,8 @@ COLUMNS = (
 
 
 def state_text(a: Mapping[str, Any]) -> str:
-    if a.get("status") == "resolved":
-        return "resolved"
+    if a.get("status") in ("resolved", "event"):
+        return str(a.get("status"))
     if a.get("muted"):
         return "muted"
     return "acked" if a.get("acked_ts") else "firing"

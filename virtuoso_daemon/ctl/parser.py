@@ -379,7 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--severity", choices=["info", "warning", "critical"])
     q.add_argument("--symbol", help="e.g. BTC/USDT")
     q.add_argument("--exchange", help="exchange name")
-    q.add_argument("--status", choices=["firing", "resolved"])
+    q.add_argument("--status", choices=["firing", "resolved", "event"])
     q.add_argument("--since", help="epoch seconds, ISO 8601 time, or an age: 15m, 2h, 7d")
     q.add_argument("--limit", "-n", type=int, help="page size (default 100)")
     q.add_argument("--offset", type=int, help="skip this many")

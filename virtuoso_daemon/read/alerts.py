@@ -36,7 +36,7 @@ from virtuoso_daemon.core.runtime import Runtime
 from virtuoso_daemon.read.contract import QueryArgs, parse_choice, parse_int
 
 SEVERITIES = ("info", "warning", "critical")
-STATUSES = ("firing", "resolved")
+STATUSES = ("firing", "resolved", "event")
 MAX_PAGE = 1000
 _AGE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
