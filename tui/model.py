@@ -333,3 +333,41 @@ def _tf_seconds(tf: str) -> float:
         return float(tf[:-1]) * _UNITS[tf[-1]]
     except (KeyError, ValueError, IndexError):
         return math.inf
+
+
+ALERTS_KEPT = 500  # newest alerts kept for the Alerts screen
+
+
+@dataclass
+class AlertsModel:
+    """Alerts by id, from the ``alerts.list`` snapshot and ``alerts`` events."""
+
+    alerts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    version: int = 0
+
+    def replace(self, items: Iterable[Mapping[str, Any]]) -> None:
+        self.alerts = {str(a["id"]): dict(a) for a in items if a.get("id")}
+        self.version += 1
+
+    def apply(self, d: Mapping[str, Any]) -> None:
+        alert_id = d.get("id")
+        if not isinstance(alert_id, str):
+            return
+        self.alerts[alert_id] = dict(d)
+        if len(self.alerts) > ALERTS_KEPT:
+            for old in self.ordered()[ALERTS_KEPT:]:
+                self.alerts.pop(str(old.get("id")), None)
+        self.version += 1
+
+    def ordered(self) -> list[dict[str, Any]]:
+        """Newest change first."""
+        return sorted(self.alerts.values(), key=lambda a: -(_float(a.get("ts")) or 0.0))
+
+    def badge(self) -> tuple[int, int]:
+        """(firing and not acknowledged, of which critical): the badge every screen shows."""
+        open_ = [
+            a
+            for a in self.alerts.values()
+            if a.get("status") == "firing" and not a.get("acked_ts") and not a.get("muted")
+        ]
+        return len(open_), sum(1 for a in open_ if a.get("severity") == "critical")

@@ -356,7 +356,7 @@ async def test_correlation_of_a_subset_or_the_largest_by_volume() -> None:
         assert top["symbols"] == ["BTC/USDT", "ETH/USDT"]
         with pytest.raises(CommandError) as info:
             await client.call("correlation", top=0)
-        assert info.value.code == "bad_args"
+        assert info.value.code == "invalid_parameter"  # what /api/market/correlation?top=0 says
 
 
 async def test_shutdown_answers_says_bye_stops_the_daemon_and_removes_the_socket(

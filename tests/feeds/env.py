@@ -144,10 +144,14 @@ class FeedEnv:
 async def feed_env(
     *feeds: tuple[str, str, dict[str, Any]],
     sim_config: SimConfig | None = None,
+    setup: Callable[[Simulator], Any] | None = None,
 ) -> AsyncIterator[FeedEnv]:
-    """``feeds``: ``(name, "spot"|"linear", ExchangeConfig overrides)`` per feed."""
+    """``feeds``: ``(name, "spot"|"linear", ExchangeConfig overrides)`` per feed;
+    ``setup(sim)`` runs before the daemon starts (faults its first requests meet)."""
     sim = Simulator(sim_config or SimConfig(seed=11, n_alts=5, speed=60.0))
     async with sim.running() as base_url, aiohttp.ClientSession() as http:
+        if setup is not None:
+            setup(sim)
         exchanges = [sim_exchange(sim, base_url, n, m, **kw) for n, m, kw in feeds]
         cfg = msgspec.structs.replace(test_config(), exchanges=exchanges)
         rec = Recorder()

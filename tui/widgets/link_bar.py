@@ -30,10 +30,15 @@ class LinkBar(LiveText):
         detail: str = "",
         retry_in: float | None = None,
         attempt: int = 0,
+        alerts: tuple[int, int] = (0, 0),
         health: tuple[str, str] | None = None,
     ) -> None:
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(" VIRTUOSO ", style="bold reverse")
+        firing, critical = alerts
+        if firing:  # the alert badge, first so a narrow screen keeps it (key 4: the list)
+            style = "bold white on red" if critical else "bold black on yellow"
+            text.append(f" ▲ {firing} alert{'s' * (firing > 1)} ", style=style)
         if state == "connected":
             text.append(" ● connected ", style="bold green")
             if version:

@@ -94,6 +94,7 @@ register_topic(Topics.CORRELATION, key=_by("timeframe", "window"), help="correla
 register_topic(Topics.SENTIMENT, key=_by(), help="sentiment and regime")
 register_topic(Topics.HEALTH, key=_by(), help="health reports")
 register_topic(Topics.ALERTS, help="alerts")
+register_topic(Topics.CONDITIONS, help="detector readings (before the alert manager)")
 register_topic(Topics.BACKUPS, help="backup events")
 register_topic(Topics.LIFECYCLE, help="actor state changes")
 register_topic(Topics.CONFIG, help="config reloads")
@@ -269,7 +270,7 @@ class Subscriptions:
 
     async def _emit(self, active: _Active, batch: list[Any], *, filtered: bool) -> None:
         buf = bytearray()
-        dropped = active.sub.dropped
+        dropped, reported = active.sub.dropped, active.reported
         if dropped > active.reported:
             data = Dropped(topic=active.spec.name, count=dropped - active.reported, total=dropped)
             encode_frame_into(Event(topic=DROPPED_TOPIC, data=data), buf)
@@ -288,5 +289,10 @@ class Subscriptions:
                     continue
                 sent += 1
         if buf:
-            await self.session.send(bytes(buf))
-            self.session.events_sent += sent
+            # waits for the client only briefly: past its byte budget the batch is
+            # dropped, so one that does not read holds neither this pump nor the bus queue
+            if await self.session.send_event(bytes(buf)):
+                self.session.events_sent += sent
+            else:
+                active.sub.shed(sent)
+                active.reported = reported  # the notice went with it: told next time

@@ -242,6 +242,7 @@ class FeedActor:
         cfg = ctx.cfg
         if cfg.symbols:
             found, unknown = sym.resolve_all(ctx.rest.markets, cfg, cfg.symbols)
+            ctx.health.unknown_symbols = unknown  # in the status: queries answer 404
             if unknown:
                 log.warning("%s: unknown symbols ignored: %s", self.name, ", ".join(unknown))
             return found

@@ -7,8 +7,9 @@ from collections.abc import Callable
 from aiohttp import web
 
 from virtuoso_daemon.core.runtime import Runtime
-from virtuoso_daemon.http import analytics, health, market, system
-from virtuoso_daemon.http.dispatch import dispatched_routes
+from virtuoso_daemon.http import alerts, backups, catalog, docs, health, market, signals, system
+from virtuoso_daemon.http.auth import guarded, install_cors
+from virtuoso_daemon.http.dispatch import Handler, dispatched_routes
 from virtuoso_daemon.http.errors import UNMATCHED_PATH, json_errors, unmatched
 from virtuoso_daemon.http.keys import RUNTIME
 
@@ -17,8 +18,12 @@ from virtuoso_daemon.http.keys import RUNTIME
 AREAS: list[Callable[[], web.RouteTableDef]] = [
     lambda: system.routes,
     lambda: market.routes,
-    lambda: analytics.routes,
+    lambda: catalog.routes,
     lambda: health.routes,
+    lambda: alerts.routes,
+    lambda: docs.routes,
+    lambda: backups.routes,
+    lambda: signals.routes,
 ]
 
 
@@ -28,12 +33,19 @@ def register_area(provider: Callable[[], web.RouteTableDef]) -> None:
 
 
 def create_app(runtime: Runtime) -> web.Application:
-    # no middlewares: errors are handled per route (see .errors), so aiohttp calls
-    # the hot handlers directly
-    app = web.Application(client_max_size=1 << 20)
+    # no middlewares: errors and auth are handled per route (see .errors, .auth), so
+    # aiohttp calls the hot handlers directly
+    config = runtime.config
+    app = web.Application(client_max_size=config.api.max_body_bytes)
     app[RUNTIME] = runtime
+    app[docs.SPEC_CACHE] = {}
+
+    def guard(method: str, path: str, handler: Handler) -> Handler:
+        return guarded(config, method, path, handler)
+
     for area in AREAS:
-        app.add_routes(dispatched_routes(area(), runtime.metrics))
+        app.add_routes(dispatched_routes(area(), runtime.metrics, guard))
+    install_cors(app, config)  # CORS preflights, when api.cors_origins lists origins
     # last: any other path (counted under one label, whatever the path)
     unmatched_recorder = runtime.metrics.route("http", "unmatched", "*")
     app.router.add_route("*", UNMATCHED_PATH, json_errors(unmatched, unmatched_recorder))

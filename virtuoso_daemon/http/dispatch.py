@@ -74,19 +74,28 @@ def on_main_loop(handler: Handler) -> Handler:
     return dispatched
 
 
+Guard = Callable[[str, str, Handler], Handler]
+
+
 def dispatched_routes(
-    routes: web.RouteTableDef, metrics: Metrics | None = None
+    routes: web.RouteTableDef, metrics: Metrics | None = None, guard: Guard | None = None
 ) -> list[web.AbstractRouteDef]:
-    """The routes of an area, each handler wrapped by :func:`on_main_loop` and then
-    :func:`~.errors.json_errors` (errors are answered in the thread that owns the
-    request, whichever loop the handler ran on), counted and timed per route in
-    ``metrics`` when given (the route's path template is the label: bounded)."""
+    """The routes of an area, each handler wrapped by :func:`on_main_loop`, then by
+    ``guard(method, path, handler)`` (the auth checks, run in the HTTP thread before
+    any dispatch) and then :func:`~.errors.json_errors` (errors are answered in the
+    thread that owns the request, whichever loop the handler ran on), counted and
+    timed per route in ``metrics`` when given (the route's path template is the
+    label: bounded)."""
     out: list[web.AbstractRouteDef] = []
     for route in routes:
         if isinstance(route, web.RouteDef) and callable(route.handler):
             recorder = None if metrics is None else metrics.route("http", route.path, route.method)
-            handler = json_errors(on_main_loop(route.handler), recorder)
-            route = web.RouteDef(route.method, route.path, handler, route.kwargs)
+            handler = on_main_loop(route.handler)
+            if guard is not None:
+                handler = guard(route.method, route.path, handler)
+            route = web.RouteDef(
+                route.method, route.path, json_errors(handler, recorder), route.kwargs
+            )
         out.append(route)
     return out
 

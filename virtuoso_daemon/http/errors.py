@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 
 import msgspec
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from virtuoso_daemon.core.metrics import RouteRecorder
 
@@ -102,6 +103,14 @@ def json_errors(handler: Handler, recorder: RouteRecorder | None = None) -> Hand
                     observe(exc.status, clock() - start)
                 raise
             response = _http_error(request, exc)
+        except (web.RequestPayloadError, HttpProcessingError) as exc:  # the body
+            response = error_response(400, "bad_request", f"cannot read the request body: {exc}")
+        except ConnectionError:
+            transport = request.transport
+            if transport is not None and not transport.is_closing():
+                raise  # not the client's connection: a bug below, answered as one
+            log.debug("client went away during %s %s", request.method, request.path)
+            response = error_response(400, "bad_request", "the client went away")
         except Exception:
             log.exception("unhandled error in %s %s", request.method, request.path)
             response = error_response(
@@ -114,8 +123,10 @@ def json_errors(handler: Handler, recorder: RouteRecorder | None = None) -> Hand
     return guarded
 
 
-#: the catch-all route's path: registered last, any method, any path
-UNMATCHED_PATH = "/{_unmatched_path:.*}"
+#: the catch-all route's path: registered last, any method, any path (``[\\s\\S]``, not
+#: ``.``: a percent-encoded newline in the path must land here too, not on aiohttp's
+#: plain-text 404)
+UNMATCHED_PATH = r"/{_unmatched_path:[\s\S]*}"
 
 
 async def unmatched(request: web.Request) -> web.Response:

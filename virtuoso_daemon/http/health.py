@@ -21,8 +21,9 @@ from virtuoso_daemon.health.metrics import RuntimeCollector
 from virtuoso_daemon.http.dispatch import in_http_thread
 from virtuoso_daemon.http.errors import ApiError
 from virtuoso_daemon.http.keys import RUNTIME
+from virtuoso_daemon.http.openapi import documented
 from virtuoso_daemon.http.responses import json_response
-from virtuoso_daemon.read.contract import args_from_strings
+from virtuoso_daemon.read.contract import NoQueryArgs, args_from_strings
 from virtuoso_daemon.read.health import HealthArgs, health
 
 routes = web.RouteTableDef()
@@ -30,6 +31,7 @@ routes = web.RouteTableDef()
 
 @routes.get("/health")
 @in_http_thread
+@documented(params=HealthArgs, summary="Every health check; 503 when critical", same_body_on=(503,))
 async def health_full(request: web.Request) -> web.Response:
     try:
         args = args_from_strings(HealthArgs, dict(request.query))
@@ -46,6 +48,7 @@ def install_collectors(rt: Runtime) -> None:
 
 
 @routes.get("/metrics")
+@documented(params=NoQueryArgs, summary="Prometheus metrics", content_type=CONTENT_TYPE_LATEST)
 async def metrics(request: web.Request) -> web.Response:
     if request.query:
         raise ApiError(400, "invalid_parameter", "/metrics takes no parameters")

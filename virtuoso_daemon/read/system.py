@@ -1,10 +1,15 @@
-"""The system status document, one answer for HTTP and the control socket."""
+"""The system area's questions, one answer for HTTP and the control socket: the
+status document and the config reload."""
 
 from __future__ import annotations
 
 import asyncio
 
+from virtuoso_daemon.core.config import ConfigError
+from virtuoso_daemon.core.errors import QueryError
 from virtuoso_daemon.core.event_loop import loop_name
+from virtuoso_daemon.core.reload import ReloadResult
+from virtuoso_daemon.core.requests import NoArgs
 from virtuoso_daemon.core.runtime import Runtime
 
 
@@ -33,3 +38,19 @@ def system_status(rt: Runtime) -> dict[str, object]:
         },
         "stats": {name: fn() for name, fn in rt.stats.items()},
     }
+
+
+async def reload_config(rt: Runtime, args: NoArgs) -> ReloadResult:
+    """Re-read the config file (like SIGHUP), all or nothing: a file that fails
+    validation or that an actor refuses is rejected and the running config kept.
+
+    Errors: ``config_error`` (422) naming the bad key, ``unavailable`` (503) when no
+    supervisor runs."""
+    sup = rt.supervisor
+    if sup is None:
+        raise QueryError("unavailable", "no supervisor is running", 503)
+    try:
+        changed = await sup.reload_config()
+    except ConfigError as exc:
+        raise QueryError("config_error", str(exc), 422) from None
+    return changed

@@ -13,11 +13,12 @@ from virtuoso_daemon.control.registry import (
     command,
     commands,
     describe,
+    query_command,
 )
-from virtuoso_daemon.core.config import ConfigError, redacted
+from virtuoso_daemon.core.config import redacted
 from virtuoso_daemon.core.supervisor import Supervisor
 from virtuoso_daemon.protocol import ErrorCode, Hello
-from virtuoso_daemon.read.system import system_status
+from virtuoso_daemon.read.system import reload_config, system_status
 
 log = logging.getLogger("virtuoso.control")
 
@@ -73,15 +74,7 @@ async def config_get(ctx: Context, args: NoArgs) -> dict[str, Any]:
     return redacted(ctx.runtime.config)
 
 
-@command("config.reload", args=NoArgs)
-async def config_reload(ctx: Context, args: NoArgs) -> dict[str, Any]:
-    """Re-read the config file (like SIGHUP), all or nothing: a file that fails
-    validation or that an actor refuses is rejected and the running config kept."""
-    try:
-        result = await _supervisor(ctx).reload_config()
-    except ConfigError as exc:
-        raise CommandFailed(ErrorCode.CONFIG_ERROR, str(exc)) from None
-    return {"changed": result.changed, "restart_required": result.restart_required}
+query_command("config.reload", reload_config)  # same as POST /api/system/reload
 
 
 @command("clients", args=NoArgs)

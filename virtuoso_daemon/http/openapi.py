@@ -1,0 +1,280 @@
+"""The API's OpenAPI 3.1 description, generated from the routes and their types.
+
+Nothing here is written by hand per endpoint. Each route's handler carries an
+:class:`Operation` (set by :func:`~virtuoso_daemon.http.queries.query_route` from the
+query's argument struct and return annotation, or by :func:`documented` on the few
+hand-written handlers); :func:`build_spec` walks the app's router and turns every
+operation into a path item, the argument struct's fields into parameters (``in:
+path`` for the ones in the path template, ``in: query`` for the rest) and the
+structs into ``components.schemas`` with :func:`msgspec.json.schema_components`, so
+the description cannot drift from the code. Errors are the one JSON error body of
+:mod:`.errors`.
+
+Served at ``/api/openapi.json`` with a small page at ``/api/docs`` (:mod:`.docs`).
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import re
+import typing
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
+
+import msgspec
+from aiohttp import web
+
+from virtuoso_daemon.http.auth import OPEN_PATHS, is_write
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+H = TypeVar("H", bound=Handler)
+
+_ATTR = "__virtuoso_openapi__"
+REF = "#/components/schemas/{name}"
+ANY_JSON: dict[str, Any] = {}
+
+
+@dataclass(frozen=True)
+class Operation:
+    """What the spec says about one handler: its arguments, its answer, its body."""
+
+    summary: str = ""
+    description: str = ""
+    params: type[msgspec.Struct] | None = None  # path + query parameters
+    response: Any = None  # a type msgspec can describe; None = any JSON
+    body: Any = None  # a JSON request body's type, if any
+    content_type: str = "application/json"  # of the 200 answer
+    tag: str = ""
+    # other statuses answered with the 200 body by design (/health: 503 when critical)
+    same_body_on: tuple[int, ...] = ()
+
+
+class ErrorDetail(msgspec.Struct, frozen=True):
+    code: str
+    message: str
+
+
+class ErrorBody(msgspec.Struct, frozen=True):
+    """Every 4xx/5xx answer (see :mod:`.errors`)."""
+
+    error: ErrorDetail
+
+
+def documented(
+    *,
+    params: type[msgspec.Struct] | None = None,
+    response: Any = None,
+    body: Any = None,
+    summary: str | None = None,
+    content_type: str = "application/json",
+    same_body_on: tuple[int, ...] = (),
+) -> Callable[[H], H]:
+    """Describe a hand-written handler (a query_route describes itself)."""
+
+    def mark(handler: H) -> H:
+        doc = inspect.getdoc(handler) or ""
+        first, _, rest = doc.partition("\n")
+        op = Operation(
+            summary=summary if summary is not None else first.strip(),
+            description=rest.strip(),
+            params=params,
+            response=response,
+            body=body,
+            content_type=content_type,
+            same_body_on=same_body_on,
+        )
+        setattr(handler, _ATTR, op)
+        return handler
+
+    return mark
+
+
+def describe_query(handler: Handler, fn: Callable[..., Any], args: type[msgspec.Struct]) -> None:
+    """Attach the Operation of a read-layer query served by :func:`query_route`."""
+    doc = inspect.getdoc(fn) or ""
+    first, _, rest = doc.partition("\n")
+    setattr(
+        handler,
+        _ATTR,
+        Operation(
+            summary=first.strip(),
+            description=rest.strip(),
+            params=args,
+            response=_return_type(fn),
+        ),
+    )
+
+
+def operation_of(handler: object) -> Operation | None:
+    op = getattr(handler, _ATTR, None)
+    return op if isinstance(op, Operation) else None
+
+
+def _return_type(fn: Callable[..., Any]) -> Any:
+    """``fn``'s return annotation when msgspec can describe it (awaitables unwrapped)."""
+    try:
+        tp = typing.get_type_hints(fn).get("return")
+    except Exception:  # an annotation that does not resolve: describe it as any JSON
+        return None
+    if typing.get_origin(tp) in (Awaitable, typing.Coroutine):
+        tp = typing.get_args(tp)[-1]
+    if tp is None or tp is type(None):
+        return None
+    try:
+        msgspec.json.schema(tp)
+    except (TypeError, ValueError):
+        return None
+    return tp
+
+
+# --- the spec -------------------------------------------------------------------------
+
+_PATH_PARAM = re.compile(r"\{([^}:]+)(?::[^}]*)?\}")
+_INTERNAL = ("_unmatched_path", "_preflight")
+
+
+@dataclass(frozen=True)
+class RouteDoc:
+    method: str
+    path: str  # the OpenAPI template: /api/market/ticker/{symbol}
+    handler: Any
+    operation: Operation | None
+
+
+def documented_routes(app: web.Application) -> list[RouteDoc]:
+    """Every route the API serves (not the catch-alls), with its Operation if any."""
+    out: list[RouteDoc] = []
+    for route in app.router.routes():
+        info = route.resource.get_info() if route.resource is not None else {}
+        raw = info.get("formatter") or info.get("path") or ""
+        if not raw or any(name in raw for name in _INTERNAL) or route.method == "HEAD":
+            continue
+        path = _PATH_PARAM.sub(lambda m: "{" + m.group(1) + "}", raw)
+        out.append(RouteDoc(route.method, path, route.handler, operation_of(route.handler)))
+    return out
+
+
+def _strip_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter is a string or absent, never JSON null: drop the null branch."""
+    any_of = schema.get("anyOf")
+    if not any_of:
+        return schema
+    rest = [s for s in any_of if s != {"type": "null"}]
+    out = {k: v for k, v in schema.items() if k not in ("anyOf", "default")}
+    if len(rest) == 1:
+        out.update(rest[0])
+    else:
+        out["anyOf"] = rest
+    return out
+
+
+def _parameters(route: RouteDoc, op: Operation, components: dict[str, Any]) -> list[dict[str, Any]]:
+    in_path = set(re.findall(r"\{([^}]+)\}", route.path))
+    params: list[dict[str, Any]] = []
+    if op.params is not None:
+        struct = components[op.params.__name__]
+        required = set(struct.get("required", ()))
+        for name, schema in struct.get("properties", {}).items():
+            where = "path" if name in in_path else "query"
+            param: dict[str, Any] = {
+                "name": name,
+                "in": where,
+                "required": where == "path" or name in required,
+                "schema": _strip_null(schema),
+            }
+            if "description" in schema:
+                param["description"] = schema["description"]
+            params.append(param)
+    named = {p["name"] for p in params}
+    for name in sorted(in_path - named):  # a path parameter the struct does not name
+        params.append({"name": name, "in": "path", "required": True, "schema": {"type": "string"}})
+    return params
+
+
+def _tag(path: str) -> str:
+    parts = [p for p in path.split("/") if p and not p.startswith("{")]
+    if parts[:1] == ["api"] and len(parts) > 1:
+        return parts[1]
+    return parts[0] if parts else "root"
+
+
+def _schemas(types: Iterable[Any]) -> tuple[dict[Any, dict[str, Any]], dict[str, Any]]:
+    unique = list(dict.fromkeys(t for t in types if t is not None))
+    refs, components = msgspec.json.schema_components(unique, ref_template=REF)
+    return dict(zip(unique, refs, strict=True)), components
+
+
+def build_spec(
+    app: web.Application, *, title: str, version: str, read_token: bool
+) -> dict[str, Any]:
+    """The OpenAPI 3.1 document for ``app``'s routes (see the module docstring)."""
+    routes = documented_routes(app)
+    ops = {id(r): r.operation or _fallback(r) for r in routes}
+    types: list[Any] = [ErrorBody]
+    for op in ops.values():
+        types += [op.params, op.response, op.body]
+    refs, components = _schemas(types)
+    error = {"application/json": {"schema": refs[ErrorBody]}}
+    paths: dict[str, dict[str, Any]] = {}
+    for route in routes:
+        op = ops[id(route)]
+        write = is_write(route.method, route.handler)
+        answer: dict[str, Any] = {
+            "schema": copy.deepcopy(refs[op.response]) if op.response is not None else ANY_JSON
+        }
+        item: dict[str, Any] = {
+            "operationId": _operation_id(route),
+            "tags": [op.tag or _tag(route.path)],
+            "summary": op.summary or f"{route.method} {route.path}",
+            "parameters": _parameters(route, op, components),
+            "responses": {
+                "200": {"description": "OK", "content": {op.content_type: answer}},
+                **{
+                    str(status): {
+                        "description": "see the summary",
+                        "content": {op.content_type: answer},
+                    }
+                    for status in op.same_body_on
+                },
+                "default": {"description": "an error", "content": error},
+            },
+        }
+        if op.description:
+            item["description"] = op.description
+        if op.body is not None:
+            item["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": refs[op.body]}},
+            }
+        if write:
+            item["security"] = [{"bearer": []}, {}]  # {}: no token needed from loopback
+        elif read_token and route.path not in OPEN_PATHS:
+            item["security"] = [{"bearer": []}]
+        paths.setdefault(route.path, {})[route.method.lower()] = item
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": title,
+            "version": version,
+            "description": "Generated from the daemon's routes and msgspec types.",
+        },
+        "paths": dict(sorted(paths.items())),
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }
+
+
+def _fallback(route: RouteDoc) -> Operation:
+    """An undocumented handler: its docstring, path parameters only (see the tests)."""
+    doc = inspect.getdoc(route.handler) or ""
+    first, _, rest = doc.partition("\n")
+    return replace(Operation(), summary=first.strip(), description=rest.strip())
+
+
+def _operation_id(route: RouteDoc) -> str:
+    words = re.sub(r"[^A-Za-z0-9]+", "_", route.path).strip("_")
+    return f"{route.method.lower()}_{words}"
