@@ -394,7 +394,8 @@ class FeedActor:
         ctx = self.ctx
         if ctx is None:
             return FeedStatus(exchange=self.exchange, state="starting", ts=time.time())
-        return ctx.health.snapshot(list(ctx.symbols), sorted(self.paused_symbols))
+        candles = list(ctx.timeframes) if "ohlcv" in ctx.cfg.kinds else []
+        return ctx.health.snapshot(list(ctx.symbols), sorted(self.paused_symbols), candles)
 
     def _publish_now(self) -> dict[str, Any]:
         status = self.status()
