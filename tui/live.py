@@ -28,7 +28,7 @@ from .model import Conflator
 # Keyed topics the daemon can conflate per key (tickers per symbol ...): one throttled
 # subscription. Unkeyed ones (lifecycle) go unthrottled; logs with a level floor.
 THROTTLED_TOPICS = ("tickers", "funding", "feed_status", "beta", "correlation", "sentiment")
-PLAIN_TOPICS = ("lifecycle",)
+PLAIN_TOPICS = ("lifecycle", "alerts", "health")
 LOG_LEVEL = "info"
 DEFAULT_TOPICS = (*THROTTLED_TOPICS, *PLAIN_TOPICS, "logs")
 
@@ -39,6 +39,8 @@ SNAPSHOTS: tuple[tuple[str, dict[str, Any], str], ...] = (
     ("tickers", {}, "snapshot.tickers"),
     ("beta", {}, "snapshot.beta"),
     ("correlation", {}, "snapshot.correlation"),
+    ("alerts.list", {"limit": 200}, "snapshot.alerts"),
+    ("health", {"transitions": 200}, "snapshot.health"),
 )
 
 # Re-read every ``status_interval`` (uptime, actors, bus drops, feed latency).

@@ -291,6 +291,40 @@ class SystemModel:
 
 
 @dataclass
+class HealthModel:
+    """The health monitor's newest report and the transitions seen so far.
+
+    Filled from the ``health`` command's document on connect and from every
+    ``health`` report after that (each report carries the newest transitions; they
+    are merged, so the history grows past what one report holds)."""
+
+    status: str | None = None
+    summary: str = ""
+    ts: float = 0.0
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    transitions: list[dict[str, Any]] = field(default_factory=list)
+    version: int = 0
+    keep: int = 200
+
+    def apply(self, d: Mapping[str, Any]) -> None:
+        """A report (bus event) or the ``health`` document: same fields."""
+        checks = d.get("checks")
+        if not isinstance(checks, list):
+            return
+        self.status = str(d.get("status") or "")
+        self.summary = str(d.get("summary") or "")
+        self.ts = _float(d.get("ts")) or 0.0
+        self.checks = [dict(c) for c in checks if isinstance(c, Mapping)]
+        seen = {(t.get("check"), t.get("ts")) for t in self.transitions}
+        for t in d.get("transitions") or []:
+            if isinstance(t, Mapping) and (t.get("check"), t.get("ts")) not in seen:
+                self.transitions.append(dict(t))
+        self.transitions.sort(key=lambda t: _float(t.get("ts")) or 0.0)
+        del self.transitions[: -self.keep]
+        self.version += 1
+
+
+@dataclass
 class AnalyticsModel:
     """Beta snapshots per (timeframe, window), correlation, regime and sentiment."""
 
@@ -338,3 +372,41 @@ def _tf_seconds(tf: str) -> float:
         return float(tf[:-1]) * _UNITS[tf[-1]]
     except (KeyError, ValueError, IndexError):
         return math.inf
+
+
+ALERTS_KEPT = 500  # newest alerts kept for the Alerts screen
+
+
+@dataclass
+class AlertsModel:
+    """Alerts by id, from the ``alerts.list`` snapshot and ``alerts`` events."""
+
+    alerts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    version: int = 0
+
+    def replace(self, items: Iterable[Mapping[str, Any]]) -> None:
+        self.alerts = {str(a["id"]): dict(a) for a in items if a.get("id")}
+        self.version += 1
+
+    def apply(self, d: Mapping[str, Any]) -> None:
+        alert_id = d.get("id")
+        if not isinstance(alert_id, str):
+            return
+        self.alerts[alert_id] = dict(d)
+        if len(self.alerts) > ALERTS_KEPT:
+            for old in self.ordered()[ALERTS_KEPT:]:
+                self.alerts.pop(str(old.get("id")), None)
+        self.version += 1
+
+    def ordered(self) -> list[dict[str, Any]]:
+        """Newest change first."""
+        return sorted(self.alerts.values(), key=lambda a: -(_float(a.get("ts")) or 0.0))
+
+    def badge(self) -> tuple[int, int]:
+        """(firing and not acknowledged, of which critical): the badge every screen shows."""
+        open_ = [
+            a
+            for a in self.alerts.values()
+            if a.get("status") == "firing" and not a.get("acked_ts") and not a.get("muted")
+        ]
+        return len(open_), sum(1 for a in open_ if a.get("severity") == "critical")

@@ -126,6 +126,7 @@ register_topic(Topics.CORRELATION, key=_by("timeframe", "window"), help="correla
 register_topic(Topics.SENTIMENT, key=_by(), help="sentiment and regime")
 register_topic(Topics.HEALTH, key=_by(), help="health reports")
 register_topic(Topics.ALERTS, help="alerts")
+register_topic(Topics.CONDITIONS, help="detector readings (before the alert manager)")
 register_topic(Topics.BACKUPS, help="backup events")
 register_topic(Topics.LIFECYCLE, help="actor state changes")
 register_topic(Topics.CONFIG, help="config reloads")

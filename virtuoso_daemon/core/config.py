@@ -297,7 +297,6 @@ class AlertDestination(_Section):
 class AlertsConfig(_Section):
     """The alert manager: lifecycle, grouping, inhibition, storage, destinations."""
 
-    enabled: bool = True
     repeat_interval: Annotated[float, msgspec.Meta(gt=0, le=30 * 86400)] = 3600.0
     group_wait: SecondsOrOff = 60.0
     group_interval: SecondsOrOff = 300.0

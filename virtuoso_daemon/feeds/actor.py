@@ -431,6 +431,9 @@ class FeedActor:
             "paused_symbols": len(self.paused_symbols),
             "modes": h.kind_modes(),
             "messages": dict(h.messages),
+            # newest message per kind, now (the published FeedStatus may be a heartbeat
+            # old): what the health monitor's data-age check reads
+            "last_by_kind": dict(h.last_by_kind),
             "errors": dict(h.errors),
             "reconnects": h.reconnects,
             "backfill": {
