@@ -184,6 +184,7 @@ class Topics:
     FEED_COMMANDS: Topic[Request] = Topic("feed_commands", Request, lossy=False)
     STORE_QUERIES: Topic[Request] = Topic("store_queries", Request, lossy=False)
     ALERT_COMMANDS: Topic[Request] = Topic("alert_commands", Request, lossy=False)
+    CACHE_COMMANDS: Topic[Request] = Topic("cache_commands", Request, lossy=False)
 
 
 #: names of the lossy topics (derived from the Topic objects; kept for readers of names)

@@ -20,6 +20,7 @@ from virtuoso_daemon.ctl.render import (
     render_correlation,
     render_done,
     render_feeds,
+    render_fix,
     render_hello,
     render_help,
     render_ohlcv,
@@ -40,6 +41,8 @@ class Call:
     cmd: str
     args: ArgsFn
     render: Renderer
+    # a result that says the work failed (``fix`` with an action that failed): exit 1
+    failed: Callable[[Any], bool] | None = None
 
 
 def no_args(ns: argparse.Namespace) -> dict[str, Any]:
@@ -264,6 +267,22 @@ def build_parser() -> argparse.ArgumentParser:
         topics=["health"], throttle_ms=None, exchange=None, symbols=None, timeframes=None,
         level=None, first=True,
     )  # fmt: skip
+
+    q = add(
+        "fix",
+        "the common fixes, each saying what it did (exit 1 if one failed)",
+        Call("fix", pick("target", "exchange"), render_fix, failed=lambda r: not r.get("ok")),
+    )
+    q.add_argument(
+        "target",
+        nargs="?",
+        choices=["cache", "connection", "timeout", "dashboard", "all"],
+        default="all",
+        help="cache: rebuild the tickers view, rewrite memcached, reconnect it if down; "
+        "connection: reconnect the feeds; timeout: reopen the feeds' rate gates; "
+        "dashboard: rebuild the views; all (default): the four",
+    )
+    q.add_argument("--exchange", help="connection/timeout: only this feed")
 
     add("clients", "connected control clients", Call("clients", no_args, render_clients))
     add("topics", "topics for watch", Call("topics", no_args, render_auto))
