@@ -318,6 +318,9 @@ class DemoConfig(_Section):
     speed: Positive = 1.0
     port: Port = 0  # 0 = any free port
     perpetuals: bool = True
+    # the API the perpetuals feed reads: "binance" (binanceusdm) or "okx" (OKX v5 USDT
+    # swaps); spot is always Binance, so "okx" runs two exchanges in one daemon
+    perp_dialect: Literal["binance", "okx"] = "binance"
 
 
 Percent = Annotated[float, msgspec.Meta(ge=0, le=100)]

@@ -70,7 +70,7 @@ def ccxt_config(cfg: ExchangeConfig) -> dict[str, Any]:
     options: dict[str, Any] = {
         # load only the market type this feed watches (binance/bybit default to all,
         # which is three to eleven extra calls and ambiguous ids like BTCUSDT)
-        "fetchMarkets": {"types": [cfg.market]},
+        "fetchMarkets": {"types": [profile.market_type(cfg.market)]},
         # ccxt keeps the newest N streamed trades and candles per symbol (default 1000
         # each: ~1.25 MB of trade dicts per symbol, hours to fill, hundreds of MB over
         # a large universe). The feeds only read what arrived since their last scan
