@@ -183,6 +183,7 @@ class Topics:
     # request topics, one per owning actor
     FEED_COMMANDS: Topic[Request] = Topic("feed_commands", Request, lossy=False)
     STORE_QUERIES: Topic[Request] = Topic("store_queries", Request, lossy=False)
+    BACKUP_COMMANDS: Topic[Request] = Topic("backup_commands", Request, lossy=False)
     ALERT_COMMANDS: Topic[Request] = Topic("alert_commands", Request, lossy=False)
 
 

@@ -46,6 +46,13 @@ class SimConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     wall_multiplier: float = 60.0  # wall size vs the typical level
     wall_duration: float = 900.0  # mean simulated seconds a wall stays
     funding_interval_hours: int = 8
+    # scripted episodes (sim/episodes.py): the signal detectors' ground truth
+    episodes: bool = True
+    episode_first: float = 600.0  # simulated seconds after start
+    episode_every: float = 900.0  # simulated seconds between episode starts
+    episode_kinds: list[str] = msgspec.field(
+        default_factory=lambda: ["move", "volume", "spoof", "pump"]
+    )
 
     # Binance request-weight limits per client IP and window (wall seconds)
     rate_limits: bool = True

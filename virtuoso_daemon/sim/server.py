@@ -9,7 +9,8 @@ guard around each endpoint.
 
 Side channel (never rate limited or faulted):
 
-- ``GET /__sim/truth``: true betas, vols, correlations, injected whales and walls.
+- ``GET /__sim/truth``: true betas, vols, correlations, injected whales and walls,
+  scripted episodes.
 - ``GET|POST|DELETE /__sim/faults``, ``DELETE /__sim/faults/{id}``: see :mod:`.faults`.
 - ``DELETE /__sim/ratelimits``: forget every IP's weight window and ban.
 - ``GET /__sim/stats``: clock, connections, messages, requests.
@@ -139,7 +140,8 @@ class Simulator:
     # -- public API -------------------------------------------------------------------------
 
     def truth(self) -> dict[str, Any]:
-        """Ground truth: true betas, vols, correlations, injected whales and walls."""
+        """Ground truth: true betas, vols, correlations, injected whales, walls and
+        scripted episodes (:mod:`.episodes`)."""
         cfg = self.config
         u = self.engine.universe
         beta = np.array([b.beta for b in u.bases])
@@ -164,6 +166,7 @@ class Simulator:
         return {
             "seed": cfg.seed,
             "speed": cfg.speed,
+            "tick_interval": cfg.tick_interval,
             "time": self.engine.t_ms,
             "quote": u.quote,
             "benchmark": "BTC",
@@ -177,6 +180,7 @@ class Simulator:
             },
             "whales": [dict(w) for w in self.engine.whales],
             "walls": [dict(w) for w in self.engine.walls],
+            "episodes": self.engine.episodes.truth(self.engine.t_ms),
         }
 
     def inject(self, fault: Fault | Mapping[str, Any]) -> int:
