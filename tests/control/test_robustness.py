@@ -35,7 +35,8 @@ BAD_FRAMES = [
     (b'{"id": "s", "cmd": "status", "args": [1]}', "s", "bad_args"),
     (b'{"id": 4, "cmd": "status", "args": {"verbose": true}}', 4, "bad_args"),
     (b'{"id": 5, "cmd": "tickers", "args": {"limit": "ten"}}', 5, "bad_args"),
-    (b'{"id": 6, "cmd": "tickers", "args": {"limit": 0}}', 6, "bad_args"),
+    # in range is the query's check, with the code HTTP answers for limit=0
+    (b'{"id": 6, "cmd": "tickers", "args": {"limit": 0}}', 6, "invalid_parameter"),
     (b'{"id": 7, "cmd": "feeds.pause", "args": {"exchange": 42}}', 7, "bad_args"),
     (b'{"id": 8, "cmd": "feeds.pause"}', 8, "bad_args"),
     (b'{"id": 9, "cmd": "subscribe", "args": {"topics": "tickers"}}', 9, "bad_args"),

@@ -13,9 +13,10 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
+from aiohttp import web
 
 from tests.harness import running_daemon, test_config
-from virtuoso_daemon.http import market, system
+from virtuoso_daemon.http import catalog, market, system
 from virtuoso_daemon.http.dispatch import runs_in_http_thread
 
 BUSY_SECONDS = 1.0  # how long the main loop is kept busy (an upper bound, not a figure)
@@ -69,17 +70,30 @@ async def test_a_handler_that_needs_the_main_loop_waits_for_it() -> None:
     assert got["busy_at_answer"] is False
 
 
+def _handler(routes: web.RouteTableDef, path: str) -> Any:
+    for route in routes:
+        if isinstance(route, web.RouteDef) and route.path == path:
+            return route.handler
+    raise AssertionError(f"no route {path}")
+
+
 async def test_the_hot_read_paths_are_the_ones_marked_for_the_http_thread() -> None:
     hot = {
         market.market_tickers,
-        market.market_ticker,
-        market.market_overview,
-        market.market_movers,
+        _handler(catalog.routes, "/api/market/ticker/{symbol:.+}"),
+        _handler(catalog.routes, "/api/market/overview"),
+        _handler(catalog.routes, "/api/market/movers"),
         system.health_quick,
     }
     for handler in hot:
         assert runs_in_http_thread(handler), handler.__name__
-    for handler in (market.market_ohlcv, market.market_exchanges, system.status, system.config):
+    cold = (
+        _handler(catalog.routes, "/api/market/ohlcv/{symbol:.+}"),
+        _handler(catalog.routes, "/api/market/exchanges"),
+        system.status,
+        system.config,
+    )
+    for handler in cold:
         assert not runs_in_http_thread(handler), handler.__name__
 
 

@@ -119,10 +119,11 @@ class Opened:
     decryptor: DecryptingReader | None  # its ``damaged_chunks`` say if any chunk was forged
 
 
-def open_reader(src: Stream, key: bytes | None) -> Opened:
+def open_reader(src: Stream, key: bytes | None, block: int = BLOCK) -> Opened:
     """The tar stream inside ``src``. An encrypted archive without a key, or with the
-    wrong one, raises :class:`KeyProblem`."""
-    buffered = io.BufferedReader(src, BLOCK)
+    wrong one, raises :class:`KeyProblem`. ``block`` bounds how far the layers read
+    ahead of the tar reader (small when locating damage)."""
+    buffered = io.BufferedReader(src, block)
     head = buffered.peek(len(MAGIC))[: len(MAGIC)]
     stream: Stream = buffered
     decryptor = None
@@ -134,11 +135,11 @@ def open_reader(src: Stream, key: bytes | None) -> Opened:
             )
         buffered.read(len(MAGIC))
         decryptor = DecryptingReader(buffered, key)
-        stream = io.BufferedReader(decryptor, BLOCK)
+        stream = io.BufferedReader(decryptor, block)
         head = stream.peek(4)[:4]
     compression = "none"
     if head[:4] == ZSTD_MAGIC:
         compression = "zstd"
         dctx = zstandard.ZstdDecompressor()
-        stream = dctx.stream_reader(stream, read_size=BLOCK, closefd=False)
+        stream = dctx.stream_reader(stream, read_size=block, closefd=False)
     return Opened(stream, decryptor is not None, compression, decryptor)

@@ -36,6 +36,7 @@ from virtuoso_daemon.backup.streams import BLOCK, HashingReader, Stream, open_re
 
 LOCK_NAME = "daemon.lock"
 _MAX_MANIFEST = 64 << 20
+LOCATE_BLOCK = tarfile.RECORDSIZE  # read-ahead when locating damage: 10 KiB
 
 
 @dataclass
@@ -101,20 +102,22 @@ def _safe_name(name: str) -> PurePosixPath:
     return p
 
 
-def _walk(path: Path, key: bytes | None, stage: Path | None, progress: Any | None) -> _Walk:
+def _walk(
+    path: Path, key: bytes | None, stage: Path | None, progress: Any, block: int = BLOCK
+) -> _Walk:
     """Read every member of the archive (into ``stage`` if given), as far as it goes."""
     walk = _Walk()
     current = "(archive header)"
     with open(path, "rb") as raw:
         hashed = HashingReader(raw)
-        opened = open_reader(hashed, key)
+        opened = open_reader(hashed, key, block)
         stream, walk.encrypted, walk.compression = (
             opened.stream,
             opened.encrypted,
             opened.compression,
         )
         try:
-            with tarfile.open(fileobj=stream, mode="r|", bufsize=BLOCK) as tf:
+            with tarfile.open(fileobj=stream, mode="r|", bufsize=block) as tf:
                 for info in tf:
                     current = info.name
                     if not info.isfile():
@@ -130,10 +133,10 @@ def _walk(path: Path, key: bytes | None, stage: Path | None, progress: Any | Non
                             raise _Failure(MANIFEST_NAME, f"damaged manifest: {exc}") from None
                     else:
                         rel = _safe_name(info.name)
-                        walk.members[info.name] = _read_member(f, info, rel, stage, progress)
+                        walk.members[info.name] = _read_member(f, info, rel, stage, progress, block)
                     current = f"(archive structure after {info.name})"
             # the rest of the stream: the tar's padding, zstd's checksum, the final chunk
-            while stream.read(BLOCK):
+            while stream.read(block):
                 pass
         except _Failure as exc:
             walk.error, walk.error_at = exc.error, exc.damaged
@@ -152,7 +155,12 @@ def _walk(path: Path, key: bytes | None, stage: Path | None, progress: Any | Non
 
 
 def _read_member(
-    f: Stream, info: tarfile.TarInfo, rel: PurePosixPath, stage: Path | None, progress: Any
+    f: Stream,
+    info: tarfile.TarInfo,
+    rel: PurePosixPath,
+    stage: Path | None,
+    progress: Any,
+    block: int,
 ) -> _Member:
     h = hashlib.sha256()
     out = None
@@ -166,14 +174,14 @@ def _read_member(
         while True:
             if check is not None:
                 check()
-            block = f.read(BLOCK)
-            if not block:
+            data = f.read(block)
+            if not data:
                 break
-            h.update(block)
+            h.update(data)
             if out is not None:
-                out.write(block)
+                out.write(data)
             if progress is not None:
-                progress.bytes_done += len(block)
+                progress.bytes_done += len(data)
     finally:
         if out is not None:
             out.flush()
@@ -251,6 +259,12 @@ def verify_archive(
     """Check every file of the archive; a wrong or missing key raises :class:`KeyProblem`."""
     try:
         walk = _walk(path, key, None, progress)
+        if walk.error is not None and (walk.error_at or "(").startswith("("):
+            # the layers' read-ahead met the damage before the tar reader reached a
+            # file: read again with little read-ahead to see which file it is in
+            slow = _walk(path, key, None, None, LOCATE_BLOCK)
+            if slow.error is not None and not (slow.error_at or "(").startswith("("):
+                walk = slow
     except FileNotFoundError:
         return VerifyResult(ok=False, error=f"{path.name}: no such file", damaged="(archive)")
     return _check(walk, expected, key)

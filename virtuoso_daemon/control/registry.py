@@ -224,6 +224,7 @@ class _Loose(msgspec.Struct):
 
 
 _loose = msgspec.json.Decoder(_Loose)
+TOO_DEEP = "a frame is nested too deeply (arrays or objects inside each other)"
 
 
 class RequestCodec:
@@ -242,6 +243,8 @@ class RequestCodec:
             raise self._explain(line, exc) from None
         except UnicodeDecodeError:  # msgspec's error for bad UTF-8 inside a string
             raise FrameError(None, ErrorCode.BAD_FRAME, "a frame must be UTF-8") from None
+        except RecursionError:  # msgspec's answer to [[[[... (found by a fuzzer)
+            raise FrameError(None, ErrorCode.BAD_FRAME, TOO_DEEP) from None
         return self.by_type[type(req)], req
 
     def _explain(self, line: bytes, exc: Exception) -> FrameError:
@@ -254,6 +257,8 @@ class RequestCodec:
             return FrameError(None, ErrorCode.BAD_FRAME, "a frame must be UTF-8")
         try:
             loose = _loose.decode(line)
+        except RecursionError:
+            return FrameError(None, ErrorCode.BAD_FRAME, TOO_DEEP)
         except UnicodeDecodeError:
             return FrameError(None, ErrorCode.BAD_FRAME, "a frame must be UTF-8")
         except msgspec.DecodeError:

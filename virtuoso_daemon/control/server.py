@@ -41,14 +41,13 @@ from virtuoso_daemon.protocol import (
 
 log = logging.getLogger("virtuoso.control")
 
-MAX_CLIENTS = 128  # connections at once; more are told "busy" and closed
-
 
 class ControlActor:
     """Serves ``runtime.socket_path`` until cancelled; removes the socket file on exit."""
 
     name = "control"
-    config_sections: ClassVar[tuple[str, ...]] = ("daemon",)
+    # [control] is read where it is used (limits apply to the next check)
+    config_sections: ClassVar[tuple[str, ...]] = ("daemon", "control")
 
     def __init__(self, runtime: Runtime) -> None:
         commands.load_all()
@@ -57,6 +56,8 @@ class ControlActor:
         self.path: Path = runtime.socket_path
         self.sessions: set[Session] = set()
         self.counters: Counter[str] = Counter()
+        self.queued_bytes = 0  # output queued for all clients (capped by control.total_bytes)
+        self.room = anyio.Event()  # set whenever a client's output went out
         self.policy = PeerPolicy.for_this_process()
         self._ident: tuple[int, int] | None = None
         self._group_name = runtime.config.daemon.socket_group
@@ -94,6 +95,7 @@ class ControlActor:
         return {
             "socket": str(self.path),
             "clients": len(self.sessions),
+            "queued_bytes": self.queued_bytes,
             **{k: self.counters[k] for k in _COUNTERS},
             "events_sent": sum(s.events_sent for s in self.sessions) + self.counters["sent_closed"],
             "events_dropped": sum(s.subs.dropped() for s in self.sessions)
@@ -151,9 +153,10 @@ class ControlActor:
             log.warning("control socket: refused %s", self.policy.refusal(peer))
             await self._refuse(stream, ErrorCode.FORBIDDEN, self.policy.refusal(peer))
             return
-        if len(self.sessions) >= MAX_CLIENTS:
+        limit = self.runtime.config.control.max_clients
+        if sum(not s.closing for s in self.sessions) >= limit and not self._make_room():
             self.counters["busy"] += 1
-            await self._refuse(stream, ErrorCode.BUSY, f"too many clients ({MAX_CLIENTS})")
+            await self._refuse(stream, ErrorCode.BUSY, f"too many clients ({limit})")
             return
         session = Session(self, stream, peer)
         self.sessions.add(session)
@@ -168,6 +171,18 @@ class ControlActor:
             self.counters["sent_closed"] += session.events_sent
             self.counters["dropped_closed"] += session.subs.dropped()
             log.debug("control client %d disconnected", session.id)
+
+    def _make_room(self) -> bool:
+        """Close the longest-idle client without a subscription, so an operator can
+        always get in (idle connections held by someone else never lock the socket)."""
+        idle = [s for s in self.sessions if s.evictable()]
+        if not idle:
+            return False
+        victim = min(idle, key=lambda s: s.last_activity)
+        self.counters["evicted"] += 1
+        log.info("control socket full: closing the longest-idle client %d", victim.id)
+        victim.close("closed to make room for a new client (the socket is at max_clients)")
+        return True
 
     async def _refuse(self, stream: anyio.abc.SocketStream, code: str, message: str) -> None:
         frame = encode_frame(ErrorReply(id=None, error=ErrorInfo(code=code, message=message)))
@@ -192,4 +207,7 @@ _COUNTERS = (
     "bad_frames",
     "oversized",
     "session_errors",
+    "idle_closed",
+    "evicted",
+    "stalled",
 )

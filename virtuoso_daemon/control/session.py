@@ -5,9 +5,17 @@
   and the connection is closed). A bad line gets an error reply; the session goes on.
 * Commands run concurrently (at most :data:`MAX_INFLIGHT` per client, then reading
   pauses); replies carry the request's id.
-* Everything outbound goes through one small bounded queue to one writer task, which
-  joins whatever is queued into one write. A client that stops reading therefore
-  stalls only its own writer and pumps; its subscriptions then drop (counted, told).
+* Everything outbound goes through one queue to one writer task, which joins whatever
+  is queued into one write. The queue is bounded in bytes (``control.session_bytes``
+  per client, ``control.total_bytes`` over all): replies wait for room; events wait
+  up to :data:`EVENT_GRACE` (a burst to a client that reads is not lost), then are
+  dropped until there is room again (counted, told with ``_dropped``), so a client
+  that does not read holds neither its pumps nor a bus-queue backlog. A client that stops
+  reading therefore stalls only its own writer; one that reads nothing for
+  ``control.write_timeout`` while output waits is closed (its memory with it).
+* A client without a subscription that sends nothing for ``control.idle_timeout`` is
+  closed (``_bye``, reason ``idle``); when the socket is full the longest-idle such
+  client is closed to make room for a new one (:meth:`Session.evictable`).
 * End of input (e.g. ``socat`` after its last line) finishes the commands in flight and
   flushes their replies (bounded by :data:`FLUSH_TIMEOUT`) before closing; a daemon
   shutdown flushes what is queued and says ``_bye``.
@@ -17,6 +25,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import socket
 import time
 from collections.abc import Callable, Coroutine
@@ -28,6 +37,7 @@ import anyio.abc
 from virtuoso_daemon.control.peers import PeerCred
 from virtuoso_daemon.control.registry import CommandFailed, CommandSpec, Context, FrameError, codec
 from virtuoso_daemon.control.subscriptions import Subscriptions
+from virtuoso_daemon.core.config import ControlConfig
 from virtuoso_daemon.protocol import (
     BYE_TOPIC,
     HELLO_TOPIC,
@@ -51,7 +61,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("virtuoso.control")
 
 MAX_INFLIGHT = 16  # concurrent commands per client
-OUT_QUEUE = 16  # queued outbound chunks per client (each up to one event batch)
+EVICT_AFTER = 1.0  # seconds idle before a client may be closed to make room (not a newcomer)
+EVENT_GRACE = 1.0  # seconds an event batch waits for room before it is dropped
 WRITE_MAX = 256 * 1024  # bytes joined into one write
 FLUSH_TIMEOUT = 5.0  # seconds to flush replies after the client's end of input
 BYE_TIMEOUT = 0.5  # seconds to flush and say goodbye when the daemon stops
@@ -75,7 +86,13 @@ class Session:
         self.commands = 0
         self.events_sent = 0
         self.peer_gone = False
-        self._out_send, self._out_recv = anyio.create_memory_object_stream[bytes](OUT_QUEUE)
+        self.queued_bytes = 0  # queued for the writer, not yet written
+        self.last_activity = anyio.current_time()  # last frame received or reply sent
+        self._close_reason: str | None = None
+        self.room = anyio.Event()  # set by the writer when bytes went out
+        self._shedding = False  # events are being dropped until there is room
+        # bounded in bytes (send/offer), not in chunks
+        self._out_send, self._out_recv = anyio.create_memory_object_stream[bytes](math.inf)
         self._inflight = anyio.Semaphore(MAX_INFLIGHT)
         self._tg: anyio.abc.TaskGroup | None = None
         self._writer_done = anyio.Event()
@@ -98,12 +115,86 @@ class Session:
         assert self._tg is not None
         self._tg.start_soon(fn, *args)
 
+    @property
+    def limits(self) -> ControlConfig:
+        return self.server.runtime.config.control
+
     async def send(self, data: bytes) -> None:
-        """Queue bytes (whole lines) for the writer; a closing session ignores them."""
+        """Queue bytes (whole lines) for the writer, waiting while this client's queue is
+        at ``session_bytes``; a closing session ignores them."""
+        while self.queued_bytes and self.queued_bytes + len(data) > self.limits.session_bytes:
+            if self.room.is_set():
+                self.room = anyio.Event()
+            await self.room.wait()
+        self._enqueue(data)
+
+    async def send_event(self, data: bytes) -> bool:
+        """Queue event bytes within this client's and all clients' byte budgets,
+        waiting up to :data:`EVENT_GRACE` for room (none while already dropping);
+        False means dropped (the caller counts it)."""
+        if not self._over(len(data)):
+            self._shedding = False
+            self._enqueue(data)
+            return True
+        if not self._shedding:
+            with anyio.move_on_after(EVENT_GRACE):
+                while self._over(len(data)):
+                    await self._room_for(len(data)).wait()
+                self._enqueue(data)
+                return True
+            self._shedding = True
+        return False
+
+    def _over(self, size: int) -> bool:
+        """Would ``size`` more bytes pass a budget? (Anything fits an empty queue.)"""
+        limits = self.limits
+        mine = self.queued_bytes and self.queued_bytes + size > limits.session_bytes
+        total = self.server.queued_bytes and self.server.queued_bytes + size > limits.total_bytes
+        return bool(mine or total)
+
+    def _room_for(self, size: int) -> anyio.Event:
+        """The event set when the budget that is full may have room again."""
+        holder: Any = self if self.queued_bytes + size > self.limits.session_bytes else self.server
+        if holder.room.is_set():
+            holder.room = anyio.Event()
+        event: anyio.Event = holder.room
+        return event
+
+    def _enqueue(self, data: bytes) -> None:
         try:
-            await self._out_send.send(data)
+            self._out_send.send_nowait(data)
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-            pass
+            return
+        self.queued_bytes += len(data)
+        self.server.queued_bytes += len(data)
+
+    def _written(self, size: int) -> None:
+        self.queued_bytes -= size
+        self.server.queued_bytes -= size
+        self.room.set()
+        self.server.room.set()
+
+    def inflight(self) -> int:
+        return MAX_INFLIGHT - int(self._inflight.value)
+
+    def evictable(self) -> bool:
+        """May be closed to make room: no subscription, nothing running, idle a while."""
+        return (
+            self._close_reason is None
+            and not self.subs.active
+            and not self.inflight()
+            and anyio.current_time() - self.last_activity >= EVICT_AFTER
+        )
+
+    @property
+    def closing(self) -> bool:
+        return self._close_reason is not None
+
+    def close(self, reason: str) -> None:
+        """End this session: flush what is queued, say ``_bye`` with ``reason``."""
+        if self._close_reason is None and self._tg is not None:
+            self._close_reason = reason
+            self._tg.cancel_scope.cancel()
 
     async def send_frame(self, frame: Any) -> None:
         await self.send(encode_frame(frame))
@@ -115,6 +206,7 @@ class Session:
             async with anyio.create_task_group() as tg:
                 self._tg = tg
                 tg.start_soon(self._writer)
+                tg.start_soon(self._idle_watch)
                 await self.send_frame(Event(topic=HELLO_TOPIC, data=self.server.hello()))
                 abort = await self._serve_requests()
                 self.subs.close_all()
@@ -124,6 +216,9 @@ class Session:
                 with anyio.move_on_after(FLUSH_TIMEOUT):
                     await self._writer_done.wait()
                 tg.cancel_scope.cancel()
+            if self._close_reason is not None:
+                with anyio.CancelScope(shield=True):
+                    await self._farewell(self._close_reason)
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):
                 await self._farewell("shutdown")
@@ -132,8 +227,31 @@ class Session:
             self.subs.close_all()
             self._out_send.close()
             self._out_recv.close()
+            self.server.queued_bytes -= self.queued_bytes
+            self.queued_bytes = 0
             with anyio.CancelScope(shield=True):
                 await self.stream.aclose()
+
+    async def _idle_watch(self) -> None:
+        """Close the session once it has been idle for ``control.idle_timeout`` (a
+        subscriber or a running command is not idle; the setting is read each time, so
+        a reload applies)."""
+        while True:
+            limit = self.limits.idle_timeout
+            if not limit:
+                await anyio.sleep(5.0)
+                continue
+            now = anyio.current_time()
+            if self.subs.active or self.inflight():
+                self.last_activity = now
+            due = self.last_activity + limit
+            if now < due:
+                await anyio.sleep(due - now)
+                continue
+            self.server.counters["idle_closed"] += 1
+            log.debug("control client %d idle for %gs; closing", self.id, limit)
+            self.close(f"idle: nothing received for {limit:g}s (control.idle_timeout)")
+            return
 
     async def _serve_requests(self) -> ErrorReply | None:
         """Read until end of input; returns a final error frame if the client must go."""
@@ -148,6 +266,7 @@ class Session:
                     chunk = b""
                 if not chunk:
                     break
+                self.last_activity = anyio.current_time()
                 try:
                     batch = lines.feed(chunk)
                 except FrameTooLarge:
@@ -199,6 +318,7 @@ class Session:
                 )
             self.server.recorder(spec.name).observe(outcome, time.perf_counter() - started)
             await self.send(data)
+            self.last_activity = anyio.current_time()
             for fn in ctx._after_reply:
                 fn()
         finally:
@@ -219,6 +339,18 @@ class Session:
                     parts.append(more)
                     size += len(more)
                 await self._write(parts[0] if len(parts) == 1 else b"".join(parts))
+                self._written(size)
+        except TimeoutError:  # (an OSError too) the peer read nothing for write_timeout
+            self.server.counters["stalled"] += 1
+            log.info(
+                "control client %d read nothing for %gs with %d bytes waiting; closing",
+                self.id,
+                self.limits.write_timeout,
+                self.queued_bytes,
+            )
+            self.peer_gone = True  # no farewell: it would not be read either
+            assert self._tg is not None
+            self._tg.cancel_scope.cancel()
         except OSError:
             self.peer_gone = True
             assert self._tg is not None
@@ -227,13 +359,15 @@ class Session:
             self._writer_done.set()
 
     async def _write(self, data: bytes) -> None:
-        """Write on the raw socket, remembering what is unsent if cancelled part-way."""
+        """Write on the raw socket, remembering what is unsent if cancelled part-way;
+        ``TimeoutError`` when the socket takes nothing for ``control.write_timeout``."""
         view = self._unsent = memoryview(data)
         while view:
             try:
                 view = self._unsent = view[self.sock.send(view) :]
             except BlockingIOError:
-                await anyio.wait_writable(self.sock)
+                with anyio.fail_after(self.limits.write_timeout):
+                    await anyio.wait_writable(self.sock)
         self._unsent = None
 
     async def _farewell(self, reason: str) -> None:
@@ -250,7 +384,7 @@ class Session:
         with anyio.move_on_after(BYE_TIMEOUT):
             try:
                 await self._write(b"".join(parts))
-            except OSError:
+            except OSError:  # TimeoutError included
                 pass
 
 

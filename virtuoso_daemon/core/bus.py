@@ -183,6 +183,7 @@ class Topics:
     # request topics, one per owning actor
     FEED_COMMANDS: Topic[Request] = Topic("feed_commands", Request, lossy=False)
     STORE_QUERIES: Topic[Request] = Topic("store_queries", Request, lossy=False)
+    BACKUP_COMMANDS: Topic[Request] = Topic("backup_commands", Request, lossy=False)
     ALERT_COMMANDS: Topic[Request] = Topic("alert_commands", Request, lossy=False)
     CACHE_COMMANDS: Topic[Request] = Topic("cache_commands", Request, lossy=False)
 
@@ -207,6 +208,12 @@ class Subscription(Generic[T]):
         self._send, self._recv = anyio.create_memory_object_stream[T](maxsize)
         self.dropped = 0
         self.closed = False
+
+    def shed(self, n: int) -> None:
+        """The consumer dropped ``n`` messages it had taken (its own output was full):
+        counted with the queue's drops, so a subscriber's losses are in one place."""
+        self.dropped += n
+        self.bus._drops[(self.name, self.topic)] += n
 
     async def receive(self) -> T:
         return await self._recv.receive()

@@ -18,6 +18,7 @@ Secrets (API token, webhook URLs, backup key, exchange keys) may be given inline
 from __future__ import annotations
 
 import grp
+import hashlib
 import ipaddress
 import os
 import re
@@ -121,10 +122,28 @@ class ApiConfig(_Section):
     max_body_bytes: Annotated[int, msgspec.Meta(ge=1024, le=64 << 20)] = 1 << 20
     max_header_bytes: Annotated[int, msgspec.Meta(ge=1024, le=1 << 16)] = 8190
     max_url_bytes: Annotated[int, msgspec.Meta(ge=256, le=1 << 16)] = 8190
+    # a connection without a complete request (idle, or trickling its headers) for this
+    # long is closed; also the keep-alive between requests
+    keepalive_timeout: Seconds = 15.0
+    max_connections: Annotated[int, msgspec.Meta(ge=1, le=65536)] = 512  # beyond: 503
     # serve from a thread of its own (requests do not wait for the feeds' bursts on
     # the main loop, at the cost of GIL hand-overs: docs/market.md) or from the main
     # event loop (higher throughput under load, waits behind bursts)
     thread: bool = True
+
+
+class ControlConfig(_Section):
+    """Control-socket limits: no client can hold the slots or the memory hostage."""
+
+    max_clients: Annotated[int, msgspec.Meta(ge=1, le=4096)] = 128
+    # a client with no subscription that sends nothing for this long is closed (0 = never)
+    idle_timeout: SecondsOrOff = 300.0
+    # a client the daemon has output for that reads nothing for this long is closed
+    write_timeout: Seconds = 10.0
+    # bytes queued for one client, and for all of them; events beyond are dropped
+    # (counted, and told with _dropped), replies wait for room
+    session_bytes: Annotated[int, msgspec.Meta(ge=64 * 1024)] = 1 << 20
+    total_bytes: Annotated[int, msgspec.Meta(ge=64 * 1024)] = 32 << 20
 
 
 class MemcachedConfig(_Section):
@@ -133,7 +152,9 @@ class MemcachedConfig(_Section):
     enabled: bool = True
     host: str = "127.0.0.1"
     port: PeerPort = 11211
-    key_prefix: str = "virtuoso:"
+    # "" -> "virtuoso:<8 hex digits of the resolved state dir>:", so two daemons on one
+    # machine never serve each other's tickers (see memcached_prefix)
+    key_prefix: str = ""
     # memcached reads a ttl over 30 days as a Unix time (long past: expired at once)
     ttl: Annotated[int, msgspec.Meta(ge=0, le=30 * 86400, extra=_SECONDS)] = 300
     pool_size: Count = 4
@@ -181,8 +202,17 @@ class ExchangeConfig(_Section):
     backoff_initial: Seconds = 1.0
     backoff_max: Seconds = 60.0
     timeout_ms: Count = 10_000
-    urls: dict[str, Any] = {}  # deep-merged into ccxt's urls (used by demo mode)
+    # deep-merged into ccxt's urls / options (demo mode points urls at the simulator);
+    # every key inside urls must be one of the exchange's own (checked at load)
+    urls: dict[str, Any] = {}
     options: dict[str, Any] = {}
+    # ccxt's proxy settings (one of http/https/socks for REST; ws_proxy for websockets)
+    http_proxy: str = ""
+    https_proxy: str = ""
+    socks_proxy: str = ""
+    ws_proxy: str = ""
+    headers: dict[str, str] = {}  # extra HTTP headers on every REST request
+    sandbox: bool = False  # the exchange's testnet (ccxt set_sandbox_mode) before urls
     api_key: str = ""
     api_key_file: str = ""
     secret: str = ""
@@ -276,7 +306,6 @@ class AlertDestination(_Section):
 class AlertsConfig(_Section):
     """The alert manager: lifecycle, grouping, inhibition, storage, destinations."""
 
-    enabled: bool = True
     repeat_interval: Annotated[float, msgspec.Meta(gt=0, le=30 * 86400)] = 3600.0
     group_wait: SecondsOrOff = 60.0
     group_interval: SecondsOrOff = 300.0
@@ -295,6 +324,36 @@ class DemoConfig(_Section):
     speed: Positive = 1.0
     port: Port = 0  # 0 = any free port
     perpetuals: bool = True
+    # the API the perpetuals feed reads: "binance" (binanceusdm) or "okx" (OKX v5 USDT
+    # swaps); spot is always Binance, so "okx" runs two exchanges in one daemon
+    perp_dialect: Literal["binance", "okx"] = "binance"
+
+
+BACKUP_KINDS: tuple[str, ...] = ("critical", "full", "config", "data", "remote", "auto")
+
+
+class BackupConfig(_Section):
+    """Backups: where, how (compression, encryption), when (cron per kind), how long."""
+
+    dir: str = ""  # "" -> <state_dir>/backups
+    # cron expressions in local time, one per kind; {} turns the scheduler off
+    schedule: dict[str, str] = msgspec.field(
+        default_factory=lambda: {"auto": "0 3 * * *", "critical": "30 3 * * 0"}
+    )
+    keep_last: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 7  # per kind ...
+    keep_days: Annotated[float, msgspec.Meta(ge=0)] = 7.0  # ... and everything younger
+    compression: Literal["none", "zstd"] = "zstd"
+    zstd_level: Annotated[int, msgspec.Meta(ge=1, le=19)] = 3
+    encrypt: bool = False
+    key_file: str = ""  # 32-byte key (raw, hex or base64); never in this file
+    key_env: str = ""  # or the name of an environment variable holding it
+    remote: str = ""  # rsync destination: rsync://host[:port]/module/path or host:/path
+    rsync_args: list[str] = []
+    remote_timeout: Annotated[float, msgspec.Meta(gt=0)] = 600.0
+    auto_full_days: Annotated[float, msgspec.Meta(ge=0)] = 7.0
+    min_free_mb: Annotated[int, msgspec.Meta(ge=0)] = 1024
+    logs_dir: str = ""  # "" -> <state_dir>/logs
+    logs_days: Annotated[float, msgspec.Meta(ge=0)] = 3.0
 
 
 Percent = Annotated[float, msgspec.Meta(ge=0, le=100)]
@@ -459,10 +518,12 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     supervisor: SupervisorConfig = msgspec.field(default_factory=SupervisorConfig)
     bus: BusConfig = msgspec.field(default_factory=BusConfig)
     api: ApiConfig = msgspec.field(default_factory=ApiConfig)
+    control: ControlConfig = msgspec.field(default_factory=ControlConfig)
     memcached: MemcachedConfig = msgspec.field(default_factory=MemcachedConfig)
     store: StoreConfig = msgspec.field(default_factory=StoreConfig)
     beta: BetaConfig = msgspec.field(default_factory=BetaConfig)
     demo: DemoConfig = msgspec.field(default_factory=DemoConfig)
+    backup: BackupConfig = msgspec.field(default_factory=BackupConfig)
     alerts: AlertsConfig = msgspec.field(default_factory=AlertsConfig)
     health: HealthConfig = msgspec.field(default_factory=HealthConfig)
     signals: SignalsConfig = msgspec.field(default_factory=SignalsConfig)
@@ -726,6 +787,7 @@ def _validate(cfg: Config) -> None:
             f"a Unix socket path takes at most {UNIX_SOCKET_PATH_MAX}"
         )
     _check_per_timeframe("store.candles", cfg.store.candles, 1)
+    _validate_backup(cfg.backup)
     dest_names = [d.name for d in cfg.alerts.destinations]
     for i, dest in enumerate(cfg.alerts.destinations):
         if not dest.name or dest_names.count(dest.name) > 1:
@@ -762,9 +824,34 @@ def _validate(cfg: Config) -> None:
                 f"exchanges[{i}].ccxt_id: {ex.ccxt_id!r} is not a ccxt exchange id "
                 "(see ccxt.exchanges)"
             )
+        if ex.urls:
+            _check_urls(f"exchanges[{i}].urls", ex.urls, _ccxt_urls(ex.ccxt_id), ex.ccxt_id)
+        proxies = [k for k in ("http_proxy", "https_proxy", "socks_proxy") if getattr(ex, k)]
+        if len(proxies) > 1:
+            raise ConfigError(
+                f"exchanges[{i}].{proxies[1]}: ccxt takes one REST proxy; {proxies[0]} is set too"
+            )
 
 
 DATA_KINDS = frozenset({"tickers", "ohlcv", "trades", "orderbook"})
+
+
+def _validate_backup(b: BackupConfig) -> None:
+    """Schedule keys are backup kinds and values cron expressions (croniter's syntax)."""
+    from croniter import croniter  # type: ignore[import-untyped]  # only when a config is checked
+
+    for kind, expr in b.schedule.items():
+        if kind not in BACKUP_KINDS:
+            raise ConfigError(
+                f"backup.schedule.{kind}: unknown backup kind; "
+                f"expected one of {', '.join(BACKUP_KINDS)}"
+            )
+        if not croniter.is_valid(expr):
+            raise ConfigError(f"backup.schedule.{kind}: {expr!r} is not a cron expression")
+    if b.key_file and b.key_env:
+        raise ConfigError("backup.key_env: give backup.key_file or backup.key_env, not both")
+
+
 FEED_KINDS = DATA_KINDS | {"funding", "open_interest"}
 
 
@@ -822,6 +909,29 @@ def _check_group(key: str, name: str) -> None:
         grp.getgrnam(name)
     except KeyError:
         raise ConfigError(f"{key}: no such group {name!r}") from None
+
+
+def _ccxt_urls(ccxt_id: str) -> dict[str, Any]:
+    """The exchange's own ``urls`` (the websocket class's, which adds ``api.ws``)."""
+    import ccxt
+    import ccxt.pro
+
+    cls = getattr(ccxt.pro, ccxt_id, None) or getattr(ccxt, ccxt_id)
+    urls: dict[str, Any] = cls().urls
+    return urls
+
+
+def _check_urls(key: str, given: Mapping[str, Any], known: Mapping[str, Any], ccxt_id: str) -> None:
+    """Every key of ``given`` is a key of ccxt's structure where that is a table: a
+    mistyped one would be merged in and silently never read."""
+    for name, value in given.items():
+        if name not in known:
+            raise ConfigError(
+                f"{key}.{name}: not a key of {ccxt_id}'s urls "
+                f"(expected one of: {', '.join(sorted(known))})"
+            )
+        if isinstance(value, Mapping) and isinstance(known[name], Mapping):
+            _check_urls(f"{key}.{name}", value, known[name], ccxt_id)
 
 
 def _ccxt_exchange_ids() -> frozenset[str]:
@@ -900,6 +1010,16 @@ def redacted(cfg: Config) -> dict[str, Any]:
     return out
 
 
+def resolved(cfg: Config) -> dict[str, Any]:
+    """:func:`redacted` with the paths and names the daemon will really use filled in
+    where the config leaves them to defaults (what ``--check-config`` prints)."""
+    doc = redacted(cfg)
+    doc["daemon"]["socket"] = str(socket_path(cfg))
+    doc["daemon"]["state_dir"] = str(state_dir(cfg))
+    doc["memcached"]["key_prefix"] = memcached_prefix(cfg)
+    return doc
+
+
 def changed_sections(old: Config, new: Config) -> set[str]:
     """Names of top-level sections whose values differ (what a reload must hand on)."""
     return {f for f in Config.__struct_fields__ if getattr(old, f) != getattr(new, f)}
@@ -924,6 +1044,14 @@ def default_socket_path(environ: Mapping[str, str] | None = None) -> Path:
 
 def state_dir(cfg: Config) -> Path:
     return Path(cfg.daemon.state_dir).expanduser() if cfg.daemon.state_dir else default_state_dir()
+
+
+def memcached_prefix(cfg: Config) -> str:
+    """``memcached.key_prefix``, or one derived from this instance's state dir."""
+    if cfg.memcached.key_prefix:
+        return cfg.memcached.key_prefix
+    digest = hashlib.sha256(str(state_dir(cfg).resolve()).encode()).hexdigest()[:8]
+    return f"virtuoso:{digest}:"
 
 
 def socket_path(cfg: Config) -> Path:

@@ -122,6 +122,21 @@ class OpenInterest(Message, frozen=True, kw_only=True):
 FeedState = Literal["starting", "connected", "degraded", "down", "paused"]
 
 
+class CandleGap(msgspec.Struct, frozen=True, kw_only=True):
+    """Candles a backfill asked for and the exchange did not return (after retries).
+
+    ``start``/``end``: open times (ms) of the first missing candle and of the first
+    one after the gap; ``where``: ``head`` (history starts later than asked: a young
+    market, or lost), ``inside`` (a hole between candles) or ``tail`` (nothing
+    between the last candle returned and the present).
+    """
+
+    start: int
+    end: int
+    missing: int
+    where: Literal["head", "inside", "tail"]
+
+
 class FeedStatus(Message, frozen=True, kw_only=True):
     exchange: str
     state: FeedState
@@ -136,6 +151,11 @@ class FeedStatus(Message, frozen=True, kw_only=True):
     latency_ms: float | None = None
     errors: dict[str, int] = {}
     detail: str = ""
+    # symbol -> timeframe -> what its backfill could not get (series without a gap
+    # are absent); symbols the config names but the exchange does not list
+    gaps: dict[str, dict[str, list[CandleGap]]] = {}
+    unknown_symbols: list[str] = []
+    timeframes: list[str] = []  # the candle timeframes this feed collects (and the store keeps)
     ts: float
 
 
@@ -256,9 +276,11 @@ CONDITION_KINDS = (
     "beta_change",
     "funding_extreme",
     "health",
+    "backup",
 )
 
-AlertStatus = Literal["firing", "resolved"]
+# "event": a one-off happening (Condition.event): delivered once, never repeated or resolved
+AlertStatus = Literal["firing", "resolved", "event"]
 #: what happened to the alert in this message: it fired, repeated after
 #: repeat_interval, escalated in severity, resolved, or was acknowledged/updated
 AlertEvent = Literal["firing", "repeat", "escalated", "resolved", "acknowledged", "updated"]

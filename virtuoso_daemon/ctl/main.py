@@ -124,6 +124,10 @@ async def run(ns: argparse.Namespace) -> int:
     try:
         if getattr(ns, "stream", False):
             return await run_stream(ns, path, timeout)
+        session = getattr(ns, "session", None)  # a command with its own exchange (backup run)
+        if session is not None:
+            result: int = await session(ns, path, timeout)
+            return result
         return await run_call(ns, ns.call, path, timeout)
     except DaemonUnreachable as exc:
         err(f"daemon unreachable: {exc}")
@@ -148,6 +152,10 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(ns, "call", None) is None and not getattr(ns, "stream", False):
         ns.group_parser.print_help(sys.stderr)
         return USAGE
+    local = getattr(ns, "local", None)  # runs here without a daemon (backup restore)
+    if local is not None:
+        code: int = local(ns)
+        return code
     try:
         return anyio.run(run, ns)
     except UsageError as exc:

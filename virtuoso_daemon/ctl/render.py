@@ -345,7 +345,8 @@ def describe_event(event: Event) -> str:
     elif isinstance(d, BetaSnapshot):
         text = f"{d.timeframe}/{d.window} vs {d.benchmark}: {len(d.rows)} symbols"
     elif isinstance(d, Alert):
-        text = f"[{d.severity}] {d.kind} {d.symbol or ''}: {d.message}"
+        where = " ".join(x for x in (d.exchange, d.symbol) if x)
+        text = f"{d.event:<12} [{d.severity}] {d.kind} {where}: {d.message}  ({d.id})"
     elif isinstance(d, HealthReport):
         text = health_line(d)
     else:

@@ -244,6 +244,7 @@ class FeedActor:
         cfg = ctx.cfg
         if cfg.symbols:
             found, unknown = sym.resolve_all(ctx.rest.markets, cfg, cfg.symbols)
+            ctx.health.unknown_symbols = unknown  # in the status: queries answer 404
             if unknown:
                 log.warning("%s: unknown symbols ignored: %s", self.name, ", ".join(unknown))
             return found
@@ -406,7 +407,8 @@ class FeedActor:
         ctx = self.ctx
         if ctx is None:
             return FeedStatus(exchange=self.exchange, state="starting", ts=time.time())
-        return ctx.health.snapshot(list(ctx.symbols), sorted(self.paused_symbols))
+        candles = list(ctx.timeframes) if "ohlcv" in ctx.cfg.kinds else []
+        return ctx.health.snapshot(list(ctx.symbols), sorted(self.paused_symbols), candles)
 
     def _publish_now(self) -> dict[str, Any]:
         status = self.status()
@@ -442,6 +444,9 @@ class FeedActor:
             "paused_symbols": len(self.paused_symbols),
             "modes": h.kind_modes(),
             "messages": dict(h.messages),
+            # newest message per kind, now (the published FeedStatus may be a heartbeat
+            # old): what the health monitor's data-age check reads
+            "last_by_kind": dict(h.last_by_kind),
             "errors": dict(h.errors),
             "reconnects": h.reconnects,
             "backfill": {

@@ -2,8 +2,11 @@
 
 OHLCV backfill pages ``fetch_ohlcv`` forward with ``since``: it starts
 ``backfill_candles`` candles before the exchange's current candle and asks for the
-exchange's page limit (binance spot: 1000) until a page comes back short, so 2200
-candles take three requests per series and a younger market simply yields fewer.
+exchange's page limit (binance spot: 1000) until the present is reached, so 2200
+candles take three requests per series. A page that starts after ``since``, comes
+back short before the present or jumps over candles leaves a gap: gaps are asked
+for once more and what stays missing is reported per series (``FeedStatus.gaps``,
+``/api/market/exchanges``, the beta answer), never silently accepted.
 Every page goes out as one :class:`~virtuoso_daemon.core.messages.CandleBatch` of closed
 candles (the open one is the stream's). The same paging refetches what a stream
 missed while it was down (:meth:`Backfiller.catch_up`). After a restart the market
@@ -19,15 +22,16 @@ so perpetual feeds fetch them on start and then every ``derivatives_refresh``.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from typing import Any
 
 import anyio
 
+from virtuoso_daemon.core.messages import CandleGap
 from virtuoso_daemon.feeds import normalize
 from virtuoso_daemon.feeds.backoff import Backoff
 from virtuoso_daemon.feeds.context import FeedContext
+from virtuoso_daemon.feeds.coverage import find_gaps
 from virtuoso_daemon.market import requests
 
 log = logging.getLogger("virtuoso.feeds")
@@ -107,6 +111,7 @@ class Backfiller:
             return
         self.total = len(self.done) + len(todo)
         started = time.monotonic()
+        pages_before, rows_before, resumed_before = self.pages, self.rows, self.resumed
         now_ms = await exchange_now_ms(ctx)
         stored = await self._stored_coverage()
         for symbol, tf in todo:
@@ -117,14 +122,17 @@ class Backfiller:
             )
             if since != now_ms // tf_ms * tf_ms - want * tf_ms:
                 self.resumed += 1
-            await self._retrying(symbol, tf, since, want, now_ms)
+            await self._retrying(symbol, tf, since, now_ms)
             self.done.add((symbol, tf))
+        # this backfill's own numbers (the counters run across backfills and catch-ups)
         log.info(
-            "%s: backfilled %d series (%d pages, %d candles) in %.1fs",
+            "%s: backfilled %d series (%d resumed from stored candles; %d pages, %d candles)"
+            " in %.1fs",
             ctx.name,
             len(todo),
-            self.pages,
-            self.rows,
+            self.resumed - resumed_before,
+            self.pages - pages_before,
+            self.rows - rows_before,
             time.monotonic() - started,
         )
 
@@ -139,58 +147,115 @@ class Backfiller:
         for key, since in list(gaps.items()):
             symbol, tf = key
             tf_ms = ctx.timeframe_ms(tf)
-            missing = (now_ms // tf_ms * tf_ms - since) // tf_ms
-            if symbol in ctx.symbol_set and missing > 0:
-                cap = min(missing + 1, max(ctx.cfg.backfill_for(tf), MAX_PAGE))
-                await self._retrying(symbol, tf, since, cap, now_ms)
+            present = now_ms // tf_ms * tf_ms
+            if symbol in ctx.symbol_set and present > since:
+                # after a long outage: no further back than a backfill would go
+                oldest = present - max(ctx.cfg.backfill_for(tf), MAX_PAGE) * tf_ms
+                await self._retrying(symbol, tf, max(since, oldest), now_ms)
                 self.catch_ups += 1
             gaps.pop(key, None)
 
-    async def _retrying(self, symbol: str, tf: str, since: int, cap: int, now_ms: int) -> None:
+    async def _retrying(self, symbol: str, tf: str, since: int, now_ms: int) -> None:
         """Page one series until it succeeds (or the feed stops)."""
         backoff = Backoff(self.ctx.cfg.backoff_initial, self.ctx.cfg.backoff_max)
         while True:
             try:
-                await self.series(symbol, tf, since, cap, now_ms)
+                await self.series(symbol, tf, since, now_ms)
             except Exception:
                 await anyio.sleep(backoff.next())
                 continue
             self.ctx.health.clear("backfill")
             return
 
-    async def series(self, symbol: str, tf: str, since: int, cap: int, now_ms: int) -> None:
+    async def series(self, symbol: str, tf: str, since: int, now_ms: int) -> None:
         """Closed candles from ``since`` up to the present, one CandleBatch per page.
 
-        Pages run until one comes back short (the present is reached). The newest row
-        of that page is the candle still open; it is left to the stream or poller,
-        which follow it until it closes: a batch only ever carries final values, so
-        whatever order batches and live candles arrive in, a consumer that keeps the
-        newest write per open time ends with the exchange's final candle.
-        ``now_ms`` (the exchange's clock when this run started) keeps the newest row of
-        a market that stopped trading, which is closed, not open.
+        Pages run until the present is reached: a page that comes back short before
+        it (an exchange that cut it, or a hole) does not end the series, paging goes
+        on after its last row. The newest row, when it is the candle still open at
+        ``now_ms`` (the exchange's clock when this run started), is left to the stream
+        or poller, which follow it until it closes: a batch only ever carries final
+        values, so whatever order batches and live candles arrive in, a consumer that
+        keeps the newest write per open time ends with the exchange's final candle.
+
+        What is still missing afterwards (:func:`.coverage.find_gaps`) is asked for
+        once more, range by range, and what stays missing is reported per series in
+        the feed's status.
         """
         ctx = self.ctx
         tf_ms = ctx.timeframe_ms(tf)
+        present = now_ms // tf_ms * tf_ms
+        times, last_closed = await self._pages(symbol, tf, since, present, now_ms)
+        gaps = find_gaps(times, since, present, tf_ms)
+        if gaps:
+            # a hole can be a passing fault: each range is asked for once more
+            for gap in gaps:
+                more, last = await self._pages(symbol, tf, gap.start, gap.end, now_ms)
+                times += more
+                if last is not None and (last_closed is None or last[0] > last_closed[0]):
+                    last_closed = last
+            gaps = find_gaps(times, since, present, tf_ms)
+        self.record_gaps(symbol, tf, since, present, gaps)
+        if last_closed is not None:
+            ctx.tracker.seed(symbol, tf, last_closed)
+
+    async def _pages(
+        self, symbol: str, tf: str, since: int, stop: int, now_ms: int
+    ) -> tuple[list[int], normalize.Row | None]:
+        """Page forward from ``since`` until open time ``stop`` (or the exchange has
+        nothing more); publish the closed rows. (open times received, newest closed)
+
+        Every page moves ``since`` forward by at least one candle, so the candles
+        wanted bound the requests, however short the exchange cuts its pages."""
+        ctx = self.ctx
+        tf_ms = ctx.timeframe_ms(tf)
         limit = page_limit(ctx)
+        times: list[int] = []
         last_closed: normalize.Row | None = None
-        for _ in range(math.ceil(cap / limit) + 3):
+        for _ in range(max(0, stop - since) // tf_ms + 2):
+            if since >= stop:
+                break
             data = await ctx.call("backfill", ctx.rest.fetch_ohlcv, symbol, tf, since, limit)
             rows = [r for r in normalize.rows(data) if r[0] >= since]
             if not rows:
-                break
-            short = len(data) < limit
+                if not ctx.profile.kline_windowed:
+                    break  # "from since on" answered nothing: there is nothing later
+                since += limit * tf_ms  # an empty window (a hole): the next one
+                continue
             since = rows[-1][0] + tf_ms
-            if short and rows[-1][0] + tf_ms > now_ms:
+            times += [r[0] for r in rows]
+            if rows[-1][0] + tf_ms > now_ms:
                 rows.pop()  # still open
+            rows = [r for r in rows if r[0] < stop]
             if rows:
                 await ctx.on_candle_batch(symbol, tf, rows)
                 self.pages += 1
                 self.rows += len(rows)
                 last_closed = rows[-1]
-            if short:
-                break
-        if last_closed is not None:
-            ctx.tracker.seed(symbol, tf, last_closed)
+        return times, last_closed
+
+    def record_gaps(
+        self, symbol: str, tf: str, start: int, stop: int, gaps: list[CandleGap]
+    ) -> None:
+        """Report what one series' paging over ``[start, stop)`` could not get: gaps
+        reported before in that range are replaced, older ones stay."""
+        book = self.ctx.health.gaps
+        kept = [g for g in book.get(symbol, {}).get(tf, []) if g.end <= start or g.start >= stop]
+        gaps = sorted(kept + gaps, key=lambda g: g.start)
+        if gaps:
+            book.setdefault(symbol, {})[tf] = gaps
+            log.warning(
+                "%s: %s %s backfill is missing %d candles in %d range(s)",
+                self.ctx.name,
+                symbol,
+                tf,
+                sum(g.missing for g in gaps),
+                len(gaps),
+            )
+        elif symbol in book:
+            book[symbol].pop(tf, None)
+            if not book[symbol]:
+                del book[symbol]
 
 
 async def derivatives_loop(ctx: FeedContext) -> None:

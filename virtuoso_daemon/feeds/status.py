@@ -23,7 +23,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 
-from virtuoso_daemon.core.messages import FeedState, FeedStatus
+from virtuoso_daemon.core.messages import CandleGap, FeedState, FeedStatus
 
 HEARTBEAT = 2.0  # seconds: a FeedStatus goes out at least this often
 #: seconds a loss keeps the feed ``degraded`` after the last one (long enough that an
@@ -52,6 +52,9 @@ class FeedHealth:
         self.note = ""  # a standing remark (e.g. "loading markets")
         # data kind -> (time of the last loss, what was lost)
         self.losses: dict[str, tuple[float, str]] = {}
+        # symbol -> timeframe -> candles its backfill could not get (see backfill)
+        self.gaps: dict[str, dict[str, list[CandleGap]]] = {}
+        self.unknown_symbols: list[str] = []  # configured, but not listed
 
     # --- reporting (called from the data loops) --------------------------------------
 
@@ -141,7 +144,9 @@ class FeedHealth:
             return "; ".join(parts)[:600]
         return self.note
 
-    def snapshot(self, symbols: list[str], paused_symbols: list[str]) -> FeedStatus:
+    def snapshot(
+        self, symbols: list[str], paused_symbols: list[str], timeframes: list[str] | None = None
+    ) -> FeedStatus:
         now = time.time()
         return FeedStatus(
             exchange=self.exchange,
@@ -155,6 +160,9 @@ class FeedHealth:
             latency_ms=None if self.latency_ms is None else round(self.latency_ms, 1),
             errors=dict(self.errors),
             detail=self.detail(now),
+            gaps={s: dict(by_tf) for s, by_tf in self.gaps.items()},
+            unknown_symbols=list(self.unknown_symbols),
+            timeframes=list(timeframes or []),
             ts=now,
         )
 
@@ -168,4 +176,8 @@ def significant(s: FeedStatus) -> tuple[object, ...]:
         s.detail,
         tuple(s.symbols),
         tuple(s.paused_symbols),
+        tuple(
+            (sym, tf, len(g)) for sym, by_tf in sorted(s.gaps.items()) for tf, g in by_tf.items()
+        ),
+        tuple(s.unknown_symbols),
     )

@@ -35,6 +35,7 @@ from virtuoso_daemon.core.runtime import Runtime
 from virtuoso_daemon.http.app import create_app
 from virtuoso_daemon.http.auth import server_limits
 from virtuoso_daemon.http.dispatch import SWITCH_INTERVAL
+from virtuoso_daemon.http.hardening import HardenedRunner, HardenedServer
 from virtuoso_daemon.http.keys import RUNTIME
 
 log = logging.getLogger("virtuoso.http")
@@ -46,8 +47,15 @@ async def start_site(app: web.Application, host: str, port: int) -> tuple[web.Ap
     """Set up ``app`` and bind it on the running loop; the runner and the bound port
     (``port`` 0 = any free one). The runner is cleaned up if binding fails. The HTTP
     parser's size limits come from the config (:func:`.auth.server_limits`)."""
-    limits = server_limits(app[RUNTIME].config)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, **limits)
+    config = app[RUNTIME].config
+    runner = HardenedRunner(
+        app,
+        access_log=None,
+        handle_signals=False,
+        keepalive_timeout=config.api.keepalive_timeout,
+        max_connections=config.api.max_connections,
+        **server_limits(config),
+    )
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port, reuse_address=True)
@@ -153,7 +161,12 @@ class HttpApiActor:
         server.on_exit = thread_ended
         try:
             self.port = await server.start()
-            rt.stats["http"] = lambda: {"host": cfg.host, "port": self.port, "thread": True}
+            rt.stats["http"] = lambda: {
+                "host": cfg.host,
+                "port": self.port,
+                "thread": True,
+                **_server_stats(server.runner),
+            }
             log.info("HTTP API listening on http://%s:%s", cfg.host, self.port)
             task_status.started()
             await ended.wait()
@@ -171,6 +184,7 @@ class HttpApiActor:
                 "host": cfg.host,
                 "port": self.port,
                 "thread": False,
+                **_server_stats(runner),
             }
             log.info("HTTP API listening on http://%s:%s (main loop)", cfg.host, self.port)
             task_status.started()
@@ -178,3 +192,9 @@ class HttpApiActor:
         finally:
             with anyio.move_on_after(STOP_TIMEOUT, shield=True):
                 await runner.cleanup()
+
+
+def _server_stats(runner: web.AppRunner | None) -> dict[str, int]:
+    """Connections, malformed requests and refused connections (hardening.py)."""
+    server = None if runner is None else runner.server
+    return server.stats() if isinstance(server, HardenedServer) else {}

@@ -7,6 +7,7 @@ This is the one place that knows the whole tree:
     alerts                          conditions -> stored, grouped, delivered alerts
     signals                         detectors: market data + snapshots -> Conditions
     feeds:<name> ...                one per exchange; feeds (command registry)
+    backup                          scheduled and requested backups (asks the store to persist)
     http_api, control               readers; start last so they never serve a half-built daemon
     health                          watches all of the above (and probes the HTTP API)
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 
 from virtuoso_daemon.alerts.actor import AlertManagerActor
+from virtuoso_daemon.backup.actor import BackupActor
 from virtuoso_daemon.beta.actor import BetaActor
 from virtuoso_daemon.control.server import ControlActor
 from virtuoso_daemon.core.runtime import Runtime
@@ -42,6 +44,8 @@ def build_specs(runtime: Runtime) -> list[ActorSpec]:
     specs.append(ActorSpec("signals", SignalsActor, depends_on=("alerts",)))
     for spec in feed_specs(runtime):
         specs.append(dataclasses.replace(spec, depends_on=(*spec.depends_on, *STORES)))
+    # after the store: a backup of the candles asks it to persist first
+    specs.append(ActorSpec("backup", BackupActor, depends_on=("market_store",)))
     specs.append(ActorSpec("http_api", HttpApiActor, depends_on=STORES))
     specs.append(ActorSpec("control", ControlActor))
     specs.append(ActorSpec("health", HealthMonitorActor, depends_on=("http_api",)))

@@ -115,7 +115,7 @@ def _why_not(rt: Runtime, timeframe: str, exchange: str | None) -> str:
     return "; ".join(parts) or "no exchange is configured"
 
 
-def _not_ready(rt: Runtime, what: str, timeframe: str, exchange: str | None) -> QueryError:
+def not_ready(rt: Runtime, what: str, timeframe: str, exchange: str | None) -> QueryError:
     return QueryError(
         NOT_READY,
         f"{what} has not been computed yet ({_why_not(rt, timeframe, exchange)})",
@@ -133,7 +133,7 @@ def _snapshot(
         if view is not None:
             return ex, view.value
     where = f" on {exchange}" if exchange else ""
-    raise _not_ready(rt, f"{kind} for {timeframe}/{window}{where}", timeframe, exchange)
+    raise not_ready(rt, f"{kind} for {timeframe}/{window}{where}", timeframe, exchange)
 
 
 def _as_of(rt: Runtime, exchange: str, timeframe: str) -> int | None:
@@ -174,7 +174,7 @@ def beta(
     n = parse_int("limit", limit, MAX_ROWS, 1, MAX_ROWS)
     ex, snap = _snapshot(rt, "beta", tf, w, exchange)
     if not isinstance(snap, BetaSnapshot):
-        raise _not_ready(rt, f"beta for {tf}/{w}", tf, exchange)
+        raise not_ready(rt, f"beta for {tf}/{w}", tf, exchange)
     present = [r for r in snap.rows if _sort_value(r, s) is not None]
     missing = [r for r in snap.rows if _sort_value(r, s) is None]
     present.sort(key=lambda r: _sort_value(r, s), reverse=o == "desc")
@@ -191,6 +191,11 @@ def beta(
         "count": len(rows),
         "total": len(snap.rows),
         "rows": rows,
+        # symbol -> candles of this timeframe missing from its history (n_obs counts
+        # only what is there): reported, never filled in
+        "gaps": queries.candle_gaps(rt, ex, tf),
+        # every configured timeframe -> windows, so a client can ask for each of them
+        "windows": configured_windows(rt),
     }
 
 
@@ -240,7 +245,7 @@ async def beta_symbol(
                 }
             )
     if not computed:
-        raise _not_ready(rt, f"beta on {ex}", tf, ex)
+        raise not_ready(rt, f"beta on {ex}", tf, ex)
     if not listed:
         raise QueryError("unknown_symbol", f"{sym} is not in the beta universe of {ex}", 404)
     body = SymbolDetail(exchange=ex, symbol=sym, timeframe=tf, window=w, points=n)
@@ -257,6 +262,7 @@ async def beta_symbol(
         "symbol": sym,
         "benchmark": benchmark,
         "windows": entries,
+        "gaps": {tf_i: queries.candle_gaps(rt, ex, tf_i).get(sym, []) for tf_i in windows},
         "history": {"columns": list(HISTORY_COLUMNS), "series": detail["history"]},
         "rolling": detail["rolling"]
         or {"timeframe": tf, "window": w, "columns": list(ROLLING_COLUMNS), "rows": []},
@@ -325,7 +331,7 @@ def correlation(
     )
     ex, value = _snapshot(rt, "correlation", tf, w, exchange)
     if not isinstance(value, CorrelationView):
-        raise _not_ready(rt, f"correlation for {tf}/{w}", tf, exchange)
+        raise not_ready(rt, f"correlation for {tf}/{w}", tf, exchange)
     snap = value.snapshot
     position = {s: i for i, s in enumerate(snap.symbols)}
     if names:

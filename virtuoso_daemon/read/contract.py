@@ -48,6 +48,13 @@ def _first_error_line(exc: msgspec.ValidationError) -> str:
 
 def args_from_strings(cls: type[A], values: Mapping[str, str]) -> A:
     """``cls`` from URL strings (``limit=5`` -> int); bad or unknown ones -> 400."""
+    allowed = [f.encode_name for f in msgspec.structs.fields(cls)]
+    unknown = sorted(set(values) - set(allowed))
+    if unknown:
+        raise QueryError(
+            "invalid_parameter",
+            f"unknown parameter(s): {', '.join(unknown)} (allowed: {', '.join(allowed) or 'none'})",
+        )
     try:
         return msgspec.convert(dict(values), cls, strict=False)
     except msgspec.ValidationError as exc:

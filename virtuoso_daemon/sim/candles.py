@@ -7,6 +7,7 @@ encoded rows are cached on first use, so a 1000-candle page is a ``join`` after 
 
 from __future__ import annotations
 
+import msgspec
 import numpy as np
 
 from virtuoso_daemon.sim.universe import Market
@@ -120,6 +121,24 @@ class CandleSeries:
         if stop < first or stop < 0:
             return b"[]"
         return b"[" + b",".join(self.row(m, i) for i in range(first, stop + 1)) + b"]"
+
+    def select_faulty(
+        self,
+        m: int,
+        start: int | None,
+        end: int | None,
+        limit: int,
+        hole: tuple[int, int] | None,
+        keep: int | None,
+    ) -> bytes:
+        """:meth:`select` as an exchange with lost candles serves it: open times in
+        ``hole`` left out (the page is that much shorter), and at most ``keep`` rows."""
+        body = msgspec.json.decode(self.select(m, start, end, limit))
+        if hole is not None:
+            body = [r for r in body if not hole[0] <= r[0] < hole[1]]
+        if keep is not None:
+            body = body[:keep]
+        return msgspec.json.encode(body)
 
     def kline_event(self, m: int, closed: bool, event_ms: int) -> bytes:
         """A websocket ``kline`` event for the open candle (or the one just closed)."""

@@ -17,6 +17,11 @@ Kinds:
 - ``ws_close``: open websockets are closed by the server, new ones right after the
   handshake.
 - ``ws_silent``: websockets stay open but receive nothing (not even replies).
+- ``kline_hole``: kline answers leave out every candle whose open time is in
+  ``[start_ms, end_ms)`` (a range the exchange lost; a page across it comes back
+  short, with a jump inside).
+- ``kline_short``: a kline answer carries only its first ``rows`` rows (an exchange
+  that cuts pages short in the middle of history).
 """
 
 from __future__ import annotations
@@ -31,7 +36,16 @@ from typing import Any, Literal
 import msgspec
 
 FaultKind = Literal[
-    "http_500", "http_429", "http_418", "slow", "malformed_json", "outage", "ws_close", "ws_silent"
+    "http_500",
+    "http_429",
+    "http_418",
+    "slow",
+    "malformed_json",
+    "outage",
+    "ws_close",
+    "ws_silent",
+    "kline_hole",
+    "kline_short",
 ]
 KINDS: tuple[str, ...] = (
     "http_500",
@@ -42,7 +56,10 @@ KINDS: tuple[str, ...] = (
     "outage",
     "ws_close",
     "ws_silent",
+    "kline_hole",
+    "kline_short",
 )
+KLINE_KINDS = frozenset({"kline_hole", "kline_short"})
 REST_KINDS = frozenset({"http_500", "http_429", "http_418", "slow", "malformed_json"})
 
 
@@ -58,6 +75,9 @@ class Fault(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     status: int = 500  # http_500: the status to answer (500, 502, 503, 504 ...)
     retry_after: int = 30  # http_429 / http_418
     delay: float = 30.0  # slow: seconds before the (normal) answer
+    start_ms: int = 0  # kline_hole: first open time left out
+    end_ms: int = 0  # kline_hole: open times from here on are served again
+    rows: int = 1  # kline_short: rows a cut answer keeps
 
 
 @dataclass
@@ -167,6 +187,18 @@ class FaultBoard:
                 self._count(af)
                 return True
         return False
+
+    def klines(self, market: str) -> list[Fault]:
+        """The kline faults to apply to one kline answer (each counted when it fires)."""
+        out = []
+        for af in self._live():
+            f = af.fault
+            if f.kind not in KLINE_KINDS or (f.market is not None and f.market != market):
+                continue
+            if self._fire(af):
+                self._count(af)
+                out.append(f)
+        return out
 
     def has(self, kind: str, market: str | None = None) -> bool:
         return any(

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from virtuoso_daemon.sim import encode
 from virtuoso_daemon.sim.config import SimConfig
+from virtuoso_daemon.sim.faults import FaultBoard
 from virtuoso_daemon.sim.history import TIMEFRAMES
 from virtuoso_daemon.sim.model import Engine
 from virtuoso_daemon.sim.universe import Kind, Market
@@ -72,6 +73,7 @@ class RestApi:
         self.engine = engine
         self.config = config
         self.now_ms = now_ms
+        self.faults: FaultBoard | None = None  # kline faults (set by the Simulator)
 
     def _market(self, kind: Kind, request: web.Request, required: bool = True) -> Market | None:
         raw = request.query.get("symbol")
@@ -207,7 +209,13 @@ class RestApi:
         end = _int(request, "endTime")
         if start is not None and end is not None and start > end:
             raise BinanceError(400, -1023, "Start time is greater than end time.")
-        return ok(self.engine.series[interval].select(mk.index, start, end, limit))
+        series = self.engine.series[interval]
+        faults = self.faults.klines(kind) if self.faults is not None else []
+        if not faults:
+            return ok(series.select(mk.index, start, end, limit))
+        hole = next(((f.start_ms, f.end_ms) for f in faults if f.kind == "kline_hole"), None)
+        keep = next((f.rows for f in faults if f.kind == "kline_short"), None)
+        return ok(series.select_faulty(mk.index, start, end, limit, hole, keep))
 
     async def agg_trades(self, kind: Kind, request: web.Request) -> web.Response:
         mk = self._market(kind, request)

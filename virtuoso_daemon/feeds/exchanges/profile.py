@@ -31,6 +31,14 @@ class ExchangeProfile:
     ``kline_page``: market -> candles per ``fetch_ohlcv`` request (0: ccxt's
     ``features``, else :data:`DEFAULT_KLINE_PAGE`).
 
+    ``kline_windowed``: a kline request with ``since`` covers the time window
+    ``[since, since + page * timeframe)`` (okx's ``after``/``before``), so an empty
+    answer is an empty window, not the end of history (binance: "the first ``page``
+    candles from ``since`` on", where empty means nothing later).
+
+    ``market_types``: market -> the type ccxt's ``fetchMarkets`` option takes for it
+    (binance and bybit: "spot" / "linear"; okx: "spot" / "swap").
+
     ``options``: ccxt options this exchange needs (the operator's override them).
 
     ``id_format``: market -> how the exchange spells a market id (documentation,
@@ -43,6 +51,8 @@ class ExchangeProfile:
     scan_trades_limit: int = 1000
     streams_per_connection: Mapping[str, int] = field(default_factory=dict)
     kline_page: Mapping[str, int] = field(default_factory=dict)
+    kline_windowed: bool = False
+    market_types: Mapping[str, str] = field(default_factory=dict)
     options: Mapping[str, Any] = field(default_factory=dict)
     id_format: Mapping[str, str] = field(default_factory=dict)
 
@@ -55,6 +65,9 @@ class ExchangeProfile:
             if depth >= wanted:
                 return depth
         return allowed[-1]
+
+    def market_type(self, market: str) -> str:
+        return self.market_types.get(market, market)
 
     def streams(self, market: str) -> int:
         return self.streams_per_connection.get(market, DEFAULT_STREAMS)
