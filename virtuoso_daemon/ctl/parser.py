@@ -31,6 +31,7 @@ from virtuoso_daemon.ctl.render import (
     render_fix,
     render_hello,
     render_help,
+    render_logs,
     render_ohlcv,
     render_reload,
     render_status,
@@ -292,6 +293,21 @@ def build_parser() -> argparse.ArgumentParser:
         "dashboard: rebuild the views; all (default): the four",
     )
     q.add_argument("--exchange", help="connection/timeout: only this feed")
+    q = add(
+        "logs",
+        "the newest log records kept in memory, filtered (`tail` follows new ones)",
+        Call("logs.recent", pick("level", "actor", "logger", "contains", "limit"), render_logs),
+    )
+    q.add_argument("--level", choices=["debug", "info", "warning", "error", "critical"])
+    q.add_argument("--actor", help="records of this actor, e.g. feeds:binance")
+    q.add_argument("--logger", help="logger names starting with this, e.g. virtuoso.feeds")
+    q.add_argument("--contains", help="messages containing this (any case)")
+    q.add_argument("--limit", "-n", type=int, help="newest N (default 100)")
+    add(
+        "dashboard",
+        "the dashboard's first screen in one answer (market, movers, betas, health ...)",
+        Call("dashboard.overview", pick("parts"), render_auto),
+    ).add_argument("--parts", help="comma-separated part names (default: all)")
 
     group("signals", "what the detectors found: whales, walls, manipulation scores")
     q = add(

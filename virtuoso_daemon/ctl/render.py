@@ -259,6 +259,16 @@ def render_reload(result: Any, ns: argparse.Namespace) -> str:
     return text + (f"; needs a restart: {', '.join(restart)}" if restart else "")
 
 
+def render_logs(result: Any, ns: argparse.Namespace) -> str:
+    """One line per record: UTC time, level, actor, logger, message."""
+    lines = []
+    for r in result.get("records", []):
+        ts = time.strftime("%H:%M:%S", time.gmtime(r["ts"]))
+        lines.append(f"{ts} {r['level']:<8} [{r['actor'] or '-'}] {r['logger']}: {r['message']}")
+    lines.append(f"({result.get('matched', 0)} matching of {result.get('kept', 0)} kept)")
+    return "\n".join(lines)
+
+
 def render_fix(result: Any, ns: argparse.Namespace) -> str:
     """One line per action of ``fix``: target, request, ok or FAILED, what it did."""
     lines = []
