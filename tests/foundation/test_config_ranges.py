@@ -130,3 +130,10 @@ def test_check_config_exits_2_with_one_line_naming_the_key(tmp_path: Path) -> No
     assert proc.stderr.strip().splitlines() == [
         "virtuoso-daemon: config error: store.persist_interval: expected seconds > 0, got 0"
     ]
+
+
+def test_the_bus_section_sizes_the_queues_of_new_subscriptions() -> None:
+    from virtuoso_daemon.core.runtime import Runtime
+
+    rt = Runtime(config=_load(bus={"lossy_queue": 7, "lossless_queue": 3}))
+    assert (rt.bus.lossy_queue, rt.bus.lossless_queue) == (7, 3)

@@ -187,8 +187,18 @@ class CrashRun:
         if moment == "start-up":
             pass  # right after READY: the feeds are connecting, the first pages arrive
         elif moment == "backfill":
+            # a few more log lines (pages, computes), or the next persist run once a
+            # restarted daemon has little left to fetch
             lines = len(d.log_text().splitlines()) + self.rng.randint(1, 15)
-            wait_for(lambda: len(d.log_text().splitlines()) >= lines, 30, "more log lines")
+            runs = _store_stats(port)["persist"]["runs"]
+            wait_for(
+                lambda: (
+                    len(d.log_text().splitlines()) >= lines
+                    or _store_stats(port)["persist"]["runs"] > runs
+                ),
+                30,
+                "more log lines or a persist run",
+            )
         else:
             runs = _store_stats(port)["persist"]["runs"]
             self.remember_persisted(port, runs + self.rng.randint(0, 2))
