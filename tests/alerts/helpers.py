@@ -69,23 +69,22 @@ class Receiver:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/hook"
 
+    async def _record(self, request: web.Request) -> None:
+        body = msgspec.json.decode(await request.read())
+        self.received.append(Received(request.path, dict(request.headers), body, time.monotonic()))
+
     async def handle(self, request: web.Request) -> web.Response:
         self.attempts += 1
         self.attempt_times.append(time.monotonic())
         self.keys.append(request.headers.get("Idempotency-Key", ""))
-        if self.hang:
+        if self.hang:  # took the message, and never answers
+            await self._record(request)
             assert self._release is not None
             await self._release.wait()
+            return web.json_response({"ok": False}, status=504)
         status, headers = self.script.pop(0) if self.script else (self.default, {})
         if 200 <= status < 300:
-            self.received.append(
-                Received(
-                    request.path,
-                    dict(request.headers),
-                    msgspec.json.decode(await request.read()),
-                    time.monotonic(),
-                )
-            )
+            await self._record(request)
         return web.json_response({"ok": 200 <= status < 300}, status=status, headers=headers)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from tests.alerts.helpers import condition
 from virtuoso_daemon.alerts.grouping import Grouper
 from virtuoso_daemon.alerts.lifecycle import Lifecycle, Silence
+from virtuoso_daemon.core.messages import Condition
 
 T0 = 1_800_000_000.0
 
@@ -139,3 +140,22 @@ def test_an_idle_group_is_forgotten_and_waits_group_wait_again() -> None:
     g.add("hook", "k", 2, T0 + 1000)
     assert g.due(T0 + 1029) == []
     assert [ids for _, _, ids in g.due(T0 + 1030)] == [[2]]
+
+
+def test_a_one_off_event_is_delivered_once_and_never_repeats_or_stays_open() -> None:
+    lc = lifecycle(repeat=60.0)
+    whale = Condition(
+        key="whale_trade:binance:BTC/USDT:t123",
+        kind="whale_trade",
+        severity="warning",
+        exchange="binance",
+        symbol="BTC/USDT",
+        message="whale buy 2.1M USD",
+        values={"usd": 2.1e6},
+        ts=T0,
+        event=True,
+    )
+    change = lc.on_condition(whale, T0)
+    assert change is not None and change.notify and change.alert.status == "event"
+    assert lc.open == {}
+    assert lc.tick(T0 + 3600) == []

@@ -28,12 +28,14 @@ async def test_a_condition_becomes_a_stored_published_and_delivered_alert() -> N
     async with receivers(hook):
         cfg = alerts_config([webhook("hook", hook)])
         async with running_daemon(cfg, alert_specs()) as d:
+            store = manager(d).store
+            assert store is not None
             with d.runtime.bus.subscribe(Topics.ALERTS, name="test") as alerts:
                 await publish(d, condition("ETH/USDT", value=7.5, threshold=3.0))
                 with anyio.fail_after(5):
                     published: Alert = await alerts.receive()
+                stored = store.get(published.id)  # already committed when it is published
             await wait_until(lambda: len(hook.received) == 1)
-            stored = manager(d).store.get(published.id)  # type: ignore[union-attr]
     assert stored is not None and stored.id == published.id
     assert published.kind == "price_move" and published.symbol == "ETH/USDT"
     assert published.event == "firing" and published.data["value"] == 7.5

@@ -7,13 +7,19 @@ from typing import Any
 
 import pytest
 
-from virtuoso_daemon.analytics.risk import RegimeThresholds, market_regime, regime_from_changes
+from virtuoso_daemon.analytics.risk import (
+    RegimeThresholds,
+    market_regime,
+    regime_from_changes,
+    served_inputs,
+)
 
 
 def test_correlated_selloff_when_btc_falls_hard_breadth_collapses_and_alts_move_with_it() -> None:
     r = market_regime(btc_return=-0.05, breadth=0.1, avg_correlation=0.8, avg_change=-0.07)
     assert (r.label, r.rule) == ("correlated sell-off", "correlated_selloff")
-    assert "btc_return=-0.05 <= -0.03" in r.explanation
+    # the explanation names the inputs as they are served: changes in percent
+    assert "btc_change_pct=-5 <= -3" in r.explanation
 
 
 def test_a_selloff_without_high_correlation_is_plain_risk_off() -> None:
@@ -90,3 +96,13 @@ def test_regime_inputs_can_come_straight_from_per_symbol_arrays() -> None:
     assert r.inputs["breadth"] == pytest.approx(1 / 5)
     assert r.inputs["avg_change"] == pytest.approx(-0.25 / 5)
     assert r.inputs["avg_correlation"] == pytest.approx(3.1 / 4)  # BTC's own 1.0 left out
+
+
+def test_served_inputs_name_their_unit() -> None:
+    r = market_regime(btc_return=0.00516, breadth=0.6, avg_correlation=0.675, avg_change=0.01)
+    assert served_inputs(r.inputs) == {
+        "btc_change_pct": 0.516,
+        "breadth": 0.6,
+        "avg_correlation": 0.675,
+        "avg_change_pct": 1.0,
+    }

@@ -48,8 +48,9 @@ def flip_byte(path: Path, offset: int) -> None:
 KEY_HEX = "11" * 32
 
 
-def backup_specs(*, beta: bool = True, control: bool = True) -> list[Any]:
-    """The store, beta, backup, HTTP and (optionally) the control socket."""
+def backup_specs(*, beta: bool = True, control: bool = True, alerts: bool = False) -> list[Any]:
+    """The store, beta, backup, HTTP and (optionally) the control socket, the alert manager."""
+    from virtuoso_daemon.alerts.actor import AlertManagerActor
     from virtuoso_daemon.backup.actor import BackupActor
     from virtuoso_daemon.beta.actor import BetaActor
     from virtuoso_daemon.control import ControlActor
@@ -58,6 +59,8 @@ def backup_specs(*, beta: bool = True, control: bool = True) -> list[Any]:
     from virtuoso_daemon.market.actor import MarketStoreActor
 
     specs = [ActorSpec("market_store", MarketStoreActor)]
+    if alerts:
+        specs.append(ActorSpec("alerts", AlertManagerActor))
     if beta:
         specs.append(ActorSpec("beta", BetaActor, depends_on=("market_store",)))
     specs.append(ActorSpec("backup", BackupActor, depends_on=("market_store",)))
@@ -80,7 +83,7 @@ def backup_config(tmp: Path, *, encrypt: bool = False, **backup: Any) -> Any:
         "key_file": str(key),
         **backup,
     }
-    return beta_config(tmp, backup=settings)
+    return beta_config(tmp, backup=settings, alerts={"group_wait": 0.0, "tick": 0.02})
 
 
 class RsyncDaemon:

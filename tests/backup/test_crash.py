@@ -1,5 +1,5 @@
-"""SIGKILL in the middle of a large backup: nothing that looks like a backup is left,
-the temporary is removed on the next start, and earlier backups stay intact."""
+"""SIGKILL (or SIGTERM) in the middle of a large backup: nothing that looks like a
+backup is left, a temporary is removed on the next start, earlier backups stay intact."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from tests.backup.helpers import backup_specs
 from tests.control.helpers import run_ctl
@@ -55,7 +56,10 @@ def wait_for(predicate: object, timeout: float) -> None:
     raise TimeoutError("condition not met in time")
 
 
-async def test_sigkill_mid_backup_leaves_no_backup_and_the_next_start_cleans_up() -> None:
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM], ids=["KILL", "TERM"])
+async def test_a_signal_mid_backup_leaves_no_backup_and_the_next_start_cleans_up(
+    signum: int,
+) -> None:
     tmp = short_tmpdir()
     config = write_config(tmp)
     sock = str(tmp / "run" / "control.sock")
@@ -80,18 +84,20 @@ async def test_sigkill_mid_backup_leaves_no_backup_and_the_next_start_cleans_up(
             )
 
         wait_for(temp_growing, 30)
-        daemon.signal(signal.SIGKILL)
+        daemon.signal(signum)
         daemon.wait(10)
     finally:
         daemon.stop()
     left = sorted(p.name for p in backups.iterdir())
-    assert any(n.startswith(".tmp-") for n in left)  # killed mid-write: the temporary
+    if signum == signal.SIGKILL:
+        assert any(n.startswith(".tmp-") for n in left)  # killed mid-write: the temporary
     assert [s.id for _, s in list_archives(backups)] == [earlier[0][1].id]  # nothing new
     cfg = load_config(config, environ={})
     async with running_daemon(cfg, backup_specs(beta=False, control=False)) as d:
         actor = d.supervisor.actor("backup")
         assert [b.id for b in actor.catalogue.list()] == [earlier[0][1].id]
-        assert any(n.startswith(".tmp-") for n in actor.cleaned)
+        if signum == signal.SIGKILL:
+            assert any(n.startswith(".tmp-") for n in actor.cleaned)
     assert not [p.name for p in backups.iterdir() if p.name.startswith(".tmp-")]
     path, summary = earlier[0]
     assert verify_archive(path, None, expected=summary).ok

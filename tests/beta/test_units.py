@@ -389,7 +389,8 @@ def test_sentiment_reports_every_component_and_the_regime_uses_correlation() -> 
     # BTC -5 %, breadth 0.25, alts move with BTC (mean corr 0.85): correlated sell-off
     assert regime.label == "correlated sell-off" and regime.rule == "correlated_selloff"
     assert regime.inputs["avg_correlation"] == pytest.approx(0.85)
-    assert doc["regime"]["explanation"].startswith("btc_return=-0.05")
+    assert doc["regime"]["explanation"].startswith("btc_change_pct=-5 <= -3")
+    assert doc["regime"]["inputs"]["btc_change_pct"] == pytest.approx(-5.0)
     assert doc["index"] == pytest.approx(50 * (sent.score + 1))
     assert doc["sources"]["funding_rate"] == {"symbols": 2, "weighting": "open_interest"}
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import re
+
 import anyio
 import msgspec
 import pytest
@@ -33,6 +36,7 @@ async def test_pause_resume_add_remove_and_errors() -> None:
         assert isinstance(listed, list)
         assert [s["exchange"] for s in listed] == ["spot", "other"]
         assert listed[0]["symbols"] == ["BTC/USDT", "ETH/USDT"]
+        assert listed[0]["timeframes"] == []  # no candles collected: none offered
 
         # pause one symbol: its tickers stop, the others keep flowing
         reply = await cmd("feeds.pause", exchange="spot", symbol="eth-usdt")
@@ -123,3 +127,30 @@ async def test_a_config_reload_reconnects_with_the_new_settings() -> None:
         await feed.reconfigure(env.runtime.config)  # unchanged: nothing happens
         assert feed.cfg == new_ex
         assert env.restarts() == {"feeds:spot": 0, "feeds": 0}
+
+
+async def test_each_backfill_logs_its_own_counts_not_running_totals(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    opts = {"kinds": ["ohlcv"], "symbols": ["BTC/USDT"], "backfill_candles": 30}
+    caplog.set_level(logging.INFO, logger="virtuoso.feeds")
+
+    def backfill_lines() -> list[str]:
+        return [r.getMessage() for r in caplog.records if ": backfilled " in r.getMessage()]
+
+    async with feed_env(("spot", "spot", opts)) as env:
+        await env.wait_for(lambda: len(backfill_lines()) == 1, 15, "first backfill")
+        # what the TUI's chart offers: the timeframes this feed keeps, from the daemon
+        assert env.status("spot").timeframes == ["1m"]
+        body = msgspec.convert(
+            {"request": "symbols.add", "exchange": "spot", "symbols": ["ETH/USDT"]}, FeedRequest
+        )
+        await env.runtime.bus.request(Topics.FEED_COMMANDS, body)
+        await env.wait_for(lambda: len(backfill_lines()) == 2, 15, "second backfill")
+    first, second = backfill_lines()
+    assert "backfilled 1 series" in first and "backfilled 1 series" in second
+    # one series of 30 candles each time: the second line does not add the first's
+    assert re.search(r"\b30 candles\b", first) and re.search(r"\b30 candles\b", second), (
+        first,
+        second,
+    )

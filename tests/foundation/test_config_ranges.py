@@ -4,6 +4,8 @@ one line naming the key, before anything runs (issue 16: values that passed
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 import types
@@ -137,3 +139,23 @@ def test_the_bus_section_sizes_the_queues_of_new_subscriptions() -> None:
 
     rt = Runtime(config=_load(bus={"lossy_queue": 7, "lossless_queue": 3}))
     assert (rt.bus.lossy_queue, rt.bus.lossless_queue) == (7, 3)
+
+
+def test_check_config_prints_the_paths_the_daemon_will_use(tmp_path: Path) -> None:
+    p = tmp_path / "v.toml"
+    p.write_text("[daemon]\nlog_level = 'info'\n")  # socket and state_dir left to defaults
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")}
+    env.pop("VIRTUOSO_DAEMON__SOCKET", None)
+    env.pop("VIRTUOSO_DAEMON__STATE_DIR", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "virtuoso_daemon", "--config", str(p), "--check-config"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["daemon"]["state_dir"] == str(tmp_path / "state" / "virtuoso")
+    assert doc["daemon"]["socket"].endswith("control.sock")
+    assert doc["memcached"]["key_prefix"].startswith("virtuoso:")

@@ -22,8 +22,10 @@ from tests.market.helpers import (
     market_specs,
     wait_until,
 )
+from virtuoso_daemon.beta.actor import SENTIMENT_DOC_VIEW
 from virtuoso_daemon.core.bus import Topics
 from virtuoso_daemon.core.messages import CandleBatch, FeedStatus, Funding
+from virtuoso_daemon.core.numbers import round_sig
 from virtuoso_daemon.read import market as queries
 
 SPOT = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT", "ETH/BTC", "DOGE/USDT"]
@@ -182,7 +184,10 @@ async def test_overview_and_movers_numbers() -> None:
         # BTC's share of the USDT-quoted volume (ETH/BTC is quoted in BTC: not added in)
         assert ov["btc_dominance_pct"] == pytest.approx(60.0)
         assert ov["regime"]["label"] == "risk-on" and ov["regime"]["rule"] == "risk_on_btc"
-        assert ov["regime"]["inputs"]["btc_return"] == pytest.approx(0.02)
+        # one unit per kind of number, named in the field: changes in percent
+        assert ov["regime"]["inputs"]["btc_change_pct"] == pytest.approx(2.0)
+        assert ov["benchmark_change_pct"] == pytest.approx(2.0)
+        assert ov["regime"]["source"] == "tickers"  # the beta actor has no regime yet
 
         _, perp = await get(http, d, "/api/market/overview?exchange=binance-perp")
         assert perp["benchmark"] == "BTC/USDT:USDT" and perp["regime"]["label"] == "neutral"
@@ -195,6 +200,47 @@ async def test_overview_and_movers_numbers() -> None:
         assert mv["gainers"][0]["change_pct"] == 4.0
         _, q = await get(http, d, "/api/market/movers?quote=BTC")
         assert [m["symbol"] for m in q["gainers"]] == ["ETH/BTC"]
+
+
+def _floats(doc: Any) -> list[float]:
+    if isinstance(doc, float):
+        return [doc]
+    if isinstance(doc, dict):
+        return [f for v in doc.values() for f in _floats(v)]
+    if isinstance(doc, list):
+        return [f for v in doc for f in _floats(v)]
+    return []
+
+
+async def test_overview_serves_the_one_regime_and_numbers_without_float_noise() -> None:
+    async with market_daemon() as (d, http):
+        # what the beta actor publishes: the regime /api/market/sentiment serves too
+        regime = {
+            "label": "neutral",
+            "rule": "neutral",
+            "explanation": "no risk-on, risk-off or sell-off rule fired",
+            "inputs": {"btc_change_pct": 0.516, "breadth": 0.6, "avg_correlation": 0.675},
+            "computed_at": time.time(),
+        }
+        d.runtime.views.publish(SENTIMENT_DOC_VIEW, {"score": 0.1, "regime": regime})
+        _, ov = await get(http, d, "/api/market/overview")
+        assert ov["regime"]["inputs"]["avg_correlation"] == 0.675
+        assert ov["regime"]["source"] == "analytics"
+        # (2*600 + 4*300 - 100 + 50) / 1050 and friends carry binary noise unrounded
+        assert all(f == round_sig(f) for f in _floats(ov))
+        assert ov["vw_avg_change_pct"] == round_sig(2350 / 1050)
+
+
+async def test_a_since_in_seconds_is_refused_with_the_unit_named() -> None:
+    async with market_daemon() as (d, http):
+        status, body = await get(http, d, "/api/market/ohlcv/BTCUSDT?since=1796398000")
+        assert (status, body["error"]["code"]) == (400, "invalid_parameter")
+        assert "milliseconds" in body["error"]["message"]
+        assert "1796398000000" in body["error"]["message"]
+        status, body = await get(http, d, f"/api/market/ohlcv/BTCUSDT?since={NOW_H - HOUR}")
+        assert status == 200 and [c[0] for c in body["candles"]] == [NOW_H - HOUR, NOW_H]
+        status, _ = await get(http, d, "/api/market/ohlcv/BTCUSDT?since=0")  # from the start
+        assert status == 200
 
 
 async def test_ohlcv_trades_orderbook_funding_and_exchanges() -> None:

@@ -175,6 +175,19 @@ async def test_trades_books_funding_and_open_interest_are_bounded_and_newest_fir
         assert queries.funding(rt, "binance", "ETHUSDT")["funding"][0].rate == 0.0001
         assert queries.open_interest(rt)["open_interest"][0].value == 1e4
 
+        # only the amount (Binance's openInterest): the notional is amount x mark price,
+        # without the float noise of the product (0.30000000000000004 x 2000)
+        bus.publish_nowait(
+            Topics.OPEN_INTEREST,
+            OpenInterest(
+                exchange="binance", symbol="ETH/USDT", amount=0.1 * 3, value=None, ts=2, recv_ts=now
+            ),
+        )
+        with anyio.fail_after(5):
+            while queries.open_interest(rt)["open_interest"][0].ts != 2:
+                await anyio.sleep(0.02)
+        assert queries.open_interest(rt)["open_interest"][0].value == 600.0
+
 
 async def test_closes_matrix_is_aligned_with_nan_for_gaps_and_open_candles() -> None:
     async with running_daemon(store_cfg(), market_specs(http=False, cache=False)) as d:

@@ -13,7 +13,7 @@ import anyio
 import msgspec
 import pytest
 
-from tests.harness import MemcachedProcess, free_port, running_daemon
+from tests.harness import MemcachedProcess, free_port, running_daemon, short_tmpdir, test_config
 from tests.market.helpers import (
     exchange_cfg,
     make_ticker,
@@ -22,9 +22,9 @@ from tests.market.helpers import (
     wait_until,
 )
 from virtuoso_daemon.core.bus import Topics
-from virtuoso_daemon.core.config import Config
+from virtuoso_daemon.core.config import Config, memcached_prefix
 from virtuoso_daemon.core.errors import QueryError
-from virtuoso_daemon.core.messages import FeedStatus
+from virtuoso_daemon.core.messages import FeedStatus, OrderBookTop
 from virtuoso_daemon.core.runtime import Runtime
 from virtuoso_daemon.read import market as queries
 from virtuoso_daemon.tickers.memcached import (
@@ -174,6 +174,29 @@ async def test_flushed_memcached_is_rewarmed(memcached: MemcachedProcess) -> Non
         assert rt.stats["ticker_cache"]()["rewarms"] >= 1
 
 
+async def test_the_liveness_key_outlives_its_ttl_while_the_daemon_runs(
+    memcached: MemcachedProcess,
+) -> None:
+    cfg = cache_cfg(memcached, key_prefix="vt-alive:", ttl=2)
+    async with running_daemon(cfg, market_specs(store=False, http=False)) as d:
+        stats = d.runtime.stats
+        # a probe a second: four of them span twice the TTL
+        await wait_until(lambda: stats["ticker_cache"]()["hits"] >= 4, timeout=15)
+        assert stats["ticker_cache"]()["rewarms"] == 0  # never "lost our keys"
+
+
+def test_two_daemons_on_one_machine_get_their_own_key_prefix() -> None:
+    a = test_config(short_tmpdir())
+    b = test_config(short_tmpdir())
+    assert memcached_prefix(a) != memcached_prefix(b)
+    assert memcached_prefix(a).startswith("virtuoso:") and memcached_prefix(a).endswith(":")
+    assert memcached_prefix(a) == memcached_prefix(a)  # stable across restarts
+    named = msgspec.structs.replace(
+        a, memcached=msgspec.structs.replace(a.memcached, key_prefix="prod:")
+    )
+    assert memcached_prefix(named) == "prod:"
+
+
 async def test_warm_restart_serves_last_known_tickers_before_any_feed_message(
     memcached: MemcachedProcess,
 ) -> None:
@@ -284,6 +307,53 @@ async def test_a_symbol_the_feed_stopped_watching_is_no_longer_served() -> None:
         rt.bus.publish_nowait(Topics.FEED_STATUS, starting)
         publish_all(rt, 11.0)
         await wait_until(lambda: len(queries.snapshot(rt).tickers) == 3)
+
+
+def _book(bid: float, ask: float) -> OrderBookTop:
+    now = time.time()
+    return OrderBookTop(
+        exchange="binance",
+        symbol="BTC/USDT",
+        bids=[(bid, 1.5)],
+        asks=[(ask, 2.5)],
+        bid_depth=10.0,
+        ask_depth=12.0,
+        depth_pct=1.0,
+        spread=ask - bid,
+        mid=(bid + ask) / 2,
+        ts=int(now * 1000),
+        recv_ts=now,
+    )
+
+
+async def test_a_ticker_without_a_quote_takes_bid_and_ask_from_the_book() -> None:
+    async with running_daemon(cache_cfg(None), market_specs(store=False, http=False)) as d:
+        rt = d.runtime
+
+        def served() -> Any:
+            return queries.ticker(rt, "BTC/USDT", "binance")["ticker"]
+
+        no_quote = msgspec.structs.replace(make_ticker("BTC/USDT", 100.0), bid=None, ask=None)
+        rt.bus.publish_nowait(Topics.ORDERBOOK, _book(99.5, 100.5))
+        rt.bus.publish_nowait(Topics.TICKERS, no_quote)
+        await wait_until(lambda: rt.views.value("market.latest").get(("binance", "BTC/USDT")))
+        assert (served().bid, served().ask, served().bid_size) == (99.5, 100.5, 1.5)
+        # the book moves, no new ticker: the served quote follows the book
+        rt.bus.publish_nowait(Topics.ORDERBOOK, _book(99.0, 99.8))
+        await wait_until(lambda: served().ask == 99.8)
+
+        def listed_ask() -> Any:
+            rows = msgspec.json.decode(rt.views.get("market.tickers").body)["tickers"]
+            return rows[0]["ask"] if rows else None
+
+        await wait_until(lambda: listed_ask() == 99.8)  # /tickers serves the same quote
+        # a ticker with its own quote wins, and the book no longer overrides it
+        rt.bus.publish_nowait(Topics.TICKERS, make_ticker("BTC/USDT", 100.0))
+        await wait_until(lambda: served().bid == pytest.approx(99.9))  # 100 x 0.999
+        rt.bus.publish_nowait(Topics.ORDERBOOK, _book(90.0, 91.0))
+        rt.bus.publish_nowait(Topics.TICKERS, make_ticker("BTC/USDT", 101.0))
+        await wait_until(lambda: served().last == 101.0)
+        assert served().bid == pytest.approx(101.0 * 0.999)
 
 
 async def test_shutdown_writes_what_the_last_flush_missed(memcached: MemcachedProcess) -> None:

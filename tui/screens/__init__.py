@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .alerts import AlertsPane
 from .backups import BackupsPane
 from .base import LivePane
 from .beta import BetaPane
+from .health import HealthPane
 from .market import MarketPane
 from .system import SystemPane
 
@@ -31,6 +33,8 @@ SCREENS: tuple[ScreenSpec, ...] = (
     ScreenSpec("market", "Market", "1", MarketPane, "live tickers of the whole universe"),
     ScreenSpec("beta", "Beta", "2", BetaPane, "beta, correlation, regime and sentiment"),
     ScreenSpec("system", "Feeds & system", "3", SystemPane, "feeds, actors, bus, uptime"),
+    ScreenSpec("alerts", "Alerts", "4", AlertsPane, "live alerts: filter, acknowledge, silence"),
+    ScreenSpec("health", "Health", "6", HealthPane, "every health check, transitions"),
     ScreenSpec("backups", "Backups", "7", BackupsPane, "backup catalogue, progress, run, verify"),
 )
 

@@ -104,8 +104,11 @@ class AlertManagerActor:
             **dict(self.counts),
             "open": len(self.lifecycle.open),
             "silences": len(self.lifecycle.silences),
-            "feeds_down": sorted(self.lifecycle.feeds_down),
-            "grouping": self.grouper.pending(),
+            # gauges that are not counters go in a table (/metrics counts the top level)
+            "now": {
+                "grouping": self.grouper.pending(),
+                "feeds_down": sorted(self.lifecycle.feeds_down),
+            },
             "last_tick": self.last_tick,
             "latency_ms": self.latency_ms,
             "latency_max_ms": self.latency_max_ms,

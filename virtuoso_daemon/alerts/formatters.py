@@ -44,8 +44,8 @@ def title(alert: Alert) -> str:
 
 
 def summary(msg: OutboxMessage) -> str:
-    firing = sum(a.status == "firing" for a in msg.alerts)
-    resolved = len(msg.alerts) - firing
+    resolved = sum(a.status == "resolved" for a in msg.alerts)
+    firing = len(msg.alerts) - resolved
     parts = [f"{firing} firing"] if firing else []
     if resolved:
         parts.append(f"{resolved} resolved")

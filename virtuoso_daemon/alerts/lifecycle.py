@@ -21,6 +21,8 @@ whether destinations are to be told (``notify``).
 * A muted alert that is not notified yet is notified as *firing* on the first tick
   after its silence ends or its exchange's feed is back, if it still fires.
 * A lower severity, or a repeated condition, updates the alert without a notification.
+* A one-off happening (``Condition.event``: a whale trade, a wall pulled) is an alert
+  of status ``event``: delivered once unless muted, never repeated, never resolved.
 
 Muting: a silence matches by kind, symbol and exchange (each optional) until it
 ends; inhibition mutes per-symbol alerts of an exchange whose feed is down.
@@ -140,7 +142,7 @@ class Lifecycle:
             )
             # tell the destinations only what they were told about
             return Change(resolved, notify=current.notified_ts is not None)
-        if current is None:
+        if current is None or cond.event:
             alert = Alert(
                 id=alert_id(cond.key, now),
                 key=cond.key,
@@ -155,8 +157,12 @@ class Lifecycle:
                 ts=now,
                 first_ts=now,
                 group_key=group_key(cond, self.group_by),
+                status="event" if cond.event else "firing",
             )
-            return self._notify_unless_muted(alert, "firing", now)
+            change = self._notify_unless_muted(alert, "firing", now)
+            if cond.event:  # delivered once (unless muted), never repeated or resolved
+                del self.open[cond.key]
+            return change
         updated = msgspec.structs.replace(
             current,
             severity=cond.severity,

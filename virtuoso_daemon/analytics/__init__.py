@@ -59,6 +59,7 @@ from virtuoso_daemon.analytics.risk import (
     risk_bucket,
     risk_bucket_codes,
     risk_buckets,
+    served_inputs,
 )
 from virtuoso_daemon.analytics.sentiment import (
     COMPONENT_RULES,
@@ -131,6 +132,7 @@ __all__ = [
     "rolling_beta",
     "sentiment",
     "sentiment_label",
+    "served_inputs",
     "sufficient",
     "timeframe_ms",
     "timeframe_seconds",

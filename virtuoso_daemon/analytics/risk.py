@@ -224,8 +224,33 @@ def _holds(c: Condition, inputs: dict[str, float | None], th: RegimeThresholds) 
     return value <= limit if c.op == "<=" else value >= limit
 
 
+# How the inputs are served: one unit per kind of number, named in the field. Price
+# changes are percent (``_pct``, as ``change_pct`` everywhere); breadth is a fraction
+# 0..1 and correlation -1..1, as in the beta rows.
+SERVED_INPUTS: dict[str, tuple[str, float]] = {
+    "btc_return": ("btc_change_pct", 100.0),
+    "breadth": ("breadth", 1.0),
+    "avg_correlation": ("avg_correlation", 1.0),
+    "avg_change": ("avg_change_pct", 100.0),
+}
+
+
+def served_inputs(inputs: dict[str, float | None]) -> dict[str, float | None]:
+    """The regime's inputs as the API and the socket serve them (see SERVED_INPUTS)."""
+    out: dict[str, float | None] = {}
+    for key, value in inputs.items():
+        name, scale = SERVED_INPUTS.get(key, (key, 1.0))
+        out[name] = None if value is None else round(value * scale, 10)
+    return out
+
+
 def _describe(c: Condition, inputs: dict[str, float | None], th: RegimeThresholds) -> str:
-    return f"{c.input}={inputs[c.input]:.6g} {c.op} {float(getattr(th, c.threshold)):.6g}"
+    name, scale = SERVED_INPUTS.get(c.input, (c.input, 1.0))
+    value = inputs[c.input]
+    threshold = float(getattr(th, c.threshold))
+    if value is None:
+        return f"{name} missing"
+    return f"{name}={value * scale:.6g} {c.op} {threshold * scale:.6g}"
 
 
 def market_regime(
@@ -300,4 +325,5 @@ __all__ = [
     "risk_bucket",
     "risk_bucket_codes",
     "risk_buckets",
+    "served_inputs",
 ]

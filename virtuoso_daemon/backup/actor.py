@@ -15,7 +15,8 @@ know (a catalogue restored from an older backup). A run:
    a ``Condition(kind="backup", key="backup:<kind>")`` (resolved by the next success
    of that kind); a verify that finds damage raises ``backup:damaged:<id>``.
 
-The catalogue and the schedule are published as the ``backups`` view, which the read
+Steps 1-4 are :mod:`.run`; this module does the bookkeeping around them. The
+catalogue and the schedule are published as the ``backups`` view, which the read
 layer serves; counters are in :meth:`stats` (for status and /metrics).
 """
 
@@ -33,27 +34,29 @@ from typing import Any, ClassVar
 
 import anyio
 import anyio.abc
+import msgspec
 
-from virtuoso_daemon.backup import archive, remote
-from virtuoso_daemon.backup.archive import BackupFailed, Options, Progress
+from virtuoso_daemon.backup import archive
+from virtuoso_daemon.backup.archive import BackupFailed, Progress
 from virtuoso_daemon.backup.catalogue import FILENAME, Catalogue
 from virtuoso_daemon.backup.crypto import KeyProblem, load_key
-from virtuoso_daemon.backup.kinds import Layout, choose_auto, sources
+from virtuoso_daemon.backup.kinds import Layout
 from virtuoso_daemon.backup.manifest import Kind
 from virtuoso_daemon.backup.requests import PruneBackups, RunBackup, VerifyBackup
 from virtuoso_daemon.backup.retention import to_delete
+from virtuoso_daemon.backup.run import completed_info, make_backup, resolve_kind, run_key
 from virtuoso_daemon.backup.schedule import Clock, SystemClock, next_fires
 from virtuoso_daemon.backup.verify import verify_archive
 from virtuoso_daemon.core.bus import Request, Subscription, Topics
 from virtuoso_daemon.core.config import BackupConfig, Config
 from virtuoso_daemon.core.errors import QueryError
 from virtuoso_daemon.core.messages import BackupEvent, BackupInfo, Condition
+from virtuoso_daemon.core.runtime import Runtime
 
 log = logging.getLogger("virtuoso.backup")
 
 VIEW = "backups"
 PROGRESS_EVERY = 0.5
-CANDLE_KINDS = frozenset({"full", "data"})
 
 
 def backup_dir(config: Config, state_dir: Path) -> Path:
@@ -87,7 +90,7 @@ class BackupActor:
     name = "backup"
     config_sections: ClassVar[tuple[str, ...]] = ("backup",)
 
-    def __init__(self, runtime: Any, clock: Clock | None = None) -> None:
+    def __init__(self, runtime: Runtime, clock: Clock | None = None) -> None:
         self.rt = runtime
         self.clock: Clock = clock or SystemClock()
         self.cfg: BackupConfig = runtime.config.backup
@@ -224,14 +227,6 @@ class BackupActor:
 
     # --- running --------------------------------------------------------------------
 
-    def _key(self, encrypt: bool) -> bytes | None:
-        if not encrypt:
-            return None
-        try:
-            return load_key(self.cfg.key_file, self.cfg.key_env)
-        except KeyProblem as exc:
-            raise QueryError("no_key", str(exc), 400) from None
-
     async def run_backup(
         self,
         kind: Kind,
@@ -252,27 +247,14 @@ class BackupActor:
         cfg = self.cfg
         layout = self.layout
         now = self.clock.now()
-        reason = None
-        resolved: Kind = kind
-        if kind == "auto":
-            fulls = [b for b in self.catalogue.list(kind="full") if b.status == "completed"]
-            resolved, reason = await anyio.to_thread.run_sync(
-                partial(
-                    choose_auto,
-                    layout,
-                    last_full=fulls[0].created if fulls else None,
-                    now=now,
-                    auto_full_days=cfg.auto_full_days,
-                    min_free_mb=cfg.min_free_mb,
-                )
-            )
+        resolved, reason = await resolve_kind(kind, self.catalogue, layout, cfg, now)
         backup_id = new_id(resolved, now)
         progress = Progress()
         self.running = (backup_id, resolved, progress)
         started = time.monotonic()
         info: BackupInfo
         try:
-            key = self._key(cfg.encrypt if encrypt is None else encrypt)
+            key = run_key(cfg, encrypt)
             if on_start is not None:
                 on_start(backup_id, resolved)
             await self._event("started", backup_id, resolved)
@@ -281,9 +263,10 @@ class BackupActor:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._progress_loop, backup_id, resolved, progress)
                 try:
-                    info = await self._make(
-                        backup_id, resolved, layout, key, reason, trigger, now, progress
+                    summary, target = await make_backup(
+                        self.rt, cfg, layout, backup_id, resolved, key, progress
                     )
+                    info = completed_info(summary, now, self.clock.now(), trigger, reason, target)
                 except Exception as exc:  # caught here so the task group does not wrap it
                     failure = exc
                 finally:
@@ -346,84 +329,6 @@ class BackupActor:
             info.size or 0,
         )
         return info
-
-    async def _make(
-        self,
-        backup_id: str,
-        kind: Kind,
-        layout: Layout,
-        key: bytes | None,
-        reason: str | None,
-        trigger: str,
-        now: float,
-        progress: Progress,
-    ) -> BackupInfo:
-        cfg = self.cfg
-        if kind in CANDLE_KINDS:
-            await self._persist_store()
-        srcs = await anyio.to_thread.run_sync(sources, kind, layout)
-        opts = Options(cfg.compression, cfg.zstd_level, key)
-        try:
-            summary = await anyio.to_thread.run_sync(
-                partial(
-                    archive.write_backup,
-                    layout.backup_dir,
-                    backup_id,
-                    kind,
-                    self.rt.version,
-                    srcs,
-                    opts,
-                    progress,
-                ),
-                abandon_on_cancel=True,
-            )
-        except BaseException:
-            progress.cancel.set()  # the thread stops at its next block and removes its temp
-            raise
-        target = None
-        if kind == "remote":
-            progress.phase = "remote"
-            archive_path = layout.backup_dir / summary.archive
-            if not cfg.remote:
-                raise BackupFailed(
-                    f"backup.remote is not set; the backup was kept locally as {summary.archive}"
-                )
-            await remote.copy(
-                [archive_path, archive.summary_path(archive_path)],
-                cfg.remote,
-                cfg.rsync_args,
-                cfg.remote_timeout,
-            )
-            target = cfg.remote
-        return BackupInfo(
-            id=backup_id,
-            kind=kind,
-            status="completed",
-            created=now,
-            finished=self.clock.now(),
-            archive=summary.archive,
-            size=summary.size,
-            sha256=summary.sha256,
-            files=summary.files,
-            bytes=summary.bytes,
-            compression=summary.compression,
-            encrypted=summary.encrypted,
-            trigger=trigger,
-            reason=reason,
-            verified_at=self.clock.now(),
-            remote=target,
-        )
-
-    async def _persist_store(self) -> None:
-        # imported here: the store's client pulls in the market actor
-        from virtuoso_daemon.market.requests import persist
-
-        try:
-            done = await persist(self.rt)
-            log.debug("market store persisted before the backup: %s", done)
-        except QueryError as exc:
-            # the files on disk are each written atomically; they are older, not torn
-            log.warning("market store did not persist before the backup: %s", exc.message)
 
     async def _progress_loop(self, backup_id: str, kind: str, progress: Progress) -> None:
         while True:
@@ -631,14 +536,10 @@ class BackupActor:
 
 
 def _replace(info: BackupInfo, **changes: Any) -> BackupInfo:
-    import msgspec
-
     return msgspec.structs.replace(info, **changes)
 
 
 def _info_dict(info: BackupInfo) -> dict[str, Any]:
-    import msgspec
-
     out: dict[str, Any] = msgspec.to_builtins(info)
     out.pop("type", None)
     return out

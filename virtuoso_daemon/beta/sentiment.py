@@ -58,6 +58,7 @@ from virtuoso_daemon.core.messages import (
     Ticker,
     Trade,
 )
+from virtuoso_daemon.core.numbers import rounded
 
 FLOW_WINDOW = 3600.0  # seconds of trades in the flow imbalance
 FLOW_BUCKET = 60.0  # trades are summed per bucket of this many seconds
@@ -288,8 +289,9 @@ def build(
     sentiment_snap = SentimentSnapshot(
         score=s.score, label=s.label, components=components, computed_at=now
     )
+    inputs = analytics.served_inputs(regime.inputs)
     regime_snap = RegimeSnapshot(
-        label=regime.label, rule=regime.rule, inputs=dict(regime.inputs), computed_at=now
+        label=regime.label, rule=regime.rule, inputs=inputs, computed_at=now
     )
     rw = regime_window
     document: dict[str, Any] = {
@@ -334,7 +336,7 @@ def build(
             "label": regime.label,
             "rule": regime.rule,
             "explanation": regime.explanation,
-            "inputs": dict(regime.inputs),
+            "inputs": inputs,
             "benchmark": bench.symbol if bench is not None else None,
             "correlation_source": (
                 {"exchange": rw.exchange, "timeframe": rw.timeframe, "window": rw.window}
@@ -344,7 +346,7 @@ def build(
             "computed_at": now,
         },
     }
-    return sentiment_snap, regime_snap, document
+    return sentiment_snap, regime_snap, rounded(document)
 
 
 __all__ = [

@@ -18,6 +18,7 @@ Secrets (API token, webhook URLs, backup key, exchange keys) may be given inline
 from __future__ import annotations
 
 import grp
+import hashlib
 import ipaddress
 import os
 import re
@@ -151,7 +152,9 @@ class MemcachedConfig(_Section):
     enabled: bool = True
     host: str = "127.0.0.1"
     port: PeerPort = 11211
-    key_prefix: str = "virtuoso:"
+    # "" -> "virtuoso:<8 hex digits of the resolved state dir>:", so two daemons on one
+    # machine never serve each other's tickers (see memcached_prefix)
+    key_prefix: str = ""
     # memcached reads a ttl over 30 days as a Unix time (long past: expired at once)
     ttl: Annotated[int, msgspec.Meta(ge=0, le=30 * 86400, extra=_SECONDS)] = 300
     pool_size: Count = 4
@@ -199,8 +202,17 @@ class ExchangeConfig(_Section):
     backoff_initial: Seconds = 1.0
     backoff_max: Seconds = 60.0
     timeout_ms: Count = 10_000
-    urls: dict[str, Any] = {}  # deep-merged into ccxt's urls (used by demo mode)
+    # deep-merged into ccxt's urls / options (demo mode points urls at the simulator);
+    # every key inside urls must be one of the exchange's own (checked at load)
+    urls: dict[str, Any] = {}
     options: dict[str, Any] = {}
+    # ccxt's proxy settings (one of http/https/socks for REST; ws_proxy for websockets)
+    http_proxy: str = ""
+    https_proxy: str = ""
+    socks_proxy: str = ""
+    ws_proxy: str = ""
+    headers: dict[str, str] = {}  # extra HTTP headers on every REST request
+    sandbox: bool = False  # the exchange's testnet (ccxt set_sandbox_mode) before urls
     api_key: str = ""
     api_key_file: str = ""
     secret: str = ""
@@ -294,7 +306,6 @@ class AlertDestination(_Section):
 class AlertsConfig(_Section):
     """The alert manager: lifecycle, grouping, inhibition, storage, destinations."""
 
-    enabled: bool = True
     repeat_interval: Annotated[float, msgspec.Meta(gt=0, le=30 * 86400)] = 3600.0
     group_wait: SecondsOrOff = 60.0
     group_interval: SecondsOrOff = 300.0
@@ -313,6 +324,9 @@ class DemoConfig(_Section):
     speed: Positive = 1.0
     port: Port = 0  # 0 = any free port
     perpetuals: bool = True
+    # the API the perpetuals feed reads: "binance" (binanceusdm) or "okx" (OKX v5 USDT
+    # swaps); spot is always Binance, so "okx" runs two exchanges in one daemon
+    perp_dialect: Literal["binance", "okx"] = "binance"
 
 
 BACKUP_KINDS: tuple[str, ...] = ("critical", "full", "config", "data", "remote", "auto")
@@ -810,6 +824,13 @@ def _validate(cfg: Config) -> None:
                 f"exchanges[{i}].ccxt_id: {ex.ccxt_id!r} is not a ccxt exchange id "
                 "(see ccxt.exchanges)"
             )
+        if ex.urls:
+            _check_urls(f"exchanges[{i}].urls", ex.urls, _ccxt_urls(ex.ccxt_id), ex.ccxt_id)
+        proxies = [k for k in ("http_proxy", "https_proxy", "socks_proxy") if getattr(ex, k)]
+        if len(proxies) > 1:
+            raise ConfigError(
+                f"exchanges[{i}].{proxies[1]}: ccxt takes one REST proxy; {proxies[0]} is set too"
+            )
 
 
 DATA_KINDS = frozenset({"tickers", "ohlcv", "trades", "orderbook"})
@@ -890,6 +911,29 @@ def _check_group(key: str, name: str) -> None:
         raise ConfigError(f"{key}: no such group {name!r}") from None
 
 
+def _ccxt_urls(ccxt_id: str) -> dict[str, Any]:
+    """The exchange's own ``urls`` (the websocket class's, which adds ``api.ws``)."""
+    import ccxt
+    import ccxt.pro
+
+    cls = getattr(ccxt.pro, ccxt_id, None) or getattr(ccxt, ccxt_id)
+    urls: dict[str, Any] = cls().urls
+    return urls
+
+
+def _check_urls(key: str, given: Mapping[str, Any], known: Mapping[str, Any], ccxt_id: str) -> None:
+    """Every key of ``given`` is a key of ccxt's structure where that is a table: a
+    mistyped one would be merged in and silently never read."""
+    for name, value in given.items():
+        if name not in known:
+            raise ConfigError(
+                f"{key}.{name}: not a key of {ccxt_id}'s urls "
+                f"(expected one of: {', '.join(sorted(known))})"
+            )
+        if isinstance(value, Mapping) and isinstance(known[name], Mapping):
+            _check_urls(f"{key}.{name}", value, known[name], ccxt_id)
+
+
 def _ccxt_exchange_ids() -> frozenset[str]:
     # imported here: ccxt takes ~0.5 s to import and most config users never need it
     import ccxt
@@ -966,6 +1010,16 @@ def redacted(cfg: Config) -> dict[str, Any]:
     return out
 
 
+def resolved(cfg: Config) -> dict[str, Any]:
+    """:func:`redacted` with the paths and names the daemon will really use filled in
+    where the config leaves them to defaults (what ``--check-config`` prints)."""
+    doc = redacted(cfg)
+    doc["daemon"]["socket"] = str(socket_path(cfg))
+    doc["daemon"]["state_dir"] = str(state_dir(cfg))
+    doc["memcached"]["key_prefix"] = memcached_prefix(cfg)
+    return doc
+
+
 def changed_sections(old: Config, new: Config) -> set[str]:
     """Names of top-level sections whose values differ (what a reload must hand on)."""
     return {f for f in Config.__struct_fields__ if getattr(old, f) != getattr(new, f)}
@@ -990,6 +1044,14 @@ def default_socket_path(environ: Mapping[str, str] | None = None) -> Path:
 
 def state_dir(cfg: Config) -> Path:
     return Path(cfg.daemon.state_dir).expanduser() if cfg.daemon.state_dir else default_state_dir()
+
+
+def memcached_prefix(cfg: Config) -> str:
+    """``memcached.key_prefix``, or one derived from this instance's state dir."""
+    if cfg.memcached.key_prefix:
+        return cfg.memcached.key_prefix
+    digest = hashlib.sha256(str(state_dir(cfg).resolve()).encode()).hexdigest()[:8]
+    return f"virtuoso:{digest}:"
 
 
 def socket_path(cfg: Config) -> Path:

@@ -155,6 +155,7 @@ class FeedStatus(Message, frozen=True, kw_only=True):
     # are absent); symbols the config names but the exchange does not list
     gaps: dict[str, dict[str, list[CandleGap]]] = {}
     unknown_symbols: list[str] = []
+    timeframes: list[str] = []  # the candle timeframes this feed collects (and the store keeps)
     ts: float
 
 
@@ -275,9 +276,11 @@ CONDITION_KINDS = (
     "beta_change",
     "funding_extreme",
     "health",
+    "backup",
 )
 
-AlertStatus = Literal["firing", "resolved"]
+# "event": a one-off happening (Condition.event): delivered once, never repeated or resolved
+AlertStatus = Literal["firing", "resolved", "event"]
 #: what happened to the alert in this message: it fired, repeated after
 #: repeat_interval, escalated in severity, resolved, or was acknowledged/updated
 AlertEvent = Literal["firing", "repeat", "escalated", "resolved", "acknowledged", "updated"]

@@ -11,6 +11,13 @@ import msgspec
 
 from virtuoso_daemon import __version__
 from virtuoso_daemon.core.config import default_socket_path
+from virtuoso_daemon.ctl.alerts import (
+    render_acked,
+    render_alert,
+    render_alerts,
+    render_silence,
+    render_silences,
+)
 from virtuoso_daemon.ctl.backup import add_backup_commands
 from virtuoso_daemon.ctl.health import render_health
 from virtuoso_daemon.ctl.render import (
@@ -21,6 +28,7 @@ from virtuoso_daemon.ctl.render import (
     render_correlation,
     render_done,
     render_feeds,
+    render_fix,
     render_hello,
     render_help,
     render_ohlcv,
@@ -29,6 +37,7 @@ from virtuoso_daemon.ctl.render import (
     render_ticker,
     render_tickers,
 )
+from virtuoso_daemon.ctl.signals import render_manipulation, render_walls, render_whales
 
 ArgsFn = Callable[[argparse.Namespace], dict[str, Any]]
 Renderer = Callable[[Any, argparse.Namespace], str]
@@ -41,6 +50,8 @@ class Call:
     cmd: str
     args: ArgsFn
     render: Renderer
+    # a result that says the work failed (``fix`` with an action that failed): exit 1
+    failed: Callable[[Any], bool] | None = None
 
 
 def no_args(ns: argparse.Namespace) -> dict[str, Any]:
@@ -266,6 +277,58 @@ def build_parser() -> argparse.ArgumentParser:
         level=None, first=True,
     )  # fmt: skip
 
+    q = add(
+        "fix",
+        "the common fixes, each saying what it did (exit 1 if one failed)",
+        Call("fix", pick("target", "exchange"), render_fix, failed=lambda r: not r.get("ok")),
+    )
+    q.add_argument(
+        "target",
+        nargs="?",
+        choices=["cache", "connection", "timeout", "dashboard", "all"],
+        default="all",
+        help="cache: rebuild the tickers view, rewrite memcached, reconnect it if down; "
+        "connection: reconnect the feeds; timeout: reopen the feeds' rate gates; "
+        "dashboard: rebuild the views; all (default): the four",
+    )
+    q.add_argument("--exchange", help="connection/timeout: only this feed")
+
+    group("signals", "what the detectors found: whales, walls, manipulation scores")
+    q = add(
+        "signals whales",
+        "recent whale trades and same-side bursts, newest first",
+        Call(
+            "signals.whales",
+            pick("exchange", "symbol", "side", "type", "min_usd", "limit"),
+            render_whales,
+        ),
+    )
+    q.add_argument("--side", choices=["buy", "sell"])
+    q.add_argument("--type", choices=["single", "burst"])
+    q.add_argument("--min-usd", type=float, dest="min_usd", help="at least this quote value")
+    q = add(
+        "signals walls",
+        "order-book walls now, and ended ones (pulled / filled)",
+        Call("signals.walls", pick("exchange", "symbol", "side", "state", "limit"), render_walls),
+    )
+    q.add_argument("--side", choices=["bid", "ask"])
+    q.add_argument("--state", choices=["active", "ended", "all"])
+    q = add(
+        "signals manipulation",
+        "manipulation score per symbol with its components (value, score, weight)",
+        Call(
+            "signals.manipulation",
+            pick("exchange", "symbol", "min_score", "limit"),
+            render_manipulation,
+        ),
+    )
+    q.add_argument("--min-score", type=float, dest="min_score", help="in [0, 1]")
+    for verb in ("whales", "walls", "manipulation"):
+        q = groups["signals"].choices[verb]
+        q.add_argument("--exchange", "-e", help="only this exchange")
+        q.add_argument("--symbol", "-s", help="only this symbol, e.g. BTC/USDT:USDT")
+        q.add_argument("--limit", "-n", type=int, help="at most this many rows (default 50)")
+
     add("clients", "connected control clients", Call("clients", no_args, render_clients))
     add("topics", "topics for watch", Call("topics", no_args, render_auto))
     q = add(
@@ -320,6 +383,68 @@ def build_parser() -> argparse.ArgumentParser:
     )
     q.add_argument("--count", "-n", type=int, help="exit after N events")
     q.set_defaults(stream=True)
+
+    group("alerts", "alerts: list, show, ack, silence, silences, unsilence, tail")
+    q = add(
+        "alerts list",
+        "alerts, newest first",
+        Call(
+            "alerts.list",
+            pick("kind", "severity", "symbol", "exchange", "status", "since", "limit", "offset"),
+            render_alerts,
+        ),
+    )
+    q.add_argument("--kind", help="price_move, volume_spike, whale_trade, health ...")
+    q.add_argument("--severity", choices=["info", "warning", "critical"])
+    q.add_argument("--symbol", help="e.g. BTC/USDT")
+    q.add_argument("--exchange", help="exchange name")
+    q.add_argument("--status", choices=["firing", "resolved", "event"])
+    q.add_argument("--since", help="epoch seconds, ISO 8601 time, or an age: 15m, 2h, 7d")
+    q.add_argument("--limit", "-n", type=int, help="page size (default 100)")
+    q.add_argument("--offset", type=int, help="skip this many")
+    q = add(
+        "alerts show",
+        "one alert: its numbers and delivery state",
+        Call("alerts.get", pick("id"), render_alert),
+    )
+    q.add_argument("id", help="alert id")
+    q = add(
+        "alerts ack",
+        "acknowledge an alert (no more repeats)",
+        Call("alerts.ack", pick("id", "by"), render_acked),
+    )
+    q.add_argument("id", help="alert id")
+    q.add_argument("--by", help="who acknowledges (default: operator)")
+    q = add(
+        "alerts silence",
+        "mute alerts by kind/symbol/exchange for a while",
+        Call(
+            "alerts.silence",
+            pick("kind", "symbol", "exchange", "comment", "by", duration="for_"),
+            render_silence,
+        ),
+    )
+    q.add_argument("--for", dest="for_", required=True, metavar="DURATION", help="e.g. 30m, 2h")
+    q.add_argument("--kind", help="only this kind")
+    q.add_argument("--symbol", help="only this symbol")
+    q.add_argument("--exchange", help="only this exchange")
+    q.add_argument("--comment", help="why")
+    q.add_argument("--by", help="who")
+    q = add(
+        "alerts silences", "active silences", Call("alerts.silences", pick("all"), render_silences)
+    )
+    q.add_argument("--all", action="store_const", const=True, help="also ended ones")
+    q = add(
+        "alerts unsilence",
+        "end a silence now",
+        Call("alerts.unsilence", pick("id"), render_silence),
+    )
+    q.add_argument("id", help="silence id")
+    q = add("alerts tail", "follow alert changes until Ctrl-C", None)
+    q.add_argument("--exchange", help="only this exchange")
+    q.add_argument("--symbol", "-s", action="append", dest="symbols", metavar="SYMBOL")
+    q.add_argument("--count", "-n", type=int, help="exit after N alerts")
+    q.set_defaults(stream=True, topics=["alerts"], throttle_ms=None, timeframes=None, level=None)
 
     q = add("tail", "follow the daemon's log until Ctrl-C", None)
     q.add_argument(

@@ -259,6 +259,19 @@ def render_reload(result: Any, ns: argparse.Namespace) -> str:
     return text + (f"; needs a restart: {', '.join(restart)}" if restart else "")
 
 
+def render_fix(result: Any, ns: argparse.Namespace) -> str:
+    """One line per action of ``fix``: target, request, ok or FAILED, what it did."""
+    lines = []
+    for a in result.get("actions", []):
+        outcome = "ok" if a["ok"] else "FAILED"
+        what = a.get("error") if not a["ok"] else auto(a.get("result")).replace("\n", "; ")
+        lines.append(f"{a['target']:<10} {a['action']:<20} {outcome:<6} {what}")
+    if not lines:
+        lines.append("nothing to do (no feeds?)")
+    lines.append("all fixes applied" if result.get("ok") else "some fixes FAILED")
+    return "\n".join(lines)
+
+
 def render_done(what: str) -> Callable[[Any, argparse.Namespace], str]:
     def render(result: Any, ns: argparse.Namespace) -> str:
         extra = auto(result) if result not in (None, {}, True) else ""
@@ -332,7 +345,8 @@ def describe_event(event: Event) -> str:
     elif isinstance(d, BetaSnapshot):
         text = f"{d.timeframe}/{d.window} vs {d.benchmark}: {len(d.rows)} symbols"
     elif isinstance(d, Alert):
-        text = f"[{d.severity}] {d.kind} {d.symbol or ''}: {d.message}"
+        where = " ".join(x for x in (d.exchange, d.symbol) if x)
+        text = f"{d.event:<12} [{d.severity}] {d.kind} {where}: {d.message}  ({d.id})"
     elif isinstance(d, HealthReport):
         text = health_line(d)
     else:

@@ -111,6 +111,7 @@ class Backfiller:
             return
         self.total = len(self.done) + len(todo)
         started = time.monotonic()
+        pages_before, rows_before, resumed_before = self.pages, self.rows, self.resumed
         now_ms = await exchange_now_ms(ctx)
         stored = await self._stored_coverage()
         for symbol, tf in todo:
@@ -123,12 +124,15 @@ class Backfiller:
                 self.resumed += 1
             await self._retrying(symbol, tf, since, now_ms)
             self.done.add((symbol, tf))
+        # this backfill's own numbers (the counters run across backfills and catch-ups)
         log.info(
-            "%s: backfilled %d series (%d pages, %d candles) in %.1fs",
+            "%s: backfilled %d series (%d resumed from stored candles; %d pages, %d candles)"
+            " in %.1fs",
             ctx.name,
             len(todo),
-            self.pages,
-            self.rows,
+            self.resumed - resumed_before,
+            self.pages - pages_before,
+            self.rows - rows_before,
             time.monotonic() - started,
         )
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from virtuoso_daemon.core.runtime import Runtime
-from virtuoso_daemon.http import backups, catalog, docs, health, market, system
+from virtuoso_daemon.http import alerts, backups, catalog, docs, health, market, signals, system
 from virtuoso_daemon.http.auth import guarded, install_cors
 from virtuoso_daemon.http.dispatch import Handler, dispatched_routes
 from virtuoso_daemon.http.errors import UNMATCHED_PATH, json_errors, unmatched
@@ -20,8 +20,10 @@ AREAS: list[Callable[[], web.RouteTableDef]] = [
     lambda: market.routes,
     lambda: catalog.routes,
     lambda: health.routes,
+    lambda: alerts.routes,
     lambda: docs.routes,
     lambda: backups.routes,
+    lambda: signals.routes,
 ]
 
 

@@ -60,6 +60,7 @@ from typing import Any, ClassVar
 
 import anyio
 import anyio.abc
+import msgspec
 import numpy as np
 
 from virtuoso_daemon.analytics.timeframes import timeframe_ms
@@ -75,6 +76,7 @@ from virtuoso_daemon.core.messages import (
     OrderBookTop,
     Trade,
 )
+from virtuoso_daemon.core.numbers import round_sig
 from virtuoso_daemon.core.runtime import Runtime
 from virtuoso_daemon.core.supervisor import run_with_deadline
 from virtuoso_daemon.market import persistence as disk
@@ -453,9 +455,24 @@ class MarketStoreActor:
         self._dirty_views.add("funding")
 
     def _on_open_interest(self, msg: OpenInterest) -> None:
+        if msg.value is None and msg.amount is not None:
+            # many exchanges (Binance's openInterest) give only the amount: the notional
+            # is amount x mark price (else the newest ticker's last price)
+            price = self._price(msg.exchange, msg.symbol)
+            if price is not None:
+                msg = msgspec.structs.replace(msg, value=round_sig(msg.amount * price))
         self.open_interest[(msg.exchange, msg.symbol)] = msg
         self.counters["open_interest"] += 1
         self._dirty_views.add("open_interest")
+
+    def _price(self, exchange: str, symbol: str) -> float | None:
+        funding = self.funding.get((exchange, symbol))
+        if funding is not None and funding.mark_price:
+            return funding.mark_price
+        latest = self.rt.views.value("market.latest")  # the ticker cache's live table
+        ticker = latest.get((exchange, symbol)) if latest is not None else None
+        last = getattr(ticker, "last", None)
+        return last if isinstance(last, float | int) and last > 0 else None
 
     # --- views ---------------------------------------------------------------------------
 

@@ -87,9 +87,9 @@ def daemon_main(argv: list[str] | None = None) -> int:
     if ns.check_config:
         import msgspec
 
-        from virtuoso_daemon.core.config import redacted
+        from virtuoso_daemon.core.config import resolved
 
-        print(msgspec.json.format(msgspec.json.encode(redacted(config))).decode())
+        print(msgspec.json.format(msgspec.json.encode(resolved(config))).decode())
         return 0
 
     from virtuoso_daemon.core.logs import setup_logging

@@ -36,9 +36,11 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from virtuoso_daemon.beta.actor import SENTIMENT_DOC_VIEW
 from virtuoso_daemon.core.errors import QueryError
 from virtuoso_daemon.core.exchanges import exchange_configs
 from virtuoso_daemon.core.messages import FeedStatus, Ticker
+from virtuoso_daemon.core.numbers import rounded
 from virtuoso_daemon.core.runtime import Runtime
 from virtuoso_daemon.core.symbols import SymbolError, SymbolIndex, split_unified
 from virtuoso_daemon.market import requests
@@ -60,6 +62,9 @@ DEFAULT_TRADES_LIMIT = 100
 DEFAULT_MOVERS = 10
 MAX_MOVERS = 100
 MAX_TICKERS = 100_000
+# the earliest ``since`` in ms taken at face value (2001-09-09); below it a number is
+# taken to be epoch seconds given by mistake (seconds reach 1e11 only in the year 5138)
+MIN_EPOCH_MS = 1_000_000_000_000
 _QUOTE = re.compile(r"^[A-Za-z0-9]{1,16}$")
 _EMPTY_BODY = b'{"updated":0.0,"count":0,"restored":0,"tickers":[]}'
 
@@ -275,12 +280,17 @@ def overview(rt: Runtime, *, exchange: str | None = None) -> dict[str, Any]:
     snap = snapshot(rt)
     ex = exchange or _default_exchange(rt, snap)
 
+    regime_version = rt.views.versions.get(SENTIMENT_DOC_VIEW, 0)
+
     def build() -> dict[str, Any]:
         rows = [t for t in snap.tickers if t.exchange == ex]
         doc = market_stats.overview(rows, rt.config.beta.benchmark)
-        return {"exchange": ex, "updated": snap.updated, **doc}
+        shared = rt.views.value(SENTIMENT_DOC_VIEW)
+        if isinstance(shared, dict) and isinstance(shared.get("regime"), dict):
+            doc["regime"] = {**shared["regime"], "source": "analytics"}
+        return rounded({"exchange": ex, "updated": snap.updated, **doc})
 
-    return _memo(snap, ("overview", ex), build)
+    return _memo(snap, ("overview", ex, regime_version), build)
 
 
 def movers(
@@ -391,6 +401,15 @@ async def ohlcv(
     kept = rt.config.store.candles_for(timeframe)
     n = parse_int("limit", limit, DEFAULT_OHLCV_LIMIT, 1, kept)
     since_ms = None if since is None or since == "" else parse_int("since", since, 0, 0, 2**62)
+    if since_ms is not None and 0 < since_ms < MIN_EPOCH_MS:
+        # 1796398000 is 1970-01-21 in ms but 2026-12 in seconds: without this check a
+        # since in seconds silently returns the oldest candles kept
+        raise QueryError(
+            "invalid_parameter",
+            f"since is epoch milliseconds (exchange times are ms); {since_ms} would be "
+            f"{time.strftime('%Y-%m-%d', time.gmtime(since_ms / 1000))}: did you mean "
+            f"{since_ms * 1000} (the same time in ms)?",
+        )
     reply = await requests.ohlcv(rt, ex, sym, timeframe, n, since_ms)
     times: IntArray = reply["times"]
     values: FloatArray = reply["values"]

@@ -18,10 +18,12 @@ Overview fields:
   symbols with base BTC over the quote volume of all symbols, counted among the
   symbols quoted in the same currency as the benchmark (``beta.benchmark``, e.g.
   USDT) so that volumes in different currencies are never added up.
-* ``regime``: :func:`..analytics.risk.market_regime` with ``btc_return`` = the
-  benchmark's 24 h change, ``breadth`` and ``avg_change`` as above, and no
-  correlation input (so its "correlated sell-off" rule cannot fire from tickers
-  alone). The rules are documented in that module and echoed in the answer.
+* ``regime``: the daemon's one market regime, the one ``/api/market/sentiment``
+  serves (computed by the beta actor with the correlation input; ``source``
+  ``"analytics"``). Until that exists, :func:`..analytics.risk.market_regime` from
+  the tickers alone (``source`` ``"tickers"``: the benchmark's 24 h change, breadth
+  and average change, no correlation, so "correlated sell-off" cannot fire). Inputs
+  are named by unit (``btc_change_pct`` percent, ``breadth`` a fraction).
 
 Movers: top gainers (largest positive change), losers (most negative) and volume
 leaders (largest quote volume), from :func:`..analytics.market.movers`.
@@ -35,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from virtuoso_daemon.analytics import market as mkt
-from virtuoso_daemon.analytics.risk import market_regime
+from virtuoso_daemon.analytics.risk import market_regime, served_inputs
 from virtuoso_daemon.core.messages import Ticker
 from virtuoso_daemon.core.symbols import split_unified
 
@@ -93,7 +95,8 @@ def overview(tickers: Sequence[Ticker], benchmark: str) -> dict[str, Any]:
             "label": regime.label,
             "rule": regime.rule,
             "explanation": regime.explanation,
-            "inputs": regime.inputs,
+            "inputs": served_inputs(regime.inputs),
+            "source": "tickers",
         },
     }
 

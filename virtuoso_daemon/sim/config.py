@@ -14,6 +14,9 @@ class SimConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Everything the simulator can be told; see ``docs/sim.md`` for the model behind it."""
 
     seed: int = 42
+    # APIs served on the one port: "binance" (/api/v3, /fapi, /ws, /stream, /fstream)
+    # and/or "okx" (/api/v5, /ws/v5); both from the same market
+    dialects: tuple[str, ...] = ("binance",)
     n_alts: int = 40
     # explicit base assets, e.g. ["ETH", "SOL"]; BTC (the factor) is always added first
     symbols: list[str] | None = None
@@ -43,6 +46,13 @@ class SimConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     wall_multiplier: float = 60.0  # wall size vs the typical level
     wall_duration: float = 900.0  # mean simulated seconds a wall stays
     funding_interval_hours: int = 8
+    # scripted episodes (sim/episodes.py): the signal detectors' ground truth
+    episodes: bool = True
+    episode_first: float = 600.0  # simulated seconds after start
+    episode_every: float = 900.0  # simulated seconds between episode starts
+    episode_kinds: list[str] = msgspec.field(
+        default_factory=lambda: ["move", "volume", "spoof", "pump"]
+    )
 
     # Binance request-weight limits per client IP and window (wall seconds)
     rate_limits: bool = True
@@ -58,6 +68,8 @@ class SimConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ws_send_queue: int = 256  # ticks of unsent data before a slow consumer is dropped
 
     def __post_init__(self) -> None:
+        if not self.dialects or set(self.dialects) - {"binance", "okx"}:
+            raise ValueError("dialects: one or both of 'binance', 'okx'")
         if self.speed <= 0 or self.tick_interval <= 0:
             raise ValueError("speed and tick_interval must be positive")
         if self.n_alts < 0 or self.history_candles < 1 or self.book_levels < 20:

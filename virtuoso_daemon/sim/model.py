@@ -20,6 +20,7 @@ import numpy as np
 from virtuoso_daemon.sim.book import Book
 from virtuoso_daemon.sim.candles import FIELDS, CandleSeries
 from virtuoso_daemon.sim.config import SimConfig
+from virtuoso_daemon.sim.episodes import SPOOF_DISTANCE, SPOOF_SIZE, Episodes
 from virtuoso_daemon.sim.history import generate_history
 from virtuoso_daemon.sim.universe import SECONDS_PER_YEAR, Universe
 
@@ -113,6 +114,7 @@ class Engine:
         self.walls: deque[dict[str, Any]] = deque(maxlen=10_000)
         self.stats: dict[str, np.ndarray] = {}
         self._compute_stats()
+        self.episodes = Episodes(config, u, wall_now)
         # replay the gap up to the wall clock so trades and books have recent history
         while self.t_ms < wall_now:
             target = min(wall_now, self.t_ms + 2000)
@@ -170,6 +172,10 @@ class Engine:
         dx0 = cfg.btc_vol * s * z[0]
         dlog = self.beta * dx0 + self.idio * s * z
         dlog[0] = dx0
+        scripted = self.episodes.drift(self.t_ms, new_ms)
+        if scripted is not None:
+            dlog += scripted[0]
+            self.open_interest *= np.exp(scripted[1])
         self.logp += dlog
         theta = 1.0 / 3600.0
         self.prem += -theta * dt * (self.prem - 1e-4) + 3e-4 * math.sqrt(
@@ -183,7 +189,12 @@ class Engine:
         cnt = np.zeros(m_count)
         tb = np.zeros(m_count)
         tq = np.zeros(m_count)
-        counts = np.minimum(rng.poisson(self.rate * dt), cfg.max_trades_per_step)
+        mult = self.episodes.rate_mult(self.t_ms)
+        if mult is None:
+            counts = np.minimum(rng.poisson(self.rate * dt), cfg.max_trades_per_step)
+        else:  # an episode's extra trades are not cut by the per-step cap
+            counts = np.minimum(rng.poisson(self.rate * mult * dt), cfg.max_trades_per_step * mult)
+            counts = counts.astype(np.int64)
         whales = rng.random(m_count) < cfg.whale_rate / 3600.0 * dt
         for m in np.flatnonzero(counts + whales).tolist():
             v, q, n, b, bq = self._trades(
@@ -269,9 +280,36 @@ class Engine:
         mult = rng.lognormal(0.0, 0.6, size=(m_count, 2, 2)).tolist()
         walls = rng.random(m_count) < cfg.wall_rate / 3600.0 * dt
         now = self.t_ms
+        spoofs = {}
+        for due in self.episodes.walls_due(now):
+            spot = self.universe.find("spot", f"{due.base_name}{self.universe.quote}")
+            if spot is not None:
+                spoofs[spot.index] = due
         for m, book in enumerate(self.books):
             wall_spec = None
-            if walls[m]:
+            ep = spoofs.get(m)
+            if ep is not None:
+                smk = self.markets[m]
+                spoof: dict[str, Any] = {
+                    "market": smk.kind,
+                    "symbol": smk.symbol,
+                    "id": smk.id,
+                    "side": "ask",
+                    "start": now,
+                    "end": ep.end_ms,
+                    "active": True,
+                    "episode": ep.id,
+                }
+                ep.record["wall"] = spoof
+                offset = int(SPOOF_DISTANCE * float(prices[m]) / book.step)
+                wall_spec = (
+                    Book.ASK,
+                    offset,
+                    cfg.wall_multiplier * SPOOF_SIZE,
+                    ep.end_ms - now,
+                    spoof,
+                )
+            elif walls[m]:
                 mk = self.markets[m]
                 side = int(rng.integers(0, 2))
                 dist = float(rng.uniform(0.005, 0.03))

@@ -19,6 +19,10 @@ the API serves:
   Republished at most every :data:`VIEW_MIN_INTERVAL` s while tickers arrive (each
   ticker's JSON is encoded once, when it changed), so a value is visible within
   milliseconds of arriving on the bus.
+* A ticker that comes without bid and ask (Binance futures' ticker stream) gets them
+  from the newest order-book top of its symbol, and follows that top until a ticker
+  brings its own quote. A symbol its feed stops watching (``symbols remove``) is
+  dropped from every view.
 * view ``market.symbols``: ``{exchange: [symbols]}``, republished when a symbol
   appears (symbol resolution uses it).
 * view ``cache.state`` and ``runtime.stats["ticker_cache"]``: memcached state
@@ -67,9 +71,9 @@ import msgspec
 
 from virtuoso_daemon.core.backoff import Backoff
 from virtuoso_daemon.core.bus import Topics
-from virtuoso_daemon.core.config import Config, MemcachedConfig
+from virtuoso_daemon.core.config import Config, MemcachedConfig, memcached_prefix
 from virtuoso_daemon.core.exchanges import exchange_configs
-from virtuoso_daemon.core.messages import FeedStatus, Ticker
+from virtuoso_daemon.core.messages import FeedStatus, OrderBookTop, Ticker
 from virtuoso_daemon.core.runtime import Runtime
 from virtuoso_daemon.core.supervisor import run_with_deadline
 from virtuoso_daemon.tickers.memcached import (
@@ -82,6 +86,7 @@ from virtuoso_daemon.tickers.memcached import (
     ticker_encoder,
     ticker_key,
 )
+from virtuoso_daemon.tickers.requests import RewarmCache
 
 log = logging.getLogger("virtuoso.cache")
 
@@ -140,6 +145,11 @@ class LiveTickers:
         return len(self._latest)
 
 
+def _with_top(t: Ticker, top: tuple[float | None, ...]) -> Ticker:
+    bid, bid_size, ask, ask_size = top
+    return msgspec.structs.replace(t, bid=bid, bid_size=bid_size, ask=ask, ask_size=ask_size)
+
+
 class TickerCacheActor:
     """Newest tickers in memory (views) and memcached; see the module docstring."""
 
@@ -149,6 +159,7 @@ class TickerCacheActor:
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
         self.cfg: MemcachedConfig = runtime.config.memcached
+        self.prefix = memcached_prefix(runtime.config)
         self.latest: dict[Key, Ticker] = {}  # shared with readers: never rebuilt
         # the same table in (exchange, symbol) order, and each ticker's JSON in that
         # order: a snapshot is then C-speed copies of .values() (re-sorted, privately,
@@ -157,6 +168,10 @@ class TickerCacheActor:
         self._json: dict[Key, bytes] = {}
         self._unsorted = False
         self.restored: set[Key] = set()
+        # order-book tops (bid, bid size, ask, ask size) for tickers that come without a
+        # quote, and the keys whose served bid/ask came from there
+        self._tops: dict[Key, tuple[float | None, ...]] = {}
+        self._from_book: set[Key] = set()
         self._view_dirty: set[Key] = set()
         self._symbols_dirty = True
         self._mc_dirty: set[Key] = set()
@@ -194,17 +209,20 @@ class TickerCacheActor:
             await self._warm_start()
             tap = self.rt.bus.tap(Topics.TICKERS, self._on_message, name=self.name)
             status_tap = self.rt.bus.tap(Topics.FEED_STATUS, self._on_status, name=self.name)
+            book_tap = self.rt.bus.tap(Topics.ORDERBOOK, self._on_book, name=self.name)
             self._publish_tickers()
             self._publish_state()
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._view_loop)
                 tg.start_soon(self._memcached_task)
                 tg.start_soon(self._state_loop)
+                tg.start_soon(self._commands)
                 task_status.started()
         finally:
             if tap is not None:
                 tap.close()
                 status_tap.close()
+                book_tap.close()
             if self.state == "up":
                 await run_with_deadline(self._final_flush, FINAL_FLUSH_TIMEOUT)
 
@@ -218,8 +236,37 @@ class TickerCacheActor:
         finally:
             await self._close(client)
 
+    async def _commands(self) -> None:
+        with self.rt.bus.subscribe(Topics.CACHE_COMMANDS, name=self.name) as sub:
+            async for req in sub:
+                match req.body:
+                    case RewarmCache(views_only=views_only):
+                        req.reply(self.rewarm(views_only=views_only))
+                    case _:
+                        req.fail("unknown_command", f"unknown cache command {req.command!r}")
+
+    def rewarm(self, *, views_only: bool = False) -> dict[str, Any]:
+        """What ``RewarmCache`` does (its docstring); says what it did."""
+        self._symbols_dirty = True
+        self._publish_tickers()
+        if views_only:
+            return {"tickers": len(self.latest), "view": "market.tickers", "rebuilt": True}
+        self._queue_all()
+        reconnect = self.cfg.enabled and self.state != "up"
+        if reconnect:
+            self._restart.set()  # a fresh connection loop: no backoff wait
+        self.counters["rewarms"] += 1
+        log.warning("cache re-warmed by operator (memcached %s)", self.state)
+        return {
+            "tickers": len(self.latest),
+            "queued_for_memcached": len(self._mc_dirty) if self.cfg.enabled else 0,
+            "memcached": self.state,
+            "reconnecting": reconnect,
+        }
+
     async def reconfigure(self, config: Config) -> None:
         self.cfg = config.memcached
+        self.prefix = memcached_prefix(config)
         self._restart.set()
         log.info("memcached settings changed; reconnecting")
 
@@ -227,7 +274,28 @@ class TickerCacheActor:
 
     def _on_message(self, msg: Any) -> None:
         if isinstance(msg, Ticker):
+            key = (msg.exchange, msg.symbol)
+            top = self._tops.get(key)
+            if msg.bid is None and msg.ask is None and top is not None:
+                # a ticker stream without bid/ask (Binance futures): the book's top is the
+                # quote, so tickers and the order book never disagree
+                msg = _with_top(msg, top)
+                self._from_book.add(key)
+            else:
+                self._from_book.discard(key)
             self._ingest(msg)
+
+    def _on_book(self, msg: Any) -> None:
+        if not isinstance(msg, OrderBookTop):
+            return
+        key = (msg.exchange, msg.symbol)
+        bid = msg.bids[0] if msg.bids else (None, None)
+        ask = msg.asks[0] if msg.asks else (None, None)
+        top = (bid[0], bid[1], ask[0], ask[1])
+        self._tops[key] = top
+        ticker = self.latest.get(key)
+        if key in self._from_book and ticker is not None and key not in self.restored:
+            self._ingest(_with_top(ticker, top))
 
     def _on_status(self, msg: Any) -> None:
         """A feed's symbol list: forget the tickers of symbols it no longer watches
@@ -241,6 +309,8 @@ class TickerCacheActor:
 
     def _forget(self, keys: list[Key]) -> None:
         for key in keys:
+            self._tops.pop(key, None)
+            self._from_book.discard(key)
             self.restored.discard(key)
             del self.latest[key]
             del self._rows[key]
@@ -347,7 +417,7 @@ class TickerCacheActor:
         names = [ex.name for ex in exchange_configs(self.rt)]
         if not names:
             return
-        keys = [aggregate_key(self.cfg.key_prefix, n) for n in names]
+        keys = [aggregate_key(self.prefix, n) for n in names]
         client = self._client()
         try:
             with anyio.fail_after(WARM_TIMEOUT):
@@ -429,7 +499,7 @@ class TickerCacheActor:
 
     async def _serve(self, client: SafeClient) -> None:
         cfg = self.cfg
-        await self._write(client, [(epoch_key(cfg.key_prefix), self._epoch)])
+        await self._write(client, [(epoch_key(self.prefix), self._epoch)])
         refresh_every = max(cfg.flush_interval, cfg.ttl / 3) if cfg.ttl > 0 else float("inf")
         next_probe = time.monotonic() + PROBE_INTERVAL
         next_refresh = time.monotonic() + refresh_every
@@ -439,17 +509,20 @@ class TickerCacheActor:
             if now >= next_refresh:
                 next_refresh = now + refresh_every
                 self._queue_all()  # routine TTL refresh
+                # the liveness key expires with the TTL too: without this rewrite every
+                # ``ttl`` seconds would read as "memcached lost our keys"
+                await self._write(client, [(epoch_key(self.prefix), self._epoch)])
             await self._flush(client)
             if now >= next_probe:
                 next_probe = now + PROBE_INTERVAL
                 with anyio.fail_after(OP_TIMEOUT):
-                    epoch = await client.get(epoch_key(cfg.key_prefix))
+                    epoch = await client.get(epoch_key(self.prefix))
                 if epoch is None:
                     self.counters["misses"] += 1
                     log.warning("memcached lost our keys (restarted or flushed); re-warming")
                     self.counters["rewarms"] += 1
                     self._queue_all()
-                    await self._write(client, [(epoch_key(cfg.key_prefix), self._epoch)])
+                    await self._write(client, [(epoch_key(self.prefix), self._epoch)])
                     await self._flush(client)
                 else:
                     self.counters["hits"] += 1
@@ -471,7 +544,7 @@ class TickerCacheActor:
         keys, self._mc_dirty = self._mc_dirty, set()
         exchanges = self._mc_dirty_exchanges | {k[0] for k in keys}
         self._mc_dirty_exchanges = set()
-        prefix = self.cfg.key_prefix
+        prefix = self.prefix
         items = [
             (ticker_key(prefix, ex, sym), ticker_encoder.encode(self.latest[(ex, sym)]))
             for ex, sym in keys
@@ -501,7 +574,7 @@ class TickerCacheActor:
             "backend": "memcached",
             "enabled": cfg.enabled,
             "address": f"{cfg.host}:{cfg.port}",
-            "key_prefix": cfg.key_prefix,
+            "key_prefix": self.prefix,
             "state": self.state,
             "since": self.state_since,
             "last_error": self.last_error,

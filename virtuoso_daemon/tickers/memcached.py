@@ -1,6 +1,7 @@
 """memcached access for the ticker cache: key scheme, value codec, a safer client.
 
-Key scheme (``prefix`` = ``memcached.key_prefix``, default ``virtuoso:``):
+Key scheme (``prefix`` = :func:`~virtuoso_daemon.core.config.memcached_prefix`: the
+configured ``memcached.key_prefix``, by default ``virtuoso:<hash of the state dir>:``):
 
 =========================================  ==========================================
 key                                        value (msgpack)

@@ -1,0 +1,137 @@
+"""Signals area: alerts, acknowledgements, silences and the live alert stream (SSE).
+
+Reads are :func:`~.queries.query_route` lines over :mod:`virtuoso_daemon.read.alerts`.
+Writes (ack, silence, unsilence) take their arguments from the URL and a JSON object
+body; being POST/DELETE routes they are guarded by :mod:`.auth` when the app is built
+(``Authorization: Bearer <api.token>``; loopback clients only while no token is set).
+
+``GET /api/signals/stream`` is server-sent events: one ``event: alert`` per alert
+change (``id:`` the alert id, ``data:`` the alert as JSON), filtered like the list
+(kind, severity, symbol, exchange, status), a ``: keepalive`` comment every
+:data:`KEEPALIVE` seconds, and ``event: dropped`` with a count if the client read too
+slowly and its queue (:data:`STREAM_QUEUE`) overflowed. It runs in the HTTP thread:
+a bus tap on ``Topics.ALERTS`` hands each alert over with ``call_soon_threadsafe``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from virtuoso_daemon.core.bus import Topics
+from virtuoso_daemon.core.errors import QueryError
+from virtuoso_daemon.core.messages import Alert
+from virtuoso_daemon.http.dispatch import in_http_thread
+from virtuoso_daemon.http.errors import ApiError
+from virtuoso_daemon.http.keys import RUNTIME
+from virtuoso_daemon.http.openapi import describe_query, documented
+from virtuoso_daemon.http.queries import query_route
+from virtuoso_daemon.http.responses import json_response
+from virtuoso_daemon.read import alerts as read
+from virtuoso_daemon.read.contract import Query, QueryArgs, args_from_strings, run_query
+
+routes = web.RouteTableDef()
+
+KEEPALIVE = 15.0  # s between SSE comments that keep proxies from closing the stream
+STREAM_QUEUE = 1000  # alerts buffered per SSE client before it loses some (counted)
+_encode = msgspec.json.Encoder().encode
+
+query_route(routes, "/api/signals/alerts", read.alerts_list, read.AlertsArgs)
+query_route(routes, "/api/signals/alerts/{id}", read.alert_detail, read.AlertIdArgs)
+query_route(routes, "/api/signals/silences", read.silences_list, read.SilencesArgs)
+
+
+def write_route(
+    path: str, fn: Query, args: type[QueryArgs], *, method: str = "POST", status: int = 200
+) -> None:
+    """A state-changing query: writer required, arguments from URL and JSON body."""
+
+    async def handler(request: web.Request) -> web.Response:
+        values: dict[str, Any] = dict(request.query)
+        if request.body_exists:
+            try:
+                body = msgspec.json.decode(await request.read())
+            except msgspec.DecodeError:
+                raise ApiError(400, "invalid_body", "the body must be a JSON object") from None
+            if not isinstance(body, dict):
+                raise ApiError(400, "invalid_body", "the body must be a JSON object")
+            values.update(body)
+        values.update(request.match_info)
+        try:
+            parsed = args_from_strings(args, values)
+            result = await run_query(fn, request.app[RUNTIME], parsed)
+        except QueryError as exc:
+            raise ApiError(exc.status, exc.code, exc.message) from None
+        return json_response(result, status=status)
+
+    handler.__name__ = handler.__qualname__ = getattr(fn, "__name__", "write")
+    handler.__doc__ = fn.__doc__
+    describe_query(handler, fn, args)  # /api/openapi.json
+    routes.route(method, path)(handler)
+
+
+write_route("/api/signals/alerts/{id}/ack", read.alert_ack, read.AckArgs)
+write_route("/api/signals/silences", read.silence_add, read.SilenceArgs, status=201)
+write_route("/api/signals/silences/{id}", read.silence_remove, read.SilenceIdArgs, method="DELETE")
+
+
+def _sse(event: str, data: bytes, event_id: str | None = None) -> bytes:
+    head = f"id: {event_id}\n" if event_id else ""
+    return f"{head}event: {event}\n".encode() + b"data: " + data + b"\n\n"
+
+
+@routes.get("/api/signals/stream")
+@in_http_thread
+@documented(params=read.AlertsArgs, content_type="text/event-stream")
+async def stream(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: every alert change as it happens (module docstring)."""
+    rt = request.app[RUNTIME]
+    values = dict(request.query)
+    try:
+        wanted = read.list_request(args_from_strings(read.AlertsArgs, values))
+    except QueryError as exc:
+        raise ApiError(exc.status, exc.code, exc.message) from None
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[Alert] = asyncio.Queue(STREAM_QUEUE)
+    dropped = 0
+
+    def put(alert: Alert) -> None:
+        nonlocal dropped
+        try:
+            queue.put_nowait(alert)
+        except asyncio.QueueFull:
+            dropped += 1
+
+    def tap(alert: Alert) -> None:  # on the main loop, inline in the publisher
+        if read.matches(wanted, alert):
+            with contextlib.suppress(RuntimeError):  # the HTTP loop is closing
+                loop.call_soon_threadsafe(put, alert)
+
+    resp = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+        }
+    )
+    with rt.bus.tap(Topics.ALERTS, tap, name="http:sse"):
+        await resp.prepare(request)
+        await resp.write(b": virtuoso alerts\n\n")
+        reported = 0
+        try:
+            while True:
+                try:
+                    alert = await asyncio.wait_for(queue.get(), KEEPALIVE)
+                except TimeoutError:
+                    await resp.write(b": keepalive\n\n")
+                    continue
+                if dropped > reported:
+                    await resp.write(_sse("dropped", str(dropped - reported).encode()))
+                    reported = dropped
+                await resp.write(_sse("alert", _encode(alert), alert.id))
+        except ConnectionError:  # the client went away
+            return resp
