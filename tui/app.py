@@ -45,7 +45,7 @@ from .screens import SCREENS, LivePane
 from .screens.dialogs import ConfirmDialog, SymbolsDialog
 from .screens.help import HelpScreen
 from .screens.market import MarketPane
-from .screens.system import SystemPane, summarise
+from .screens.system import SystemPane, describe_answer, summarise
 from .themes import THEMES, resolve_theme
 from .widgets.link_bar import LinkBar
 
@@ -214,17 +214,21 @@ class VirtuosoApp(App[None]):
                 self.market.apply_ticker(t)
             keep = {quote_key(str(t.get("exchange")), str(t.get("symbol"))) for t in tickers}
             self.market.remove_missing(keep)
+            self.market.apply_paused(self.feeds.feeds)
         elif topic == "snapshot.feeds":
             feeds = [f for f in _items(data, "feeds") if isinstance(f, Mapping)]
             self.feeds.replace(feeds)
-            tfs = [tf for f in feeds for tf in f.get("timeframes") or []]
-            self._market_pane().set_timeframes(tfs)
+            self._market_pane().set_timeframes(
+                {str(f.get("exchange")): list(f.get("timeframes") or []) for f in feeds}
+            )
+            self.market.apply_paused(self.feeds.feeds)
         elif topic == "snapshot.status" and isinstance(data, Mapping):
             self.system.replace(data, self.clock())
         elif topic in ("snapshot.beta", "snapshot.correlation", "beta", "correlation"):
             self._apply_analytics(data)
         elif topic == "feed_status" and isinstance(data, Mapping):
             self.feeds.apply(data)
+            self.market.apply_paused(self.feeds.feeds)
         elif topic in ("health", "snapshot.health") and isinstance(data, Mapping):
             self.health.apply(data)
         elif topic == "lifecycle" and isinstance(data, Mapping):
@@ -325,7 +329,7 @@ class VirtuosoApp(App[None]):
     def _answer(self, cmd: str, ok: bool, body: Any) -> None:
         self.last_answer = (cmd, ok, body)
         self.notify(
-            summarise(body, 200),
+            describe_answer(cmd, ok, body) if isinstance(body, Mapping) else summarise(body, 200),
             title=f"{cmd}: {'ok' if ok else 'failed'}",
             severity="information" if ok else "error",
         )
