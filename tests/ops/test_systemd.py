@@ -106,7 +106,7 @@ def test_ready_comes_with_a_status_and_watchdog_pings_at_half_the_interval(
     with daemon_process(env=env, demo=False, ready=False):
         ready = _until(sock, "READY=1")
         assert any(line.startswith("STATUS=") and "actors running" in line for _, line in ready)
-        pings = []
+        pings: list[float] = []
         while len(pings) < 12:
             pings += [t for t, line in _until(sock, "WATCHDOG=1") if line == "WATCHDOG=1"]
     gaps = [b - a for a, b in itertools.pairwise(pings[1:])]  # from the 2nd: READY first
