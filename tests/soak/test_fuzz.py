@@ -218,17 +218,18 @@ def socket_fuzz(path: Path, rng: random.Random) -> None:
             frame = {"id": rng.randint(0, 9), "cmd": rng.choice(names), "args": args}
             lines.append(json.dumps(frame).encode())
     for start in range(0, len(lines), 100):
+        conn = ControlLine(path)
         try:
-            conn = ControlLine(path)
             conn.frame()
             for line in lines[start : start + 100]:
                 conn.sock.sendall(line.replace(b"\n", b" ") + b"\n")
             conn.sock.sendall(b'{"id": "end", "cmd": "hello"}\n')
             while conn.frame().get("id") != "end":
                 pass
-            conn.close()
         except (OSError, ValueError):
             pass  # closed by the daemon (oversized frames do that): fine
+        finally:
+            conn.close()
     for _ in range(5):  # oversized: frame_too_large, then closed
         with socket.socket(socket.AF_UNIX) as s:
             s.connect(str(path))
@@ -238,32 +239,32 @@ def socket_fuzz(path: Path, rng: random.Random) -> None:
                 pass
 
 
-def hold_hostile_clients(path: Path, port: int) -> list[socket.socket]:
-    """Idle, half-closed non-reading and non-reading subscribers; returned to close."""
+def non_readers(path: Path) -> list[socket.socket]:
+    """Half-closed clients that never read their replies, and subscribers with a
+    100 000 queue that never read their events."""
     held: list[socket.socket] = []
-    for _ in range(140):  # past max_clients: the longest idle make room
-        s = socket.socket(socket.AF_UNIX)
-        s.connect(str(path))
-        held.append(s)
-    for _ in range(20):
+    for i in range(22):
         s = socket.socket(socket.AF_UNIX)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         s.connect(str(path))
-        s.sendall(b'{"cmd": "help"}\n' * 200)
-        s.shutdown(socket.SHUT_WR)
+        if i < 20:
+            s.sendall(b'{"cmd": "help"}\n' * 200)
+            s.shutdown(socket.SHUT_WR)
+        else:
+            args = {"topics": ["tickers", "candles", "trades"], "queue": 100_000}
+            s.sendall(json.dumps({"id": 1, "cmd": "subscribe", "args": args}).encode() + b"\n")
         held.append(s)
-    for _ in range(2):
+    return held
+
+
+def idlers(path: Path, port: int) -> list[socket.socket]:
+    """Idle control clients past max_clients, and idle HTTP connections."""
+    held: list[socket.socket] = []
+    for _ in range(140):
         s = socket.socket(socket.AF_UNIX)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         s.connect(str(path))
-        sub = {
-            "id": 1,
-            "cmd": "subscribe",
-            "args": {"topics": ["tickers", "candles"], "queue": 100000},
-        }
-        s.sendall(json.dumps(sub).encode() + b"\n")
         held.append(s)
-    for _ in range(100):  # idle HTTP connections (closed after keepalive_timeout)
+    for _ in range(100):
         held.append(socket.create_connection(("127.0.0.1", port)))
     return held
 
@@ -295,9 +296,22 @@ def test_fuzzers_and_hostile_clients_leave_the_daemon_serving_and_its_memory_as_
         start_rss, start_fds = rss_kb(d.pid), fds(d.pid)
         monitor = Monitor(port, sock)
         monitor.start()
-        held = hold_hostile_clients(sock, port)
+        held = non_readers(sock) + idlers(sock, port)
         server_errors = http_fuzz(port, rng, paths)
+
+        def control_stats() -> dict[str, Any]:
+            doc = json.loads(
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/system/status").read()
+            )
+            stats: dict[str, Any] = doc["stats"]["control"]
+            return stats
+
+        # the non-readers are closed after write_timeout; then the fuzz clients find a
+        # full socket and the longest idle make room for them
+        wait_for(lambda: control_stats()["stalled"] >= 20, 30, "non-readers closed")
         socket_fuzz(sock, rng)
+        server_errors += http_fuzz(port, rng, paths)
+        wait_for(lambda: control_stats()["idle_closed"] > 0, 30, "idle clients closed")
         for s in held:
             s.close()
         monitor.stop.set()
@@ -316,6 +330,15 @@ def test_fuzzers_and_hostile_clients_leave_the_daemon_serving_and_its_memory_as_
             f"rss {start_rss} -> {rss_kb(d.pid)} kB, fds {start_fds} -> {fds(d.pid)}, "
             f"slowest status: {monitor.worst}"
         )
+        stats = json.loads(
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/system/status").read()
+        )["stats"]
+        control, http = stats["control"], stats["http"]
+        print({k: control[k] for k in ("bad_frames", "oversized", "evicted", "stalled")})
+        print({"bad_requests": http["bad_requests"], "events_dropped": control["events_dropped"]})
+        # each kind of hostile client met the defence meant for it (not a vacuous run)
+        assert http["bad_requests"] > 100 and control["bad_frames"] > 100
+        assert control["oversized"] >= 5 and control["evicted"] > 0 and control["stalled"] > 0
         assert server_errors == []
         assert monitor.failures == []
         assert monitor.worst["http"] < 1.0 and monitor.worst["socket"] < 1.0
