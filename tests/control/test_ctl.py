@@ -47,7 +47,7 @@ async def test_status_prints_a_table_and_json_on_request() -> None:
 async def test_feed_commands_and_their_failures() -> None:
     async with daemon_with_feeds() as (_, feeds, sock):
         code, out, _ = await run_ctl("--socket", sock, "feeds", "pause", "binance", "BTC/USDT")
-        assert code == 0 and out.startswith("paused")
+        assert code == 0 and out.startswith("binance: ")  # one line, not the whole status
         assert feeds.seen[-1] == ("feeds.pause", {"exchange": "binance", "symbol": "BTC/USDT"})
         code, out, _ = await run_ctl(
             "--socket", sock, "symbols", "add", "binance", "SOL/USDT", "XRP/USDT"

@@ -15,7 +15,9 @@ from virtuoso_daemon.ctl.render import (
     describe_event,
     render_beta,
     render_correlation,
+    render_feed_change,
     render_feeds,
+    render_status,
     render_tickers,
 )
 from virtuoso_daemon.ctl.tables import auto, fmt_age, fmt_compact, fmt_num, fmt_time
@@ -162,3 +164,28 @@ def test_watch_trades_and_orderbook_are_lines_not_json() -> None:
         assert "{" not in line and "sim-spot BTC/USDT" in line
     assert "buy" in t and "0.25 @" in t and "64,123.5" in t
     assert "bid 1.5 @ 64,123" in b and "ask 2 @ 64,124" in b
+
+
+def test_status_shows_actor_stats_times_as_times() -> None:
+    now = time.time()
+    doc = {
+        "version": "1.0",
+        "uptime": 4000.0,
+        "actors": [],
+        "bus": {},
+        "stats": {"ticker_cache": {"since": now, "last_error_ts": now, "writes": 1234567}},
+    }
+    text = render_status(doc, NS)
+    line = next(x for x in text.splitlines() if x.startswith("ticker_cache:"))
+    assert "e+09" not in line and "1,796" not in line
+    assert f"since={time.strftime('%Y-%m-%d', time.localtime(now))}" in line
+    assert "writes=1,234,567" in line
+
+
+def test_feed_changes_are_one_line() -> None:
+    status = {**_feed(41), "exchange": "sim-perp", "state": "paused", "paused_symbols": []}
+    assert render_feed_change(status, NS) == "sim-perp: paused, 41 symbols"
+    removed = {"exchange": "sim-spot", "removed": ["DOGE/USDT"], "symbols": ["BTC/USDT"]}
+    assert render_feed_change(removed, NS) == (
+        "removed DOGE/USDT on sim-spot; it watches 1 symbols"
+    )

@@ -201,3 +201,19 @@ async def test_top_n_by_quote_volume_and_periodic_refreshes() -> None:
             "tickers for the top 3",
         )
         assert env.restarts() == {"feeds:top": 0, "feeds": 0}
+
+
+async def test_perpetual_tickers_carry_the_book_top_as_their_quote() -> None:
+    # Binance futures' ticker stream has no bid/ask: the feed takes them from the book
+    opts = {"symbols": ["BTC/USDT:USDT"], "kinds": ["tickers", "orderbook"], "backfill_candles": 0}
+    async with feed_env(("perp", "linear", opts)) as env:
+
+        def quoted() -> list[Ticker]:
+            return [t for t in env.rec.get(Topics.TICKERS) if t.bid is not None]
+
+        await env.wait_for(lambda: len(env.rec.get(Topics.ORDERBOOK)) >= 1, 15, "a book")
+        await env.wait_for(lambda: len(quoted()) >= 2, 15, "tickers with a quote")
+        t = quoted()[-1]
+        assert t.ask is not None and t.bid < t.ask and t.bid_size and t.ask_size
+        books = [b for b in env.rec.get(Topics.ORDERBOOK) if b.recv_ts <= t.recv_ts]
+        assert any(b.bids[0][0] == t.bid and b.asks[0][0] == t.ask for b in books)

@@ -27,6 +27,7 @@ from virtuoso_daemon.ctl.render import (
     render_config,
     render_correlation,
     render_done,
+    render_feed_change,
     render_feeds,
     render_fix,
     render_hello,
@@ -186,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
         q = add(
             f"feeds {verb}",
             f"{verb} an exchange's feed, or one symbol of it",
-            Call(f"feeds.{verb}", pick("exchange", "symbol"), render_done(f"{verb}d")),
+            Call(f"feeds.{verb}", pick("exchange", "symbol"), render_feed_change),
         )
         q.add_argument("exchange", help="exchange name (as in the config)")
         q.add_argument("symbol", nargs="?", help="one symbol, e.g. BTC/USDT (default: all)")
@@ -196,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
         q = add(
             f"symbols {verb}",
             f"{verb} symbols on an exchange's feed",
-            Call(f"symbols.{verb}", pick("exchange", "symbols"), render_done(f"{verb} done")),
+            Call(f"symbols.{verb}", pick("exchange", "symbols"), render_feed_change),
         )
         q.add_argument("exchange", help="exchange name (as in the config)")
         q.add_argument("symbols", nargs="+", metavar="SYMBOL", help="e.g. SOL/USDT")

@@ -28,11 +28,11 @@ from virtuoso_daemon.core.messages import (
 from virtuoso_daemon.ctl.health import health_line
 from virtuoso_daemon.ctl.tables import (
     Column,
-    _cell,
     auto,
     fmt_age,
     fmt_compact,
     fmt_duration,
+    fmt_field,
     fmt_fixed,
     fmt_num,
     fmt_pct,
@@ -70,7 +70,7 @@ def render_status(doc: dict[str, Any], ns: argparse.Namespace) -> str:
         lines.append("published: " + ", ".join(f"{t} {n}" for t, n in sorted(published.items())))
     for name, stats in sorted(doc.get("stats", {}).items()):
         if isinstance(stats, dict):
-            stats = ", ".join(f"{k}={_cell(v)}" for k, v in stats.items())
+            stats = ", ".join(f"{k}={fmt_field(k, v)}" for k, v in stats.items())
         lines.append(f"{name}: {stats}")
     return "\n".join(lines)
 
@@ -219,6 +219,21 @@ def render_feeds(result: Any, ns: argparse.Namespace) -> str:
             names = [f"{s} (paused)" if s in paused else s for s in f.get("symbols") or []]
             text += f"\n\n{f.get('exchange')}: " + (", ".join(names) or "no symbols")
     return text
+
+
+def render_feed_change(result: Any, ns: argparse.Namespace) -> str:
+    """The feed's answer to pause/resume/add/remove as one line, not its whole status."""
+    if not isinstance(result, dict):
+        return auto(result)
+    exchange = result.get("exchange")
+    symbols = result.get("symbols") or []
+    for verb in ("added", "removed"):
+        if verb in result:
+            names = ", ".join(result.get(verb) or []) or "nothing"
+            return f"{verb} {names} on {exchange}; it watches {len(symbols)} symbols"
+    paused = result.get("paused_symbols") or []
+    text = f"{exchange}: {result.get('state')}, {len(symbols)} symbols"
+    return text + (f", paused: {', '.join(paused)}" if paused else "")
 
 
 def _modes(modes: dict[str, str]) -> str:

@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from virtuoso_daemon.core.bus import Topics
 from virtuoso_daemon.core.config import ExchangeConfig
 from virtuoso_daemon.core.messages import CandleBatch
@@ -54,6 +56,9 @@ class FeedContext:
         self.symbol_set: frozenset[str] = frozenset()
         self.paused_symbols: set[str] = set()
         self.timeframes: list[str] = list(cfg.timeframes)
+        # newest book top per symbol (bid, bid size, ask, ask size): the quote of a
+        # ticker stream that carries none
+        self.tops: dict[str, tuple[float | None, ...]] = {}
         self.requests = 0
         self._publish: Callable[[str, Any], int] = runtime.bus.publish_nowait
 
@@ -63,6 +68,7 @@ class FeedContext:
         self.symbols = list(dict.fromkeys(symbols))
         self.symbol_set = frozenset(self.symbols)
         self.paused_symbols &= self.symbol_set
+        self.tops = {k: v for k, v in self.tops.items() if k in self.symbol_set}
 
     def timeframe_ms(self, timeframe: str) -> int:
         return int(self.rest.parse_timeframe(timeframe) * 1000)
@@ -103,6 +109,13 @@ class FeedContext:
         msg = normalize.ticker(self.name, self.market, raw, recv)
         if msg is None:
             return 0
+        if msg.bid is None and msg.ask is None and symbol in self.tops:
+            # Binance futures' ticker stream has no quote: the book's top is the quote,
+            # so every reader (API, socket, TUI, memcached) sees the same bid/ask
+            bid, bid_size, ask, ask_size = self.tops[symbol]
+            msg = msgspec.structs.replace(
+                msg, bid=bid, bid_size=bid_size, ask=ask, ask_size=ask_size
+            )
         self._publish(Topics.TICKERS, msg)
         self.health.latency(msg.ts, recv)
         return 1
@@ -142,6 +155,9 @@ class FeedContext:
         )
         if msg is None:
             return 0
+        best_bid = msg.bids[0] if msg.bids else (None, None)
+        best_ask = msg.asks[0] if msg.asks else (None, None)
+        self.tops[symbol] = (best_bid[0], best_bid[1], best_ask[0], best_ask[1])
         self._publish(Topics.ORDERBOOK, msg)
         return 1
 
