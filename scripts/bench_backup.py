@@ -9,7 +9,8 @@
     SQLite online backup, fsync and the verifying read-back), a separate ``verify``
     and a ``restore --dry-run``-free restore to a scratch directory. MB/s = state
     bytes / seconds. Baseline in the same run: ``cp -a`` of the same directory plus
-    ``sync`` (what a plain file copy costs on this disk).
+    ``sync`` (what a plain file copy costs on this disk). Every timed run starts after
+    a ``sync`` and one read of the whole directory, so all start from the same state.
 ``latency``
     Runs the daemon's own actors in this process (market store, ticker cache, backup)
     and a synthetic feed on the same event loop publishing tickers in 4 bursts/s
@@ -102,9 +103,21 @@ def dir_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
+def warm(path: Path) -> None:
+    """Flush dirty pages left by earlier steps and read every file once, so each timed
+    run starts from the same state (warm page cache, nothing else to write back)."""
+    os.sync()
+    for p in path.rglob("*"):
+        if p.is_file():
+            with open(p, "rb") as f:
+                while f.read(1 << 20):
+                    pass
+
+
 def throughput(root: Path, layout: Layout) -> list[dict[str, Any]]:
     size = dir_bytes(layout.state_dir)
     results = []
+    warm(layout.state_dir)
     t = time.perf_counter()
     subprocess.run(["cp", "-a", str(layout.state_dir), str(root / "copy")], check=True)
     subprocess.run(["sync"], check=True)
@@ -120,6 +133,7 @@ def throughput(root: Path, layout: Layout) -> list[dict[str, Any]]:
     log(f"baseline cp -a + sync: {size / MB / base:.0f} MB/s")
     for i, (name, opts) in enumerate(MODES.items()):
         srcs = sources("full", layout)
+        warm(layout.state_dir)
         t = time.perf_counter()
         summary = write_backup(layout.backup_dir, f"bench-{i}", "full", "bench", srcs, opts)
         made = time.perf_counter() - t

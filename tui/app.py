@@ -36,6 +36,7 @@ from .model import (
     AnalyticsModel,
     Conflator,
     FeedsModel,
+    HealthModel,
     MarketModel,
     SystemModel,
     quote_key,
@@ -44,7 +45,7 @@ from .screens import SCREENS, LivePane
 from .screens.dialogs import ConfirmDialog, SymbolsDialog
 from .screens.help import HelpScreen
 from .screens.market import MarketPane
-from .screens.system import SystemPane, summarise
+from .screens.system import SystemPane, describe_answer, summarise
 from .themes import THEMES, resolve_theme
 from .widgets.link_bar import LinkBar
 
@@ -106,6 +107,7 @@ class VirtuosoApp(App[None]):
         self.feeds = FeedsModel()
         self.system = SystemModel()
         self.analytics = AnalyticsModel()
+        self.health = HealthModel()
         self.alerts = AlertsModel()
         self.conflator = Conflator()
         self.unavailable: dict[str, str] = {}
@@ -184,6 +186,7 @@ class VirtuosoApp(App[None]):
             detail=self.link_detail,
             retry_in=max(0.0, self.retry_at - now) if self.retry_at is not None else None,
             attempt=self.attempt,
+            health=(self.health.status, self.health.summary) if self.health.status else None,
             alerts=self.alerts.badge(),
         )
 
@@ -211,17 +214,23 @@ class VirtuosoApp(App[None]):
                 self.market.apply_ticker(t)
             keep = {quote_key(str(t.get("exchange")), str(t.get("symbol"))) for t in tickers}
             self.market.remove_missing(keep)
+            self.market.apply_paused(self.feeds.feeds)
         elif topic == "snapshot.feeds":
             feeds = [f for f in _items(data, "feeds") if isinstance(f, Mapping)]
             self.feeds.replace(feeds)
-            tfs = [tf for f in feeds for tf in f.get("timeframes") or []]
-            self._market_pane().set_timeframes(tfs)
+            self._market_pane().set_timeframes(
+                {str(f.get("exchange")): list(f.get("timeframes") or []) for f in feeds}
+            )
+            self.market.apply_paused(self.feeds.feeds)
         elif topic == "snapshot.status" and isinstance(data, Mapping):
             self.system.replace(data, self.clock())
         elif topic in ("snapshot.beta", "snapshot.correlation", "beta", "correlation"):
             self._apply_analytics(data)
         elif topic == "feed_status" and isinstance(data, Mapping):
             self.feeds.apply(data)
+            self.market.apply_paused(self.feeds.feeds)
+        elif topic in ("health", "snapshot.health") and isinstance(data, Mapping):
+            self.health.apply(data)
         elif topic == "lifecycle" and isinstance(data, Mapping):
             self.system.apply_lifecycle(data)
         elif topic == "alerts" and isinstance(data, Mapping):
@@ -320,7 +329,7 @@ class VirtuosoApp(App[None]):
     def _answer(self, cmd: str, ok: bool, body: Any) -> None:
         self.last_answer = (cmd, ok, body)
         self.notify(
-            summarise(body, 200),
+            describe_answer(cmd, ok, body) if isinstance(body, Mapping) else summarise(body, 200),
             title=f"{cmd}: {'ok' if ok else 'failed'}",
             severity="information" if ok else "error",
         )

@@ -85,6 +85,24 @@ def num(value: float | None, decimals: int = 2) -> str:
     return f"{value:.{decimals}f}"
 
 
+def signed(value: float | None, decimals: int = 2) -> str:
+    """``+0.105`` / ``-0.30``: a score whose sign matters."""
+    if value is None or not _ok(value):
+        return DASH
+    return f"{value:+.{decimals}f}"
+
+
+def sig(value: float | None, digits: int = 4) -> str:
+    """``0.00012`` / ``0.034`` / ``1.25``: ``digits`` significant digits, no exponent."""
+    if value is None or not _ok(value):
+        return DASH
+    if value == 0:
+        return "0"
+    decimals = max(0, min(10, digits - 1 - math.floor(math.log10(abs(value)))))
+    text = f"{value:.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 def sparkline(values: Sequence[float], width: int) -> str:
     """The last ``width`` values as unicode blocks, scaled to their own min..max."""
     pts = [v for v in list(values)[-width:] if _ok(v)]

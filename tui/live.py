@@ -28,7 +28,7 @@ from .model import Conflator
 # Keyed topics the daemon can conflate per key (tickers per symbol ...): one throttled
 # subscription. Unkeyed ones (lifecycle) go unthrottled; logs with a level floor.
 THROTTLED_TOPICS = ("tickers", "funding", "feed_status", "beta", "correlation", "sentiment")
-PLAIN_TOPICS = ("lifecycle", "alerts")
+PLAIN_TOPICS = ("lifecycle", "alerts", "health")
 LOG_LEVEL = "info"
 DEFAULT_TOPICS = (*THROTTLED_TOPICS, *PLAIN_TOPICS, "logs")
 
@@ -40,6 +40,7 @@ SNAPSHOTS: tuple[tuple[str, dict[str, Any], str], ...] = (
     ("beta", {}, "snapshot.beta"),
     ("correlation", {}, "snapshot.correlation"),
     ("alerts.list", {"limit": 200}, "snapshot.alerts"),
+    ("health", {"transitions": 200}, "snapshot.health"),
 )
 
 # Re-read every ``status_interval`` (uptime, actors, bus drops, feed latency).
@@ -180,23 +181,44 @@ class LiveLink:
 
     async def _poll(self) -> None:
         for cmd, args, topic in SNAPSHOTS:
-            await self._load(cmd, args, topic)
+            result = await self._load(cmd, args, topic)
+            if cmd == "beta":
+                await self._load_windows(result)
         polled = [(c, t) for c, t in POLLED if self.serves(c)]
         while polled:
             await asyncio.sleep(self.status_interval)
             for cmd, topic in polled:
                 await self._load(cmd, {}, topic)
 
-    async def _load(self, cmd: str, args: dict[str, Any], topic: str) -> None:
+    async def _load_windows(self, first: Any) -> None:
+        """Every other configured timeframe x window (the ``beta`` answer lists them), so
+        the Beta screen's ``t``/``w`` have them now, not at their next recompute."""
+        windows = first.get("windows") if isinstance(first, dict) else None
+        if not isinstance(windows, dict):
+            return
+        have = (first.get("timeframe"), first.get("window"))
+        for tf, labels in windows.items():
+            for window in labels if isinstance(labels, list) else []:
+                if (tf, window) != have:
+                    args = {"timeframe": tf, "window": window}
+                    await self._load("beta", args, "snapshot.beta", quiet=True)
+
+    async def _load(
+        self, cmd: str, args: dict[str, Any], topic: str, *, quiet: bool = False
+    ) -> Any:
+        """One request, its answer posted as ``topic``; ``quiet``: a refusal (a window
+        not computed yet) is not reported as the command being unavailable."""
         if not self.serves(cmd):
             message = f"the daemon does not serve {cmd!r} yet"
             self.post(LiveData("unavailable", {"command": cmd, "message": message}))
-            return
+            return None
         try:
             result = await self.client.request(cmd, args)
         except Disconnected:
             raise
         except ClientError as exc:
-            self.post(LiveData("unavailable", {"command": cmd, "message": exc.message}))
-            return
+            if not quiet:
+                self.post(LiveData("unavailable", {"command": cmd, "message": exc.message}))
+            return None
         self.post(LiveData(topic, result))
+        return result

@@ -52,6 +52,7 @@ class Quote:
     recv_ts: float = 0.0
     history: deque[float] = field(default_factory=lambda: deque(maxlen=SPARK_POINTS))
     bucket: int = -1
+    paused: bool = False  # its feed, or this symbol, is paused by the operator
 
     @property
     def key(self) -> str:
@@ -60,6 +61,9 @@ class Quote:
     @property
     def perpetual(self) -> bool:
         return self.market != "spot" or ":" in self.symbol
+
+
+TopOfBook = tuple[float | None, float | None, float | None, float | None]
 
 
 class Conflator:
@@ -172,6 +176,32 @@ class MarketModel:
             trades.append(dict(d))
             self.detail_version += 1
 
+    def apply_paused(self, feeds: Mapping[str, Mapping[str, Any]]) -> None:
+        """Mark the quotes of paused feeds and paused symbols (their rows look paused)."""
+        for q in self.quotes.values():
+            feed = feeds.get(q.exchange) or {}
+            paused = feed.get("state") == "paused" or q.symbol in (feed.get("paused_symbols") or ())
+            if paused != q.paused:
+                q.paused = paused
+                self.dirty.add(q.key)
+
+    def top_of_book(
+        self, key: str
+    ) -> tuple[float | None, float | None, float | None, float | None]:
+        """(bid, bid size, ask, ask size): the ticker's, else the watched book's top
+        (perpetual ticker streams carry no bid/ask)."""
+        q = self.quotes.get(key)
+        bid, bid_size, ask, ask_size = (
+            (q.bid, q.bid_size, q.ask, q.ask_size) if q else (None, None, None, None)
+        )
+        book = self.books.get(key) or {}
+        bids, asks = book.get("bids") or [], book.get("asks") or []
+        if bid is None and bids:
+            bid, bid_size = _float(bids[0][0]), _float(bids[0][1])
+        if ask is None and asks:
+            ask, ask_size = _float(asks[0][0]), _float(asks[0][1])
+        return bid, bid_size, ask, ask_size
+
     def seed_history(self, key: str, closes: Iterable[float]) -> None:
         """Fill a sparkline from candle closes (so it is not empty right after start)."""
         q = self.quotes.get(key)
@@ -261,6 +291,40 @@ class SystemModel:
 
 
 @dataclass
+class HealthModel:
+    """The health monitor's newest report and the transitions seen so far.
+
+    Filled from the ``health`` command's document on connect and from every
+    ``health`` report after that (each report carries the newest transitions; they
+    are merged, so the history grows past what one report holds)."""
+
+    status: str | None = None
+    summary: str = ""
+    ts: float = 0.0
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    transitions: list[dict[str, Any]] = field(default_factory=list)
+    version: int = 0
+    keep: int = 200
+
+    def apply(self, d: Mapping[str, Any]) -> None:
+        """A report (bus event) or the ``health`` document: same fields."""
+        checks = d.get("checks")
+        if not isinstance(checks, list):
+            return
+        self.status = str(d.get("status") or "")
+        self.summary = str(d.get("summary") or "")
+        self.ts = _float(d.get("ts")) or 0.0
+        self.checks = [dict(c) for c in checks if isinstance(c, Mapping)]
+        seen = {(t.get("check"), t.get("ts")) for t in self.transitions}
+        for t in d.get("transitions") or []:
+            if isinstance(t, Mapping) and (t.get("check"), t.get("ts")) not in seen:
+                self.transitions.append(dict(t))
+        self.transitions.sort(key=lambda t: _float(t.get("ts")) or 0.0)
+        del self.transitions[: -self.keep]
+        self.version += 1
+
+
+@dataclass
 class AnalyticsModel:
     """Beta snapshots per (timeframe, window), correlation, regime and sentiment."""
 
@@ -270,9 +334,18 @@ class AnalyticsModel:
     sentiment: dict[str, Any] | None = None
     unavailable: dict[str, str] = field(default_factory=dict)  # what the daemon lacks
     version: int = 0
+    # the exchange the daemon's default answer is about: snapshots of other exchanges
+    # (a perpetuals feed publishes its own) do not overwrite its tables
+    exchange: str | None = None
 
     def apply_beta(self, d: Mapping[str, Any]) -> None:
         tag = d.get("type")
+        exchange = d.get("exchange")
+        if isinstance(exchange, str):
+            if "windows" in d:  # the beta command's answer: its default exchange
+                self.exchange = exchange
+            elif self.exchange is not None and exchange != self.exchange:
+                return
         if tag == "CorrelationSnapshot" or ("matrix" in d and "symbols" in d):
             self.correlation = dict(d)
             if "input" in d:  # the query's answer: symbols and matrix already in display order

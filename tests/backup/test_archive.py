@@ -186,12 +186,14 @@ def test_leftovers_of_an_interrupted_run_are_cleaned_and_never_listed(tmp_path: 
     assert sorted(p.name for p in d.iterdir()) == sorted([done.archive, done.archive + ".json"])
 
 
-def test_the_backup_directory_and_lock_are_never_backed_up(tmp_path: Path) -> None:
+def test_the_backup_directory_lock_and_temporaries_are_never_backed_up(tmp_path: Path) -> None:
     layout = make_state(tmp_path)
     layout.backup_dir.mkdir()
     (layout.backup_dir / "virtuoso-old.tar").write_bytes(b"x")
     (layout.state_dir / "daemon.lock").write_bytes(b"")
     (layout.state_dir / "beta_history.sqlite3-wal").write_bytes(b"")
+    (layout.state_dir / ".tmp-restore-1" / "candles").mkdir(parents=True)
+    (layout.state_dir / ".tmp-restore-1" / "candles" / "X.npz").write_bytes(b"half")
     names = {s.name for s in sources("full", layout)}
     assert names == {
         "config/virtuoso.toml",

@@ -101,3 +101,25 @@ async def test_a_signal_mid_backup_leaves_no_backup_and_the_next_start_cleans_up
     assert not [p.name for p in backups.iterdir() if p.name.startswith(".tmp-")]
     path, summary = earlier[0]
     assert verify_archive(path, None, expected=summary).ok
+
+
+async def test_restore_refuses_the_state_dir_of_a_running_daemon_process() -> None:
+    tmp = short_tmpdir()
+    config = write_config(tmp)
+    sock = str(tmp / "run" / "control.sock")
+    daemon = DaemonProcess(tmp, "--config", str(config))
+    try:
+        wait_for(lambda: Path(sock).exists(), 30)
+        code, out, err = await run_ctl("--socket", sock, "backup", "run", "config", timeout=60)
+        assert code == 0, err
+        backup_id = out.split()[1]
+        restore = ["backup", "restore", backup_id, "--backup-dir", str(tmp / "backups")]
+        code, _, err = await run_ctl(*restore, "--to", str(tmp / "state"))
+        assert code == 1
+        assert "running daemon" in err and f"pid {daemon.pid}" in err
+        code, out, err = await run_ctl(*restore, "--to", str(tmp / "elsewhere"))
+        assert code == 0, err  # another directory is fine while it runs
+    finally:
+        daemon.stop()
+    code, out, err = await run_ctl(*restore, "--to", str(tmp / "state"))
+    assert code == 0, err  # and the state dir once it has stopped

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -137,3 +138,64 @@ async def test_one_run_at_a_time() -> None:
             async with actor._lock:  # a run in progress holds this
                 status, body = await post(http, f"{d.base_url}/api/system/backups")
             assert status == 409 and body["error"]["code"] == "busy"
+
+
+async def test_retention_deletes_old_archives_but_keeps_the_newest_verified() -> None:
+    tmp = short_tmpdir()
+    cfg = backup_config(tmp, keep_last=1, keep_days=0.0)
+    async with running_daemon(cfg, backup_specs(control=False, beta=False)) as d:
+        url = f"{d.base_url}/api/system/backups"
+        async with aiohttp.ClientSession() as http:
+            _, first = await post(http, url, {"kind": "config", "wait": True, "cleanup": False})
+            _, second = await post(http, url, {"kind": "config", "wait": True, "cleanup": False})
+            archive = tmp / "backups" / second["archive"]
+            flip_byte(archive, archive.stat().st_size // 2)
+            _, verdict = await post(http, f"{url}/{second['id']}/verify")
+            assert verdict["ok"] is False
+            status, pruned = await post(http, f"{url}/prune")
+            assert status == 200
+            # keep_last=1 keeps the damaged newest; the older one is the newest verified
+            assert pruned == {"deleted": []}
+            _, third = await post(http, url, {"kind": "config", "wait": True})  # cleanup on
+            async with http.get(url) as resp:
+                listed = [b["id"] for b in (await resp.json())["backups"]]
+    assert listed == [third["id"]]
+    left = sorted(p.name for p in (tmp / "backups").iterdir())
+    assert left == sorted([third["archive"], third["archive"] + ".json"])
+    assert first["id"] not in listed and second["id"] not in listed
+
+
+async def test_the_socket_answers_as_http_does() -> None:
+    from virtuoso_daemon.protocol import CommandError, ControlClient
+
+    tmp = short_tmpdir()
+    cfg = backup_config(tmp)
+    async with running_daemon(cfg, backup_specs(beta=False)) as d:
+        async with ControlClient.connect(Path(cfg.daemon.socket), timeout=5) as client:
+            row = await client.call("backup.run", {"kind": "config", "wait": True}, timeout=30)
+            listing = await client.call("backup.list", {"kind": "config"}, timeout=5)
+            try:
+                await client.call("backup.verify", {"id": "nope"}, timeout=5)
+            except CommandError as exc:
+                socket_code = exc.code
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{d.base_url}/api/system/backups?kind=config") as resp:
+                http_listing = await resp.json()
+            status, body = await post(http, f"{d.base_url}/api/system/backups/nope/verify")
+    assert row["status"] == "completed"
+    assert listing["backups"] == http_listing["backups"]
+    assert socket_code == body["error"]["code"] == "not_found" and status == 404
+
+
+async def test_verifying_with_another_key_says_wrong_key() -> None:
+    tmp = short_tmpdir()
+    cfg = backup_config(tmp, encrypt=True)
+    async with running_daemon(cfg, backup_specs(control=False, beta=False)) as d:
+        url = f"{d.base_url}/api/system/backups"
+        async with aiohttp.ClientSession() as http:
+            _, row = await post(http, url, {"kind": "config", "wait": True})
+            assert row["encrypted"] is True
+            (tmp / "backup.key").write_text("22" * 32)  # the key file now holds another key
+            status, body = await post(http, f"{url}/{row['id']}/verify")
+    assert status == 400 and body["error"]["code"] == "wrong_key"
+    assert "wrong key" in body["error"]["message"]

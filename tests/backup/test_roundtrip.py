@@ -81,36 +81,3 @@ async def test_back_up_wipe_restore_and_the_daemon_serves_the_same(encrypt: bool
     assert beta_rows(after["beta"]) == beta_rows(before["beta"])
     old, new = before["beta"]["history"]["series"], after["beta"]["history"]["series"]
     assert old and new[: len(old)] == old  # the history is back (and may have grown)
-
-
-async def test_restore_refuses_the_state_dir_of_a_running_daemon() -> None:
-    tmp = short_tmpdir()
-    cfg = backup_config(tmp)
-    state = Path(cfg.daemon.state_dir)
-    async with running_daemon(cfg, backup_specs(beta=False)) as d:
-        code, out, err = await run_ctl(
-            "--socket", cfg.daemon.socket, "backup", "run", "critical", timeout=60
-        )
-        assert code == 0, err
-        backup_id = out.split()[1]
-        import fcntl
-        import os
-
-        # the daemon's own lock (taken by the process in production; held here)
-        fd = os.open(state / "daemon.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            code, out, err = await run_ctl(
-                "backup",
-                "restore",
-                backup_id,
-                "--backup-dir",
-                str(tmp / "backups"),
-                "--to",
-                str(state),
-            )
-        finally:
-            os.close(fd)
-        del d
-    assert code == 1
-    assert "running daemon" in err

@@ -63,3 +63,27 @@ async def test_a_scheduled_backup_runs_when_cron_says_and_not_before() -> None:
 def test_bad_backup_settings_name_the_key(backup: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("*", r"\*")):
         load_config(None, environ={}, overrides={"backup": backup})
+
+
+async def test_a_reload_with_a_new_schedule_takes_effect_at_once() -> None:
+    import msgspec
+
+    tmp = short_tmpdir()
+    cfg = backup_config(tmp, schedule={"config": "0 3 * * *"})
+    clock = ManualClock(local(2026, 1, 5, 2, 0))
+    specs = [
+        ActorSpec("market_store", MarketStoreActor),
+        ActorSpec("backup", lambda rt: BackupActor(rt, clock=clock)),
+    ]
+    async with running_daemon(cfg, specs) as d:
+        actor = d.supervisor.actor("backup")
+        await wait_until(lambda: actor.next_runs == {"config": local(2026, 1, 5, 3, 0)})
+        new = msgspec.structs.replace(
+            cfg, backup=msgspec.structs.replace(cfg.backup, schedule={"critical": "15 2 * * *"})
+        )
+        d.runtime.config = new
+        await actor.reconfigure(new)
+        await wait_until(lambda: actor.next_runs == {"critical": local(2026, 1, 5, 2, 15)})
+        clock.advance(15 * 60)
+        await wait_until(lambda: len(actor.catalogue.list()) == 1, timeout=10)
+        assert actor.catalogue.list()[0].kind == "critical"

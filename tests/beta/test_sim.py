@@ -130,3 +130,24 @@ async def test_perpetuals_are_measured_against_the_perpetual_btc() -> None:
     async with running_daemon(cfg, specs_with_beta) as d, aiohttp.ClientSession() as http:
         await check_exchange(d, http, "sim-spot", "BTC/USDT", timeout=30)
         await check_exchange(d, http, "sim-perp", "BTC/USDT:USDT", timeout=90)
+
+
+async def test_binance_spot_and_okx_swaps_in_one_daemon_both_match_the_truth() -> None:
+    cfg = test_config(
+        daemon={"demo": True},
+        demo={"n_alts": N_ALTS, "seed": 13, "perp_dialect": "okx"},
+        beta={"windows": {"1h": ["30d"]}},
+    )
+    async with running_daemon(cfg, specs_with_beta) as d, aiohttp.ClientSession() as http:
+        assert [e.ccxt_id for e in d.runtime.config.exchanges] == ["binance", "okx"]
+        await check_exchange(d, http, "sim-spot", "BTC/USDT", timeout=30)
+        await check_exchange(d, http, "sim-perp", "BTC/USDT:USDT", timeout=60)
+        for path in ("funding", "open-interest"):
+            await eventually(
+                lambda p=path: get(http, d, f"/api/market/{p}?exchange=sim-perp"),
+                lambda r: r[0] == 200 and r[1]["count"] == N_ALTS + 1,
+                timeout=20,
+            )
+        _, ex = await get(http, d, "/api/market/exchanges")
+        states = {e["name"]: e["state"] for e in ex["exchanges"]}
+        assert states == {"sim-spot": "connected", "sim-perp": "connected"}, ex

@@ -306,6 +306,8 @@ async def test_beta_and_correlation_answer_as_the_http_api_does() -> None:
         snap = await client.call("beta")  # default: first configured tf, first computed window
         assert (snap["exchange"], snap["window"]) == ("spot", "30d")
         assert snap["rows"][0]["beta"] == 1.2
+        # every configured timeframe x window, so a client (the TUI) can load them all
+        assert snap["windows"] == {"1h": ["7d", "30d", "90d"], "4h": ["30d", "90d"], "1d": ["90d"]}
         assert (await client.call("beta", timeframe="1h", window="30d")) == snap
         one = await client.call("beta", symbol="ETH/USDT")
         assert one["row"]["risk_bucket"] == "high" and one["benchmark"] == "BTC/USDT"

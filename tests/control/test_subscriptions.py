@@ -17,6 +17,7 @@ from virtuoso_daemon.core.messages import (
     BetaSnapshot,
     Candle,
     FeedStatus,
+    Funding,
     LogRecord,
     Ticker,
 )
@@ -239,3 +240,32 @@ async def test_a_slow_client_loses_its_own_events_counted_and_told() -> None:
             assert [f["data"]["last"] for f in frames[1:]] == [float(i) for i in range(17)]
             stats = (await fast.call("status"))["stats"]["control"]
             assert stats["events_dropped"] == dropped
+
+
+def _funding(symbol: str, rate: float) -> Funding:
+    return Funding(
+        exchange="binance-perp",
+        symbol=symbol,
+        rate=rate,
+        mark_price=100.0,
+        index_price=100.0,
+        next_funding_ts=None,
+        ts=1,
+        recv_ts=1.0,
+    )
+
+
+@pytest.mark.parametrize("throttle_ms", [None, 200])
+async def test_funding_subscribers_get_the_current_rates_at_once(throttle_ms: int | None) -> None:
+    # funding changes about once a minute: a client attaching must not wait for it
+    async with running_daemon(test_config(), control_specs()) as d:
+        current = [_funding("BTC/USDT:USDT", 0.0001), _funding("ETH/USDT:USDT", -0.0002)]
+        d.runtime.views.publish("market.funding", current)
+        async with ControlClient.connect(d.runtime.socket_path) as client:
+            await client.subscribe("funding", symbols=["ETH/USDT:USDT"], throttle_ms=throttle_ms)
+            first = await client.next_event(timeout=5)
+            assert first.topic == "funding" and first.data == current[1]  # filters apply
+            # then the live stream, as before
+            d.runtime.bus.publish_nowait(Topics.FUNDING, _funding("ETH/USDT:USDT", 0.0003))
+            live = await client.next_event(timeout=5)
+            assert live.data.rate == 0.0003

@@ -23,7 +23,9 @@ from tests.harness import DaemonHandle, running_daemon, test_config
 from virtuoso_daemon.core.bus import Subscription, Topics
 from virtuoso_daemon.core.config import ExchangeConfig
 from virtuoso_daemon.feeds import feed_specs
-from virtuoso_daemon.sim import SimConfig, Simulator, ccxt_overrides
+from virtuoso_daemon.sim import SimConfig, Simulator, ccxt_overrides, okx_overrides
+
+DIALECTS = ("binance", "okx")  # the simulator serves both; a feed picks one
 
 RECORDED = (
     Topics.TICKERS,
@@ -38,14 +40,20 @@ RECORDED = (
 
 
 def sim_exchange(
-    sim: Simulator, base_url: str, name: str, market: str, **kw: Any
+    sim: Simulator, base_url: str, name: str, market: str, dialect: str = "binance", **kw: Any
 ) -> ExchangeConfig:
-    """An exchange feed on the simulator: every market of the kind unless symbols given."""
+    """An exchange feed on the simulator: every market of the kind unless symbols given;
+    ``dialect`` "okx" runs ccxt's ``okx`` on the simulator's OKX API."""
     kind = "spot" if market == "spot" else "futures"
-    ov = ccxt_overrides(base_url, market)  # type: ignore[arg-type]
+    if dialect == "okx":
+        ov = okx_overrides(base_url, market)  # type: ignore[arg-type]
+        ccxt_id = "okx"
+    else:
+        ov = ccxt_overrides(base_url, market)  # type: ignore[arg-type]
+        ccxt_id = "binance" if market == "spot" else "binanceusdm"
     fields: dict[str, Any] = {
         "name": name,
-        "ccxt_id": "binance" if market == "spot" else "binanceusdm",
+        "ccxt_id": ccxt_id,
         "market": market,
         "symbols": [m.symbol for m in sim.engine.universe.kind_markets(kind)],
         "urls": ov["urls"],
@@ -148,7 +156,7 @@ async def feed_env(
 ) -> AsyncIterator[FeedEnv]:
     """``feeds``: ``(name, "spot"|"linear", ExchangeConfig overrides)`` per feed;
     ``setup(sim)`` runs before the daemon starts (faults its first requests meet)."""
-    sim = Simulator(sim_config or SimConfig(seed=11, n_alts=5, speed=60.0))
+    sim = Simulator(sim_config or SimConfig(seed=11, n_alts=5, speed=60.0, dialects=DIALECTS))
     async with sim.running() as base_url, aiohttp.ClientSession() as http:
         if setup is not None:
             setup(sim)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+import pytest
+
 from tests.feeds.env import by_symbol, feed_env
 from virtuoso_daemon.core.bus import Topics
 from virtuoso_daemon.core.messages import CandleBatch, CandleGap
@@ -24,7 +26,14 @@ FEED = {"symbols": SYMBOLS, "kinds": ["ohlcv"], "timeframes": ["1m"], "backfill_
 
 
 def sim_config() -> SimConfig:
-    return SimConfig(seed=3, n_alts=2, speed=60.0, perpetuals=False, history_candles=1500)
+    return SimConfig(
+        seed=3,
+        n_alts=2,
+        speed=60.0,
+        perpetuals=False,
+        history_candles=1500,
+        dialects=("binance", "okx"),
+    )
 
 
 def open_times(env: Any, symbol: str) -> list[int]:
@@ -51,11 +60,13 @@ def test_find_gaps_names_head_inside_and_tail() -> None:
     ]
 
 
-async def test_pages_cut_short_mid_history_do_not_end_the_backfill() -> None:
+@pytest.mark.parametrize("dialect", ["binance", "okx"])
+async def test_pages_cut_short_mid_history_do_not_end_the_backfill(dialect: str) -> None:
     def setup(sim: Simulator) -> None:
-        sim.inject(Fault(kind="kline_short", rows=200))  # every answer: 200 of 1000 rows
+        sim.inject(Fault(kind="kline_short", rows=200))  # every answer: 200 rows at most
 
-    async with feed_env(("spot", "spot", FEED), sim_config=sim_config(), setup=setup) as env:
+    feed = {**FEED, "dialect": dialect}
+    async with feed_env(("spot", "spot", feed), sim_config=sim_config(), setup=setup) as env:
 
         def complete() -> bool:
             return all(len(open_times(env, s)) >= 900 for s in SYMBOLS)
@@ -67,14 +78,19 @@ async def test_pages_cut_short_mid_history_do_not_end_the_backfill() -> None:
         await env.wait_for(lambda: env.status("spot").gaps == {}, 5, "no gaps reported")
 
 
-async def test_a_hole_the_exchange_keeps_is_reported_with_its_range() -> None:
+@pytest.mark.parametrize(("dialect", "length"), [("binance", 20), ("okx", 20), ("okx", 400)])
+async def test_a_hole_the_exchange_keeps_is_reported_with_its_range(
+    dialect: str, length: int
+) -> None:
+    # okx pages by time window: a hole longer than a page is an empty page mid-history
     hole: dict[str, int] = {}
 
     def setup(sim: Simulator) -> None:
-        hole["start"], hole["end"] = first_closed(sim, 300), first_closed(sim, 320)
+        hole["start"], hole["end"] = first_closed(sim, 300), first_closed(sim, 300 + length)
         sim.inject(Fault(kind="kline_hole", start_ms=hole["start"], end_ms=hole["end"]))
 
-    async with feed_env(("spot", "spot", FEED), sim_config=sim_config(), setup=setup) as env:
+    feed = {**FEED, "dialect": dialect}
+    async with feed_env(("spot", "spot", feed), sim_config=sim_config(), setup=setup) as env:
 
         def reported() -> Any:
             gaps = env.status("spot").gaps
@@ -83,12 +99,12 @@ async def test_a_hole_the_exchange_keeps_is_reported_with_its_range() -> None:
         gaps = await env.wait_for(reported, 20, "the hole in every symbol's status")
         for s in SYMBOLS:
             assert gaps[s]["1m"] == [
-                CandleGap(start=hole["start"], end=hole["end"], missing=20, where="inside")
+                CandleGap(start=hole["start"], end=hole["end"], missing=length, where="inside")
             ]
             times = open_times(env, s)
             assert not any(hole["start"] <= t < hole["end"] for t in times)
             # everything after the hole arrived: the short page did not end the series
-            assert len([t for t in times if t >= hole["end"]]) >= 900 - 320
+            assert len([t for t in times if t >= hole["end"]]) >= 900 - 300 - length
         env.sim.clear_faults()
         body = await env.sim_get("/__sim/faults")
         assert body["counters"]["kline_hole"] >= 2 * len(SYMBOLS)  # asked twice each

@@ -36,6 +36,7 @@ async def test_pause_resume_add_remove_and_errors() -> None:
         assert isinstance(listed, list)
         assert [s["exchange"] for s in listed] == ["spot", "other"]
         assert listed[0]["symbols"] == ["BTC/USDT", "ETH/USDT"]
+        assert listed[0]["timeframes"] == []  # no candles collected: none offered
 
         # pause one symbol: its tickers stop, the others keep flowing
         reply = await cmd("feeds.pause", exchange="spot", symbol="eth-usdt")
@@ -139,6 +140,8 @@ async def test_each_backfill_logs_its_own_counts_not_running_totals(
 
     async with feed_env(("spot", "spot", opts)) as env:
         await env.wait_for(lambda: len(backfill_lines()) == 1, 15, "first backfill")
+        # what the TUI's chart offers: the timeframes this feed keeps, from the daemon
+        assert env.status("spot").timeframes == ["1m"]
         body = msgspec.convert(
             {"request": "symbols.add", "exchange": "spot", "symbols": ["ETH/USDT"]}, FeedRequest
         )

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import anyio
 
 from tests.harness import running_daemon, test_config
 from virtuoso_daemon.core.bus import Topics
-from virtuoso_daemon.core.config import DemoConfig
+from virtuoso_daemon.core.config import DemoConfig, load_config
 from virtuoso_daemon.core.messages import Ticker
 from virtuoso_daemon.core.supervisor import ActorSpec
 from virtuoso_daemon.feeds import feed_specs
 from virtuoso_daemon.feeds.requests import ListFeeds
 from virtuoso_daemon.process.demo import demo_exchanges
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_demo_exchanges_cover_every_simulated_market() -> None:
@@ -57,3 +60,14 @@ async def test_demo_mode_feeds_read_the_in_process_simulator() -> None:
         listed = await d.runtime.bus.request(Topics.FEED_COMMANDS, ListFeeds())
         assert [s["exchange"] for s in listed] == ["sim-spot", "sim-perp"]
         assert all(r.restarts == 0 for r in d.supervisor.runners.values())
+
+
+def test_the_okx_demo_runs_binance_spot_and_okx_swaps() -> None:
+    feeds = demo_exchanges("http://127.0.0.1:1", DemoConfig(n_alts=3, perp_dialect="okx"))
+    assert [(f.name, f.ccxt_id, f.market) for f in feeds] == [
+        ("sim-spot", "binance", "spot"),
+        ("sim-perp", "okx", "linear"),
+    ]
+    assert feeds[1].urls == {"api": {"rest": "http://127.0.0.1:1", "ws": "ws://127.0.0.1:1/ws/v5"}}
+    cfg = load_config(REPO / "config" / "demo-okx.toml", environ={})
+    assert cfg.daemon.demo and cfg.demo.perp_dialect == "okx"

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
+
 from tests.feeds.env import by_symbol, feed_env
 from tests.feeds.test_ticker_hook import _context, binance_on_sim
 from virtuoso_daemon.core.bus import Topics
@@ -23,10 +25,20 @@ from virtuoso_daemon.sim.encode import trade_event
 SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT"]
 
 
-async def test_every_streamed_trade_is_published_once_at_40_trades_per_second() -> None:
+@pytest.mark.parametrize("dialect", ["binance", "okx"])
+async def test_every_streamed_trade_is_published_once_at_40_trades_per_second(
+    dialect: str,
+) -> None:
     # BTC prints trade_rate * speed = 40 trades per wall second
-    sim_cfg = SimConfig(seed=5, n_alts=2, speed=10.0, trade_rate=4.0, max_trades_per_step=40)
-    feed = {"symbols": SYMBOLS, "kinds": ["trades"], "timeframes": ["1m"]}
+    sim_cfg = SimConfig(
+        seed=5,
+        n_alts=2,
+        speed=10.0,
+        trade_rate=4.0,
+        max_trades_per_step=40,
+        dialects=("binance", "okx"),
+    )
+    feed = {"dialect": dialect, "symbols": SYMBOLS, "kinds": ["trades"], "timeframes": ["1m"]}
     async with feed_env(("spot", "spot", feed), sim_config=sim_cfg) as env:
 
         def enough() -> bool:

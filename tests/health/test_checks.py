@@ -30,6 +30,8 @@ def test_exchange_down_is_critical_and_rest_fallback_a_warning() -> None:
     assert fallback.status == "warning"
     assert "REST fallback for tickers" in fallback.message
     assert checks.exchange_check(feed(modes={"tickers": "stream"}), EX, NOW, 0).status == "ok"
+    rest_only = feed(modes={"tickers": "stream", "funding": "rest", "open_interest": "rest"})
+    assert checks.exchange_check(rest_only, EX, NOW, 0).status == "ok"  # they have no stream
 
 
 def test_a_feed_whose_status_stopped_coming_is_critical() -> None:

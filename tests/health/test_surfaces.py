@@ -4,17 +4,19 @@ daemon: same question, same answer and error code on both surfaces."""
 from __future__ import annotations
 
 import json
+import re
 
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.control.helpers import run_ctl
-from tests.harness import test_config
+from tests.harness import REPO, test_config
 from tests.health.env import HealthEnv, health_env
 from tests.health.test_monitor import FAST, AlwaysCrashes
 from virtuoso_daemon.control import ControlActor
 from virtuoso_daemon.core.supervisor import ActorSpec
 from virtuoso_daemon.protocol import CommandError, ControlClient
+from virtuoso_daemon.tickers.actor import TickerCacheActor
 
 CONTROL = ActorSpec("control", ControlActor)
 
@@ -139,3 +141,21 @@ async def test_ctl_health_prints_the_checks_and_watch_follows_reports() -> None:
         assert (
             sum(" health " in line and "healthy:" in line for line in lines) == 2
         )  # ... then 2 reports
+
+
+async def test_the_grafana_dashboard_uses_only_metrics_the_daemon_exports() -> None:
+    dashboard = (REPO / "config" / "grafana-virtuoso.json").read_text()
+    used = set(re.findall(r"\b((?:virtuoso|process)_[a-z_]+)", dashboard))
+    # the alert manager's and the backup actor's families appear when those actors run
+    used = {n for n in used if not n.startswith(("virtuoso_alert", "virtuoso_backup"))}
+    async with health_env(
+        test_config(health=FAST), [ActorSpec("ticker_cache", TickerCacheActor)]
+    ) as env:
+        await env.wait_for(env.report, 5, "a report")
+        _, text = await get(env, "/metrics")
+    exported = {s for s, _ in samples(text)} | {
+        f.name + suffix
+        for f in text_string_to_metric_families(text)
+        for suffix in ("", "_total", "_bucket", "_count", "_sum")
+    }
+    assert used <= exported, sorted(used - exported)

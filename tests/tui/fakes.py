@@ -78,15 +78,16 @@ def ticker(exchange: str, symbol: str, i: int, step: int) -> dict[str, Any]:
     price = p0 * (1 + 0.01 * math.sin(step / 4 + i) + 0.0007 * step * (1 if i % 3 else -1))
     spread = price * (0.0001 + 0.00005 * (i % 4))
     change = ((i * 37) % 23 - 11) * 0.61
+    perp = ":" in symbol  # Binance futures' ticker stream carries no bid/ask
     return {
         "exchange": exchange,
         "symbol": symbol,
-        "market": "linear" if ":" in symbol else "spot",
+        "market": "linear" if perp else "spot",
         "last": price,
-        "bid": price - spread / 2,
-        "ask": price + spread / 2,
-        "bid_size": 1.5 + i,
-        "ask_size": 2.25 + i,
+        "bid": None if perp else price - spread / 2,
+        "ask": None if perp else price + spread / 2,
+        "bid_size": None if perp else 1.5 + i,
+        "ask_size": None if perp else 2.25 + i,
         "open": p0,
         "high": p0 * 1.04,
         "low": p0 * 0.95,
@@ -150,21 +151,26 @@ def feeds() -> list[dict[str, Any]]:
             "latency_ms": 48.0,
             "errors": {"timeout": 3, "rate_limited": 1},
             "detail": "tickers: RequestTimeout",
-            "timeframes": ["1m", "1h", "4h", "1d"],
+            "timeframes": ["1m", "1h"],
             "ts": NOW,
         },
     ]
 
 
 def status() -> dict[str, Any]:
-    actors = [
-        ("http_api", "running", 0, None),
-        ("control", "running", 0, None),
+    actors = [  # the real daemon's tree (process/assembly.py)
+        ("feeds", "running", 0, None),
         ("feeds:binance", "running", 0, None),
         ("feeds:binance-perp", "running", 2, "NetworkError: connection reset"),
         ("market_store", "running", 0, None),
         ("ticker_cache", "running", 0, None),
         ("beta", "restarting", 1, "ValueError: window not filled"),
+        ("alerts", "running", 0, None),
+        ("signals", "running", 0, None),
+        ("backup", "running", 0, None),
+        ("http_api", "running", 0, None),
+        ("control", "running", 0, None),
+        ("health", "running", 0, None),
     ]
     return {
         "version": VERSION,
@@ -184,43 +190,60 @@ def status() -> dict[str, Any]:
     }
 
 
-def beta_snapshots() -> list[dict[str, Any]]:
-    out = []
-    buckets = ["low", "medium", "high"]
-    for tf, window in (("1h", "7d"), ("1h", "30d"), ("4h", "30d"), ("1d", "90d")):
-        rows = []
-        for i, sym in enumerate(SPOT):
-            b = 1.0 if i == 0 else 0.6 + (i * 7 % 13) / 10
-            rows.append(
-                {
-                    "type": "BetaRow",
-                    "symbol": sym,
-                    "beta": b,
-                    "alpha": 0.0001 * i,
-                    "alpha_annual": 0.01 * i,
-                    "correlation": 1.0 if i == 0 else 0.45 + (i * 5 % 11) / 25,
-                    "r_squared": 1.0 if i == 0 else (0.45 + (i * 5 % 11) / 25) ** 2,
-                    "beta_se": 0.02,
-                    "volatility": 0.45 + i * 0.03,
-                    "downside_beta": b * 1.1,
-                    "n_obs": {"7d": 168, "30d": 720, "90d": 90}[window],
-                    "risk_bucket": buckets[min(2, int(b // 0.6) - 1)] if i else "low",
-                }
-            )
-        out.append(
+WINDOWS = {"1h": ["7d", "30d"], "4h": ["30d"], "1d": ["90d"]}
+BUCKETS = ("defensive", "moderate", "aggressive", "high")  # analytics.risk.RISK_BUCKETS
+
+
+def beta_answer(timeframe: str, window: str) -> dict[str, Any]:
+    """What the ``beta`` command answers (``read.analytics.beta``) for one window."""
+    rows = []
+    for i, sym in enumerate(SPOT):
+        b = 1.0 if i == 0 else 0.6 + (i * 7 % 13) / 10
+        corr = 1.0 if i == 0 else 0.45 + (i * 5 % 11) / 25
+        rows.append(
             {
-                "type": "BetaSnapshot",
-                "timeframe": tf,
-                "window": window,
-                "benchmark": "BTC/USDT",
-                "computed_at": NOW - 30,
-                "rows": rows,
+                "type": "BetaRow",
+                "symbol": sym,
+                "beta": b + 0.0123 * (i % 5),
+                "alpha": 0.0001 * i,
+                "alpha_annual": 0.01 * i,
+                "correlation": corr + 0.0047 * (i % 3),
+                "r_squared": corr**2,
+                "beta_se": 0.02,
+                "volatility": 0.45 + i * 0.03,
+                "downside_beta": b * 1.1,
+                "n_obs": {"7d": 168, "30d": 720, "90d": 90}[window],
+                "risk_bucket": BUCKETS[min(3, int(b // 0.5) - 1)] if i else "defensive",
             }
         )
-    return out
+    return {
+        "exchange": "binance",
+        "timeframe": timeframe,
+        "window": window,
+        "benchmark": "BTC/USDT",
+        "computed_at": NOW - 30,
+        "as_of": int((NOW - 3600) * 1000),
+        "sort": "beta",
+        "order": "desc",
+        "count": len(rows),
+        "total": len(rows),
+        "rows": rows,
+        "windows": WINDOWS,
+    }
 
 
-def correlation() -> dict[str, Any]:
+def beta(args: Mapping[str, Any]) -> dict[str, Any]:
+    tf = str(args.get("timeframe") or next(iter(WINDOWS)))
+    if tf not in WINDOWS:
+        raise ClientError("invalid_timeframe", f"no beta is computed for timeframe {tf!r}")
+    window = str(args.get("window") or WINDOWS[tf][0])
+    if window not in WINDOWS[tf]:
+        raise ClientError("invalid_parameter", f"window {window!r} is not computed for {tf}")
+    return beta_answer(tf, window)
+
+
+def correlation(args: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What the ``correlation`` command answers: symbols and matrix in display order."""
     syms = SPOT[:16]
     n = len(syms)
     matrix = [
@@ -230,37 +253,47 @@ def correlation() -> dict[str, Any]:
         ]
         for i in range(n)
     ]
+    a = args or {}
     return {
-        "type": "CorrelationSnapshot",
-        "timeframe": "1h",
-        "window": "30d",
+        "exchange": "binance",
+        "timeframe": a.get("timeframe") or "1h",
+        "window": a.get("window") or "7d",
+        "computed_at": NOW - 30,
+        "as_of": int((NOW - 3600) * 1000),
+        "order_by": "cluster",
         "symbols": syms,
         "matrix": matrix,
         "order": list(range(n)),
-        "computed_at": NOW - 30,
+        "input": syms,
     }
 
 
 def sentiment() -> list[dict[str, Any]]:
+    """The ``sentiment`` topic's events: scores in [-1, 1] (index = 50 x (score + 1))."""
     return [
         {
             "type": "SentimentSnapshot",
-            "score": 63.0,
-            "label": "greed",
+            "score": 0.105,
+            "label": "neutral",
             "components": [
-                {"name": "funding", "value": 0.00012, "score": 58.0, "weight": 0.25},
-                {"name": "oi_change", "value": 0.034, "score": 66.0, "weight": 0.2},
-                {"name": "breadth", "value": 0.68, "score": 68.0, "weight": 0.25},
-                {"name": "volatility", "value": 0.41, "score": 55.0, "weight": 0.15},
-                {"name": "flow", "value": 0.12, "score": 71.0, "weight": 0.15},
+                {"name": "funding_rate", "value": 0.00012, "score": 0.1, "weight": 0.25},
+                {"name": "oi_change", "value": 0.034, "score": 0.32, "weight": 0.2},
+                {"name": "breadth", "value": 0.68, "score": 0.36, "weight": 0.25},
+                {"name": "volatility", "value": 0.41, "score": -0.525, "weight": 0.15},
+                {"name": "flow_imbalance", "value": 0.12, "score": 0.24, "weight": 0.15},
             ],
             "computed_at": NOW - 30,
         },
         {
             "type": "RegimeSnapshot",
             "label": "risk-on",
-            "rule": "breadth > 0.6 and BTC 24h change > 0 and mean correlation < 0.7",
-            "inputs": {"breadth": 0.68, "btc_change": 1.9, "mean_corr": 0.55},
+            "rule": "risk_on_btc",
+            "inputs": {
+                "btc_change_pct": 1.9,
+                "breadth": 0.68,
+                "avg_correlation": 0.55,
+                "avg_change_pct": 0.84,
+            },
             "computed_at": NOW - 30,
         },
     ]
@@ -352,8 +385,8 @@ TOPICS = [
 class FakeClient:
     """Implements :class:`tui.client.DaemonClient` over the fixed data above.
 
-    On connect it queues a ticker history (so sparklines have shape), funding and
-    sentiment events; a subscription to ``orderbook``/``trades`` for a symbol queues
+    On connect it queues sentiment events, on a ``funding`` subscription the current
+    rates (as the daemon does); a subscription to ``orderbook``/``trades`` for a symbol queues
     that symbol's book and trades. ``requests`` records every command sent, so tests
     can check what an action asked for. ``up = False`` makes ``connect`` fail and
     :meth:`go_down` ends the current connection, as a dying daemon would.
@@ -369,8 +402,8 @@ class FakeClient:
             "status": lambda a: status(),
             "feeds.list": lambda a: feeds(),
             "tickers": lambda a: tickers(0),
-            "beta": lambda a: beta_snapshots(),
-            "correlation": lambda a: correlation(),
+            "beta": beta,
+            "correlation": correlation,
             "ohlcv": ohlcv,
         }
         self._queue: asyncio.Queue[Event | None] | None = None
@@ -384,8 +417,6 @@ class FakeClient:
             raise Disconnected("/run/virtuoso/control.sock: Connection refused")
         self.connects += 1
         self._queue = asyncio.Queue()
-        for f in funding():
-            self._queue.put_nowait(Event("funding", f))
         for s in sentiment():
             self._queue.put_nowait(Event("sentiment", s))
         return {
@@ -410,8 +441,17 @@ class FakeClient:
         self.requests.append((cmd, a))
         if cmd in self.handlers:
             return self.handlers[cmd](a)
-        if cmd in ("feeds.pause", "feeds.resume", "symbols.add", "symbols.remove"):
-            return {"exchange": a.get("exchange"), "ok": True, **a}
+        if cmd in ("feeds.pause", "feeds.resume"):  # the feed's status, as the daemon answers
+            feed = next(f for f in feeds() if f["exchange"] == a.get("exchange"))
+            symbol = a.get("symbol")
+            if symbol:
+                feed["paused_symbols"] = [symbol] if cmd == "feeds.pause" else []
+            else:
+                feed["state"] = "paused" if cmd == "feeds.pause" else "connected"
+            return {"type": "FeedStatus", **feed}
+        if cmd in ("symbols.add", "symbols.remove"):
+            verb = "added" if cmd == "symbols.add" else "removed"
+            return {"exchange": a.get("exchange"), verb: a.get("symbols"), "symbols": SPOT}
         raise ClientError("unknown_command", f"unknown command {cmd!r}")
 
     async def subscribe(
@@ -419,6 +459,9 @@ class FakeClient:
     ) -> Any:
         queue = self._live()
         self.requests.append(("subscribe", {"topics": list(topics), **filters}))
+        if "funding" in topics:  # the daemon sends the current rates on subscribe
+            for f in funding():
+                queue.put_nowait(Event("funding", f))
         ex, syms = filters.get("exchange"), filters.get("symbols") or []
         for sym in syms:
             if "orderbook" in topics:

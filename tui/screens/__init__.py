@@ -15,6 +15,7 @@ from .alerts import AlertsPane
 from .backups import BackupsPane
 from .base import LivePane
 from .beta import BetaPane
+from .health import HealthPane
 from .market import MarketPane
 from .system import SystemPane
 
@@ -33,6 +34,7 @@ SCREENS: tuple[ScreenSpec, ...] = (
     ScreenSpec("beta", "Beta", "2", BetaPane, "beta, correlation, regime and sentiment"),
     ScreenSpec("system", "Feeds & system", "3", SystemPane, "feeds, actors, bus, uptime"),
     ScreenSpec("alerts", "Alerts", "4", AlertsPane, "live alerts: filter, acknowledge, silence"),
+    ScreenSpec("health", "Health", "6", HealthPane, "every health check, transitions"),
     ScreenSpec("backups", "Backups", "7", BackupsPane, "backup catalogue, progress, run, verify"),
 )
 

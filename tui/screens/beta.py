@@ -30,7 +30,15 @@ SORT_LABELS = {
     "volatility": "vol",
     "symbol": "symbol",
 }
-BUCKET_STYLES = {"low": "green", "medium": "yellow", "high": "red", "extreme": "bold red"}
+# analytics.risk.RISK_BUCKETS, from the calmest up
+BUCKET_STYLES = {
+    "defensive": "green",
+    "moderate": "cyan",
+    "aggressive": "yellow",
+    "high": "red",
+    "insufficient": "dim",
+}
+GAUGE = 21  # cells of the sentiment gauge: -1 at the left, 0 in the middle, +1 right
 REGIME_STYLES = {
     "risk-on": "bold green",
     "risk-off": "bold yellow",
@@ -79,15 +87,17 @@ class BetaPane(LivePane):
 
     def on_mount(self) -> None:
         table = self.query_one("#beta-table", DataTable)
+        # text columns size to their content (perpetual symbols, "aggressive"); the
+        # table's width follows, and the side panel takes the rest of the terminal
         for key, label, width in (
-            ("symbol", "Symbol", 13),
+            ("symbol", "Symbol", None),
             ("beta", "Beta", 6),
             ("correlation", "Corr", 6),
             ("r_squared", "R²", 5),
             ("volatility", "Vol", 7),
             ("downside_beta", "β↓", 6),
             ("n_obs", "n", 5),
-            ("risk_bucket", "Bucket", 9),
+            ("risk_bucket", "Bucket", None),
         ):
             table.add_column(label, key=key, width=width)
 
@@ -138,11 +148,11 @@ class BetaPane(LivePane):
         for r in rows:
             table.add_row(
                 str(r.get("symbol")),
-                Text(fmt.num(r.get("beta")), justify="right"),
-                Text(fmt.num(r.get("correlation")), justify="right"),
-                Text(fmt.num(r.get("r_squared")), justify="right"),
+                Text(fmt.num(r.get("beta"), 3), justify="right"),
+                Text(fmt.num(r.get("correlation"), 3), justify="right"),
+                Text(fmt.num(r.get("r_squared"), 3), justify="right"),
                 Text(fmt.pct(_times100(r.get("volatility")), 1), justify="right"),
-                Text(fmt.num(r.get("downside_beta")), justify="right"),
+                Text(fmt.num(r.get("downside_beta"), 3), justify="right"),
                 Text(str(r.get("n_obs", fmt.DASH)), justify="right"),
                 _bucket(r.get("risk_bucket")),
                 key=str(r.get("symbol")),
@@ -163,7 +173,7 @@ class BetaPane(LivePane):
                 t.append(f"\n{regime['rule']}", style="dim")
             inputs = regime.get("inputs") or {}
             if inputs:
-                t.append("\n" + " · ".join(f"{k} {fmt.num(v)}" for k, v in inputs.items()))
+                t.append("\n" + " · ".join(_regime_input(k, v) for k, v in inputs.items()))
         self.query_one("#regime", Static).update(t)
 
     def _show_sentiment(self) -> None:
@@ -175,12 +185,10 @@ class BetaPane(LivePane):
             self.query_one("#sentiment", Static).update(head)
             return
         score = s.get("score")
-        head.append(f"{fmt.num(score, 0)} {s.get('label', '')}  ")
+        head.append(f"{fmt.signed(score, 3)} {s.get('label', '')}  ")
         if isinstance(score, (int, float)):
-            filled = max(0, min(20, round(score / 5)))
-            style = "green" if score >= 55 else "red" if score <= 45 else "yellow"
-            head.append("█" * filled, style=style)
-            head.append("░" * (20 - filled), style="dim")
+            head.append_text(sentiment_gauge(score))
+            head.append(f"  index {50 * (score + 1):.1f}/100", style="dim")
         grid = Table.grid(padding=(0, 2))
         grid.add_column()
         grid.add_column(justify="right")
@@ -190,8 +198,8 @@ class BetaPane(LivePane):
         for c in s.get("components") or []:
             grid.add_row(
                 str(c.get("name")),
-                fmt.num(c.get("value"), 4),
-                fmt.num(c.get("score"), 0),
+                fmt.sig(c.get("value"), 4),
+                fmt.signed(c.get("score"), 2),
                 fmt.num(c.get("weight"), 2),
             )
         self.query_one("#sentiment", Static).update(Group(head, grid))
@@ -265,6 +273,29 @@ class BetaPane(LivePane):
     def _sort(self, key: str) -> None:
         self.sort_key = key
         self.refresh_live(force=True)
+
+
+def _regime_input(name: str, value: Any) -> str:
+    """``btc_change 1.90%`` for a ``_pct`` input, ``breadth 0.68`` for a fraction."""
+    if name.endswith("_pct"):
+        return f"{name.removesuffix('_pct')} {fmt.pct(value)}"
+    return f"{name} {fmt.num(value)}"
+
+
+def sentiment_gauge(score: float) -> Text:
+    """A bar from -1 (fear, left) to +1 (greed, right), filled from the middle out to
+    the score, so 0 is an empty bar with its centre mark and the sign shows at a glance."""
+    mid = GAUGE // 2
+    pos = round((max(-1.0, min(1.0, score)) + 1) / 2 * (GAUGE - 1))
+    style = "green" if score > 0.2 else "red" if score < -0.2 else "yellow"
+    t = Text()
+    for i in range(GAUGE):
+        inside = min(mid, pos) <= i <= max(mid, pos)
+        if i == mid and pos == mid:
+            t.append("│", style="bold")
+        else:
+            t.append("█" if inside else "░", style=style if inside else "dim")
+    return t
 
 
 def _times100(value: Any) -> float | None:

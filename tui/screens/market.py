@@ -28,7 +28,6 @@ from ..widgets.live_text import LiveText
 from ..widgets.ticker_table import COLUMNS, SORTABLE, TickerTable
 from .base import LivePane
 
-DEFAULT_TIMEFRAMES = ("1m", "5m", "15m", "1h", "4h", "1d")
 RESORT_INTERVAL = 3.0  # seconds between re-sorts when sorted by a live column
 DETAIL_REFRESH = 10.0  # seconds between chart/book/trades refreshes of the selection
 WIDE_TABLE = 96  # table width from which the exchange column and long sparklines show
@@ -81,7 +80,8 @@ class MarketPane(LivePane):
         self.sort_reverse = True
         self.filter_text = ""
         self.selected: str | None = None
-        self.timeframes: tuple[str, ...] = DEFAULT_TIMEFRAMES
+        # the candle timeframes each exchange's feed keeps, as the daemon reports them
+        self.timeframes_by_exchange: dict[str, tuple[str, ...]] = {}
         self.timeframe = "1m"  # the last hour of 1m candles: what "live" means to an operator
         self.detail_open: bool | None = None  # None: follow the layout's default
         self.candles: dict[tuple[str, str], list[Row]] = {}
@@ -163,9 +163,11 @@ class MarketPane(LivePane):
 
     def _apply_layout(self) -> None:
         table = self.table
-        wide = table.size.width >= WIDE_TABLE
-        if table.size.width and wide != table.wide:
-            table.setup_columns(wide)
+        width = table.size.width
+        wide = width >= WIDE_TABLE
+        longest = max((len(q.symbol) for q in self.vapp.market.quotes.values()), default=0)
+        if width and (wide, width, longest) != table.layout_key:
+            table.setup_columns(wide, width, longest)
             self._rebuild = True
         # by default the detail panel shows only where it fits beside a full table
         roomy = self.app.size.width >= DETAIL_BESIDE
@@ -198,9 +200,13 @@ class MarketPane(LivePane):
         t.append("  ")
         t.append_text(fmt.change_text(q.change_pct))
         t.append("\n")
-        t.append(f"bid {fmt.compact(q.bid_size)} @ {fmt.price(q.bid)}   ")
-        t.append(f"ask {fmt.compact(q.ask_size)} @ {fmt.price(q.ask)}   ")
-        t.append(f"spread {fmt.bps(fmt.spread_bps(q.bid, q.ask))}\n")
+        bid, bid_size, ask, ask_size = self.vapp.market.top_of_book(q.key)
+        t.append(f"bid {fmt.compact(bid_size)} @ {fmt.price(bid)}   ")
+        t.append(f"ask {fmt.compact(ask_size)} @ {fmt.price(ask)}   ")
+        t.append(f"spread {fmt.bps(fmt.spread_bps(bid, ask))}")
+        if q.paused:
+            t.append("  paused", style="magenta")
+        t.append("\n")
         t.append(f"24h high {fmt.price(q.high)}  low {fmt.price(q.low)}  ")
         t.append(f"vol {fmt.compact(q.quote_volume)}")
         if q.perpetual:
@@ -208,11 +214,22 @@ class MarketPane(LivePane):
         self._head = t.plain
         head.show(t)
 
+    @property
+    def timeframes(self) -> tuple[str, ...]:
+        """The timeframes the selected symbol's exchange keeps (from the daemon)."""
+        q = self.vapp.market.quotes.get(self.selected or "")
+        return self.timeframes_by_exchange.get(q.exchange, ()) if q is not None else ()
+
     def _show_timeframes(self) -> None:
         t = Text("timeframe ")
+        if not self.timeframes:
+            q = self.vapp.market.quotes.get(self.selected or "")
+            where = f" for {q.exchange}" if q is not None else ""
+            t.append(f"the daemon keeps no candles{where}", style="dim")
         for tf in self.timeframes:
             t.append(f" {tf} ", style="reverse bold" if tf == self.timeframe else "dim")
-        t.append("  [ ]", style="dim")
+        if self.timeframes:
+            t.append("  [ ]", style="dim")
         # the daemon's timeframes can arrive before this pane's children are mounted;
         # they are shown with the detail panel's next update then
         for widget in self.query("#detail-tf").results(LiveText):
@@ -308,6 +325,7 @@ class MarketPane(LivePane):
         if not self.is_attached:  # a late event while the app shuts down
             return
         key = self.selected
+        self._fit_timeframe()
         if (key, self.timeframe) == self._detail_for:
             return
         if not self.detail_visible:
@@ -387,6 +405,8 @@ class MarketPane(LivePane):
 
     def action_timeframe(self, step: int) -> None:
         tfs = self.timeframes
+        if not tfs:
+            return
         i = tfs.index(self.timeframe) if self.timeframe in tfs else 0
         self.timeframe = tfs[(i + step) % len(tfs)]
         self._selection_changed()
@@ -397,12 +417,20 @@ class MarketPane(LivePane):
             self._apply_layout()
             self.table.focus()
 
-    def set_timeframes(self, timeframes: Sequence[str]) -> None:
-        if timeframes:
-            self.timeframes = tuple(dict.fromkeys(timeframes))
-            if self.timeframe not in self.timeframes:
-                self.timeframe = self.timeframes[0]
-            self._show_timeframes()
+    def set_timeframes(self, by_exchange: Mapping[str, Sequence[str]]) -> None:
+        """The candle timeframes each feed keeps (``feeds.list``'s ``timeframes``)."""
+        new = {ex: tuple(dict.fromkeys(tfs)) for ex, tfs in by_exchange.items()}
+        if new == self.timeframes_by_exchange:
+            return
+        self.timeframes_by_exchange = new
+        self._fit_timeframe()
+        self._show_timeframes()
+
+    def _fit_timeframe(self) -> None:
+        """Keep the chart on a timeframe the selected symbol's exchange has."""
+        tfs = self.timeframes
+        if tfs and self.timeframe not in tfs:
+            self.timeframe = "1m" if "1m" in tfs else tfs[0]
 
     def on_shown(self) -> None:
         self.table.focus()

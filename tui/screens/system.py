@@ -86,6 +86,8 @@ class SystemPane(LivePane):
             ("latency", "Latency", 7),
             ("last", "Last msg", 8),
             ("errors", "Errors", 6),
+            ("modes", "Modes", None),
+            ("detail", "Detail", None),
         ):
             feeds.add_column(label, key=key, width=width)
         symbols = self.query_one("#symbols", DataTable)
@@ -93,10 +95,10 @@ class SystemPane(LivePane):
         symbols.add_column("State", key="state", width=9)
         actors = self.query_one("#actors", DataTable)
         for key, label, width in (
-            ("name", "Actor", 14),
+            ("name", "Actor", None),  # as wide as the longest name (feeds:binance-perp)
             ("state", "State", 12),
             ("restarts", "Restarts", 8),
-            ("error", "Last error", 40),
+            ("error", "Last error", None),  # the rest of the width: see _fit_actors
         ):
             actors.add_column(label, key=key, width=width)
         self.show_answer(None)
@@ -137,6 +139,8 @@ class SystemPane(LivePane):
                 Text(f"{latency:.0f}ms" if isinstance(latency, (int, float)) else fmt.DASH),
                 Text(fmt.age(now - last) if isinstance(last, (int, float)) else fmt.DASH),
                 Text(str(n_err), style="red" if n_err else "dim", justify="right"),
+                Text(modes_text(f.get("modes") or {}), style="dim"),
+                Text(str(f.get("detail") or ""), style="yellow" if f.get("detail") else ""),
                 key=name,
             )
         names = sorted(feeds)
@@ -159,10 +163,7 @@ class SystemPane(LivePane):
             table.add_row(name, fmt.state_text(state), key=name)
         if states:
             table.move_cursor(row=min(keep, len(states) - 1), animate=False)
-        title = f"symbols of {self.exchange}" if self.exchange else "symbols"
-        modes = feed.get("modes") or {}
-        if modes:
-            title += " · " + " ".join(f"{k}:{v}" for k, v in sorted(modes.items()))
+        title = f"symbols of {self.exchange} ({len(states)})" if self.exchange else "symbols"
         self.query_one("#symbols-title", Label).update(title)
 
     def _show_actors(self) -> None:
@@ -170,17 +171,30 @@ class SystemPane(LivePane):
         keep = table.cursor_row
         table.clear()
         actors = self.vapp.system.status.get("actors") or []
+        error_width = self._error_width([str(a.get("name")) for a in actors])
         for a in actors:
             restarts = a.get("restarts") or 0
+            error = str(a.get("last_error") or "")
+            if len(error) > error_width:
+                error = error[: max(0, error_width - 1)] + "…"
             table.add_row(
                 str(a.get("name")),
                 fmt.state_text(a.get("state")),
                 Text(str(restarts), style="yellow" if restarts else "", justify="right"),
-                Text(str(a.get("last_error") or ""), style="red"),
+                Text(error, style="red"),
                 key=str(a.get("name")),
             )
         if actors:
             table.move_cursor(row=min(keep, len(actors) - 1), animate=False)
+
+    def _error_width(self, names: list[str]) -> int:
+        """What the last-error column may take so the table never scrolls sideways (a
+        one-cell overflow drew a lone scrollbar thumb in it)."""
+        table = self.query_one("#actors", DataTable)
+        name = max([len("Actor"), *(len(n) for n in names)])
+        # each column has one cell of padding either side; one cell for the scrollbar
+        used = name + 12 + 8 + 2 * table.cell_padding * 4 + 1
+        return max(10, (table.size.width or 80) - used)
 
     def _show_info(self) -> None:
         app = self.vapp
@@ -231,7 +245,7 @@ class SystemPane(LivePane):
             cmd, ok, body = answer
             t.append(f"{cmd} ", style="bold")
             t.append("ok " if ok else "failed ", style="green" if ok else "red")
-            t.append(summarise(body))
+            t.append(describe_answer(cmd, ok, body))
         self.query_one("#answer", Static).update(t)
 
     # --- selection -------------------------------------------------------------------
@@ -320,6 +334,37 @@ class SystemPane(LivePane):
                     lambda n=name, s=sym: app.remove_symbols(n, [s]),
                     discover=False,
                 )
+
+
+def modes_text(modes: Mapping[str, Any]) -> str:
+    """``stream: ohlcv, tickers · rest: funding``: which data kinds come how."""
+    by_mode: dict[str, list[str]] = {}
+    for kind, mode in sorted(modes.items()):
+        by_mode.setdefault(str(mode), []).append(str(kind))
+    return " · ".join(f"{m}: {', '.join(kinds)}" for m, kinds in sorted(by_mode.items()))
+
+
+def describe_answer(cmd: str, ok: bool, body: Any) -> str:
+    """The daemon's answer to an action as a sentence, not a dump of its fields."""
+    if not isinstance(body, Mapping):
+        return summarise(body)
+    if not ok:
+        return f"{body.get('message') or body.get('code') or summarise(body)}"
+    if "state" in body and "exchange" in body:  # a feed's status (pause/resume)
+        paused = body.get("paused_symbols") or []
+        symbols = body.get("symbols") or []
+        text = f"{body['exchange']} is {body['state']}, {len(symbols)} symbols"
+        return text + (f" ({len(paused)} paused: {', '.join(paused[:3])})" if paused else "")
+    for verb in ("added", "removed"):
+        if verb in body:
+            names = ", ".join(body.get(verb) or []) or "nothing"
+            count = len(body.get("symbols") or [])
+            return f"{verb} {names} on {body.get('exchange')}; {count} symbols now"
+    if "changed" in body:  # config.reload
+        return "changed sections: " + (", ".join(body.get("changed") or []) or "none")
+    if body.get("stopping"):
+        return "the daemon is stopping"
+    return summarise(body)
 
 
 def summarise(body: Any, limit: int = 160) -> str:

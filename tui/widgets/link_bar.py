@@ -1,4 +1,5 @@
-"""The top bar: where the TUI is attached, whether the daemon is there, how fresh data is."""
+"""The top bar: where the TUI is attached, whether the daemon is there, how fresh data is,
+and what the daemon's health monitor says (visible from every screen)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from rich.text import Text
 
 from .. import format as fmt
 from .live_text import LiveText
+
+HEALTH_STYLES = {"ok": "green", "warning": "bold yellow", "critical": "bold red"}
 
 
 class LinkBar(LiveText):
@@ -28,6 +31,7 @@ class LinkBar(LiveText):
         retry_in: float | None = None,
         attempt: int = 0,
         alerts: tuple[int, int] = (0, 0),
+        health: tuple[str, str] | None = None,
     ) -> None:
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(" VIRTUOSO ", style="bold reverse")
@@ -41,6 +45,12 @@ class LinkBar(LiveText):
                 text.append(f" daemon {version}")
             if uptime is not None:
                 text.append(f" · up {fmt.duration(uptime)}")
+            if health is not None:  # (status, summary) of the daemon's health monitor
+                status, summary = health
+                text.append(" · ")
+                text.append(f"health {status}", style=HEALTH_STYLES.get(status, "dim"))
+                if status != "ok" and ": " in summary:
+                    text.append(f" ({summary.split(': ', 1)[1]})")
             text.append(f" · {symbols} symbols")
             text.append(" · data age ")
             text.append(fmt.age(data_age), style="bold")

@@ -104,7 +104,10 @@ COLUMNS: tuple[Column, ...] = (
 
 SORTABLE = tuple(c.key for c in COLUMNS if c.sort is not None)
 WIDE_TREND = 30
+TREND_MIN, TREND_MAX = 10, 72  # the sparkline takes the width the other columns leave
+SYMBOL_MIN, SYMBOL_MAX = 8, 24
 PAD = 1  # spaces each side of a cell
+PAUSED = "dim italic"
 
 
 @lru_cache(maxsize=64)
@@ -188,6 +191,7 @@ class TickerTable(ScrollView, can_focus=True):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.wide = False
+        self.layout_key: tuple[bool, int, int] = (False, 0, 0)
         self.columns_shown: tuple[Column, ...] = ()
         self.widths: tuple[int, ...] = ()
         self.order: list[str] = []
@@ -200,12 +204,21 @@ class TickerTable(ScrollView, can_focus=True):
 
     # --- content -------------------------------------------------------------------
 
-    def setup_columns(self, wide: bool) -> None:
+    def setup_columns(self, wide: bool, width: int = 0, symbol_width: int = 0) -> None:
+        """Columns for a table ``width`` cells wide (0: not known yet): the symbol column
+        as wide as the longest symbol (``AVAX/USDT:USDT`` whole), the sparkline taking
+        what the other columns leave, so a wide terminal is used, not left empty."""
         self.wide = wide
         self.columns_shown = tuple(c for c in COLUMNS if wide or not c.wide_only)
-        self.widths = tuple(
-            WIDE_TREND if (wide and c.key == "trend") else c.width for c in self.columns_shown
-        )
+        sym = max(SYMBOL_MIN, min(SYMBOL_MAX, symbol_width)) if symbol_width else None
+        widths = [sym if (c.key == "symbol" and sym) else c.width for c in self.columns_shown]
+        fixed = sum(widths[:-1]) + 2 * PAD * len(widths) + 1  # + the vertical scrollbar
+        if width:
+            widths[-1] = max(TREND_MIN, min(TREND_MAX, width - fixed))
+        elif wide:
+            widths[-1] = WIDE_TREND
+        self.widths = tuple(widths)
+        self.layout_key = (wide, width, symbol_width)
         self._cells.clear()
         self._strips.clear()
         self._resize()
@@ -215,7 +228,13 @@ class TickerTable(ScrollView, can_focus=True):
 
     def _row_cells(self, q: Quote) -> tuple[Cell, ...]:
         w = self._trend_width()
-        return tuple(c.render(q, w) for c in self.columns_shown)
+        cells = tuple(c.render(q, w) for c in self.columns_shown)
+        if q.paused:  # its feed (or the symbol) is paused: the numbers are not live
+            cells = tuple(
+                ("⏸ paused", PAUSED) if c.key == "trend" else (text, PAUSED)
+                for c, (text, _) in zip(self.columns_shown, cells, strict=True)
+            )
+        return cells
 
     def _resize(self) -> None:
         width = sum(w + 2 * PAD for w in self.widths)

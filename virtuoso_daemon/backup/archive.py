@@ -224,6 +224,7 @@ def write_backup(
             ),
         )
         progress.phase = "verifying"
+        progress.bytes_done = 0  # the read-back goes through the same bytes again
         result = verify_archive(tmp, options.key, expected=summary, progress=progress)
         if not result.ok:
             raise BackupFailed(f"the new archive failed verification: {result.error}")

@@ -83,8 +83,10 @@ def _state_files(layout: Layout, under: Path | None = None) -> Iterable[Source]:
             continue
         if _inside(p, layout.logs_dir):
             continue  # logs are chosen by age (see _recent_logs)
-        rel = p.relative_to(root).as_posix()
-        yield Source(f"state/{rel}", p, sqlite=p.name.endswith(SQLITE_SUFFIX))
+        rel = p.relative_to(root)
+        if any(".tmp-" in part for part in rel.parts[:-1]):
+            continue  # inside a temporary directory (a restore's staging area)
+        yield Source(f"state/{rel.as_posix()}", p, sqlite=p.name.endswith(SQLITE_SUFFIX))
 
 
 def _recent_logs(layout: Layout, now: float) -> Iterable[Source]:

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import errno
-import fcntl
 import hashlib
 import os
 import shutil
@@ -33,8 +31,8 @@ import zstandard
 from virtuoso_daemon.backup.crypto import MANIFEST_PURPOSE, Damaged, open_blob
 from virtuoso_daemon.backup.manifest import MANIFEST_NAME, Manifest, Summary, manifest_decoder
 from virtuoso_daemon.backup.streams import BLOCK, HashingReader, Stream, open_reader
+from virtuoso_daemon.core import statelock
 
-LOCK_NAME = "daemon.lock"
 _MAX_MANIFEST = 64 << 20
 LOCATE_BLOCK = tarfile.RECORDSIZE  # read-ahead when locating damage: 10 KiB
 
@@ -274,26 +272,6 @@ class RestoreRefused(Exception):
     """The target is a running daemon's state directory (or otherwise unusable)."""
 
 
-def lock_held(directory: Path) -> bool:
-    """Whether another process holds the daemon's lock on ``directory``'s daemon.lock."""
-    lock = directory / LOCK_NAME
-    try:
-        fd = os.open(lock, os.O_RDONLY)
-    except FileNotFoundError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-            return True
-        raise
-    else:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    finally:
-        os.close(fd)
-
-
 @dataclass
 class RestorePlan:
     """What a restore wrote (or, with ``dry_run``, would write)."""
@@ -332,10 +310,12 @@ def restore(
     expected: Summary | None = None,
 ) -> RestorePlan:
     """Verify the archive and put its files under ``target`` (see the module docstring)."""
-    if lock_held(target):
+    pid = statelock.holder(target)
+    if pid is not None:
+        who = f"pid {pid}" if pid > 0 else "pid unknown"
         raise RestoreRefused(
-            f"{target} is the state directory of a running daemon ({LOCK_NAME} is locked): "
-            "stop the daemon first, or restore to another directory"
+            f"{target} is the state directory of a running daemon ({who} holds "
+            f"{statelock.LOCK_NAME}): stop the daemon first, or restore to another directory"
         )
     if dry_run:
         result = verify_archive(path, key, expected=expected)
@@ -345,7 +325,7 @@ def restore(
         ]
         return RestorePlan(str(target), True, files, sum(int(f["size"]) for f in files), result)  # type: ignore[call-overload]
     target.mkdir(parents=True, exist_ok=True)
-    stage = target / f".restore-tmp-{os.getpid()}"
+    stage = target / f".tmp-restore-{os.getpid()}"  # never backed up (see kinds)
     try:
         stage.mkdir()
         walk = _walk(path, key, stage, None)

@@ -16,7 +16,7 @@ instead collected into "newest per key" and flushed once per interval.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -35,6 +35,7 @@ from virtuoso_daemon.protocol import (
 
 if TYPE_CHECKING:
     from virtuoso_daemon.control.session import Session
+    from virtuoso_daemon.core.runtime import Runtime
 
 log = logging.getLogger("virtuoso.control")
 
@@ -49,6 +50,9 @@ class TopicSpec:
     bus_topic: str
     key: Callable[[Any], Hashable] | None = None
     help: str = ""
+    # the newest value per key right now, sent first on subscribe: a topic that changes
+    # once a minute (funding) is not blank for a minute after a client attaches
+    current: Callable[[Runtime], Sequence[Any]] | None = None
 
 
 TOPICS: dict[str, TopicSpec] = {}
@@ -60,12 +64,13 @@ def register_topic(
     *,
     key: Callable[[Any], Hashable] | None = None,
     help: str = "",
+    current: Callable[[Runtime], Sequence[Any]] | None = None,
 ) -> TopicSpec:
     """Make a bus topic subscribable over the socket (later actors add theirs here)."""
     if name.startswith("_"):
         raise ValueError("topics starting with '_' belong to the protocol")
     name = str.__str__(name)  # a Topic is a str subclass; frames carry the exact str
-    spec = TopicSpec(name, bus_topic or name, key, help)
+    spec = TopicSpec(name, bus_topic or name, key, help, current)
     TOPICS[name] = spec
     return spec
 
@@ -86,9 +91,36 @@ register_topic(
 )
 register_topic(Topics.TRADES, help="public trades")
 register_topic(Topics.ORDERBOOK, key=_by("exchange", "symbol"), help="order book tops")
-register_topic(Topics.FUNDING, key=_by("exchange", "symbol"), help="perpetual funding")
-register_topic(Topics.OPEN_INTEREST, key=_by("exchange", "symbol"), help="open interest")
-register_topic(Topics.FEED_STATUS, key=_by("exchange", "market"), help="feed state")
+
+
+def _view_list(key: str) -> Callable[[Runtime], Sequence[Any]]:
+    def current(rt: Runtime) -> Sequence[Any]:
+        value = rt.views.value(key)
+        if isinstance(value, dict):
+            return list(value.values())
+        return value if isinstance(value, list) else []
+
+    return current
+
+
+register_topic(
+    Topics.FUNDING,
+    key=_by("exchange", "symbol"),
+    help="perpetual funding (the current rates first)",
+    current=_view_list("market.funding"),
+)
+register_topic(
+    Topics.OPEN_INTEREST,
+    key=_by("exchange", "symbol"),
+    help="open interest (the current values first)",
+    current=_view_list("market.open_interest"),
+)
+register_topic(
+    Topics.FEED_STATUS,
+    key=_by("exchange", "market"),
+    help="feed state (the current state first)",
+    current=_view_list("feeds.status"),
+)
 register_topic(Topics.BETA, key=_by("timeframe", "window"), help="beta snapshots")
 register_topic(Topics.CORRELATION, key=_by("timeframe", "window"), help="correlation matrices")
 register_topic(Topics.SENTIMENT, key=_by(), help="sentiment and regime")
@@ -147,6 +179,7 @@ class _Active:
     sub: Subscription[Any]
     accept: Callable[[Any], bool] | None
     throttle: float | None
+    initial: list[Any] = field(default_factory=list)  # sent before anything from the bus
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
     reported: int = 0
 
@@ -189,7 +222,8 @@ class Subscriptions:
         for spec in specs:
             self._close(spec.name)
             sub = self.bus.subscribe(spec.bus_topic, name=self.name, maxsize=size, lossy=True)
-            active = self.active[spec.name] = _Active(spec, sub, accept, throttle)
+            initial = list(spec.current(self.session.server.runtime)) if spec.current else []
+            active = self.active[spec.name] = _Active(spec, sub, accept, throttle, initial)
             pump = self._pump if throttle is None else self._conflate
             self.session.spawn(pump, active)
         return {
@@ -222,6 +256,8 @@ class Subscriptions:
         sub = active.sub
         with active.scope:
             try:
+                if active.initial:
+                    await self._emit(active, active.initial, filtered=False)
                 while True:
                     batch = [await sub.receive()]
                     # take what is already queued without waiting: one write for all of it
@@ -235,10 +271,13 @@ class Subscriptions:
                 return
 
     async def _conflate(self, active: _Active) -> None:
-        latest: dict[Hashable, Any] = {}
         key = active.spec.key
         accept = active.accept
         assert key is not None and active.throttle is not None
+        # the current values go out with the first flush, unless newer ones replace them
+        latest: dict[Hashable, Any] = {
+            key(m): m for m in active.initial if accept is None or accept(m)
+        }
 
         async def collect() -> None:
             sub = active.sub
@@ -259,7 +298,7 @@ class Subscriptions:
         with active.scope:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(collect)
-                next_at = anyio.current_time()
+                next_at = anyio.current_time() - active.throttle  # first flush at once
                 while True:
                     next_at = max(next_at + active.throttle, anyio.current_time())
                     await anyio.sleep_until(next_at)

@@ -122,6 +122,8 @@ class ApiConfig(_Section):
     max_body_bytes: Annotated[int, msgspec.Meta(ge=1024, le=64 << 20)] = 1 << 20
     max_header_bytes: Annotated[int, msgspec.Meta(ge=1024, le=1 << 16)] = 8190
     max_url_bytes: Annotated[int, msgspec.Meta(ge=256, le=1 << 16)] = 8190
+    # log records kept in memory for /api/system/logs and `virtuoso-ctl logs`
+    recent_logs: Annotated[int, msgspec.Meta(ge=100, le=100_000)] = 2000
     # a connection without a complete request (idle, or trickling its headers) for this
     # long is closed; also the keep-alive between requests
     keepalive_timeout: Seconds = 15.0
@@ -202,8 +204,17 @@ class ExchangeConfig(_Section):
     backoff_initial: Seconds = 1.0
     backoff_max: Seconds = 60.0
     timeout_ms: Count = 10_000
-    urls: dict[str, Any] = {}  # deep-merged into ccxt's urls (used by demo mode)
+    # deep-merged into ccxt's urls / options (demo mode points urls at the simulator);
+    # every key inside urls must be one of the exchange's own (checked at load)
+    urls: dict[str, Any] = {}
     options: dict[str, Any] = {}
+    # ccxt's proxy settings (one of http/https/socks for REST; ws_proxy for websockets)
+    http_proxy: str = ""
+    https_proxy: str = ""
+    socks_proxy: str = ""
+    ws_proxy: str = ""
+    headers: dict[str, str] = {}  # extra HTTP headers on every REST request
+    sandbox: bool = False  # the exchange's testnet (ccxt set_sandbox_mode) before urls
     api_key: str = ""
     api_key_file: str = ""
     secret: str = ""
@@ -315,6 +326,9 @@ class DemoConfig(_Section):
     speed: Positive = 1.0
     port: Port = 0  # 0 = any free port
     perpetuals: bool = True
+    # the API the perpetuals feed reads: "binance" (binanceusdm) or "okx" (OKX v5 USDT
+    # swaps); spot is always Binance, so "okx" runs two exchanges in one daemon
+    perp_dialect: Literal["binance", "okx"] = "binance"
 
 
 BACKUP_KINDS: tuple[str, ...] = ("critical", "full", "config", "data", "remote", "auto")
@@ -812,6 +826,13 @@ def _validate(cfg: Config) -> None:
                 f"exchanges[{i}].ccxt_id: {ex.ccxt_id!r} is not a ccxt exchange id "
                 "(see ccxt.exchanges)"
             )
+        if ex.urls:
+            _check_urls(f"exchanges[{i}].urls", ex.urls, _ccxt_urls(ex.ccxt_id), ex.ccxt_id)
+        proxies = [k for k in ("http_proxy", "https_proxy", "socks_proxy") if getattr(ex, k)]
+        if len(proxies) > 1:
+            raise ConfigError(
+                f"exchanges[{i}].{proxies[1]}: ccxt takes one REST proxy; {proxies[0]} is set too"
+            )
 
 
 DATA_KINDS = frozenset({"tickers", "ohlcv", "trades", "orderbook"})
@@ -890,6 +911,29 @@ def _check_group(key: str, name: str) -> None:
         grp.getgrnam(name)
     except KeyError:
         raise ConfigError(f"{key}: no such group {name!r}") from None
+
+
+def _ccxt_urls(ccxt_id: str) -> dict[str, Any]:
+    """The exchange's own ``urls`` (the websocket class's, which adds ``api.ws``)."""
+    import ccxt
+    import ccxt.pro
+
+    cls = getattr(ccxt.pro, ccxt_id, None) or getattr(ccxt, ccxt_id)
+    urls: dict[str, Any] = cls().urls
+    return urls
+
+
+def _check_urls(key: str, given: Mapping[str, Any], known: Mapping[str, Any], ccxt_id: str) -> None:
+    """Every key of ``given`` is a key of ccxt's structure where that is a table: a
+    mistyped one would be merged in and silently never read."""
+    for name, value in given.items():
+        if name not in known:
+            raise ConfigError(
+                f"{key}.{name}: not a key of {ccxt_id}'s urls "
+                f"(expected one of: {', '.join(sorted(known))})"
+            )
+        if isinstance(value, Mapping) and isinstance(known[name], Mapping):
+            _check_urls(f"{key}.{name}", value, known[name], ccxt_id)
 
 
 def _ccxt_exchange_ids() -> frozenset[str]:

@@ -155,6 +155,7 @@ class FeedStatus(Message, frozen=True, kw_only=True):
     # are absent); symbols the config names but the exchange does not list
     gaps: dict[str, dict[str, list[CandleGap]]] = {}
     unknown_symbols: list[str] = []
+    timeframes: list[str] = []  # the candle timeframes this feed collects (and the store keeps)
     ts: float
 
 

@@ -209,19 +209,19 @@ def restore_local(ns: argparse.Namespace) -> int:
         return FAILED
     if getattr(ns, "json", False):
         _out(msgspec.json.encode(plan.to_dict()).decode())
-    elif not plan.verify.ok:
-        pass
-    elif ns.dry_run:
-        for f in plan.files:
-            _out(f"would restore {f['name']} ({fmt_bytes(f['size'])}) -> {f['to']}")
-        _out(f"{len(plan.files)} files, {fmt_bytes(plan.bytes)}; nothing written (--dry-run)")
-    else:
-        _out(f"restored {len(plan.files)} files ({fmt_bytes(plan.bytes)}) to {target}")
-        if any(str(f["name"]).startswith("config/") for f in plan.files):
-            _out(f"the backed-up config is in {target / 'restored-config'} (not put in place)")
     if not plan.verify.ok:
         _err(f"backup is damaged, nothing restored: {plan.verify.error}")
         return FAILED
+    if getattr(ns, "json", False):
+        return OK
+    if ns.dry_run:
+        for f in plan.files:
+            _out(f"would restore {f['name']} ({fmt_bytes(f['size'])}) -> {f['to']}")
+        _out(f"{len(plan.files)} files, {fmt_bytes(plan.bytes)}; nothing written (--dry-run)")
+        return OK
+    _out(f"restored {len(plan.files)} files ({fmt_bytes(plan.bytes)}) to {target}")
+    if any(str(f["name"]).startswith("config/") for f in plan.files):
+        _out(f"the backed-up config is in {target / 'restored-config'} (not put in place)")
     return OK
 
 

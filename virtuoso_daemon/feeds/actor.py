@@ -40,7 +40,9 @@ from virtuoso_daemon.feeds.requests import (
     FeedStatusQuery,
     ListFeeds,
     PauseFeed,
+    ReconnectFeed,
     RemoveSymbols,
+    ResetBackoff,
     ResumeFeed,
 )
 from virtuoso_daemon.feeds.status import HEARTBEAT, significant
@@ -317,6 +319,17 @@ class FeedActor:
                 self._edit_symbols(req, ctx, symbols, add=True)
             case RemoveSymbols(symbols=symbols):
                 self._edit_symbols(req, ctx, symbols, add=False)
+            case ReconnectFeed():
+                before = ctx.health.state()
+                log.warning("%s: reconnecting by operator (was %s)", self.name, before)
+                self._reload.set()  # _lifecycle closes every connection and starts afresh
+                req.reply({"exchange": self.exchange, "reconnecting": True, "was": before})
+            case ResetBackoff():
+                closed_for = ctx.gate.reopen()
+                log.warning(
+                    "%s: rate gate reopened by operator (%.1fs left)", self.name, closed_for
+                )
+                req.reply({"exchange": self.exchange, "gate_was_closed_for": round(closed_for, 3)})
             case _:
                 req.fail("unknown_command", f"unknown feed command {req.command!r}")
 
@@ -394,7 +407,8 @@ class FeedActor:
         ctx = self.ctx
         if ctx is None:
             return FeedStatus(exchange=self.exchange, state="starting", ts=time.time())
-        return ctx.health.snapshot(list(ctx.symbols), sorted(self.paused_symbols))
+        candles = list(ctx.timeframes) if "ohlcv" in ctx.cfg.kinds else []
+        return ctx.health.snapshot(list(ctx.symbols), sorted(self.paused_symbols), candles)
 
     def _publish_now(self) -> dict[str, Any]:
         status = self.status()
@@ -430,6 +444,9 @@ class FeedActor:
             "paused_symbols": len(self.paused_symbols),
             "modes": h.kind_modes(),
             "messages": dict(h.messages),
+            # newest message per kind, now (the published FeedStatus may be a heartbeat
+            # old): what the health monitor's data-age check reads
+            "last_by_kind": dict(h.last_by_kind),
             "errors": dict(h.errors),
             "reconnects": h.reconnects,
             "backfill": {

@@ -36,6 +36,15 @@ TRADES_LIMIT = 50
 OHLCV_LIMIT = 8  # a scan reads back to the candle it tracks; a longer gap is refetched
 
 
+#: config key -> ccxt constructor key
+PROXY_KEYS = {
+    "http_proxy": "httpProxy",
+    "https_proxy": "httpsProxy",
+    "socks_proxy": "socksProxy",
+    "ws_proxy": "wsProxy",
+}
+
+
 def deep_merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in extra.items():
@@ -61,7 +70,7 @@ def ccxt_config(cfg: ExchangeConfig) -> dict[str, Any]:
     options: dict[str, Any] = {
         # load only the market type this feed watches (binance/bybit default to all,
         # which is three to eleven extra calls and ambiguous ids like BTCUSDT)
-        "fetchMarkets": {"types": [cfg.market]},
+        "fetchMarkets": {"types": [profile.market_type(cfg.market)]},
         # ccxt keeps the newest N streamed trades and candles per symbol (default 1000
         # each: ~1.25 MB of trade dicts per symbol, hours to fill, hundreds of MB over
         # a large universe). The feeds only read what arrived since their last scan
@@ -79,8 +88,13 @@ def ccxt_config(cfg: ExchangeConfig) -> dict[str, Any]:
         "timeout": cfg.timeout_ms,
         "options": deep_merge(options, cfg.options),
     }
-    if cfg.urls:
-        conf["urls"] = cfg.urls
+    if cfg.urls and not cfg.sandbox:
+        conf["urls"] = cfg.urls  # with sandbox: applied after set_sandbox_mode (create)
+    for key, ccxt_key in PROXY_KEYS.items():
+        if getattr(cfg, key):
+            conf[ccxt_key] = getattr(cfg, key)
+    if cfg.headers:
+        conf["headers"] = dict(cfg.headers)
     if cfg.rate_limit_ms > 0:
         conf["rateLimit"] = cfg.rate_limit_ms
     if cfg.api_key:
@@ -109,6 +123,10 @@ class ExchangeFactory:
         """
         conf = ccxt_config(self.cfg)
         ex = self.cls(conf)
+        if self.cfg.sandbox:
+            # copies urls['test'] over urls['api']: before the operator's urls, which
+            # would otherwise be undone
+            ex.set_sandbox_mode(True)
         if self.cfg.urls:
             # the constructor deep-merges, but binance keeps urls['api'] under 'api';
             # assigning after construction is the documented belt-and-braces

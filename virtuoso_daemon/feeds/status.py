@@ -144,7 +144,9 @@ class FeedHealth:
             return "; ".join(parts)[:600]
         return self.note
 
-    def snapshot(self, symbols: list[str], paused_symbols: list[str]) -> FeedStatus:
+    def snapshot(
+        self, symbols: list[str], paused_symbols: list[str], timeframes: list[str] | None = None
+    ) -> FeedStatus:
         now = time.time()
         return FeedStatus(
             exchange=self.exchange,
@@ -160,6 +162,7 @@ class FeedHealth:
             detail=self.detail(now),
             gaps={s: dict(by_tf) for s, by_tf in self.gaps.items()},
             unknown_symbols=list(self.unknown_symbols),
+            timeframes=list(timeframes or []),
             ts=now,
         )
 

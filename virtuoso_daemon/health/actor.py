@@ -38,6 +38,7 @@ from typing import Any, ClassVar
 import aiohttp
 import anyio
 import anyio.abc
+import msgspec
 
 from virtuoso_daemon.core.bus import Topics
 from virtuoso_daemon.core.config import Config, ExchangeConfig, HealthConfig
@@ -244,7 +245,7 @@ class HealthMonitorActor:
         statuses: dict[str, FeedStatus] = rt.views.value(STATUS_VIEW) or {}
         names: set[str] = set()
         for ex in rt.config.exchanges:
-            status = statuses.get(ex.name)
+            status = self._fresh(statuses.get(ex.name))
             seen = self._first_seen(ex.name, status, now)
             out.append(checks.exchange_check(status, ex, now, self.started))
             data = checks.data_checks(status, ex, cfg, now, seen)
@@ -267,6 +268,17 @@ class HealthMonitorActor:
         drops, worst_sub = self._actor_drops()
         out.append(checks.bus_check(self.drops_window.add(drops, mono), worst_sub, cfg))
         return out
+
+    def _fresh(self, status: FeedStatus | None) -> FeedStatus | None:
+        """The feed's published status with its newest message times as of now (the
+        status goes out on change and every heartbeat; the times move in between)."""
+        if status is None:
+            return None
+        stats = self.rt.stats.get(f"feeds:{status.exchange}")
+        last = stats().get("last_by_kind") if stats is not None else None
+        if not last or last == status.last_by_kind:
+            return status
+        return msgspec.structs.replace(status, last_by_kind=dict(last))
 
     def _first_seen(self, exchange: str, status: FeedStatus | None, now: float) -> dict[str, float]:
         seen = self.first_seen.setdefault(exchange, {})

@@ -15,6 +15,7 @@ from typing import Any
 
 from virtuoso_daemon.core.config import ExchangeConfig, HealthConfig
 from virtuoso_daemon.core.messages import FeedStatus, HealthCheck, HealthStatus
+from virtuoso_daemon.feeds.context import DERIVATIVE_KINDS
 from virtuoso_daemon.health.hold import grade, worst
 from virtuoso_daemon.health.sources import ApiProbe, DiskReading, MemoryReading
 
@@ -111,7 +112,11 @@ def exchange_check(
             name, "exchange", st, "starting", None, f"no status from the feed yet ({waited:.0f}s)"
         )
     errors = sum(status.errors.values())
-    fallback = sorted(k for k, m in status.modes.items() if m == "rest") if ex.streaming else []
+    # kinds that could stream but run on REST (funding and open interest are REST only)
+    fallback = sorted(
+        k for k, m in status.modes.items() if m == "rest" and k not in DERIVATIVE_KINDS
+    )
+    fallback = fallback if ex.streaming else []
     parts: list[str] = [status.state]
     if errors:
         parts.append(f"{errors} errors")

@@ -82,51 +82,43 @@ def _not_allowed(request: web.Request, allowed: set[str]) -> web.Response:
 
 def json_errors(handler: Handler, recorder: RouteRecorder | None = None) -> Handler:
     """``handler`` answering every failure as a JSON error (see the module docstring);
-    with a ``recorder``, every answer is counted and timed there (``/metrics``)."""
-    if recorder is None:
-        return _guarded(handler)
-    guarded = _guarded(handler)
-    observe = recorder.observe
+    with a ``recorder``, every answer is counted and timed there (``/metrics``), in the
+    same coroutine (no extra layer on the hot paths: ~1 us a request)."""
+    observe = recorder.observe if recorder is not None else None
     clock = time.perf_counter
 
     @functools.wraps(handler)
-    async def timed(request: web.Request) -> web.StreamResponse:
-        start = clock()
-        try:
-            response = await guarded(request)
-        except web.HTTPException as exc:  # a redirect: raised for aiohttp to answer
-            observe(exc.status, clock() - start)
-            raise
-        observe(response.status, clock() - start)
-        return response
-
-    return timed
-
-
-def _guarded(handler: Handler) -> Handler:
-    @functools.wraps(handler)
     async def guarded(request: web.Request) -> web.StreamResponse:
+        start = clock()
+        response: web.StreamResponse
         try:
-            return await handler(request)
+            response = await handler(request)
         except ApiError as exc:
-            return error_response(exc.status, exc.code, exc.message)
+            response = error_response(exc.status, exc.code, exc.message)
         except web.HTTPMethodNotAllowed as exc:
-            return _not_allowed(request, set(exc.allowed_methods))
+            response = _not_allowed(request, set(exc.allowed_methods))
         except web.HTTPException as exc:
-            if exc.status < 400:
+            if exc.status < 400:  # a redirect: raised for aiohttp to answer
+                if observe is not None:
+                    observe(exc.status, clock() - start)
                 raise
-            return _http_error(request, exc)
+            response = _http_error(request, exc)
         except (web.RequestPayloadError, HttpProcessingError) as exc:  # the body
-            return error_response(400, "bad_request", f"cannot read the request body: {exc}")
+            response = error_response(400, "bad_request", f"cannot read the request body: {exc}")
         except ConnectionError:
             transport = request.transport
             if transport is not None and not transport.is_closing():
                 raise  # not the client's connection: a bug below, answered as one
             log.debug("client went away during %s %s", request.method, request.path)
-            return error_response(400, "bad_request", "the client went away")
+            response = error_response(400, "bad_request", "the client went away")
         except Exception:
             log.exception("unhandled error in %s %s", request.method, request.path)
-            return error_response(500, "internal_error", "internal server error (see daemon log)")
+            response = error_response(
+                500, "internal_error", "internal server error (see daemon log)"
+            )
+        if observe is not None:
+            observe(response.status, clock() - start)
+        return response
 
     return guarded
 

@@ -4,11 +4,13 @@ Demo mode is resolved before the supervisor starts, by :func:`simulated_exchange
 it starts :class:`~virtuoso_daemon.sim.Simulator` on loopback with the ``[demo]``
 config and gives back a resolver that replaces the config's exchanges with the
 simulator's, real URLs included (:func:`demo_exchanges`: a Binance spot feed
-``sim-spot`` over every simulated market and, with perpetuals on, a USD-M feed
-``sim-perp``). The process applies it to the start-up config and keeps it on the
-runtime for reloads, so no reader ever checks ``daemon.demo``: the feeds, the store
-and the queries see an ordinary config. The feeds run their real ccxt code against
-the simulator; nothing here is a shortcut.
+``sim-spot`` over every simulated market and, with perpetuals on, a perpetuals
+feed ``sim-perp``: Binance USD-M, or OKX v5 USDT swaps with
+``demo.perp_dialect = "okx"``, two exchanges of one simulated market in one
+daemon). The process applies it to the start-up config and keeps it on the runtime
+for reloads, so no reader ever checks ``daemon.demo``: the feeds, the store and the
+queries see an ordinary config. The feeds run their real ccxt code against the
+simulator; nothing here is a shortcut.
 """
 
 from __future__ import annotations
@@ -37,7 +39,11 @@ def sim_config(demo: DemoConfig) -> Any:
     from virtuoso_daemon.sim import SimConfig
 
     return SimConfig(
-        seed=demo.seed, n_alts=demo.n_alts, speed=demo.speed, perpetuals=demo.perpetuals
+        seed=demo.seed,
+        n_alts=demo.n_alts,
+        speed=demo.speed,
+        perpetuals=demo.perpetuals,
+        dialects=("binance", "okx") if demo.perp_dialect == "okx" else ("binance",),
     )
 
 
@@ -47,16 +53,20 @@ def demo_feed_names(demo: DemoConfig) -> list[str]:
 
 def demo_exchanges(base_url: str, demo: DemoConfig) -> list[ExchangeConfig]:
     """The feeds that watch the in-process simulator at ``base_url``."""
-    from virtuoso_daemon.sim import ccxt_overrides
+    from virtuoso_daemon.sim import ccxt_overrides, okx_overrides
     from virtuoso_daemon.sim.universe import Universe
 
     universe = Universe(sim_config(demo))
     feeds: list[tuple[str, MarketType, str, Kind]] = [(SPOT_FEED, "spot", "binance", "spot")]
     if demo.perpetuals:
-        feeds.append((PERP_FEED, "linear", "binanceusdm", "futures"))
+        perp_id = "okx" if demo.perp_dialect == "okx" else "binanceusdm"
+        feeds.append((PERP_FEED, "linear", perp_id, "futures"))
     out = []
     for name, market, ccxt_id, kind in feeds:
-        overrides = ccxt_overrides(base_url, market)
+        if ccxt_id == "okx":
+            overrides = okx_overrides(base_url, market)
+        else:
+            overrides = ccxt_overrides(base_url, market)
         out.append(
             ExchangeConfig(
                 name=name,

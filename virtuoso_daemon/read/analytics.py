@@ -194,6 +194,8 @@ def beta(
         # symbol -> candles of this timeframe missing from its history (n_obs counts
         # only what is there): reported, never filled in
         "gaps": queries.candle_gaps(rt, ex, tf),
+        # every configured timeframe -> windows, so a client can ask for each of them
+        "windows": configured_windows(rt),
     }
 
 

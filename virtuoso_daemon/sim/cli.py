@@ -17,9 +17,9 @@ from virtuoso_daemon.sim.server import Simulator
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="virtuoso-sim",
-        description="A simulated Binance exchange (spot /api/v3 and USD-M futures /fapi/v1 "
-        "REST, websocket streams) with a factor-model market, ground truth at /__sim/truth "
-        "and faults on demand at /__sim/faults.",
+        description="A simulated exchange (Binance: spot /api/v3 and USD-M futures /fapi/v1; "
+        "OKX v5: /api/v5 and /ws/v5; REST and websocket streams) with a factor-model "
+        "market, ground truth at /__sim/truth and faults on demand at /__sim/faults.",
         epilog="Point ccxt at it with virtuoso_daemon.sim.ccxt_overrides(base_url, 'spot').",
     )
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
@@ -38,6 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=0.25,
         help="wall seconds between market steps and pushes (default 0.25)",
+    )
+    p.add_argument(
+        "--dialect",
+        default="binance",
+        help="API(s) to serve on the port: binance, okx, or binance,okx (default binance)",
     )
     p.add_argument("--no-perpetuals", action="store_true", help="list spot markets only")
     p.add_argument(
@@ -65,6 +70,7 @@ def config_from_args(ns: argparse.Namespace) -> SimConfig:
         tick_interval=ns.tick_interval,
         perpetuals=not ns.no_perpetuals,
         rate_limits=not ns.no_rate_limit,
+        dialects=tuple(d.strip().lower() for d in ns.dialect.split(",") if d.strip()),
     )
 
 
@@ -88,7 +94,12 @@ def main(argv: list[str] | None = None) -> int:
     if ns.speed <= 0 or ns.tick_interval <= 0:
         print("virtuoso-sim: --speed and --tick-interval must be positive", file=sys.stderr)
         return 2
-    sim = Simulator(config_from_args(ns))
+    try:
+        config = config_from_args(ns)
+    except ValueError as err:  # e.g. an unknown --dialect
+        print(f"virtuoso-sim: {err}", file=sys.stderr)
+        return 2
+    sim = Simulator(config)
     options = anyio_backend_options("uvloop")
     try:
         anyio.run(_run, sim, ns.host, ns.port, backend="asyncio", backend_options=options)

@@ -1,5 +1,9 @@
 """Pointing ccxt at the simulator: URL overrides and a ready-made exchange factory.
 
+Binance dialect: :func:`ccxt_overrides` / :func:`make_ccxt_exchange`; OKX dialect:
+:func:`okx_overrides` / :func:`make_okx_exchange` (``ccxt.okx``: ``urls.api.rest`` and
+``urls.api.ws``).
+
 Only ``urls['api']`` entries (REST and ``ws``) and options are overridden; no ccxt
 method is patched. ccxt decides spot-or-not from the websocket URL (a spot URL must
 contain ``/stream``) and rewrites a linear base ending in ``/ws`` to
@@ -75,3 +79,31 @@ def make_ccxt_exchange(
         import ccxt.async_support as module
     cls = module.binance if market == "spot" else module.binanceusdm
     return cls(config)
+
+
+def okx_overrides(base_url: str, market: Market) -> dict[str, Any]:
+    """The config fragment for a ccxt ``okx`` on the simulator's OKX dialect: spot
+    (``market="spot"``) or USDT swaps (``market="linear"``)."""
+    if market not in ("spot", "linear"):
+        raise ValueError(f"market must be 'spot' or 'linear', not {market!r}")
+    base = base_url.rstrip("/")
+    ws = "ws" + base[4:] if base.startswith("http") else base
+    return {
+        "urls": {"api": {"rest": base, "ws": f"{ws}/ws/v5"}},
+        "options": {
+            "fetchMarkets": {"types": ["spot" if market == "spot" else "swap"]},
+            "defaultType": "spot" if market == "spot" else "swap",
+        },
+    }
+
+
+def make_okx_exchange(
+    base_url: str, market: Market, *, pro: bool = True, **extra_config: Any
+) -> Any:
+    """A ccxt ``okx`` configured against the simulator's OKX dialect (close it)."""
+    config = _deep_merge(okx_overrides(base_url, market), extra_config)
+    if pro:
+        import ccxt.pro as module
+    else:
+        import ccxt.async_support as module
+    return module.okx(config)

@@ -14,6 +14,9 @@ class SimConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Everything the simulator can be told; see ``docs/sim.md`` for the model behind it."""
 
     seed: int = 42
+    # APIs served on the one port: "binance" (/api/v3, /fapi, /ws, /stream, /fstream)
+    # and/or "okx" (/api/v5, /ws/v5); both from the same market
+    dialects: tuple[str, ...] = ("binance",)
     n_alts: int = 40
     # explicit base assets, e.g. ["ETH", "SOL"]; BTC (the factor) is always added first
     symbols: list[str] | None = None
@@ -65,6 +68,8 @@ class SimConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ws_send_queue: int = 256  # ticks of unsent data before a slow consumer is dropped
 
     def __post_init__(self) -> None:
+        if not self.dialects or set(self.dialects) - {"binance", "okx"}:
+            raise ValueError("dialects: one or both of 'binance', 'okx'")
         if self.speed <= 0 or self.tick_interval <= 0:
             raise ValueError("speed and tick_interval must be positive")
         if self.n_alts < 0 or self.history_candles < 1 or self.book_levels < 20:

@@ -1,9 +1,11 @@
 """The simulator: one aiohttp app serving REST, websockets and the ``/__sim`` side channel.
 
-:class:`Simulator` wires the :class:`~.model.Engine` to :class:`~.rest.RestApi` and
-:class:`~.ws.Hub`, runs the market clock (one engine tick and one websocket fan-out
-every ``tick_interval`` wall seconds) and applies faults and rate limits in a guard
-around each Binance endpoint.
+:class:`Simulator` wires the :class:`~.model.Engine` to each dialect's REST handlers
+and websocket hub (Binance: :class:`~.rest.RestApi`, :class:`~.ws.Hub`; OKX v5:
+:mod:`.okx`, paths that do not overlap Binance's, so both can be served at once:
+``SimConfig.dialects``), runs the market clock (one engine tick and one websocket
+fan-out every ``tick_interval`` wall seconds) and applies faults and rate limits in a
+guard around each endpoint.
 
 Side channel (never rate limited or faulted):
 
@@ -20,7 +22,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import anyio
@@ -33,6 +35,8 @@ from virtuoso_daemon.sim import encode
 from virtuoso_daemon.sim.config import SimConfig
 from virtuoso_daemon.sim.faults import Fault, FaultBoard, parse_faults
 from virtuoso_daemon.sim.model import Engine
+from virtuoso_daemon.sim.okx.rest import OkxRest
+from virtuoso_daemon.sim.okx.ws import OkxHub
 from virtuoso_daemon.sim.ratelimit import RateLimiter, Verdict, request_weight
 from virtuoso_daemon.sim.rest import JSON, Handler, RestApi
 from virtuoso_daemon.sim.universe import Kind
@@ -47,7 +51,8 @@ TICK_LEAD_WINDOW = 32  # ticks whose compute time sets the lead
 
 
 class Simulator:
-    """A simulated Binance (spot + USD-M perpetuals) on one port."""
+    """A simulated exchange (spot + USD-M perpetuals) on one port, in the Binance and/or
+    OKX v5 dialect."""
 
     def __init__(self, config: SimConfig = SimConfig()) -> None:
         self.config = config
@@ -63,6 +68,9 @@ class Simulator:
         self.hub = Hub(self.engine, self.faults, config)
         self.rest = RestApi(self.engine, config, self.now_ms)
         self.rest.faults = self.faults
+        self.okx_rest = OkxRest(self.engine, self.faults)
+        self.okx_hub = OkxHub(self.engine, self.faults, config)
+        self.hubs: list[Any] = [self.hub, self.okx_hub]
         self.base_url = ""
         self.requests = 0
         self._anchor: tuple[float, int] | None = None
@@ -114,16 +122,19 @@ class Simulator:
             await anyio.sleep(max(0.0, push_at - lead - time.monotonic()))
             started = time.monotonic()
             self.engine.tick(max(self.engine.t_ms, self._clock_ms(push_at)))
-            tickers, rest = self.hub.prepare("tickers"), self.hub.prepare("rest")
+            tickers = [hub.prepare("tickers") for hub in self.hubs]
+            rest = [hub.prepare("rest") for hub in self.hubs]
             took.append(time.monotonic() - started)
             await anyio.sleep(max(0.0, push_at - time.monotonic()))
-            self.hub.apply_faults()
-            self.hub.send(tickers)
+            for hub, batch in zip(self.hubs, tickers, strict=True):
+                hub.apply_faults()
+                hub.send(batch)
             # let the writers send the tickers before the rest: a bare checkpoint is
             # not enough on uvloop, which flushes socket writes only when the loop
             # goes idle (measured: tickers left 5-10 ms late)
             await anyio.sleep(TICKER_HEAD_START)
-            self.hub.send(rest)
+            for hub, batch in zip(self.hubs, rest, strict=True):
+                hub.send(batch)
             push_at += interval
 
     # -- public API -------------------------------------------------------------------------
@@ -177,7 +188,8 @@ class Simulator:
         if not isinstance(fault, Fault):
             fault = msgspec.convert(dict(fault), Fault)
         fault_id = self.faults.add(fault)
-        self.hub.apply_faults()
+        for hub in self.hubs:
+            hub.apply_faults()
         return fault_id
 
     def clear_faults(self) -> None:
@@ -199,9 +211,10 @@ class Simulator:
             "tick": self.engine.tick_no,
             "speed": self.config.speed,
             "requests": self.requests,
-            "ws_connections": len(self.hub.conns),
-            "ws_connections_total": self.hub.connections_total,
-            "ws_messages_sent": self.hub.messages_sent,
+            "dialects": list(self.config.dialects),
+            "ws_connections": sum(len(h.conns) for h in self.hubs),
+            "ws_connections_total": sum(h.connections_total for h in self.hubs),
+            "ws_messages_sent": sum(h.messages_sent for h in self.hubs),
             "markets": len(self.engine.markets),
             # the last step (engine tick + encoding) and how far ahead ticks are computed
             "step_ms": round(self._step_times[-1] * 1000, 2),
@@ -210,26 +223,43 @@ class Simulator:
 
     # -- app --------------------------------------------------------------------------------
 
-    def _guard(self, kind: Kind, endpoint: str, handler: Handler) -> Handler:
-        """Wrap a Binance endpoint: faults first, then the request-weight limit."""
+    def _guard(
+        self,
+        kind: Kind,
+        endpoint: str,
+        handler: Handler,
+        kind_of: Callable[[web.Request], Kind] | None = None,
+    ) -> Handler:
+        """Wrap an endpoint: faults first, then the request-weight limit.
+
+        ``kind_of``: where one path serves both markets (OKX), which one a request is
+        for; such endpoints cost one unit and answer OKX's 429 when over the limit.
+        """
         faults, limiter = self.faults, self.limiter
-        limit = limiter.limits[kind]
 
         async def guarded(request: web.Request) -> web.StreamResponse:
             self.requests += 1
-            fault = faults.rest(kind, request.path) if faults.active else None
+            market = kind_of(request) if kind_of is not None else kind
+            fault = faults.rest(market, request.path) if faults.active else None
             if fault is not None:
-                early = await self._apply_fault(fault)
+                early = await self._apply_fault(fault, okx=kind_of is not None)
                 if early is not None:
                     return early
             if not limiter.enabled:
                 resp = await handler(request)
             else:
-                verdict = limiter.charge(
-                    request.remote or "?", kind, request_weight(kind, endpoint, request.query)
-                )
+                weight = 1 if kind_of is not None else request_weight(kind, endpoint, request.query)
+                verdict = limiter.charge(request.remote or "?", market, weight)
                 if verdict.status != 200:
-                    return self._limited(verdict, limit)
+                    if kind_of is not None:
+                        return web.Response(
+                            status=429,
+                            content_type=JSON,
+                            body=encode.dumps(
+                                {"code": "50011", "msg": "Too Many Requests", "data": []}
+                            ),
+                        )
+                    return self._limited(verdict, limiter.limits[market])
                 resp = await handler(request)
                 resp.headers["X-MBX-USED-WEIGHT-1M"] = str(verdict.used)
             if (
@@ -279,8 +309,15 @@ class Simulator:
             ),
         )
 
-    async def _apply_fault(self, fault: Fault) -> web.StreamResponse | None:
+    async def _apply_fault(self, fault: Fault, *, okx: bool = False) -> web.StreamResponse | None:
         kind = fault.kind
+        if okx and kind in ("http_429", "http_418"):  # OKX has no ban status: 429, 50011
+            return web.Response(
+                status=429,
+                content_type=JSON,
+                headers={"Retry-After": str(fault.retry_after)},
+                body=encode.dumps({"code": "50011", "msg": "Too Many Requests", "data": []}),
+            )
         if kind == "outage":
             return web.Response(
                 status=503,
@@ -362,10 +399,24 @@ class Simulator:
 
     def build_app(self) -> web.Application:
         app = web.Application()
-        for path, kind, endpoint, handler in self.rest.routes():
-            app.router.add_get(path, self._guard(kind, endpoint, handler))
-        for path in ("/ws", "/ws/{tail:.*}", "/stream", "/stream/{tail:.*}", "/fstream/{tail:.*}"):
-            app.router.add_get(path, self.hub.handle)
+        dialects = self.config.dialects
+        if "okx" in dialects:  # before Binance's /ws/{tail}, which would take /ws/v5
+            kind_of = self.okx_rest.kind_of
+            for path, endpoint, handler in self.okx_rest.routes():
+                app.router.add_get(path, self._guard("spot", endpoint, handler, kind_of))
+            for path in ("/ws/v5/public", "/ws/v5/business"):
+                app.router.add_get(path, self.okx_hub.handle)
+        if "binance" in dialects:
+            for path, kind, endpoint, handler in self.rest.routes():
+                app.router.add_get(path, self._guard(kind, endpoint, handler))
+            for path in (
+                "/ws",
+                "/ws/{tail:.*}",
+                "/stream",
+                "/stream/{tail:.*}",
+                "/fstream/{tail:.*}",
+            ):
+                app.router.add_get(path, self.hub.handle)
         app.router.add_get("/__sim/truth", self._truth)
         app.router.add_get("/__sim/stats", self._stats)
         app.router.add_get("/__sim/faults", self._faults_get)
@@ -395,16 +446,20 @@ class Simulator:
             self.base_url = f"http://{shown}:{bound}"
             self._start_clock()
             ws = "ws" + self.base_url[4:]
+            base, parts = self.base_url, []
+            if "binance" in self.config.dialects:
+                parts.append(
+                    f"REST spot {base}/api/v3 futures {base}/fapi/v1, "
+                    f"websockets spot {ws}/ws futures {ws}/fstream/ws"
+                )
+            if "okx" in self.config.dialects:
+                parts.append(f"okx REST {base}/api/v5, websockets {ws}/ws/v5")
             log.info(
-                "virtuoso-sim listening: REST spot %s/api/v3 futures %s/fapi/v1, "
-                "websockets spot %s/ws futures %s/fstream/ws, truth %s/__sim/truth, "
-                "faults %s/__sim/faults (seed=%d, %d markets, speed=%g)",
-                self.base_url,
-                self.base_url,
-                ws,
-                ws,
-                self.base_url,
-                self.base_url,
+                "virtuoso-sim listening: %s, truth %s/__sim/truth, faults %s/__sim/faults "
+                "(seed=%d, %d markets, speed=%g)",
+                "; ".join(parts),
+                base,
+                base,
                 self.config.seed,
                 len(self.engine.markets),
                 self.config.speed,
@@ -416,7 +471,8 @@ class Simulator:
         finally:
             with anyio.CancelScope(shield=True):
                 with anyio.move_on_after(1.0):
-                    await self.hub.close_all()
+                    for hub in self.hubs:
+                        await hub.close_all()
                 await runner.cleanup()
 
     @contextlib.asynccontextmanager

@@ -9,7 +9,8 @@
 - Klines: 300 per request, paged with ``after``/``before`` (exclusive bounds on the
   open time; ccxt turns ``since`` into the window ``[since, since + 300 candles)``),
   so an empty page is an empty window, not the end of history.
-- Market ids ``BTC-USDT`` (spot) and ``BTC-USDT-SWAP`` (perpetuals).
+- Market ids ``BTC-USDT`` (spot) and ``BTC-USDT-SWAP`` (perpetuals); ccxt's
+  ``fetchMarkets`` types are ``spot`` and ``swap`` (not ``linear``).
 """
 
 from __future__ import annotations
@@ -23,5 +24,6 @@ PROFILE = ExchangeProfile(
     streams_per_connection={"spot": 100, "linear": 100},
     kline_page={"spot": 300, "linear": 300},
     kline_windowed=True,
+    market_types={"spot": "spot", "linear": "swap"},
     id_format={"spot": "BTC-USDT", "linear": "BTC-USDT-SWAP"},
 )

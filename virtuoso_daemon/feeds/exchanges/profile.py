@@ -36,6 +36,9 @@ class ExchangeProfile:
     answer is an empty window, not the end of history (binance: "the first ``page``
     candles from ``since`` on", where empty means nothing later).
 
+    ``market_types``: market -> the type ccxt's ``fetchMarkets`` option takes for it
+    (binance and bybit: "spot" / "linear"; okx: "spot" / "swap").
+
     ``options``: ccxt options this exchange needs (the operator's override them).
 
     ``id_format``: market -> how the exchange spells a market id (documentation,
@@ -49,6 +52,7 @@ class ExchangeProfile:
     streams_per_connection: Mapping[str, int] = field(default_factory=dict)
     kline_page: Mapping[str, int] = field(default_factory=dict)
     kline_windowed: bool = False
+    market_types: Mapping[str, str] = field(default_factory=dict)
     options: Mapping[str, Any] = field(default_factory=dict)
     id_format: Mapping[str, str] = field(default_factory=dict)
 
@@ -61,6 +65,9 @@ class ExchangeProfile:
             if depth >= wanted:
                 return depth
         return allowed[-1]
+
+    def market_type(self, market: str) -> str:
+        return self.market_types.get(market, market)
 
     def streams(self, market: str) -> int:
         return self.streams_per_connection.get(market, DEFAULT_STREAMS)

@@ -1,0 +1,146 @@
+"""The feeds on both simulator dialects (Binance and OKX v5), spot and perpetuals.
+
+The same behaviour is asked of each: every kind streams for every symbol, the
+backfill pages the simulator's history, perpetuals get funding and open interest,
+and the feed's status says ``connected`` with every kind on its stream.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import pytest
+
+from tests.feeds.env import by_symbol, feed_env
+from virtuoso_daemon.core.bus import Topics
+from virtuoso_daemon.core.messages import (
+    Candle,
+    CandleBatch,
+    Funding,
+    OpenInterest,
+    OrderBookTop,
+    Ticker,
+    Trade,
+)
+from virtuoso_daemon.sim import SimConfig
+
+SPOT = ["BTC/USDT", "ETH/USDT", "SOL/USDT"]
+PERPS = ["BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT"]
+KINDS = ("tickers", "ohlcv", "trades", "orderbook")
+
+
+def sim_config() -> SimConfig:
+    return SimConfig(seed=9, n_alts=2, speed=60.0, dialects=("binance", "okx"))
+
+
+def _every(env: Any, topic: str, kind: type, symbols: list[str], n: int) -> bool:
+    got = by_symbol(env.rec.get(topic), kind)
+    return all(len(got.get(s, [])) >= n for s in symbols)
+
+
+@pytest.mark.parametrize("dialect", ["binance", "okx"])
+@pytest.mark.parametrize(("market", "symbols"), [("spot", SPOT), ("linear", PERPS)])
+async def test_every_kind_streams_and_history_is_backfilled(
+    dialect: str, market: str, symbols: list[str]
+) -> None:
+    feed = {
+        "dialect": dialect,
+        "symbols": symbols,
+        "backfill_candles": 400,
+        "derivatives_refresh": 0.5,
+    }
+    async with feed_env(("x", market, feed), sim_config=sim_config()) as env:
+        for topic, kind, n in (
+            (Topics.TICKERS, Ticker, 5),
+            (Topics.TRADES, Trade, 5),
+            (Topics.ORDERBOOK, OrderBookTop, 3),
+            (Topics.CANDLES, Candle, 3),
+        ):
+            await env.wait_for(
+                functools.partial(_every, env, topic, kind, symbols, n), 20, kind.__name__
+            )
+        for top in by_symbol(env.rec.get(Topics.ORDERBOOK), OrderBookTop).values():
+            assert top[-1].bids[0][0] < top[-1].asks[0][0] and len(top[-1].bids) == 5
+
+        def history() -> bool:
+            got = by_symbol(env.rec.get(Topics.CANDLE_HISTORY), CandleBatch)
+            return all(sum(len(b.rows) for b in got.get(s, [])) >= 399 for s in symbols)
+
+        await env.wait_for(history, 20, "400 candles of history per symbol")
+        if market == "linear":
+            await env.wait_for(
+                lambda: _every(env, Topics.FUNDING, Funding, symbols, 1), 15, "funding"
+            )
+            await env.wait_for(
+                lambda: _every(env, Topics.OPEN_INTEREST, OpenInterest, symbols, 1), 15, "OI"
+            )
+        status = env.status("x")
+        assert {k: status.modes[k] for k in KINDS} == dict.fromkeys(KINDS, "stream"), status
+        assert status.state == "connected", status.detail
+        assert status.gaps == {} and status.unknown_symbols == []
+
+
+async def test_an_outage_of_okx_swaps_leaves_binance_spot_flowing_and_each_status_right() -> None:
+    spot = {"symbols": SPOT, "kinds": ["tickers"], "backfill_candles": 0}
+    perps = {
+        "dialect": "okx",
+        "symbols": PERPS,
+        "kinds": ["tickers"],
+        "backfill_candles": 0,
+        "derivatives_refresh": 0.5,
+    }
+    async with feed_env(
+        ("bin-spot", "spot", spot), ("okx-perp", "linear", perps), sim_config=sim_config()
+    ) as env:
+
+        def state(name: str) -> str:
+            st = env.status(name)
+            return st.state if st is not None else "none"
+
+        await env.wait_for(
+            lambda: state("bin-spot") == state("okx-perp") == "connected", 20, "both connected"
+        )
+        await env.inject(kind="outage", market="futures")  # OKX swaps only
+        await env.wait_for(lambda: state("okx-perp") in ("down", "degraded"), 20, "okx down")
+        env.rec.clear()
+        await env.wait_for(
+            lambda: _every(env, Topics.TICKERS, Ticker, SPOT, 3), 10, "spot tickers meanwhile"
+        )
+        assert state("bin-spot") == "connected"
+        assert not any(t.exchange == "okx-perp" for t in env.rec.get(Topics.TICKERS))
+        await env.clear_faults()
+        await env.wait_for(lambda: state("okx-perp") == "connected", 30, "okx recovers")
+
+
+@pytest.mark.parametrize("dialect", ["binance", "okx"])
+async def test_silent_streams_fall_back_to_rest_and_come_back(dialect: str) -> None:
+    feed = {
+        "dialect": dialect,
+        "symbols": SPOT,
+        "kinds": ["tickers"],
+        "backfill_candles": 0,
+        "silent_timeout": 0.8,
+        "stream_retry": 2.0,
+        "poll_interval": 0.3,
+    }
+    async with feed_env(("x", "spot", feed), sim_config=sim_config()) as env:
+
+        def mode() -> str | None:
+            st = env.status("x")
+            return st.modes.get("tickers") if st is not None else None
+
+        await env.wait_for(
+            lambda: mode() == "stream" and env.status("x").last_message_ts, 15, "stream"
+        )
+        await env.inject(kind="ws_silent")
+        # three silent sessions in a row: REST takes over, and says so
+        await env.wait_for(lambda: mode() == "rest", 20, "REST fallback")
+        # REST data flows, but not as wanted
+        await env.wait_for(lambda: env.status("x").state == "degraded", 10, "degraded")
+        env.rec.clear()
+        await env.wait_for(lambda: _every(env, Topics.TICKERS, Ticker, SPOT, 2), 10, "REST tickers")
+        await env.clear_faults()
+        # stream_retry later it streams again
+        await env.wait_for(lambda: mode() == "stream", 15, "back to streaming")
+        await env.wait_for(lambda: env.status("x").state == "connected", 10, "connected")
