@@ -198,3 +198,17 @@ async def test_an_alerts_subscription_on_the_socket_gets_every_change() -> None:
                 if len(got) == 2:
                     break
     assert got == ["firing", "resolved"]
+
+
+async def test_an_open_stream_ends_when_the_daemon_stops_and_does_not_hold_it_up() -> None:
+    async with aiohttp.ClientSession() as http:
+        async with running_daemon(alerts_config(), alert_specs(http=True)) as d:
+            resp = await http.get(f"{d.base_url}/api/signals/stream")
+            await resp.content.readline()  # the stream is open
+            stopping = anyio.current_time()
+        stopped_in = anyio.current_time() - stopping
+        with anyio.fail_after(5):
+            rest = await resp.content.read()  # the server ended it: EOF, not a hang
+        resp.close()
+    assert rest.strip() == b""  # the rest of the opening comment, then the end
+    assert stopped_in < 1.0  # the HTTP thread's stop budget is 2 s; a held stream used it all

@@ -160,3 +160,15 @@ def test_a_bad_destination_is_a_config_error_naming_the_key(dest: dict[str, str]
         test_config(alerts={"destinations": [dest]})
     assert key in str(err.value)
     assert "example.com" not in str(err.value)  # the URL may hold a secret
+
+
+async def test_a_receiver_that_never_answers_times_out_and_the_message_is_retried() -> None:
+    hook = Receiver(hang=True)
+    async with receivers(hook):
+        cfg = alerts_config([webhook("hook", hook, timeout=0.2, max_attempts=2, **FAST)])
+        async with running_daemon(cfg, alert_specs()) as d:
+            await publish(d, condition())
+            courier = manager(d).couriers["hook"]
+            await wait_until(lambda: courier.failed == 1)
+    assert hook.attempts == 2
+    assert courier.last_error == "TimeoutError"

@@ -37,6 +37,10 @@ from virtuoso_daemon.read.contract import Query, QueryArgs, args_from_strings, r
 routes = web.RouteTableDef()
 
 KEEPALIVE = 15.0  # s between SSE comments that keep proxies from closing the stream
+#: the open streams' queues, per app: ended (a None) when the server shuts down, so
+#: an open stream never holds the daemon's shutdown up
+StreamQueue = asyncio.Queue[Alert | None]
+STREAMS: web.AppKey[set[StreamQueue]] = web.AppKey("alert_streams")
 STREAM_QUEUE = 1000  # alerts buffered per SSE client before it loses some (counted)
 _encode = msgspec.json.Encoder().encode
 
@@ -79,6 +83,23 @@ write_route("/api/signals/silences", read.silence_add, read.SilenceArgs, status=
 write_route("/api/signals/silences/{id}", read.silence_remove, read.SilenceIdArgs, method="DELETE")
 
 
+def install(app: web.Application) -> None:
+    """Called by the app factory: the registry of open streams and its shutdown hook."""
+    app[STREAMS] = set()
+    app.on_shutdown.append(end_streams)
+
+
+async def end_streams(app: web.Application) -> None:
+    streams: set[StreamQueue] = app[STREAMS]
+    for queue in tuple(streams):
+        while True:
+            try:
+                queue.put_nowait(None)
+                break
+            except asyncio.QueueFull:
+                queue.get_nowait()  # the stream ends: what it had not sent does not matter
+
+
 def _sse(event: str, data: bytes, event_id: str | None = None) -> bytes:
     head = f"id: {event_id}\n" if event_id else ""
     return f"{head}event: {event}\n".encode() + b"data: " + data + b"\n\n"
@@ -96,7 +117,10 @@ async def stream(request: web.Request) -> web.StreamResponse:
     except QueryError as exc:
         raise ApiError(exc.status, exc.code, exc.message) from None
     loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[Alert] = asyncio.Queue(STREAM_QUEUE)
+    queue: StreamQueue = asyncio.Queue(STREAM_QUEUE)
+    # an app built without install() (a test's own) has no registry: streams end with
+    # the client then
+    streams: set[StreamQueue] = request.app.get(STREAMS, set())
     dropped = 0
 
     def put(alert: Alert) -> None:
@@ -118,6 +142,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
             "X-Accel-Buffering": "no",
         }
     )
+    streams.add(queue)
     with rt.bus.tap(Topics.ALERTS, tap, name="http:sse"):
         await resp.prepare(request)
         await resp.write(b": virtuoso alerts\n\n")
@@ -129,9 +154,13 @@ async def stream(request: web.Request) -> web.StreamResponse:
                 except TimeoutError:
                     await resp.write(b": keepalive\n\n")
                     continue
+                if alert is None:  # the server is shutting down
+                    return resp
                 if dropped > reported:
                     await resp.write(_sse("dropped", str(dropped - reported).encode()))
                     reported = dropped
                 await resp.write(_sse("alert", _encode(alert), alert.id))
         except ConnectionError:  # the client went away
             return resp
+        finally:
+            streams.discard(queue)

@@ -56,6 +56,7 @@ def create_app(runtime: Runtime) -> web.Application:
 
     for area in AREAS:
         app.add_routes(dispatched_routes(area(), runtime.metrics, guard))
+    alerts.install(app)  # open alert streams end when the server shuts down
     install_cors(app, config)  # CORS preflights, when api.cors_origins lists origins
     # last: any other path (counted under one label, whatever the path)
     unmatched_recorder = runtime.metrics.route("http", "unmatched", "*")
