@@ -5,6 +5,7 @@ recovered when the fault ends."""
 from __future__ import annotations
 
 from tests.health.feeds_env import FEED, flowing, sim_health_env, time_to_critical
+from tests.health.test_surfaces import get, samples
 
 SILENT = 2.0  # the feed's silent_timeout in these tests
 HEALTH = {"interval": 1.0, "confirm": 0.3, "recover": 1.0}
@@ -24,6 +25,18 @@ FEED_OPTS = {
 async def test_an_exchange_outage_is_critical_within_twice_the_silent_timeout() -> None:
     async with sim_health_env(FEED_OPTS, HEALTH) as (env, sim):
         await flowing(env, ("tickers", "trades"))
+        # /metrics follows the feed: its message counter moves, its data age is there
+        tickers = ("virtuoso_feed_messages_total", (("exchange", FEED), ("kind", "tickers")))
+        first = samples((await get(env, "/metrics"))[1])
+        await env.wait_for(
+            lambda: env.runtime.stats[f"feeds:{FEED}"]()["messages"]["tickers"] > first[tickers],
+            5,
+            "more tickers",
+        )
+        second = samples((await get(env, "/metrics"))[1])
+        assert second[tickers] > first[tickers]
+        age = ("virtuoso_feed_data_age_seconds", (("exchange", FEED), ("kind", "tickers")))
+        assert 0 <= second[age] < SILENT
         took = await time_to_critical(
             env, sim, {"kind": "outage", "duration": 4.0}, f"exchange:{FEED}", 2 * SILENT
         )

@@ -12,6 +12,9 @@ import msgspec
 
 from tests.harness import MemcachedProcess, test_config
 from tests.health.env import NotifyListener, health_env
+from virtuoso_daemon.alerts.actor import AlertManagerActor
+from virtuoso_daemon.core.bus import Topics
+from virtuoso_daemon.core.messages import Alert
 from virtuoso_daemon.core.runtime import Runtime
 from virtuoso_daemon.core.supervisor import ActorSpec
 from virtuoso_daemon.tickers.actor import TickerCacheActor
@@ -129,3 +132,43 @@ async def test_a_failed_actor_withholds_the_watchdog() -> None:
             assert env.daemon.supervisor.watchdog_withheld() == "actor(s) failed: crasher"
     finally:
         notify.close()
+
+
+async def test_health_transitions_become_alerts_through_the_alert_manager(
+    own_memcached: MemcachedProcess,
+) -> None:
+    """The whole path: memcached stopped and started again is one alert firing, then
+    escalated, then resolved (the alert manager's lifecycle, not the monitor's)."""
+    cfg = test_config(memcached=own_memcached, health={**FAST, "cache_down_critical": 1.0})
+    fast = msgspec.structs.replace(cfg.memcached, reconnect_initial=0.05, reconnect_max=0.2)
+    cfg = msgspec.structs.replace(cfg, memcached=fast)
+    specs = [ActorSpec("alerts", AlertManagerActor), ActorSpec("ticker_cache", TickerCacheActor)]
+    async with health_env(cfg, specs) as env:
+        with env.runtime.bus.subscribe(Topics.ALERTS, name="test", maxsize=1000) as alerts:
+            await env.wait_for(
+                lambda: (env.runtime.views.value("cache.state") or {}).get("state") == "up",
+                10,
+                "up",
+            )
+            own_memcached.stop()
+            await env.wait_status("cache", "critical", 10)
+            own_memcached.start()
+            await env.wait_status("cache", "ok", 15)
+            seen: list[Alert] = []
+
+            def resolved() -> bool:
+                while True:
+                    try:
+                        seen.append(alerts.receive_nowait())
+                    except anyio.WouldBlock:
+                        break
+                return any(a.key == "health:cache" and a.event == "resolved" for a in seen)
+
+            await env.wait_for(resolved, 5, "the resolution")
+        events = [(a.event, a.severity) for a in seen if a.key == "health:cache"]
+        assert events == [
+            ("firing", "warning"),
+            ("escalated", "critical"),
+            ("resolved", "critical"),
+        ]
+        assert all(a.kind == "health" for a in seen if a.key == "health:cache")

@@ -111,6 +111,7 @@ class HealthMonitorActor:
         self.started = time.time()
         self.report: HealthReport | None = None
         self.summary = ""
+        self._status_sent: tuple[str, bool] = ("", False)
         self.session: aiohttp.ClientSession | None = None
         self._wake = anyio.Event()
         self._revisit: float | None = None  # wall time a threshold is crossed next
@@ -275,8 +276,11 @@ class HealthMonitorActor:
         if status is None:
             return None
         stats = self.rt.stats.get(f"feeds:{status.exchange}")
-        last = stats().get("last_by_kind") if stats is not None else None
-        if not last or last == status.last_by_kind:
+        try:
+            last = stats().get("last_by_kind") if stats is not None else None
+        except Exception:  # a feed between two lives: its published status will do
+            last = None
+        if not isinstance(last, dict) or not last or last == status.last_by_kind:
             return status
         return msgspec.structs.replace(status, last_by_kind=dict(last))
 
@@ -442,7 +446,10 @@ class HealthMonitorActor:
         rt.views.publish(TRANSITIONS_VIEW, list(self.history))
         if publish_bus:
             rt.bus.publish_nowait(Topics.HEALTH, report)
-        if summary != self.summary:
+        # again once the supervisor is ready: its READY=1 came with a STATUS of its own
+        ready = rt.supervisor is not None and rt.supervisor.ready.is_set()
+        if (summary, ready) != self._status_sent:
+            self._status_sent = (summary, ready)
             self.summary = summary
             rt.notifier.status(summary)
 
