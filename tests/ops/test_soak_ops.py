@@ -39,13 +39,10 @@ pytestmark = pytest.mark.slow
 
 
 def _load_bench() -> ModuleType:
-    path = REPO / "scripts" / "bench_pipeline.py"
-    spec = importlib.util.spec_from_file_location("bench_pipeline", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    """``scripts/bench/stack.py``: the memcached + simulator + daemon stack."""
+    if str(REPO / "scripts") not in sys.path:
+        sys.path.insert(0, str(REPO / "scripts"))
+    return importlib.import_module("bench.stack")
 
 
 def _restart_memcached(stack: Any) -> None:
