@@ -162,3 +162,17 @@ def test_watch_trades_and_orderbook_are_lines_not_json() -> None:
         assert "{" not in line and "sim-spot BTC/USDT" in line
     assert "buy" in t and "0.25 @" in t and "64,123.5" in t
     assert "bid 1.5 @ 64,123" in b and "ask 2 @ 64,124" in b
+
+
+def test_feeds_show_missing_candles_and_unknown_symbols() -> None:
+    feed = {
+        **_feed(3),
+        "gaps": {
+            "C2/USDT": {"1h": [{"start": 0, "end": 7_200_000, "missing": 2, "where": "head"}]}
+        },
+        "unknown_symbols": ["FOO/USDT"],
+    }
+    header, row = render_feeds([feed], argparse.Namespace(symbols=False)).splitlines()[:2]
+    assert header.split()[-2:] == ["GAPS", "DETAIL"] and row.split()[-1] == "2"
+    listed = render_feeds([feed], argparse.Namespace(symbols=True))
+    assert "C2/USDT (gaps), FOO/USDT (unknown)" in listed
