@@ -9,9 +9,13 @@ cd "$(dirname "$0")/.."
 mode="${1:-run}"
 packages=()
 command -v memcached >/dev/null || packages+=(memcached)
+# the master scripts (fix.sh, monitor.sh, deploy.sh) call the API with curl and jq
+command -v curl >/dev/null || packages+=(curl)
+command -v jq >/dev/null || packages+=(jq)
 if [ "$mode" = "--test" ]; then
     command -v tmux >/dev/null || packages+=(tmux)
     command -v rsync >/dev/null || packages+=(rsync)  # the remote-backup tests run a real rsync daemon
+    command -v shellcheck >/dev/null || packages+=(shellcheck)  # tests/ops/test_scripts.py
 fi
 
 if [ ${#packages[@]} -gt 0 ]; then

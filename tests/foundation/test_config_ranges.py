@@ -134,6 +134,13 @@ def test_check_config_exits_2_with_one_line_naming_the_key(tmp_path: Path) -> No
     ]
 
 
+def test_the_bus_section_sizes_the_queues_of_new_subscriptions() -> None:
+    from virtuoso_daemon.core.runtime import Runtime
+
+    rt = Runtime(config=_load(bus={"lossy_queue": 7, "lossless_queue": 3}))
+    assert (rt.bus.lossy_queue, rt.bus.lossless_queue) == (7, 3)
+
+
 def test_check_config_prints_the_paths_the_daemon_will_use(tmp_path: Path) -> None:
     p = tmp_path / "v.toml"
     p.write_text("[daemon]\nlog_level = 'info'\n")  # socket and state_dir left to defaults

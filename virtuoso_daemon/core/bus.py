@@ -185,6 +185,7 @@ class Topics:
     STORE_QUERIES: Topic[Request] = Topic("store_queries", Request, lossy=False)
     BACKUP_COMMANDS: Topic[Request] = Topic("backup_commands", Request, lossy=False)
     ALERT_COMMANDS: Topic[Request] = Topic("alert_commands", Request, lossy=False)
+    CACHE_COMMANDS: Topic[Request] = Topic("cache_commands", Request, lossy=False)
 
 
 #: names of the lossy topics (derived from the Topic objects; kept for readers of names)

@@ -122,6 +122,8 @@ class ApiConfig(_Section):
     max_body_bytes: Annotated[int, msgspec.Meta(ge=1024, le=64 << 20)] = 1 << 20
     max_header_bytes: Annotated[int, msgspec.Meta(ge=1024, le=1 << 16)] = 8190
     max_url_bytes: Annotated[int, msgspec.Meta(ge=256, le=1 << 16)] = 8190
+    # log records kept in memory for /api/system/logs and `virtuoso-ctl logs`
+    recent_logs: Annotated[int, msgspec.Meta(ge=100, le=100_000)] = 2000
     # a connection without a complete request (idle, or trickling its headers) for this
     # long is closed; also the keep-alive between requests
     keepalive_timeout: Seconds = 15.0

@@ -101,6 +101,12 @@ class Runtime:
     # the health monitor's say on WATCHDOG=1: a reason to withhold it, or None
     watchdog_gate: Callable[[], str | None] | None = None
 
+    def __post_init__(self) -> None:
+        # [bus] sizes the queues of subscriptions made from now on (it was ignored:
+        # every bus had the built-in sizes whatever the config said)
+        self.bus.lossy_queue = self.config.bus.lossy_queue
+        self.bus.lossless_queue = self.config.bus.lossless_queue
+
     @property
     def state_dir(self) -> Path:
         return state_dir(self.config)

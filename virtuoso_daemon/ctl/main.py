@@ -73,7 +73,7 @@ async def run_call(ns: argparse.Namespace, call: Call, path: Path, timeout: floa
             err(f"{cmd} failed: {exc.code}: {exc.message}")
             return FAILED
     out(pretty_json(result) if as_json else call.render(result, ns))
-    return OK
+    return FAILED if call.failed is not None and call.failed(result) else OK
 
 
 async def run_stream(ns: argparse.Namespace, path: Path, timeout: float) -> int:

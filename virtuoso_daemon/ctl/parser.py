@@ -28,8 +28,10 @@ from virtuoso_daemon.ctl.render import (
     render_correlation,
     render_done,
     render_feeds,
+    render_fix,
     render_hello,
     render_help,
+    render_logs,
     render_ohlcv,
     render_reload,
     render_status,
@@ -49,6 +51,8 @@ class Call:
     cmd: str
     args: ArgsFn
     render: Renderer
+    # a result that says the work failed (``fix`` with an action that failed): exit 1
+    failed: Callable[[Any], bool] | None = None
 
 
 def no_args(ns: argparse.Namespace) -> dict[str, Any]:
@@ -273,6 +277,37 @@ def build_parser() -> argparse.ArgumentParser:
         topics=["health"], throttle_ms=None, exchange=None, symbols=None, timeframes=None,
         level=None, first=True,
     )  # fmt: skip
+
+    q = add(
+        "fix",
+        "the common fixes, each saying what it did (exit 1 if one failed)",
+        Call("fix", pick("target", "exchange"), render_fix, failed=lambda r: not r.get("ok")),
+    )
+    q.add_argument(
+        "target",
+        nargs="?",
+        choices=["cache", "connection", "timeout", "dashboard", "all"],
+        default="all",
+        help="cache: rebuild the tickers view, rewrite memcached, reconnect it if down; "
+        "connection: reconnect the feeds; timeout: reopen the feeds' rate gates; "
+        "dashboard: rebuild the views; all (default): the four",
+    )
+    q.add_argument("--exchange", help="connection/timeout: only this feed")
+    q = add(
+        "logs",
+        "the newest log records kept in memory, filtered (`tail` follows new ones)",
+        Call("logs.recent", pick("level", "actor", "logger", "contains", "limit"), render_logs),
+    )
+    q.add_argument("--level", choices=["debug", "info", "warning", "error", "critical"])
+    q.add_argument("--actor", help="records of this actor, e.g. feeds:binance")
+    q.add_argument("--logger", help="logger names starting with this, e.g. virtuoso.feeds")
+    q.add_argument("--contains", help="messages containing this (any case)")
+    q.add_argument("--limit", "-n", type=int, help="newest N (default 100)")
+    add(
+        "dashboard",
+        "the dashboard's first screen in one answer (market, movers, betas, health ...)",
+        Call("dashboard.overview", pick("parts"), render_auto),
+    ).add_argument("--parts", help="comma-separated part names (default: all)")
 
     group("signals", "what the detectors found: whales, walls, manipulation scores")
     q = add(

@@ -273,6 +273,29 @@ def render_reload(result: Any, ns: argparse.Namespace) -> str:
     return text + (f"; needs a restart: {', '.join(restart)}" if restart else "")
 
 
+def render_logs(result: Any, ns: argparse.Namespace) -> str:
+    """One line per record: UTC time, level, actor, logger, message."""
+    lines = []
+    for r in result.get("records", []):
+        ts = time.strftime("%H:%M:%S", time.gmtime(r["ts"]))
+        lines.append(f"{ts} {r['level']:<8} [{r['actor'] or '-'}] {r['logger']}: {r['message']}")
+    lines.append(f"({result.get('matched', 0)} matching of {result.get('kept', 0)} kept)")
+    return "\n".join(lines)
+
+
+def render_fix(result: Any, ns: argparse.Namespace) -> str:
+    """One line per action of ``fix``: target, request, ok or FAILED, what it did."""
+    lines = []
+    for a in result.get("actions", []):
+        outcome = "ok" if a["ok"] else "FAILED"
+        what = a.get("error") if not a["ok"] else auto(a.get("result")).replace("\n", "; ")
+        lines.append(f"{a['target']:<10} {a['action']:<20} {outcome:<6} {what}")
+    if not lines:
+        lines.append("nothing to do (no feeds?)")
+    lines.append("all fixes applied" if result.get("ok") else "some fixes FAILED")
+    return "\n".join(lines)
+
+
 def render_done(what: str) -> Callable[[Any, argparse.Namespace], str]:
     def render(result: Any, ns: argparse.Namespace) -> str:
         extra = auto(result) if result not in (None, {}, True) else ""

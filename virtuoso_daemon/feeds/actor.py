@@ -40,7 +40,9 @@ from virtuoso_daemon.feeds.requests import (
     FeedStatusQuery,
     ListFeeds,
     PauseFeed,
+    ReconnectFeed,
     RemoveSymbols,
+    ResetBackoff,
     ResumeFeed,
 )
 from virtuoso_daemon.feeds.status import HEARTBEAT, significant
@@ -317,6 +319,17 @@ class FeedActor:
                 self._edit_symbols(req, ctx, symbols, add=True)
             case RemoveSymbols(symbols=symbols):
                 self._edit_symbols(req, ctx, symbols, add=False)
+            case ReconnectFeed():
+                before = ctx.health.state()
+                log.warning("%s: reconnecting by operator (was %s)", self.name, before)
+                self._reload.set()  # _lifecycle closes every connection and starts afresh
+                req.reply({"exchange": self.exchange, "reconnecting": True, "was": before})
+            case ResetBackoff():
+                closed_for = ctx.gate.reopen()
+                log.warning(
+                    "%s: rate gate reopened by operator (%.1fs left)", self.name, closed_for
+                )
+                req.reply({"exchange": self.exchange, "gate_was_closed_for": round(closed_for, 3)})
             case _:
                 req.fail("unknown_command", f"unknown feed command {req.command!r}")
 

@@ -72,6 +72,13 @@ class RateGate:
     def remaining(self) -> float:
         return max(0.0, self._not_before - anyio.current_time())
 
+    def reopen(self) -> float:
+        """Open the gate now (an operator's reset); the seconds it had left. Waiters
+        notice on their next check (they sleep at most the old remaining time)."""
+        left = self.remaining()
+        self._not_before = 0.0
+        return left
+
     async def wait(self) -> None:
         # a deadline, not a condition someone signals: sleeping until it is the point;
         # loop because another 429 may push it further while we sleep

@@ -30,7 +30,9 @@ from virtuoso_daemon.feeds.requests import (
     FeedStatusQuery,
     ListFeeds,
     PauseFeed,
+    ReconnectFeed,
     RemoveSymbols,
+    ResetBackoff,
     ResumeFeed,
 )
 
@@ -93,7 +95,15 @@ class FeedsRegistryActor:
         match req.body:
             case ListFeeds():
                 req.reply(self.statuses())
-            case FeedStatusQuery() | PauseFeed() | ResumeFeed() | AddSymbols() | RemoveSymbols():
+            case (
+                FeedStatusQuery()
+                | PauseFeed()
+                | ResumeFeed()
+                | AddSymbols()
+                | RemoveSymbols()
+                | ReconnectFeed()
+                | ResetBackoff()
+            ):
                 await self._forward(req, req.body.exchange)
             case _:
                 req.fail("unknown_command", f"unknown feed command {req.command!r}")

@@ -57,6 +57,28 @@ class RemoveSymbols(FeedsRequest, frozen=True, tag="symbols.remove"):
     symbols: Annotated[list[str], msgspec.Meta(min_length=1)]
 
 
+class ReconnectFeed(FeedsRequest, frozen=True, tag="feeds.reconnect"):
+    """Drop the exchange's connections and connect afresh (new ccxt clients, new
+    backoffs): what ``fix.sh connection`` does. Operator state (pauses, added or
+    removed symbols) is kept."""
+
+    exchange: str
+
+
+class ResetBackoff(FeedsRequest, frozen=True, tag="feeds.reset_backoff"):
+    """Reopen the exchange's rate gate (closed after a 429 or a ban): ``fix.sh timeout``."""
+
+    exchange: str
+
+
 #: requests routed to one feed actor (everything but ListFeeds)
-ExchangeRequest = FeedStatusQuery | PauseFeed | ResumeFeed | AddSymbols | RemoveSymbols
+ExchangeRequest = (
+    FeedStatusQuery
+    | PauseFeed
+    | ResumeFeed
+    | AddSymbols
+    | RemoveSymbols
+    | ReconnectFeed
+    | ResetBackoff
+)
 FeedRequest = ListFeeds | ExchangeRequest

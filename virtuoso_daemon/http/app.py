@@ -7,7 +7,17 @@ from collections.abc import Callable
 from aiohttp import web
 
 from virtuoso_daemon.core.runtime import Runtime
-from virtuoso_daemon.http import alerts, backups, catalog, docs, health, market, signals, system
+from virtuoso_daemon.http import (
+    alerts,
+    backups,
+    catalog,
+    dashboard,
+    docs,
+    health,
+    market,
+    signals,
+    system,
+)
 from virtuoso_daemon.http.auth import guarded, install_cors
 from virtuoso_daemon.http.dispatch import Handler, dispatched_routes
 from virtuoso_daemon.http.errors import UNMATCHED_PATH, json_errors, unmatched
@@ -24,6 +34,7 @@ AREAS: list[Callable[[], web.RouteTableDef]] = [
     lambda: docs.routes,
     lambda: backups.routes,
     lambda: signals.routes,
+    lambda: dashboard.routes,
 ]
 
 

@@ -12,6 +12,8 @@ from virtuoso_daemon.http.openapi import documented
 from virtuoso_daemon.http.queries import query_route
 from virtuoso_daemon.http.responses import json_response
 from virtuoso_daemon.read.contract import NoQueryArgs
+from virtuoso_daemon.read.fix import FixArgs, fix
+from virtuoso_daemon.read.logs import LogsArgs, logs
 from virtuoso_daemon.read.system import reload_config, system_status
 
 routes = web.RouteTableDef()
@@ -47,3 +49,5 @@ async def config(request: web.Request) -> web.Response:
 
 # state-changing: needs the API token (or a loopback client when none is set), .auth
 query_route(routes, "/api/system/reload", reload_config, NoQueryArgs, method="POST")
+query_route(routes, "/api/system/fix", fix, FixArgs, method="POST")
+query_route(routes, "/api/system/logs", logs, LogsArgs)

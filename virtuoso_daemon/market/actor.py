@@ -159,7 +159,13 @@ class MarketStoreActor:
             "last_ts": None,
             "last_seconds": None,
         }
-        self.load_stats: dict[str, Any] = {"series": 0, "candles": 0, "corrupt": 0, "seconds": 0.0}
+        self.load_stats: dict[str, Any] = {
+            "series": 0,
+            "candles": 0,
+            "corrupt": 0,
+            "discarded": 0,  # rows of readable files that failed disk.sane
+            "seconds": 0.0,
+        }
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -236,10 +242,10 @@ class MarketStoreActor:
         wanted = self._wanted_series()
         store_cfg, state_dir = self.store_cfg, self.state_dir
 
-        def load() -> tuple[dict[SeriesKey, CandleRing], int]:
+        def load() -> tuple[dict[SeriesKey, CandleRing], int, int]:
             disk.remove_stale_temp(state_dir)
             rings: dict[SeriesKey, CandleRing] = {}
-            corrupt = 0
+            corrupt = discarded = 0
             for exchange, tf, ms in wanted:
                 for path in disk.iter_series_files(state_dir, exchange, tf):
                     try:
@@ -252,12 +258,22 @@ class MarketStoreActor:
                         log.warning("ignoring candle file in the wrong place: %s", path)
                         corrupt += 1
                         continue
+                    data, dropped = disk.sane(data, ms)
+                    if dropped:
+                        log.warning(
+                            "dropped %d of the candles in %s: off the %s grid, out of "
+                            "range or order, or not finite",
+                            dropped,
+                            path,
+                            tf,
+                        )
+                        discarded += dropped
                     ring = CandleRing(store_cfg.candles_for(tf), ms)
                     ring.update_many(data.times, data.values, data.closed)
                     rings[(exchange, data.meta.symbol, tf)] = ring
-            return rings, corrupt
+            return rings, corrupt, discarded
 
-        rings, corrupt = await anyio.to_thread.run_sync(load)
+        rings, corrupt, discarded = await anyio.to_thread.run_sync(load)
         self.series.update(rings)
         for key, ring in rings.items():
             self._persisted[key] = ring.closed_version
@@ -265,6 +281,7 @@ class MarketStoreActor:
             "series": len(rings),
             "candles": sum(r.count() for r in rings.values()),
             "corrupt": corrupt,
+            "discarded": discarded,
             "seconds": round(time.perf_counter() - started, 3),
         }
         if rings or corrupt:

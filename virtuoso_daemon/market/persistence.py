@@ -10,7 +10,8 @@ Writes are atomic: the file is written under a temporary name in the same
 directory, flushed and fsynced, then renamed over the old one, and the directory is
 fsynced; a crash leaves either the old or the new file, never a torn one.
 Leftover temporary files from a crash are removed by :func:`remove_stale_temp`.
-Files are loaded with ``allow_pickle=False``.
+Files are loaded with ``allow_pickle=False``, and what they hold is checked row by row
+(:func:`sane`): a well-formed file can still carry times no exchange produced.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from virtuoso_daemon.core.symbols import key_form
 from virtuoso_daemon.market.ringbuffer import BoolArray, FloatArray, IntArray
 
 FORMAT_VERSION = 1
+EARLIEST_MS = 1_230_768_000_000  # 2009-01-01: no market data is older
 TMP_MARK = ".tmp-"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -143,6 +145,37 @@ def load_series(path: Path) -> SeriesData:
     if values.ndim != 2 or values.shape[1] != 5 or not (len(times) == len(values) == len(closed)):
         raise CorruptSeries(f"{path}: array shapes do not match")
     return SeriesData(meta, times, values, closed)
+
+
+def sane(data: SeriesData, tf_ms: int, *, now_ms: int | None = None) -> tuple[SeriesData, int]:
+    """The rows of ``data`` a ring can take, and how many were dropped: open times
+    between :data:`EARLIEST_MS` and the candle open now (one timeframe of clock skew
+    allowed), on the series' grid (the phase most rows share: 0 for minutes to days,
+    Monday for weekly candles), each later than every row kept before it, with finite
+    prices and volume.
+
+    Without this a crafted file (times near ``-2**63``) loaded as valid, fixed the
+    ring's phase far from today and left that series empty for good, restart after
+    restart.
+    """
+    now = int(time.time() * 1000) if now_ms is None else now_ms
+    times, values = data.times, data.values
+    ok = (times >= EARLIEST_MS) & (times <= now + tf_ms)
+    ok &= np.isfinite(values).all(axis=1)
+    if ok.any():
+        phases, counts = np.unique(times[ok] % tf_ms, return_counts=True)
+        ok &= (times - phases[np.argmax(counts)]) % tf_ms == 0
+    idx = np.flatnonzero(ok)
+    if len(idx):
+        t = times[idx]
+        # strictly increasing: a row not later than every row kept before it goes
+        running = np.maximum.accumulate(t)
+        later = np.concatenate(([True], t[1:] > running[:-1]))
+        idx = idx[later]
+    dropped = len(times) - len(idx)
+    if not dropped:
+        return data, 0
+    return SeriesData(data.meta, times[idx], values[idx], data.closed[idx]), dropped
 
 
 def iter_series_files(state_dir: Path, exchange: str, timeframe: str) -> Iterator[Path]:

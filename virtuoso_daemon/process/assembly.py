@@ -20,6 +20,7 @@ from virtuoso_daemon.alerts.actor import AlertManagerActor
 from virtuoso_daemon.backup.actor import BackupActor
 from virtuoso_daemon.beta.actor import BetaActor
 from virtuoso_daemon.control.server import ControlActor
+from virtuoso_daemon.core.recent_logs import RecentLogsActor
 from virtuoso_daemon.core.runtime import Runtime
 from virtuoso_daemon.core.supervisor import ActorSpec
 from virtuoso_daemon.feeds import feed_specs
@@ -34,6 +35,7 @@ STORES = ("market_store", "ticker_cache")
 
 def build_specs(runtime: Runtime) -> list[ActorSpec]:
     specs: list[ActorSpec] = []
+    specs.append(ActorSpec("recent_logs", RecentLogsActor))  # first: logs from the start
     specs.append(ActorSpec("market_store", MarketStoreActor))
     specs.append(ActorSpec("ticker_cache", TickerCacheActor))
     # before the feeds, so it sees the first history pages and computes right after backfill

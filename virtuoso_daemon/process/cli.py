@@ -92,8 +92,11 @@ def daemon_main(argv: list[str] | None = None) -> int:
         print(msgspec.json.format(msgspec.json.encode(resolved(config))).decode())
         return 0
 
+    from virtuoso_daemon.core.logs import setup_logging
     from virtuoso_daemon.process.preflight import PreflightError, preflight
 
+    # before the checks: what they log (a stale socket replaced) is in the daemon's format
+    setup_logging(config.daemon.log_level, config.daemon.log_format)
     try:
         lock = preflight(config)  # held until the process ends
     except PreflightError as exc:

@@ -14,7 +14,6 @@ from virtuoso_daemon import __version__
 from virtuoso_daemon.core import malloc
 from virtuoso_daemon.core.config import Config
 from virtuoso_daemon.core.event_loop import anyio_backend_options
-from virtuoso_daemon.core.logs import setup_logging
 from virtuoso_daemon.core.runtime import Runtime
 from virtuoso_daemon.core.supervisor import ActorSpec, StartTimeout, Supervisor
 from virtuoso_daemon.process.assembly import build_specs
@@ -26,8 +25,7 @@ log = logging.getLogger("virtuoso")
 
 
 def run_daemon(config: Config, path: Path | None, overrides: dict[str, Any]) -> int:
-    """Serve until stopped; the process's exit code."""
-    setup_logging(config.daemon.log_level, config.daemon.log_format)
+    """Serve until stopped (logging already set up); the process's exit code."""
     malloc.tune()  # before any thread exists: arenas are per thread
     runtime = Runtime(config=config, config_path=path, overrides=overrides)
     log.info(

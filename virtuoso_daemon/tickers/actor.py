@@ -86,6 +86,7 @@ from virtuoso_daemon.tickers.memcached import (
     ticker_encoder,
     ticker_key,
 )
+from virtuoso_daemon.tickers.requests import RewarmCache
 
 log = logging.getLogger("virtuoso.cache")
 
@@ -215,6 +216,7 @@ class TickerCacheActor:
                 tg.start_soon(self._view_loop)
                 tg.start_soon(self._memcached_task)
                 tg.start_soon(self._state_loop)
+                tg.start_soon(self._commands)
                 task_status.started()
         finally:
             if tap is not None:
@@ -233,6 +235,34 @@ class TickerCacheActor:
             self._note_error(exc)
         finally:
             await self._close(client)
+
+    async def _commands(self) -> None:
+        with self.rt.bus.subscribe(Topics.CACHE_COMMANDS, name=self.name) as sub:
+            async for req in sub:
+                match req.body:
+                    case RewarmCache(views_only=views_only):
+                        req.reply(self.rewarm(views_only=views_only))
+                    case _:
+                        req.fail("unknown_command", f"unknown cache command {req.command!r}")
+
+    def rewarm(self, *, views_only: bool = False) -> dict[str, Any]:
+        """What ``RewarmCache`` does (its docstring); says what it did."""
+        self._symbols_dirty = True
+        self._publish_tickers()
+        if views_only:
+            return {"tickers": len(self.latest), "view": "market.tickers", "rebuilt": True}
+        self._queue_all()
+        reconnect = self.cfg.enabled and self.state != "up"
+        if reconnect:
+            self._restart.set()  # a fresh connection loop: no backoff wait
+        self.counters["rewarms"] += 1
+        log.warning("cache re-warmed by operator (memcached %s)", self.state)
+        return {
+            "tickers": len(self.latest),
+            "queued_for_memcached": len(self._mc_dirty) if self.cfg.enabled else 0,
+            "memcached": self.state,
+            "reconnecting": reconnect,
+        }
 
     async def reconfigure(self, config: Config) -> None:
         self.cfg = config.memcached

@@ -18,6 +18,7 @@ from virtuoso_daemon.control.registry import (
 from virtuoso_daemon.core.config import redacted
 from virtuoso_daemon.core.supervisor import Supervisor
 from virtuoso_daemon.protocol import ErrorCode, Hello
+from virtuoso_daemon.read.fix import FixArgs, fix
 from virtuoso_daemon.read.system import reload_config, system_status
 
 log = logging.getLogger("virtuoso.control")
@@ -75,6 +76,7 @@ async def config_get(ctx: Context, args: NoArgs) -> dict[str, Any]:
 
 
 query_command("config.reload", reload_config)  # same as POST /api/system/reload
+query_command("fix", fix, args=FixArgs)  # same as POST /api/system/fix
 
 
 @command("clients", args=NoArgs)

@@ -1,0 +1,124 @@
+"""The dashboard area: one call with what a dashboard's first screen needs.
+
+``overview`` is assembled from *parts*, each a function of the runtime that reads
+published views (never an actor). Areas plug their own part in with one line::
+
+    register_part("alerts", recent_alerts)          # in read/alerts.py, say
+
+A part that is not ready (a :class:`QueryError`, e.g. 503 ``not_ready`` before the
+first betas) is answered as ``{"error": {code, message}}`` in its place, so one slow
+area never blanks the whole screen; a part that raises anything else is a bug, logged
+and answered as ``internal_error`` the same way.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+
+from virtuoso_daemon.core.errors import QueryError
+from virtuoso_daemon.core.requests import Args
+from virtuoso_daemon.core.runtime import Runtime
+from virtuoso_daemon.read import alerts, analytics, health, market, signals
+
+log = logging.getLogger("virtuoso.dashboard")
+
+Part = Callable[[Runtime], Any | Awaitable[Any]]
+_PARTS: dict[str, Part] = {}
+
+
+def register_part(name: str, fn: Part) -> None:
+    """Add (or replace) the dashboard part ``name``; its answer appears under that key."""
+    _PARTS[name] = fn
+
+
+def parts() -> list[str]:
+    return list(_PARTS)
+
+
+class OverviewArgs(Args, frozen=True):
+    parts: str | None = None  # comma-separated names: only these parts (default: all)
+
+
+class PartError(msgspec.Struct, frozen=True):
+    code: str
+    message: str
+
+
+async def _one(rt: Runtime, name: str, fn: Part) -> Any:
+    try:
+        value = fn(rt)
+        if inspect.isawaitable(value):
+            value = await value
+        return value
+    except QueryError as exc:
+        return {"error": PartError(exc.code, exc.message)}
+    except Exception:
+        log.exception("dashboard part %s failed", name)
+        return {"error": PartError("internal_error", f"the {name} part failed (see the log)")}
+
+
+async def overview(rt: Runtime, args: OverviewArgs) -> dict[str, Any]:
+    """Market overview, top movers, betas, regime, health and every registered part
+    (alerts, signals ...) in one answer; a part not ready says so in its place."""
+    names = list(_PARTS)
+    if args.parts:
+        wanted = [p.strip() for p in args.parts.split(",") if p.strip()]
+        unknown = sorted(set(wanted) - set(names))
+        if unknown:
+            raise QueryError(
+                "invalid_parameter",
+                f"parts: unknown {', '.join(unknown)}; parts: {', '.join(names)}",
+            )
+        names = wanted
+    out: dict[str, Any] = {"ts": time.time(), "parts": names}
+    for name in names:
+        out[name] = await _one(rt, name, _PARTS[name])
+    return out
+
+
+class CacheStatsArgs(Args, frozen=True):
+    pass
+
+
+def cache_stats(rt: Runtime, args: CacheStatsArgs) -> dict[str, Any]:
+    """The ticker cache and memcached (state, hits, writes), and every published
+    view's age and version (how fresh what the dashboard reads is)."""
+    now = time.time()
+    views = {}
+    for key in sorted(rt.views.keys()):
+        view = rt.views.get(key)
+        if view is not None:
+            views[key] = {"age": round(now - view.updated, 3), "version": rt.views.versions[key]}
+    return {"cache": market.cache_state(rt), "views": views}
+
+
+# --- the built-in parts ----------------------------------------------------------------
+
+
+def _betas(rt: Runtime) -> Any:
+    return analytics.beta(rt, limit="10")
+
+
+def _health(rt: Runtime) -> Any:
+    doc = health.health(rt, health.HealthArgs(transitions=0))
+    return {"status": doc["status"], "summary": doc.get("summary")}
+
+
+def _regime(rt: Runtime) -> Any:
+    doc = analytics.sentiment(rt)
+    return doc.get("regime", doc)
+
+
+register_part("market", lambda rt: market.overview(rt))
+register_part("movers", lambda rt: market.movers(rt, limit="5"))
+register_part("betas", _betas)
+register_part("regime", _regime)
+register_part("health", _health)
+register_part("alerts", lambda rt: alerts.alerts_list(rt, alerts.AlertsArgs(limit=10)))
+register_part("whales", lambda rt: signals.whales(rt, signals.WhalesArgs(limit=5)))
