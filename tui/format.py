@@ -159,6 +159,7 @@ STATE_STYLES = {
     "starting": "yellow",
     "restarting": "yellow",
     "degraded": "yellow",
+    "gaps": "yellow",  # a symbol whose history has holes the exchange did not fill
     "warning": "yellow",
     "pending": "dim",
     "paused": "magenta",

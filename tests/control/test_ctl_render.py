@@ -189,3 +189,17 @@ def test_feed_changes_are_one_line() -> None:
     assert render_feed_change(removed, NS) == (
         "removed DOGE/USDT on sim-spot; it watches 1 symbols"
     )
+
+
+def test_feeds_show_missing_candles_and_unknown_symbols() -> None:
+    feed = {
+        **_feed(3),
+        "gaps": {
+            "C2/USDT": {"1h": [{"start": 0, "end": 7_200_000, "missing": 2, "where": "head"}]}
+        },
+        "unknown_symbols": ["FOO/USDT"],
+    }
+    header, row = render_feeds([feed], argparse.Namespace(symbols=False)).splitlines()[:2]
+    assert header.split()[-2:] == ["GAPS", "DETAIL"] and row.split()[-1] == "2"
+    listed = render_feeds([feed], argparse.Namespace(symbols=True))
+    assert "C2/USDT (gaps), FOO/USDT (unknown)" in listed

@@ -26,8 +26,11 @@ LOG_STYLES = {"error": "red", "critical": "bold red", "warning": "yellow", "debu
 
 
 def symbol_states(feed: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """``[(symbol, "active"|"paused"), ...]`` from a feed entry, whatever its shape."""
+    """``[(symbol, "active"|"gaps"|"paused"|"unknown"), ...]`` from a feed entry,
+    whatever its shape: "gaps" when its backfill is missing candles (``gaps``),
+    "unknown" for configured symbols the exchange does not list."""
     paused = {str(s) for s in feed.get("paused_symbols") or []}
+    gaps = feed.get("gaps") or {}
     out: list[tuple[str, str]] = []
     for s in feed.get("symbols") or []:
         if isinstance(s, Mapping):
@@ -35,10 +38,11 @@ def symbol_states(feed: Mapping[str, Any]) -> list[tuple[str, str]]:
             state = str(s.get("state") or ("paused" if s.get("paused") else "active"))
         else:
             name = str(s)
-            state = "paused" if name in paused else "active"
+            state = "paused" if name in paused else "gaps" if gaps.get(name) else "active"
         out.append((name, state))
     if feed.get("state") == "paused":
         out = [(name, "paused") for name, _ in out]
+    out += [(str(s), "unknown") for s in feed.get("unknown_symbols") or []]
     return out
 
 
@@ -134,7 +138,7 @@ class SystemPane(LivePane):
                 name,
                 str(f.get("market", "")),
                 fmt.state_text(f.get("state")),
-                Text(str(len(states)), justify="right"),
+                Text(str(sum(1 for _, s in states if s != "unknown")), justify="right"),
                 Text(str(sum(1 for _, s in states if s == "paused")), justify="right"),
                 Text(f"{latency:.0f}ms" if isinstance(latency, (int, float)) else fmt.DASH),
                 Text(fmt.age(now - last) if isinstance(last, (int, float)) else fmt.DASH),

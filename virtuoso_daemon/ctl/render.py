@@ -210,13 +210,19 @@ def render_feeds(result: Any, ns: argparse.Namespace) -> str:
             ("last message", lambda f: fmt_age(f.get("last_message_ts"))),
             ("errors", lambda f: sum((f.get("errors") or {}).values())),
             ("modes", lambda f: _modes(f.get("modes") or {})),
+            ("gaps", lambda f: _gap_count(f.get("gaps") or {})),
             ("detail", lambda f: f.get("detail") or ""),
         ],
     )
     if getattr(ns, "symbols", False):
         for f in feeds:
             paused = set(f.get("paused_symbols") or [])
-            names = [f"{s} (paused)" if s in paused else s for s in f.get("symbols") or []]
+            gaps = f.get("gaps") or {}
+            names = [
+                f"{s} (paused)" if s in paused else f"{s} (gaps)" if gaps.get(s) else s
+                for s in f.get("symbols") or []
+            ]
+            names += [f"{s} (unknown)" for s in f.get("unknown_symbols") or []]
             text += f"\n\n{f.get('exchange')}: " + (", ".join(names) or "no symbols")
     return text
 
@@ -234,6 +240,14 @@ def render_feed_change(result: Any, ns: argparse.Namespace) -> str:
     paused = result.get("paused_symbols") or []
     text = f"{exchange}: {result.get('state')}, {len(symbols)} symbols"
     return text + (f", paused: {', '.join(paused)}" if paused else "")
+
+
+def _gap_count(gaps: dict[str, Any]) -> str:
+    """Candles missing from backfilled history, over every symbol and timeframe."""
+    missing = sum(
+        int(g.get("missing", 0)) for by_tf in gaps.values() for lst in by_tf.values() for g in lst
+    )
+    return str(missing) if missing else "-"
 
 
 def _modes(modes: dict[str, str]) -> str:

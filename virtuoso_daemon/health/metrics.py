@@ -117,16 +117,33 @@ class RuntimeCollector(Collector):
             "Exchange timestamp to receive time, moving average",
             labels=["exchange"],
         )
+        missing = GaugeMetricFamily(
+            "virtuoso_feed_missing_candles",
+            "Candles a backfill asked for and the exchange did not return, by timeframe",
+            labels=["exchange", "timeframe"],
+        )
+        unknown = GaugeMetricFamily(
+            "virtuoso_feed_unknown_symbols",
+            "Configured symbols the exchange does not list",
+            labels=["exchange"],
+        )
         statuses: Mapping[str, FeedStatus] = self.rt.views.value(STATUS_VIEW) or {}
         now = time.time()
         for name, status in statuses.items():
+            by_tf: dict[str, int] = {}
+            for gaps in status.gaps.values():
+                for tf, lst in gaps.items():
+                    by_tf[tf] = by_tf.get(tf, 0) + sum(g.missing for g in lst)
+            for tf, n in by_tf.items():
+                missing.add_metric([name, tf], float(n))
+            unknown.add_metric([name], float(len(status.unknown_symbols)))
             for kind, ts in status.last_by_kind.items():
                 age.add_metric([name, kind], max(0.0, now - ts))
             for s in FEED_STATES:
                 state.add_metric([name, s], 1.0 if status.state == s else 0.0)
             if status.latency_ms is not None:
                 latency.add_metric([name], status.latency_ms / 1000.0)
-        yield from (age, state, latency)
+        yield from (age, state, latency, missing, unknown)
 
     # --- cache, bus, actors -----------------------------------------------------------
 

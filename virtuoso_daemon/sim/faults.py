@@ -29,6 +29,7 @@ from __future__ import annotations
 import itertools
 import random
 import time
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -47,18 +48,7 @@ FaultKind = Literal[
     "kline_hole",
     "kline_short",
 ]
-KINDS: tuple[str, ...] = (
-    "http_500",
-    "http_429",
-    "http_418",
-    "slow",
-    "malformed_json",
-    "outage",
-    "ws_close",
-    "ws_silent",
-    "kline_hole",
-    "kline_short",
-)
+KINDS: tuple[str, ...] = typing.get_args(FaultKind)
 KLINE_KINDS = frozenset({"kline_hole", "kline_short"})
 REST_KINDS = frozenset({"http_500", "http_429", "http_418", "slow", "malformed_json"})
 

@@ -23,10 +23,11 @@ from typing import Any
 
 import anyio
 import msgspec
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from virtuoso_daemon.sim import encode
 from virtuoso_daemon.sim.config import SimConfig
+from virtuoso_daemon.sim.fanout import FanOut
 from virtuoso_daemon.sim.faults import FaultBoard
 from virtuoso_daemon.sim.history import TIMEFRAMES
 from virtuoso_daemon.sim.model import Engine
@@ -140,16 +141,8 @@ class Conn:
     pending: list[bytes] = field(default_factory=list)
     closing: bool = False
 
-    def queue(self, frames: list[bytes]) -> bool:
-        """Hand frames to the writer; False when the client is too slow (then drop it)."""
-        try:
-            self.send.send_nowait(frames)
-        except (anyio.WouldBlock, anyio.BrokenResourceError, anyio.ClosedResourceError):
-            return False
-        return True
 
-
-class Hub:
+class Hub(FanOut[Conn]):
     """Websocket endpoint, subscriptions and the per-tick fan-out."""
 
     def __init__(self, engine: Engine, faults: FaultBoard, config: SimConfig) -> None:
@@ -278,65 +271,16 @@ class Hub:
             if self.faults.has("ws_close", kind) and self.faults.ws("ws_close", kind, conn_id):
                 await ws.close(code=1001, message=b"simulated close")
                 return ws
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(self._writer, conn, recv)
-                async for msg in ws:
-                    if msg.type == WSMsgType.TEXT:
-                        self._command(conn, msg.data)
-                    elif msg.type == WSMsgType.ERROR:
-                        break
-                tg.cancel_scope.cancel()
+            await self._pump(conn, recv)
         finally:
             self._drop(conn)
             send.close()
             recv.close()
         return ws
 
-    async def _writer(self, conn: Conn, recv: Any) -> None:
-        ws = conn.ws
-        async for batch in recv:
-            if batch is None:
-                await ws.close(code=1001, message=b"simulated close")
-                return
-            try:
-                for frame in batch:
-                    await ws.send_frame(frame, WSMsgType.TEXT)
-            except (ConnectionError, RuntimeError):
-                return
-            self.messages_sent += len(batch)
-
     def _drop(self, conn: Conn) -> None:
         self.conns.pop(conn.id, None)
         self._unsubscribe(conn, list(conn.streams))
-
-    def _flush(self, conn: Conn) -> None:
-        if conn.pending and not conn.closing:
-            frames, conn.pending = conn.pending, []
-            if not conn.queue(frames):
-                log.info("dropping slow websocket client %s", conn.id)
-                self._abort(conn)
-
-    def _abort(self, conn: Conn) -> None:
-        conn.closing = True
-        self._drop(conn)
-        if conn.transport is not None:
-            conn.transport.close()
-
-    def _close(self, conn: Conn) -> None:
-        if conn.closing:
-            return
-        conn.closing = True
-        conn.pending = []
-        if not self._queue_close(conn):
-            self._abort(conn)
-
-    @staticmethod
-    def _queue_close(conn: Conn) -> bool:
-        try:
-            conn.send.send_nowait(None)
-        except (anyio.WouldBlock, anyio.BrokenResourceError, anyio.ClosedResourceError):
-            return False
-        return True
 
     # -- the tick ---------------------------------------------------------------------------
 
@@ -392,16 +336,3 @@ class Hub:
                 else:
                     out.extend(events)
         return list(batches.items())
-
-    def send(self, batches: list[tuple[Conn, list[bytes]]]) -> None:
-        """Queue prepared frames to each connection's writer (gone ones are skipped)."""
-        for conn, frames in batches:
-            if conn.closing or conn.id not in self.conns:
-                continue
-            conn.pending.extend(frames)
-            self._flush(conn)
-
-    async def close_all(self) -> None:
-        for conn in list(self.conns.values()):
-            with anyio.move_on_after(1):
-                await conn.ws.close(code=1001, message=b"server shutdown")

@@ -22,10 +22,11 @@ from typing import Any
 
 import anyio
 import msgspec
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from virtuoso_daemon.sim.config import SimConfig
 from virtuoso_daemon.sim.encode import dumps
+from virtuoso_daemon.sim.fanout import FanOut
 from virtuoso_daemon.sim.faults import FaultBoard
 from virtuoso_daemon.sim.model import Engine
 from virtuoso_daemon.sim.okx import encode
@@ -60,7 +61,7 @@ class OkxConn:
         return any(faults.ws(kind, k, self.id) for k in self.kinds or {"spot"})
 
 
-class OkxHub:
+class OkxHub(FanOut[OkxConn]):
     """The OKX websocket endpoint, its subscriptions and the per-tick fan-out."""
 
     def __init__(self, engine: Engine, faults: FaultBoard, config: SimConfig) -> None:
@@ -182,62 +183,17 @@ class OkxHub:
             if self.faults.has("ws_close") and conn.hit_by(self.faults, "ws_close"):
                 await ws.close(code=1001, message=b"simulated close")
                 return ws
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(self._writer, conn, recv)
-                async for msg in ws:
-                    if msg.type == WSMsgType.TEXT:
-                        self._command(conn, msg.data)
-                    elif msg.type == WSMsgType.ERROR:
-                        break
-                tg.cancel_scope.cancel()
+            await self._pump(conn, recv)
         finally:
             self._drop(conn)
             send.close()
             recv.close()
         return ws
 
-    async def _writer(self, conn: OkxConn, recv: Any) -> None:
-        ws = conn.ws
-        async for batch in recv:
-            if batch is None:
-                await ws.close(code=1001, message=b"simulated close")
-                return
-            try:
-                for frame in batch:
-                    await ws.send_frame(frame, WSMsgType.TEXT)
-            except (ConnectionError, RuntimeError):
-                return
-            self.messages_sent += len(batch)
-
     def _drop(self, conn: OkxConn) -> None:
         self.conns.pop(conn.id, None)
         for key in list(conn.subs):
             self._unsubscribe(conn, key)
-
-    def _flush(self, conn: OkxConn) -> None:
-        if conn.pending and not conn.closing:
-            frames, conn.pending = conn.pending, []
-            try:
-                conn.send.send_nowait(frames)
-            except (anyio.WouldBlock, anyio.BrokenResourceError, anyio.ClosedResourceError):
-                log.info("dropping slow websocket client %s", conn.id)
-                self._abort(conn)
-
-    def _abort(self, conn: OkxConn) -> None:
-        conn.closing = True
-        self._drop(conn)
-        if conn.transport is not None:
-            conn.transport.close()
-
-    def _close(self, conn: OkxConn) -> None:
-        if conn.closing:
-            return
-        conn.closing = True
-        conn.pending = []
-        try:
-            conn.send.send_nowait(None)
-        except (anyio.WouldBlock, anyio.BrokenResourceError, anyio.ClosedResourceError):
-            self._abort(conn)
 
     # -- the tick -----------------------------------------------------------------------
 
@@ -351,15 +307,3 @@ class OkxHub:
                     frames = self._frames(key)
                 out.extend(frames)
         return [(c, f) for c, f in batches.items() if f]
-
-    def send(self, batches: list[tuple[OkxConn, list[bytes]]]) -> None:
-        for conn, frames in batches:
-            if conn.closing or conn.id not in self.conns:
-                continue
-            conn.pending.extend(frames)
-            self._flush(conn)
-
-    async def close_all(self) -> None:
-        for conn in list(self.conns.values()):
-            with anyio.move_on_after(1):
-                await conn.ws.close(code=1001, message=b"server shutdown")
