@@ -16,6 +16,7 @@ from .backups import BackupsPane
 from .base import LivePane
 from .beta import BetaPane
 from .market import MarketPane
+from .signals import SignalsPane
 from .system import SystemPane
 
 
@@ -33,6 +34,7 @@ SCREENS: tuple[ScreenSpec, ...] = (
     ScreenSpec("beta", "Beta", "2", BetaPane, "beta, correlation, regime and sentiment"),
     ScreenSpec("system", "Feeds & system", "3", SystemPane, "feeds, actors, bus, uptime"),
     ScreenSpec("alerts", "Alerts", "4", AlertsPane, "live alerts: filter, acknowledge, silence"),
+    ScreenSpec("signals", "Signals", "5", SignalsPane, "whale trades, walls, manipulation scores"),
     ScreenSpec("backups", "Backups", "7", BackupsPane, "backup catalogue, progress, run, verify"),
 )
 
