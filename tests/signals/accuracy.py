@@ -30,7 +30,7 @@ import msgspec
 from tests.harness import running_daemon, test_config
 from virtuoso_daemon.core.bus import Topics
 from virtuoso_daemon.core.config import DemoConfig
-from virtuoso_daemon.core.messages import Condition
+from virtuoso_daemon.core.messages import SIGNAL_KINDS, Condition
 from virtuoso_daemon.process.demo import demo_exchanges
 from virtuoso_daemon.sim import SimConfig, Simulator
 
@@ -73,8 +73,17 @@ class Score:
             f"{self.outcomes_right}/{self.walls_ended}), episodes "
             f"{len(self.episodes) - len(self.missed_episodes)}/{len(self.episodes)} "
             f"{self.missed_episodes}, false alerts {len(self.false_alerts)} "
-            f"({self.false_per_symbol_hour:.3f} per symbol-hour), starts by kind {self.by_kind}"
+            f"({self.false_per_symbol_hour:.3f} per symbol-hour; by kind {self.false_by_kind}), "
+            f"alerts started by kind {self.by_kind}"
         )
+
+    @property
+    def false_by_kind(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for c in self.false_alerts:
+            name = f"{c.kind}:{c.values.get('outcome') or c.values.get('type') or ''}".rstrip(":")
+            out[name] = out.get(name, 0) + 1
+        return out
 
 
 def _symbols_of(truth: dict[str, Any], base: str) -> set[str]:
@@ -106,7 +115,11 @@ def score(truth: dict[str, Any], conds: Iterable[Condition], t0_ms: int) -> Scor
         if c.event or c.key not in open_:
             open_[c.key] = c
         first_of[id(c)] = open_[c.key]
-    starts = [c for c in conds if c.active and first_of[id(c)] is c and c.ts * 1000 >= start]
+    starts = [
+        c
+        for c in conds
+        if c.active and first_of[id(c)] is c and c.ts * 1000 >= start and c.kind in SIGNAL_KINDS
+    ]
     every_active = [c for c in conds if c.active and c.ts * 1000 >= start]
     for c in starts:
         sc.by_kind[c.kind] = sc.by_kind.get(c.kind, 0) + 1

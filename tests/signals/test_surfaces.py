@@ -13,6 +13,7 @@ import pytest
 
 from tests.control.helpers import run_ctl
 from tests.harness import DaemonHandle, running_daemon, test_config
+from tests.health.test_surfaces import samples
 from virtuoso_daemon.control import ControlActor
 from virtuoso_daemon.core.bus import Topics
 from virtuoso_daemon.core.messages import OrderBookTop, Trade
@@ -120,6 +121,12 @@ async def test_whales_and_walls_are_the_same_on_http_the_socket_and_ctl() -> Non
         stats = d.runtime.stats["signals"]()
         assert stats["whales"] == 1 and stats["walls_pulled"] == 1
         assert stats["conditions_by_kind"]["whale_trade"] == 1
+        async with aiohttp.ClientSession() as http, http.get(d.base_url + "/metrics") as resp:
+            scrape = samples(await resp.text())
+        assert scrape[("virtuoso_signal_events_total", (("event", "whales"),))] == 1
+        assert scrape[("virtuoso_signal_events_total", (("event", "walls_pulled"),))] == 1
+        assert scrape[("virtuoso_signal_conditions_total", (("kind", "whale_trade"),))] == 1
+        assert scrape[("virtuoso_signal_messages_total", (("kind", "trades"),))] == 301
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ from .base import LivePane
 from .beta import BetaPane
 from .health import HealthPane
 from .market import MarketPane
+from .signals import SignalsPane
 from .system import SystemPane
 
 
@@ -34,6 +35,7 @@ SCREENS: tuple[ScreenSpec, ...] = (
     ScreenSpec("beta", "Beta", "2", BetaPane, "beta, correlation, regime and sentiment"),
     ScreenSpec("system", "Feeds & system", "3", SystemPane, "feeds, actors, bus, uptime"),
     ScreenSpec("alerts", "Alerts", "4", AlertsPane, "live alerts: filter, acknowledge, silence"),
+    ScreenSpec("signals", "Signals", "5", SignalsPane, "whale trades, walls, manipulation scores"),
     ScreenSpec("health", "Health", "6", HealthPane, "every health check, transitions"),
     ScreenSpec("backups", "Backups", "7", BackupsPane, "backup catalogue, progress, run, verify"),
 )

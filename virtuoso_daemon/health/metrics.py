@@ -7,8 +7,9 @@ nothing): the feeds' ``stats`` and the ``feeds.status`` view (messages and error
 exchange and kind, data age per exchange and kind, state, reconnects), the ticker
 cache (memcached hits, misses, errors, up), the bus (published, drops), the
 supervisor (actor state and restarts), the health report (status per check), the
-alert manager's stats (alerts by event, deliveries by destination) and the backup
-actor's (runs by result and kind). Labels are bounded: exchanges, kinds and checks
+alert manager's stats (alerts by event, deliveries by destination), the signal
+detectors' (conditions by kind, whales, bursts, walls by outcome, messages read) and
+the backup actor's (runs by result and kind). Labels are bounded: exchanges, kinds and checks
 come from the config, socket clients' drop counters are folded into one ``control``
 subscriber, and no label is per symbol.
 """
@@ -50,6 +51,18 @@ def _subscriber(name: str) -> str:
     return "control" if name.startswith("control#") else name
 
 
+# the signals actor's counters (signals/actor.py stats) exported as labels
+SIGNAL_EVENTS = (
+    "whales",
+    "bursts",
+    "walls_appeared",
+    "walls_pulled",
+    "walls_filled",
+    "walls_out_of_view",
+)
+SIGNAL_INPUTS = ("trades", "books", "candles", "open_interest", "funding", "snapshots")
+
+
 class RuntimeCollector(Collector):
     """A prometheus-client collector over one runtime (see the module docstring)."""
 
@@ -73,6 +86,7 @@ class RuntimeCollector(Collector):
         yield from self._actors()
         yield from self._health()
         yield from self._alerts()
+        yield from self._signals()
         yield from self._backups()
 
     # --- feeds ----------------------------------------------------------------------
@@ -270,6 +284,48 @@ class RuntimeCollector(Collector):
             gauge = GaugeMetricFamily("virtuoso_alerts_open", "Alerts open now")
             gauge.add_metric([], open_)
             yield gauge
+
+    def _signals(self) -> Iterator[Metric]:
+        st = self._stats("signals")
+        if st is None:
+            return
+        conditions = CounterMetricFamily(
+            "virtuoso_signal_conditions",
+            "Conditions the signal detectors published (starts and escalations), by kind",
+            labels=["kind"],
+        )
+        for kind, value in (st.get("conditions_by_kind") or {}).items():
+            n = _number(value)
+            if n is not None:
+                conditions.add_metric([str(kind)], n)
+        yield conditions
+        events = CounterMetricFamily(
+            "virtuoso_signal_events",
+            "What the signal detectors found: whales, bursts, walls by outcome",
+            labels=["event"],
+        )
+        for key in SIGNAL_EVENTS:
+            n = _number(st.get(key))
+            if n is not None:
+                events.add_metric([key], n)
+        yield events
+        seen = CounterMetricFamily(
+            "virtuoso_signal_messages", "Messages the signal detectors read", labels=["kind"]
+        )
+        for key in SIGNAL_INPUTS:
+            n = _number(st.get(key))
+            if n is not None:
+                seen.add_metric([key], n)
+        yield seen
+        for key, help_ in (
+            ("active_conditions", "Signal conditions active now"),
+            ("walls_active", "Order-book walls standing now"),
+        ):
+            n = _number(st.get(key))
+            if n is not None:
+                gauge = GaugeMetricFamily(f"virtuoso_signal_{key}", help_)
+                gauge.add_metric([], n)
+                yield gauge
 
     def _backups(self) -> Iterator[Metric]:
         st = self._stats("backup")

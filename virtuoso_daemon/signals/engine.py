@@ -2,7 +2,9 @@
 
 :class:`SignalEngine` holds the per-symbol windows (:mod:`.state`) and calls the pure
 detectors of :mod:`virtuoso_daemon.analytics.detectors`; it knows nothing of the bus,
-so tests drive it with plain messages. Rules, in the order of the kinds:
+so tests drive it with plain messages. The trade detectors live in :mod:`.trades`, the
+book detectors in :mod:`.book` (mixins over :class:`.base.EngineBase`), candles and
+snapshots here. Rules, in the order of the kinds:
 
 * ``price_move`` (per window 5/15/60 min) and ``volatility_breakout`` and
   ``volume_spike``: evaluated on each closed 1-minute candle; warning at the
@@ -25,8 +27,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
@@ -40,77 +41,21 @@ from virtuoso_daemon.core.messages import (
     Condition,
     Funding,
     OpenInterest,
-    OrderBookTop,
     RegimeSnapshot,
     Severity,
-    Trade,
 )
-from virtuoso_daemon.signals.conditions import ConditionBook, event
-from virtuoso_daemon.signals.state import (
-    MINUTE_MS,
-    MinuteSeries,
-    SymbolState,
-    TrackedWall,
-    TradeWindow,
-    minutes_needed,
-)
+from virtuoso_daemon.signals.base import graded, rounded
+from virtuoso_daemon.signals.book import BookDetectors
+from virtuoso_daemon.signals.conditions import event
+from virtuoso_daemon.signals.state import MINUTE_MS, SymbolState, minutes_needed
+from virtuoso_daemon.signals.trades import TradeDetectors
 
 MOVE_WINDOWS = (5, 15, 60)
-IMBALANCE_RELEASE = 0.8  # ends below this fraction of the threshold
 MANIPULATION_RELEASE = 0.1  # ends below warning minus this
 
 
-def usd(v: float) -> str:
-    """``1.25M`` / ``340k`` / ``950``: a quote value for a message."""
-    a = abs(v)
-    if a >= 1e9:
-        return f"{v / 1e9:.2f}B"
-    if a >= 1e6:
-        return f"{v / 1e6:.2f}M"
-    if a >= 1e3:
-        return f"{v / 1e3:.0f}k"
-    return f"{v:.0f}"
-
-
-def _graded(value: float, threshold: float) -> Severity | None:
-    if not math.isfinite(value) or value < threshold:
-        return None
-    return "critical" if value >= 2 * threshold else "warning"
-
-
-def _r(x: float, nd: int = 4) -> float | None:
-    return round(x, nd) if math.isfinite(x) else None
-
-
-class SignalEngine:
+class SignalEngine(TradeDetectors, BookDetectors):
     """Per-symbol windows + the detectors; every ``on_*`` returns Conditions to publish."""
-
-    def __init__(self, config: SignalsConfig) -> None:
-        self.config = config
-        self.enabled = set(config.detectors)
-        self.symbols: dict[tuple[str, str], SymbolState] = {}
-        self.book = ConditionBook()
-        self.counters: dict[str, int] = {
-            "trades": 0,
-            "books": 0,
-            "candles": 0,
-            "open_interest": 0,
-            "funding": 0,
-            "snapshots": 0,
-            "whales": 0,
-            "bursts": 0,
-            "walls_appeared": 0,
-            "walls_pulled": 0,
-            "walls_filled": 0,
-            "walls_out_of_view": 0,
-        }
-        self.by_kind: dict[str, int] = {}  # Conditions published (active) per kind
-        self.whales: deque[dict[str, Any]] = deque(maxlen=config.recent)
-        self.walls_ended: deque[dict[str, Any]] = deque(maxlen=config.recent)
-        self.manipulation: dict[tuple[str, str], dict[str, Any]] = {}
-        self.beta_ref: dict[tuple[str, str, str, str], tuple[float, float]] = {}
-        self.regime: str | None = None
-        self.dirty: set[str] = set()
 
     def reconfigure(self, config: SignalsConfig) -> None:
         self.config = config
@@ -120,55 +65,6 @@ class SignalEngine:
             st.minutes.capacity = minutes_needed(st.thresholds)
         self.whales = deque(self.whales, maxlen=config.recent)
         self.walls_ended = deque(self.walls_ended, maxlen=config.recent)
-
-    # -- state ---------------------------------------------------------------------------
-
-    def state(self, exchange: str, symbol: str) -> SymbolState:
-        key = (exchange, symbol)
-        st = self.symbols.get(key)
-        if st is None:
-            t = self.config.for_symbol(symbol)
-            st = self.symbols[key] = SymbolState(
-                exchange, symbol, t, MinuteSeries(minutes_needed(t)), TradeWindow(t.whales.sample)
-            )
-        return st
-
-    def _out(self, out: list[Condition], cond: Condition | None) -> None:
-        if cond is None:
-            return
-        out.append(cond)
-        if cond.active:
-            self.by_kind[cond.kind] = self.by_kind.get(cond.kind, 0) + 1
-
-    def _state_cond(
-        self,
-        out: list[Condition],
-        st: SymbolState,
-        key: str,
-        kind: str,
-        severity: Severity | None,
-        message: Callable[[], str],
-        values: Callable[[], dict[str, float | str | None]],
-        ts: float,
-    ) -> None:
-        """Update one state condition; message/values are built only when it changes."""
-        if severity is None and key not in self.book.active:
-            return
-        if severity is not None and self.book.active.get(key) == severity:
-            return
-        self._out(
-            out,
-            self.book.update(
-                key,
-                kind,
-                severity,
-                exchange=st.exchange,
-                symbol=st.symbol,
-                message=message(),
-                values=values(),
-                ts=ts,
-            ),
-        )
 
     # -- candles: moves, volatility, volume, manipulation ---------------------------------
 
@@ -217,10 +113,10 @@ class SignalEngine:
                 st,
                 f"volatility_breakout:{ex}:{sym}",
                 "volatility_breakout",
-                _graded(ratio, v.ratio),
+                graded(ratio, v.ratio),
                 lambda: f"{sym} volatility {ratio:.1f}x its last {v.baseline} min",
                 lambda: {
-                    "ratio": _r(ratio),
+                    "ratio": rounded(ratio),
                     "threshold": v.ratio,
                     "recent_min": float(v.recent),
                     "baseline_min": float(v.baseline),
@@ -235,12 +131,12 @@ class SignalEngine:
                 st,
                 f"volume_spike:{ex}:{sym}",
                 "volume_spike",
-                _graded(vr, vt.ratio),
+                graded(vr, vt.ratio),
                 lambda: f"{sym} 1m volume {vr:.1f}x the {vt.baseline}-min median",
                 lambda: {
-                    "ratio": _r(vr),
+                    "ratio": rounded(vr),
                     "threshold": vt.ratio,
-                    "volume": _r(float(vols[-1]), 8),
+                    "volume": rounded(float(vols[-1]), 8),
                 },
                 ts,
             )
@@ -263,13 +159,13 @@ class SignalEngine:
             st,
             f"price_move:{st.exchange}:{st.symbol}:{w}m",
             "price_move",
-            _graded(abs(mv), lim),
+            graded(abs(mv), lim),
             lambda: f"{st.symbol} {'up' if mv > 0 else 'down'} {abs(mv):.2f}% in {w} min",
             lambda: {
                 "window_min": float(w),
-                "change_pct": _r(mv),
+                "change_pct": rounded(mv),
                 "threshold_pct": lim,
-                "close": _r(close, 10),
+                "close": rounded(close, 10),
             },
             ts,
         )
@@ -295,16 +191,21 @@ class SignalEngine:
             closes, vols, oi, m.windows, baseline=m.baseline, weights=weights
         )
         comps = [
-            {"name": c.name, "value": _r(c.value), "score": _r(c.score), "weight": c.weight}
+            {
+                "name": c.name,
+                "value": rounded(c.value),
+                "score": rounded(c.score),
+                "weight": c.weight,
+            }
             for c in res.components
         ]
         self.manipulation[(st.exchange, st.symbol)] = {
             "exchange": st.exchange,
             "symbol": st.symbol,
-            "score": _r(res.score),
+            "score": rounded(res.score),
             "window_min": res.window,
             "components": comps,
-            "windows": {str(w): _r(s) for w, s in res.windows.items()},
+            "windows": {str(w): rounded(s) for w, s in res.windows.items()},
             "ts": ts,
         }
         self.dirty.add("manipulation")
@@ -323,12 +224,12 @@ class SignalEngine:
 
         def values() -> dict[str, float | str | None]:
             vals: dict[str, float | str | None] = {
-                "score": _r(score),
+                "score": rounded(score),
                 "window_min": float(res.window) if res.window else None,
             }
             for c in res.components:
-                vals[c.name] = _r(c.value)
-                vals[f"{c.name}_score"] = _r(c.score)
+                vals[c.name] = rounded(c.value)
+                vals[f"{c.name}_score"] = rounded(c.score)
                 vals[f"{c.name}_weight"] = c.weight
             return vals
 
@@ -340,334 +241,6 @@ class SignalEngine:
             sev,
             lambda: f"{st.symbol} manipulation score {score:.2f} over {res.window} min",
             values,
-            ts,
-        )
-
-    # -- trades: whales and bursts ---------------------------------------------------------
-
-    def on_trades(self, trades: list[Trade]) -> list[Condition]:
-        """A batch of trades (any symbols), in arrival order."""
-        out: list[Condition] = []
-        groups: dict[tuple[str, str], list[Trade]] = {}
-        for tr in trades:
-            groups.setdefault((tr.exchange, tr.symbol), []).append(tr)
-        self.counters["trades"] += len(trades)
-        for (ex, sym), batch in groups.items():
-            self._trades(out, self.state(ex, sym), batch)
-        return out
-
-    def _trades(self, out: list[Condition], st: SymbolState, batch: list[Trade]) -> None:
-        w = st.thresholds.whales
-        tw = st.trades
-        tw.refresh_stats()
-        values = np.array([t.price * t.amount for t in batch])
-        whales = (
-            detectors.whale_mask(
-                values, tw.median_log, tw.sigma_log, min_usd=w.min_usd, k_sigma=w.k_sigma
-            )
-            if "whale_trade" in self.enabled
-            else np.zeros(len(batch), dtype=bool)
-        )
-        sigmas = detectors.size_sigmas(values, tw.median_log, tw.sigma_log)
-        for i in np.flatnonzero(whales).tolist():
-            self._whale(out, st, batch[i], float(values[i]), float(sigmas[i]))
-        # ordinary trades feed the statistics, the usual flow and the burst sums
-        tw.since_stats += len(batch)
-        tw.values.extend(values.tolist())
-        if "whale_trade" in self.enabled:
-            self._bursts(out, st, batch, values, whales)
-        for tr, v, wh in zip(batch, values.tolist(), whales.tolist(), strict=True):
-            if not wh:
-                tw.flow.append((tr.ts / 1000.0, v, tr.side != "sell"))
-
-    def _whale(
-        self, out: list[Condition], st: SymbolState, tr: Trade, value: float, z: float
-    ) -> None:
-        w = st.thresholds.whales
-        side = tr.side or "unknown"
-        self.counters["whales"] += 1
-        row = {
-            "type": "single",
-            "exchange": st.exchange,
-            "symbol": st.symbol,
-            "side": side,
-            "price": tr.price,
-            "amount": tr.amount,
-            "usd": round(value, 2),
-            "sigmas": _r(z, 2),
-            "trades": 1,
-            "trade_id": tr.id,
-            "ts": tr.ts / 1000.0,
-        }
-        self.whales.appendleft(row)
-        self.dirty.add("whales")
-        self._out(
-            out,
-            event(
-                f"whale_trade:{st.exchange}:{st.symbol}:{tr.id}",
-                "whale_trade",
-                "critical" if value >= 10 * w.min_usd else "warning",
-                exchange=st.exchange,
-                symbol=st.symbol,
-                message=f"{st.symbol} whale {side} {usd(value)} at {tr.price:g}",
-                values={
-                    "type": "single",
-                    "side": side,
-                    "usd": round(value, 2),
-                    "price": tr.price,
-                    "amount": tr.amount,
-                    "sigmas": _r(z, 2),
-                    "trade_id": tr.id,
-                    "threshold_usd": w.min_usd,
-                },
-                ts=tr.ts / 1000.0,
-            ),
-        )
-
-    def _bursts(
-        self,
-        out: list[Condition],
-        st: SymbolState,
-        batch: list[Trade],
-        values: np.ndarray,
-        whales: np.ndarray,
-    ) -> None:
-        w = st.thresholds.whales
-        tw = st.trades
-        window = w.burst_seconds
-        now = batch[-1].ts / 1000.0
-        recent = [f for f in tw.flow if f[0] > now - window]
-        fresh = [
-            (tr.ts / 1000.0, float(v), tr.side != "sell")
-            for tr, v, wh in zip(batch, values.tolist(), whales.tolist(), strict=True)
-            if not wh
-        ]
-        if not fresh:
-            return
-        rows = recent + fresh
-        ts = np.array([r[0] for r in rows])
-        vals = np.array([r[1] for r in rows])
-        buy = np.array([r[2] for r in rows])
-        sums = detectors.same_side_sums(ts, vals, buy, window)
-        for side in (True, False):
-            rate = tw.side_rate(side)
-            limit = max(w.burst_min_usd, w.burst_factor * rate * window if rate == rate else 0.0)
-            idx = [i for i in range(len(recent), len(rows)) if buy[i] == side]
-            if not idx:
-                continue
-            peak_i = max(idx, key=lambda i: sums[i])
-            peak = float(sums[peak_i])
-            if tw.burst_fired[side]:
-                if float(sums[idx[-1]]) < limit / 2:
-                    tw.burst_fired[side] = False
-                continue
-            n = int(np.sum((buy == side) & (ts > ts[peak_i] - window) & (ts <= ts[peak_i])))
-            if peak < limit or n < 2:
-                continue
-            tw.burst_fired[side] = True
-            self.counters["bursts"] += 1
-            name = "buy" if side else "sell"
-            at = float(ts[peak_i])
-            self.whales.appendleft(
-                {
-                    "type": "burst",
-                    "exchange": st.exchange,
-                    "symbol": st.symbol,
-                    "side": name,
-                    "price": batch[-1].price,
-                    "amount": None,
-                    "usd": round(peak, 2),
-                    "sigmas": None,
-                    "trades": n,
-                    "trade_id": None,
-                    "ts": at,
-                }
-            )
-            self.dirty.add("whales")
-            self._out(
-                out,
-                event(
-                    f"whale_trade:{st.exchange}:{st.symbol}:burst:{name}:{int(at * 1000)}",
-                    "whale_trade",
-                    "critical" if peak >= 10 * w.burst_min_usd else "warning",
-                    exchange=st.exchange,
-                    symbol=st.symbol,
-                    message=f"{st.symbol} {name} burst {usd(peak)} in {n} trades "
-                    f"within {window:g} s",
-                    values={
-                        "type": "burst",
-                        "side": name,
-                        "usd": round(peak, 2),
-                        "trades": float(n),
-                        "window_s": window,
-                        "threshold_usd": round(limit, 2),
-                    },
-                    ts=at,
-                ),
-            )
-
-    # -- books: walls and imbalance ----------------------------------------------------------
-
-    def on_book(self, b: OrderBookTop) -> list[Condition]:
-        out: list[Condition] = []
-        self.counters["books"] += 1
-        st = self.state(b.exchange, b.symbol)
-        ts = b.ts / 1000.0
-        if "wall" in self.enabled:
-            self._walls(out, st, b, ts)
-        if "book_imbalance" in self.enabled:
-            self._imbalance(out, st, b, ts)
-        return out
-
-    def _walls(self, out: list[Condition], st: SymbolState, b: OrderBookTop, ts: float) -> None:
-        wt = st.thresholds.walls
-        best_bid = b.bids[0][0] if b.bids else None
-        best_ask = b.asks[0][0] if b.asks else None
-        seen: set[tuple[str, float]] = set()
-        for side, walls in (("bid", b.bid_walls), ("ask", b.ask_walls)):
-            for price, amount, ratio in walls:
-                if ratio < wt.min_ratio or price * amount < wt.min_usd:
-                    continue
-                key = (side, price)
-                seen.add(key)
-                tracked = st.walls.get(key)
-                if tracked is not None:
-                    tracked.amount, tracked.ratio, tracked.last_seen = amount, ratio, ts
-                    continue
-                st.walls[key] = TrackedWall(side, price, amount, ratio, ts, ts)
-                self.counters["walls_appeared"] += 1
-                self.dirty.add("walls")
-                dist = 100.0 * abs(price / b.mid - 1.0) if b.mid else math.nan
-                self._out(
-                    out,
-                    self.book.update(
-                        f"wall:{st.exchange}:{st.symbol}:{side}:{price:g}",
-                        "wall",
-                        "info",
-                        exchange=st.exchange,
-                        symbol=st.symbol,
-                        message=f"{st.symbol} {side} wall {usd(price * amount)} at {price:g} "
-                        f"({dist:.2f}% away, {ratio:.0f}x a level)",
-                        values={
-                            "side": side,
-                            "price": price,
-                            "amount": amount,
-                            "usd": round(price * amount, 2),
-                            "ratio": ratio,
-                            "distance_pct": _r(dist, 3),
-                            "threshold_ratio": wt.min_ratio,
-                        },
-                        ts=ts,
-                    ),
-                )
-        for key in [k for k in st.walls if k not in seen]:
-            wall = st.walls.pop(key)
-            edge = b.bid_edge if wall.side == "bid" else b.ask_edge
-            outcome = detectors.wall_outcome(
-                "bid" if wall.side == "bid" else "ask", wall.price, best_bid, best_ask, edge
-            )
-            self._wall_ended(out, st, wall, outcome, ts)
-
-    def _wall_ended(
-        self,
-        out: list[Condition],
-        st: SymbolState,
-        wall: TrackedWall,
-        outcome: Literal["pulled", "filled", "out_of_view"],
-        ts: float,
-    ) -> None:
-        self.counters[f"walls_{outcome}"] += 1
-        self.dirty.add("walls")
-        lasted = ts - wall.first_seen
-        value = wall.price * wall.amount
-        row = {
-            "exchange": st.exchange,
-            "symbol": st.symbol,
-            "side": wall.side,
-            "price": wall.price,
-            "amount": wall.amount,
-            "usd": round(value, 2),
-            "ratio": wall.ratio,
-            "first_seen": wall.first_seen,
-            "ended": ts,
-            "outcome": outcome,
-        }
-        self.walls_ended.appendleft(row)
-        vals: dict[str, float | str | None] = {
-            "side": wall.side,
-            "price": wall.price,
-            "amount": wall.amount,
-            "usd": round(value, 2),
-            "outcome": outcome,
-            "lasted_s": round(lasted, 1),
-        }
-        key = f"wall:{st.exchange}:{st.symbol}:{wall.side}:{wall.price:g}"
-        text = (
-            f"{st.symbol} {wall.side} wall {usd(value)} at {wall.price:g} "
-            f"{outcome.replace('_', ' ')} after {lasted:.0f} s"
-        )
-        self._out(
-            out,
-            self.book.update(
-                key,
-                "wall",
-                None,
-                exchange=st.exchange,
-                symbol=st.symbol,
-                message=text,
-                values=vals,
-                ts=ts,
-            ),
-        )
-        if outcome == "pulled":
-            self._out(
-                out,
-                event(
-                    f"{key}:pulled:{int(ts * 1000)}",
-                    "wall",
-                    "warning",
-                    exchange=st.exchange,
-                    symbol=st.symbol,
-                    message=text + " (never hit: possible spoof)",
-                    values=vals,
-                    ts=ts,
-                ),
-            )
-
-    def _imbalance(self, out: list[Condition], st: SymbolState, b: OrderBookTop, ts: float) -> None:
-        wt = st.thresholds.walls
-        imb = detectors.book_imbalance(b.bid_depth, b.ask_depth)
-        key = f"book_imbalance:{st.exchange}:{st.symbol}"
-        held = key in self.book.active
-        if math.isfinite(imb) and abs(imb) >= wt.imbalance:
-            if st.imbalance_since is None:
-                st.imbalance_since = ts
-            if held or ts - st.imbalance_since < wt.imbalance_seconds:
-                return
-            sev: Severity | None = "warning"
-        elif held and math.isfinite(imb) and abs(imb) >= wt.imbalance * IMBALANCE_RELEASE:
-            return
-        else:
-            st.imbalance_since = None
-            sev = None
-        side = "bid" if imb > 0 else "ask"
-        self._state_cond(
-            out,
-            st,
-            key,
-            "book_imbalance",
-            sev,
-            lambda: (
-                f"{st.symbol} book {abs(imb) * 100:.0f}% "
-                f"{'bid-heavy (accumulation)' if side == 'bid' else 'ask-heavy (distribution)'}"
-            ),
-            lambda: {
-                "imbalance": _r(imb),
-                "bid_depth": b.bid_depth,
-                "ask_depth": b.ask_depth,
-                "depth_pct": b.depth_pct,
-                "threshold": wt.imbalance,
-            },
             ts,
         )
 
@@ -701,7 +274,7 @@ class SignalEngine:
             "funding_extreme",
             sev,
             lambda: f"{f.symbol} funding {rate * 100:+.3f}% per interval",
-            lambda: {"rate": _r(rate, 6), "warning": ft.warning, "critical": ft.critical},
+            lambda: {"rate": rounded(rate, 6), "warning": ft.warning, "critical": ft.critical},
             f.ts / 1000.0,
         )
         return out
@@ -756,9 +329,9 @@ class SignalEngine:
             "warning" if changed else None,
             lambda: f"{st.symbol} beta {old:.2f} -> {b:.2f} ({tf} {win})",
             lambda: {
-                "beta": _r(b),
-                "reference": _r(old),
-                "change": _r(d),
+                "beta": rounded(b),
+                "reference": rounded(old),
+                "change": rounded(d),
                 "threshold": lim,
                 "timeframe": tf,
                 "window": win,
@@ -791,29 +364,8 @@ class SignalEngine:
         )
         return out
 
-    # -- views -------------------------------------------------------------------------------
-
     def whales_view(self) -> dict[str, Any]:
         return {"whales": list(self.whales)}
-
-    def walls_view(self) -> dict[str, Any]:
-        active: list[dict[str, Any]] = [
-            {
-                "exchange": st.exchange,
-                "symbol": st.symbol,
-                "side": w.side,
-                "price": w.price,
-                "amount": w.amount,
-                "usd": round(w.price * w.amount, 2),
-                "ratio": w.ratio,
-                "first_seen": w.first_seen,
-                "last_seen": w.last_seen,
-            }
-            for st in self.symbols.values()
-            for w in st.walls.values()
-        ]
-        active.sort(key=lambda r: -r["usd"])
-        return {"active": active, "recent": list(self.walls_ended)}
 
     def manipulation_view(self) -> dict[str, Any]:
         def score(r: dict[str, Any]) -> float:
