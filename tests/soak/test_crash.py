@@ -173,6 +173,9 @@ class CrashRun:
         lose or tear any of it."""
         with contextlib.suppress(TimeoutError):
             wait_for(lambda: _store_stats(port)["persist"]["runs"] > runs_before, 5, "a run")
+        # on a loaded machine the first pages may not be stored yet: kill once something
+        # is on disk, so the run checks a real state, not an empty one
+        wait_for(lambda: bool(candles_on_disk(self.state)), 60, "candles on disk")
         for key, times in candles_on_disk(self.state).items():
             self.candles.setdefault(key, set()).update(times)
         self.points |= beta_points(self.state)

@@ -244,13 +244,19 @@ class Backfiller:
         gaps = sorted(kept + gaps, key=lambda g: g.start)
         if gaps:
             book.setdefault(symbol, {})[tf] = gaps
-            log.warning(
-                "%s: %s %s backfill is missing %d candles in %d range(s)",
+            # history that starts later than asked (a young listing, a short exchange
+            # archive) is reported in the coverage but is not a fault: INFO; a hole
+            # inside the series or at its end is one: WARNING
+            holes = [g for g in gaps if g.where != "head"]
+            log.log(
+                logging.WARNING if holes else logging.INFO,
+                "%s: %s %s backfill is missing %d candles in %d range(s)%s",
                 self.ctx.name,
                 symbol,
                 tf,
                 sum(g.missing for g in gaps),
                 len(gaps),
+                "" if holes else " (history starts later than requested)",
             )
         elif symbol in book:
             book[symbol].pop(tf, None)
