@@ -40,7 +40,7 @@ def spec_of(app: web.Application) -> bytes:
 
 
 @routes.get("/api/openapi.json")
-@documented(summary="This API's OpenAPI 3.1 description (generated from the code)")
+@documented(summary="This API's OpenAPI 3.1 description (generated from the code)", tag="docs")
 @in_http_thread
 async def openapi_json(request: web.Request) -> web.Response:
     return web.Response(body=spec_of(request.app), content_type="application/json")
@@ -48,7 +48,9 @@ async def openapi_json(request: web.Request) -> web.Response:
 
 @routes.get("/api/docs")
 @documented(
-    summary="A page listing every endpoint (reads /api/openapi.json)", content_type="text/html"
+    summary="A page listing every endpoint (reads /api/openapi.json)",
+    content_type="text/html",
+    tag="docs",
 )
 @in_http_thread
 async def api_docs(request: web.Request) -> web.Response:
