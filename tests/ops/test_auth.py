@@ -10,9 +10,11 @@ from aiohttp import web
 
 from tests.harness import running_daemon, short_tmpdir, test_config
 from virtuoso_daemon.core.config import ConfigError, load_config, redacted
+from virtuoso_daemon.core.runtime import Runtime
 from virtuoso_daemon.http import app as app_module
 from virtuoso_daemon.http.auth import is_write
 from virtuoso_daemon.http.openapi import documented_routes
+from virtuoso_daemon.http.routes import LoopRoutes
 
 # an address of this machine that is not loopback (a real interface: tests that need
 # a non-loopback client bind the daemon there and connect to it from here)
@@ -22,10 +24,10 @@ RELOAD = "/test/write"  # a write route of this test's own: no side effects
 
 @pytest.fixture(autouse=True)
 def write_route(monkeypatch: pytest.MonkeyPatch) -> None:
-    routes = web.RouteTableDef()
+    routes = LoopRoutes()
 
     @routes.post(RELOAD)
-    async def write(request: web.Request) -> web.Response:
+    async def write(request: web.Request, rt: Runtime) -> web.Response:
         await request.read()
         return web.json_response({"changed": []})
 

@@ -28,7 +28,8 @@ from aiohttp import web
 
 from virtuoso_daemon.http.auth import OPEN_PATHS, is_write
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+#: any route handler (given the request, and the model or the runtime: .routes)
+Handler = Callable[..., Awaitable[web.StreamResponse]]
 H = TypeVar("H", bound=Handler)
 
 _ATTR = "__virtuoso_openapi__"
