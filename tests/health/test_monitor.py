@@ -118,6 +118,21 @@ async def test_a_blocked_event_loop_stops_the_watchdog_and_turns_the_loop_check_
         notify.close()
 
 
+async def test_the_event_loop_check_returns_to_ok_once_the_lag_is_out_of_its_window() -> None:
+    window = 1.0  # the lag is remembered this long (30 s by default)
+    cfg = test_config(health={**FAST, "loop_lag_critical_ms": 1000.0, "loop_lag_window": window})
+    async with health_env(cfg) as env:
+        await env.wait_status("event_loop", "ok", 5)
+        time.sleep(1.5)  # the whole loop blocked, as a wedged actor would
+        unblocked_at = time.monotonic()
+        await env.wait_status("event_loop", "critical", 5)
+        check = await env.wait_status("event_loop", "ok", 10)
+        assert time.monotonic() - unblocked_at >= window  # not before the lag left the window
+        assert check.value is not None and float(check.value) < 250
+        raised = [(c.severity, c.active) for c in env.health_conditions("health:event_loop")]
+        assert raised == [("critical", True), ("critical", False)]
+
+
 async def test_a_failed_actor_withholds_the_watchdog() -> None:
     notify = NotifyListener()
     try:
