@@ -81,7 +81,22 @@ async def test_every_kind_streams_and_history_is_backfilled(
         assert status.gaps == {} and status.unknown_symbols == []
 
 
-async def test_an_outage_of_okx_swaps_leaves_binance_spot_flowing_and_each_status_right() -> None:
+#: a fault on OKX's swaps (the simulator's "futures" market) -> what OKX's feed says
+FAULTS = {
+    # nothing answers: every kind fails
+    "outage": ({"kind": "outage"}, "down", "unavailable"),
+    # REST answers 429: the streams go on, the polled funding/OI fail and say why
+    "429": ({"kind": "http_429", "retry_after": 1}, "degraded", "rate_limit"),
+    # the socket stays open but says nothing (the way to REST and back: below)
+    "silent": ({"kind": "ws_silent"}, "degraded", "no data for"),
+}
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+async def test_a_fault_on_okx_swaps_leaves_binance_spot_flowing_and_each_status_right(
+    fault: str,
+) -> None:
+    inject, okx_state, reason = FAULTS[fault]
     spot = {"symbols": SPOT, "kinds": ["tickers"], "backfill_candles": 0}
     perps = {
         "dialect": "okx",
@@ -89,6 +104,10 @@ async def test_an_outage_of_okx_swaps_leaves_binance_spot_flowing_and_each_statu
         "kinds": ["tickers"],
         "backfill_candles": 0,
         "derivatives_refresh": 0.5,
+        "silent_timeout": 0.5,
+        "backoff_max": 0.4,
+        "poll_interval": 0.3,
+        "stream_retry": 2.0,
     }
     async with feed_env(
         ("bin-spot", "spot", spot), ("okx-perp", "linear", perps), sim_config=sim_config()
@@ -101,14 +120,20 @@ async def test_an_outage_of_okx_swaps_leaves_binance_spot_flowing_and_each_statu
         await env.wait_for(
             lambda: state("bin-spot") == state("okx-perp") == "connected", 20, "both connected"
         )
-        await env.inject(kind="outage", market="futures")  # OKX swaps only
-        await env.wait_for(lambda: state("okx-perp") in ("down", "degraded"), 20, "okx down")
+        await env.inject(**inject, market="futures")  # OKX swaps only
+
+        def says_so() -> bool:
+            st = env.status("okx-perp")
+            return st.state == okx_state and reason in st.detail
+
+        await env.wait_for(says_so, 20, f"okx {okx_state} with {reason!r} in its detail")
         env.rec.clear()
         await env.wait_for(
             lambda: _every(env, Topics.TICKERS, Ticker, SPOT, 3), 10, "spot tickers meanwhile"
         )
         assert state("bin-spot") == "connected"
-        assert not any(t.exchange == "okx-perp" for t in env.rec.get(Topics.TICKERS))
+        if fault == "outage":
+            assert not any(t.exchange == "okx-perp" for t in env.rec.get(Topics.TICKERS))
         await env.clear_faults()
         await env.wait_for(lambda: state("okx-perp") == "connected", 30, "okx recovers")
 
