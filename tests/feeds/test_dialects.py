@@ -8,8 +8,10 @@ and the feed's status says ``connected`` with every kind on its stream.
 from __future__ import annotations
 
 import functools
+import itertools
 from typing import Any
 
+import msgspec
 import pytest
 
 from tests.feeds.env import by_symbol, feed_env
@@ -79,6 +81,22 @@ async def test_every_kind_streams_and_history_is_backfilled(
         assert {k: status.modes[k] for k in KINDS} == dict.fromkeys(KINDS, "stream"), status
         assert status.state == "connected", status.detail
         assert status.gaps == {} and status.unknown_symbols == []
+
+
+async def test_okx_history_older_than_its_1440_recent_candles_is_backfilled_without_gaps() -> None:
+    # OKX's /market/candles reaches back 1,440 candles; older pages must come from
+    # /market/history-candles (ccxt switches when the backfill pages by since)
+    deep = msgspec.structs.replace(sim_config(), history_candles=2000, perpetuals=False)
+    feed = {"dialect": "okx", "symbols": ["ETH/USDT"], "kinds": ["ohlcv"], "backfill_candles": 1800}
+    async with feed_env(("x", "spot", feed), sim_config=deep) as env:
+
+        def times() -> list[int]:
+            got = by_symbol(env.rec.get(Topics.CANDLE_HISTORY), CandleBatch).get("ETH/USDT", [])
+            return sorted({r[0] for b in got for r in b.rows})
+
+        await env.wait_for(lambda: len(times()) >= 1799, 20, "1,800 candles of history")
+        assert all(b - a == 60_000 for a, b in itertools.pairwise(times()))
+        assert env.status("x").gaps == {}
 
 
 #: a fault on OKX's swaps (the simulator's "futures" market) -> what OKX's feed says
