@@ -10,7 +10,7 @@ import anyio
 import anyio.abc
 import msgspec
 
-from tests.harness import MemcachedProcess, test_config
+from tests.harness import MemcachedProcess, short_tmpdir, test_config
 from tests.health.env import NotifyListener, health_env
 from virtuoso_daemon.alerts.actor import AlertManagerActor
 from virtuoso_daemon.core.bus import Topics
@@ -75,6 +75,28 @@ async def test_a_tight_disk_threshold_is_a_warning_naming_the_state_dir() -> Non
         check = await env.wait_status("disk", "warning", 5)
         assert str(env.runtime.state_dir) in check.message
         assert [c.severity for c in env.health_conditions("health:disk")] == ["warning"]
+
+
+async def test_disk_thresholds_reloaded_move_the_disk_check_to_critical_and_back() -> None:
+    tmp = short_tmpdir()
+    cfg = test_config(tmp, health={**FAST, "disk_free_warning_pct": 100.0})
+    path = tmp / "virtuoso.toml"
+
+    async def reload(**disk: float) -> None:
+        fast = "".join(f"{k} = {v}\n" for k, v in {**FAST, **disk}.items())
+        path.write_text("[health]\n" + fast)
+        await env.daemon.supervisor.reload_config()
+
+    async with health_env(cfg) as env:
+        env.runtime.config_path = path
+        env.runtime.overrides = {k: v for k, v in msgspec.to_builtins(cfg).items() if k != "health"}
+        await env.wait_status("disk", "warning", 5)
+        await reload(disk_free_warning_pct=100.0, disk_free_critical_pct=100.0)
+        await env.wait_status("disk", "critical", 5)
+        await reload(disk_free_warning_pct=0.0, disk_free_critical_pct=0.0)  # only a full disk
+        await env.wait_status("disk", "ok", 5)
+        raised = [(c.severity, c.active) for c in env.health_conditions("health:disk")]
+    assert raised == [("warning", True), ("critical", True), ("critical", False)]
 
 
 async def test_memcached_stopped_goes_warning_then_critical_and_back(
