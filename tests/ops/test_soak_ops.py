@@ -190,11 +190,12 @@ async def test_soak_with_faults_memcached_restart_watchers_and_alerts() -> None:
                         fixed = True
                     await anyio.sleep(SAMPLE)
                 # faults end within 30 s; give health two sweeps to come back
-                healthy = False
+                healthy, final_health = False, {}
                 deadline = time.monotonic() + 120
                 while time.monotonic() < deadline and not healthy:
                     async with stack.session.get(stack.api + "/health") as resp:
                         healthy = resp.status == 200
+                        final_health = await resp.json()
                     await anyio.sleep(2)
                 alert_stats = await _drained(stack, 120)
                 all_alerts = await _all_alerts(stack)
@@ -239,9 +240,15 @@ async def test_soak_with_faults_memcached_restart_watchers_and_alerts() -> None:
     print(
         f"soak {SOAK:.0f}s: rss {rss0:.1f}->{rss_max:.1f} MB, fds {fds0}->{fds_max}, "
         f"faults {fault_i}, alerts {len(all_alerts)} ({len(notified)} notified, "
-        f"{len(hook.received)} webhook messages, {len(lost)} lost), samples {trace}"
+        f"{len(hook.received)} webhook messages, {len(lost)} lost), "
+        f"health at the end {final_health.get('status')}: {_not_ok(final_health)}, "
+        f"samples {trace}"
     )
     assert not problems, "\n".join([*problems, f"samples: {trace}"])
+
+
+def _not_ok(health: dict[str, Any]) -> list[str]:
+    return [f"{c['name']}={c['status']}" for c in health.get("checks", []) if c["status"] != "ok"]
 
 
 async def _fix_all(stack: Any, sock: str, env: dict[str, str]) -> list[str]:
