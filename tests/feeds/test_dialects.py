@@ -42,17 +42,14 @@ def _every(env: Any, topic: str, kind: type, symbols: list[str], n: int) -> bool
 
 
 @pytest.mark.parametrize("dialect", ["binance", "okx"])
-@pytest.mark.parametrize(("market", "symbols"), [("spot", SPOT), ("linear", PERPS)])
-async def test_every_kind_streams_and_history_is_backfilled(
-    dialect: str, market: str, symbols: list[str]
-) -> None:
-    feed = {
-        "dialect": dialect,
-        "symbols": symbols,
-        "backfill_candles": 400,
-        "derivatives_refresh": 0.5,
-    }
-    async with feed_env(("x", market, feed), sim_config=sim_config()) as env:
+async def test_every_kind_streams_and_history_is_backfilled(dialect: str) -> None:
+    feed = {"dialect": dialect, "backfill_candles": 400, "derivatives_refresh": 0.5}
+    feeds = (
+        ("spot", "spot", {**feed, "symbols": SPOT}),
+        ("perp", "linear", {**feed, "symbols": PERPS}),
+    )
+    symbols = SPOT + PERPS
+    async with feed_env(*feeds, sim_config=sim_config()) as env:
         for topic, kind, n in (
             (Topics.TICKERS, Ticker, 5),
             (Topics.TRADES, Trade, 5),
@@ -70,17 +67,15 @@ async def test_every_kind_streams_and_history_is_backfilled(
             return all(sum(len(b.rows) for b in got.get(s, [])) >= 399 for s in symbols)
 
         await env.wait_for(history, 20, "400 candles of history per symbol")
-        if market == "linear":
-            await env.wait_for(
-                lambda: _every(env, Topics.FUNDING, Funding, symbols, 1), 15, "funding"
-            )
-            await env.wait_for(
-                lambda: _every(env, Topics.OPEN_INTEREST, OpenInterest, symbols, 1), 15, "OI"
-            )
-        status = env.status("x")
-        assert {k: status.modes[k] for k in KINDS} == dict.fromkeys(KINDS, "stream"), status
-        assert status.state == "connected", status.detail
-        assert status.gaps == {} and status.unknown_symbols == []
+        await env.wait_for(lambda: _every(env, Topics.FUNDING, Funding, PERPS, 1), 15, "funding")
+        await env.wait_for(
+            lambda: _every(env, Topics.OPEN_INTEREST, OpenInterest, PERPS, 1), 15, "OI"
+        )
+        for name in ("spot", "perp"):
+            status = env.status(name)
+            assert {k: status.modes[k] for k in KINDS} == dict.fromkeys(KINDS, "stream"), status
+            assert status.state == "connected", status.detail
+            assert status.gaps == {} and status.unknown_symbols == []
 
 
 async def test_okx_history_older_than_its_1440_recent_candles_is_backfilled_without_gaps() -> None:
