@@ -92,6 +92,11 @@ def _items(result: Any, key: str) -> list[Any]:
     return []
 
 
+def each(key: str, kind: type[T]) -> Callable[[Any], list[T]]:
+    """The decoder of an answer that lists ``kind`` (bare, or under ``key``)."""
+    return lambda result: _each(result, key, kind)
+
+
 def _each(result: Any, key: str, kind: type[T]) -> list[T]:
     out = []
     for item in _items(result, key):
@@ -101,24 +106,16 @@ def _each(result: Any, key: str, kind: type[T]) -> list[T]:
     return out
 
 
-def tickers(result: Any) -> list[Ticker]:
-    return _each(result, "tickers", Ticker)
+def one(kind: type[T]) -> Callable[[Any], T | None]:
+    """The decoder of an answer that is one ``kind``."""
+    return lambda result: convert(result, kind)
 
 
-def feeds(result: Any) -> list[FeedStatus]:
-    return _each(result, "feeds", FeedStatus)
-
-
-def alerts(result: Any) -> list[Alert]:
-    return _each(result, "alerts", Alert)
-
-
-def health(result: Any) -> HealthReport | None:
-    return convert(result, HealthReport)
-
-
-def status(result: Any) -> Status | None:
-    return convert(result, Status)
+tickers = each("tickers", Ticker)
+feeds = each("feeds", FeedStatus)
+alerts = each("alerts", Alert)
+health = one(HealthReport)
+status = one(Status)
 
 
 def beta(result: Any) -> BetaAnswer | None:
@@ -136,15 +133,3 @@ def correlation(result: Any) -> CorrelationSnapshot | None:
     if snap is None:
         return None
     return msgspec.structs.replace(snap, order=list(range(len(snap.symbols))))
-
-
-#: snapshot topic posted by the live loop -> how its command's answer is decoded
-DECODERS: dict[str, Callable[[Any], Any]] = {
-    "snapshot.status": status,
-    "snapshot.feeds": feeds,
-    "snapshot.tickers": tickers,
-    "snapshot.beta": beta,
-    "snapshot.correlation": correlation,
-    "snapshot.alerts": alerts,
-    "snapshot.health": health,
-}

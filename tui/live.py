@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import random
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from textual.message import Message
 
@@ -36,17 +36,27 @@ PLAIN_TOPICS = ("lifecycle", "alerts", "health")
 LOG_LEVEL = "info"
 DEFAULT_TOPICS = (*THROTTLED_TOPICS, *PLAIN_TOPICS, "logs")
 
-# Snapshot requests made on every (re)connect: (command, args, topic posted); the
-# answer is decoded by tui.answers.DECODERS[topic] before it is posted.
-SNAPSHOTS: tuple[tuple[str, dict[str, Any], str], ...] = (
-    ("status", {}, "snapshot.status"),
-    ("feeds.list", {}, "snapshot.feeds"),
-    ("tickers", {}, "snapshot.tickers"),
-    ("beta", {}, "snapshot.beta"),
-    ("correlation", {}, "snapshot.correlation"),
-    ("alerts.list", {"limit": 200}, "snapshot.alerts"),
-    ("health", {"transitions": 200}, "snapshot.health"),
+
+class Snapshot(NamedTuple):
+    """A request made on every (re)connect; its answer, decoded into structs by
+    ``decode``, is posted as ``topic``."""
+
+    cmd: str
+    args: dict[str, Any]
+    topic: str
+    decode: Callable[[Any], Any]
+
+
+SNAPSHOTS: tuple[Snapshot, ...] = (
+    Snapshot("status", {}, "snapshot.status", answers.status),
+    Snapshot("feeds.list", {}, "snapshot.feeds", answers.feeds),
+    Snapshot("tickers", {}, "snapshot.tickers", answers.tickers),
+    Snapshot("beta", {}, "snapshot.beta", answers.beta),
+    Snapshot("correlation", {}, "snapshot.correlation", answers.correlation),
+    Snapshot("alerts.list", {"limit": 200}, "snapshot.alerts", answers.alerts),
+    Snapshot("health", {"transitions": 200}, "snapshot.health", answers.health),
 )
+DECODERS = {s.topic: s.decode for s in SNAPSHOTS}
 
 # Re-read every ``status_interval`` (uptime, actors, bus drops, feed latency).
 POLLED = (("status", "snapshot.status"), ("feeds.list", "snapshot.feeds"))
@@ -181,7 +191,7 @@ class LiveLink:
         raise Disconnected("the daemon ended the event stream")
 
     async def _poll(self) -> None:
-        for cmd, args, topic in SNAPSHOTS:
+        for cmd, args, topic, _ in SNAPSHOTS:
             result = await self._load(cmd, args, topic)
             if cmd == "beta":
                 await self._load_windows(result)
@@ -227,7 +237,7 @@ class LiveLink:
 
 
 def answer_message(topic: str, result: Any) -> LiveData:
-    """A command's answer as the message the app routes: decoded into structs by
-    :data:`tui.answers.DECODERS` (None when it does not fit, which no handler takes)."""
-    decode = answers.DECODERS.get(topic)
+    """A command's answer as the message the app routes: decoded into structs by its
+    snapshot's decoder (None when it does not fit, which no handler takes)."""
+    decode = DECODERS.get(topic)
     return LiveData(topic, decode(result) if decode is not None else result)
