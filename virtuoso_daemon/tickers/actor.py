@@ -1,19 +1,19 @@
 """Ticker cache actor: the newest ticker of every symbol, in memory and in memcached.
 
-In memory (:mod:`.table`) it keeps the newest :class:`~..messages.Ticker` per (exchange, symbol),
-taking tickers from the bus through a tap (:meth:`~..bus.Bus.tap`: inline in the
-feed's publish, no queue and no task switch per ticker), and publishes the read side
-the API serves:
+In memory (:mod:`.table`) it keeps the newest :class:`~..messages.Ticker` per
+(exchange, symbol), taking tickers from the bus through a tap
+(:meth:`~..bus.Bus.tap`: inline in the feed's publish, no queue and no task switch
+per ticker), and publishes the read side the API serves:
 
-* view ``market.latest``: a :class:`LiveTickers`, published once: a read-only window
-  onto the table itself, for one-symbol lookups (``GET /api/market/ticker/{symbol}``,
-  the ``ticker`` socket command). A ticker is there the moment a feed publishes it.
-  Each value is an immutable message, so a reader never sees half of an update; what
-  it does not give is a consistent picture of many symbols at once: that is the
-  snapshot below.
+* view ``market.latest``: a :class:`.table.LiveTickers`, published once: a read-only
+  window onto the table itself, for one-symbol lookups (``GET
+  /api/market/ticker/{symbol}``, the ``ticker`` socket command). A ticker is there the
+  moment a feed publishes it. Each value is an immutable message, so a reader never
+  sees half of an update; what it does not give is a consistent picture of many
+  symbols at once: that is the snapshot below.
 
-* view ``market.tickers``: a :class:`TickerSnapshot` (all tickers sorted by exchange
-  and symbol, an index, which ones are still restored values) whose ``body`` is the
+* view ``market.tickers``: a :class:`.table.TickerSnapshot` (all tickers sorted by
+  exchange and symbol, an index, which ones are still restored values) whose ``body`` is the
   pre-encoded JSON of ``GET /api/market/tickers``:
   ``{"updated": ts, "count": n, "restored": k, "tickers": [Ticker, ...]}``.
   Republished at most every :data:`VIEW_MIN_INTERVAL` s while tickers arrive (each
@@ -46,8 +46,8 @@ memcached (:mod:`.mirror`; key scheme and value format in :mod:`.memcached` and
 * On shutdown the tickers that changed since the last flush are written once more
   (bounded by :data:`FINAL_FLUSH_TIMEOUT`).
 * Warm restart: before reporting ready the actor reads ``<prefix>tickers:<exchange>``
-  for every configured exchange (bounded by :data:`.mirror.WARM_TIMEOUT`) and serves those
-  tickers, marked ``restored``, until live ones replace them (or, for a symbol no
+  for every configured exchange (bounded by :data:`.mirror.WARM_TIMEOUT`) and serves
+  those tickers, marked ``restored``, until live ones replace them (or, for a symbol no
   feed delivers any more, until its value is older than the TTL).
 * ``memcached.enabled = false``: memory only, state ``disabled``.
 
