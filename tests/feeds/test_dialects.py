@@ -120,7 +120,8 @@ async def test_silent_streams_fall_back_to_rest_and_come_back(dialect: str) -> N
         "symbols": SPOT,
         "kinds": ["tickers"],
         "backfill_candles": 0,
-        "silent_timeout": 0.8,
+        "silent_timeout": 0.5,
+        "backoff_max": 0.4,
         "stream_retry": 2.0,
         "poll_interval": 0.3,
     }

@@ -63,6 +63,9 @@ async def test_swaps_list_with_funding_and_open_interest() -> None:
     async with okx("linear") as (sim, ex, _):
         m = ex.markets["SOL/USDT:USDT"]
         assert m["id"] == "SOL-USDT-SWAP" and m["swap"] and m["linear"] and m["contractSize"] == 1
+        # as on OKX, a contract is a round amount of the base worth 100-1,000 USDT
+        assert ex.markets["ETH/USDT:USDT"]["contractSize"] == 0.1
+        assert ex.markets["BTC/USDT:USDT"]["contractSize"] == 0.01
         base = sim.engine.universe.find("futures", "ETHUSDT")
         assert base is not None
         with anyio.fail_after(20):
@@ -72,9 +75,16 @@ async def test_swaps_list_with_funding_and_open_interest() -> None:
                 truth = float(sim.engine.funding[base.base.index])
                 if sim.engine.tick_no == tick:
                     break
-            oi = await ex.fetch_open_interest("ETH/USDT:USDT")
+            while True:
+                tick = sim.engine.tick_no
+                oi = await ex.fetch_open_interest("ETH/USDT:USDT")
+                oi_truth = float(sim.engine.open_interest[base.base.index])
+                if sim.engine.tick_no == tick:
+                    break
         assert rates["ETH/USDT:USDT"]["fundingRate"] == pytest.approx(truth, abs=1e-8)
-        assert oi["openInterestAmount"] > 0
+        # oi in contracts, oiCcy in ETH
+        assert oi["openInterestAmount"] * 0.1 == pytest.approx(oi_truth, rel=1e-6)
+        assert float(oi["info"]["oiCcy"]) == pytest.approx(oi_truth, rel=1e-6)
 
 
 async def test_candles_page_with_exclusive_after_and_before_bounds() -> None:

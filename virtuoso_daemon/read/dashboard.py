@@ -23,7 +23,7 @@ import msgspec
 
 from virtuoso_daemon.core.errors import QueryError
 from virtuoso_daemon.core.requests import Args
-from virtuoso_daemon.core.runtime import Runtime
+from virtuoso_daemon.core.runtime import ReadModel, Runtime
 from virtuoso_daemon.read import alerts, analytics, health, market, signals
 
 log = logging.getLogger("virtuoso.dashboard")
@@ -86,7 +86,7 @@ class CacheStatsArgs(Args, frozen=True):
     pass
 
 
-def cache_stats(rt: Runtime, args: CacheStatsArgs) -> dict[str, Any]:
+def cache_stats(rt: ReadModel, args: CacheStatsArgs) -> dict[str, Any]:
     """The ticker cache and memcached (state, hits, writes), and every published
     view's age and version (how fresh what the dashboard reads is)."""
     now = time.time()
