@@ -33,7 +33,7 @@ def test_retention_removes_old_resolved_alerts_and_keeps_firing_and_owed_ones() 
     assert removed == 1
     assert [a.symbol for a in left] == ["LIVE/USDT"] and total == 1
     counts = store.outbox_counts()["hook"]
-    assert counts == {"pending": 1, "delivered": 0, "failed": 0}
+    assert counts == {"pending": 1, "delivered": 0, "failed": 0, "dropped": 0}
     assert store.due_messages("hook", T0 + 62)[0].msg_id == pending
 
 

@@ -18,11 +18,11 @@ from ccxt.base.errors import AuthenticationError, BadRequest, NetworkError
 from virtuoso_daemon.core.bus import Topics
 from virtuoso_daemon.core.config import ExchangeConfig, load_config
 from virtuoso_daemon.core.runtime import Runtime
+from virtuoso_daemon.feeds.cache_scan import CacheScan
 from virtuoso_daemon.feeds.ccxt_factory import ccxt_config
 from virtuoso_daemon.feeds.context import FeedContext
 from virtuoso_daemon.feeds.exchanges import DEFAULT, profile_for
 from virtuoso_daemon.feeds.polling import BOOK_LIMIT
-from virtuoso_daemon.feeds.streams import CacheScan
 from virtuoso_daemon.feeds.trade_cache import HookedTrades
 
 CLOSED = "ws://127.0.0.1:9"  # nothing listens: reaching it means ccxt accepted the call
@@ -205,6 +205,47 @@ async def test_okx_trades_each_reach_the_bus_through_the_hooked_cache(
             ex.handle_message(client, okx_trades(inst, 5 * k, 5))
         assert [t.id for t in seen] == [str(i) for i in range(40)]
         assert all(t.symbol == symbol for t in seen)
+    finally:
+        await ex.close()
+
+
+async def test_okx_swaps_count_contracts_and_the_feed_publishes_base_units() -> None:
+    ex = okx()
+    swap = {**market("BTC-USDT-SWAP", "BTC/USDT:USDT", "swap"), "contractSize": 0.01}
+    ex.set_markets([swap])
+    client = Client(f"{CLOSED}/ws/v5/public", noop, noop, noop, noop, {})
+    try:
+        seen = _hooked(ex, "okx", "BTC/USDT:USDT", "linear")
+        ctx = _context(ex, "okx", ["BTC/USDT:USDT"], "linear")[0]
+        tickers: list[Any] = []
+        ctx.runtime.bus.tap(Topics.TICKERS, tickers.append)
+        row = {
+            "instType": "SWAP",
+            "instId": "BTC-USDT-SWAP",
+            "last": "65000",
+            "lastSz": "2",
+            "askPx": "65000.1",
+            "askSz": "300",
+            "bidPx": "65000",
+            "bidSz": "1200",
+            "open24h": "64000",
+            "high24h": "66000",
+            "low24h": "63000",
+            "volCcy24h": "2500",  # base
+            "vol24h": "250000",  # contracts
+            "ts": "1700000000000",
+        }
+        ex.handle_message(
+            client, {"arg": {"channel": "tickers", "instId": row["instId"]}, "data": [row]}
+        )
+        raw = ex.tickers["BTC/USDT:USDT"]
+        # ccxt passes OKX's contract counts through: the profile's ticker_contracts
+        assert (raw["baseVolume"], raw["bidVolume"], raw["quoteVolume"]) == (250000, 1200, None)
+        assert ctx.profile.ticker_contracts and ctx.on_ticker("BTC/USDT:USDT", raw, 1.0) == 1
+        t = tickers[-1]
+        assert (t.base_volume, t.bid_size, t.ask_size) == pytest.approx((2500, 12, 3))
+        ex.handle_message(client, okx_trades("BTC-USDT-SWAP", 0, 3))  # "sz": "0.001" contracts
+        assert [tr.amount for tr in seen] == pytest.approx([0.00001] * 3)
     finally:
         await ex.close()
 

@@ -11,7 +11,9 @@ import pytest
 from aiohttp import web
 
 from tests.harness import running_daemon, test_config
+from virtuoso_daemon.core.runtime import Runtime
 from virtuoso_daemon.http import app as app_module
+from virtuoso_daemon.http.routes import LoopRoutes
 
 
 async def test_health_quick_reports_uptime_and_version() -> None:
@@ -58,10 +60,10 @@ async def test_method_not_allowed_names_the_allowed_methods() -> None:
     assert "PUT" in body["error"]["message"] and "GET" in body["error"]["message"]
 
 
-def _area(routes: web.RouteTableDef) -> Callable[[], web.RouteTableDef]:
+def _area(routes: LoopRoutes) -> Callable[[], LoopRoutes]:
     """Register an extra area of routes (the caller removes it from AREAS)."""
 
-    def provider() -> web.RouteTableDef:
+    def provider() -> LoopRoutes:
         return routes
 
     app_module.register_area(provider)
@@ -69,14 +71,14 @@ def _area(routes: web.RouteTableDef) -> Callable[[], web.RouteTableDef]:
 
 
 async def test_http_exceptions_from_handlers_on_either_loop_become_json() -> None:
-    routes = web.RouteTableDef()
+    routes = LoopRoutes()
 
     @routes.get("/api/system/refuse")
-    async def refuse(request: web.Request) -> web.Response:  # runs on the main loop
+    async def refuse(request: web.Request, rt: Runtime) -> web.Response:  # runs on the main loop
         raise web.HTTPConflict(reason="already running")
 
     @routes.post("/api/system/upload")
-    async def upload(request: web.Request) -> web.Response:
+    async def upload(request: web.Request, rt: Runtime) -> web.Response:
         await request.read()
         return web.json_response({})
 
@@ -97,10 +99,10 @@ async def test_http_exceptions_from_handlers_on_either_loop_become_json() -> Non
 async def test_unexpected_exception_is_logged_and_answered_500_without_internals(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    routes = web.RouteTableDef()
+    routes = LoopRoutes()
 
     @routes.get("/api/system/explode")
-    async def explode(request: web.Request) -> web.Response:
+    async def explode(request: web.Request, rt: Runtime) -> web.Response:
         raise KeyError("secret-internal-detail")
 
     provider = _area(routes)

@@ -1,7 +1,9 @@
-"""The HTTP server answers from its own thread; handlers that need actors run on the
-main loop. "While the main loop is busy" is shown by ordering, not by a stopwatch: the
-main loop runs a pure-Python busy loop (holding the GIL except when the interpreter
-forces a switch) and the request's answer is checked to arrive before that loop ends.
+"""The HTTP server answers from its own thread: the handlers of the hot route tables
+run there, given the read-only model; the loop tables' run on the main loop, given
+the runtime. "While the main loop is busy" is shown by ordering, not by a stopwatch:
+the main loop runs a pure-Python busy loop (holding the GIL except when the
+interpreter forces a switch) and the request's answer is checked to arrive before
+that loop ends.
 """
 
 from __future__ import annotations
@@ -13,11 +15,15 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
+import pytest
 from aiohttp import web
 
 from tests.harness import running_daemon, test_config
+from virtuoso_daemon.core.runtime import Runtime
+from virtuoso_daemon.http import app as app_module
 from virtuoso_daemon.http import catalog, market, system
-from virtuoso_daemon.http.dispatch import runs_in_http_thread
+from virtuoso_daemon.http.routes import HotRoutes, LoopRoutes, RouteTable
+from virtuoso_daemon.read.model import HotModel
 
 BUSY_SECONDS = 1.0  # how long the main loop is kept busy (an upper bound, not a figure)
 
@@ -70,31 +76,56 @@ async def test_a_handler_that_needs_the_main_loop_waits_for_it() -> None:
     assert got["busy_at_answer"] is False
 
 
-def _handler(routes: web.RouteTableDef, path: str) -> Any:
-    for route in routes:
-        if isinstance(route, web.RouteDef) and route.path == path:
-            return route.handler
-    raise AssertionError(f"no route {path}")
+def _paths(table: RouteTable) -> set[str]:
+    return {route.path for route in table}
 
 
-async def test_the_hot_read_paths_are_the_ones_marked_for_the_http_thread() -> None:
-    hot = {
-        market.market_tickers,
-        _handler(catalog.routes, "/api/market/ticker/{symbol:.+}"),
-        _handler(catalog.routes, "/api/market/overview"),
-        _handler(catalog.routes, "/api/market/movers"),
-        system.health_quick,
-    }
-    for handler in hot:
-        assert runs_in_http_thread(handler), handler.__name__
-    cold = (
-        _handler(catalog.routes, "/api/market/ohlcv/{symbol:.+}"),
-        _handler(catalog.routes, "/api/market/exchanges"),
-        system.status,
-        system.config,
-    )
-    for handler in cold:
-        assert not runs_in_http_thread(handler), handler.__name__
+async def test_the_hot_read_paths_are_in_the_http_threads_tables() -> None:
+    hot = _paths(market.hot) | _paths(catalog.hot) | _paths(system.hot)
+    assert {
+        "/api/market/tickers",
+        "/api/market/ticker/{symbol:.+}",
+        "/api/market/overview",
+        "/api/market/movers",
+        "/health/quick",
+    } <= hot
+    loop = _paths(catalog.routes) | _paths(system.routes)
+    assert {
+        "/api/market/ohlcv/{symbol:.+}",
+        "/api/market/exchanges",
+        "/api/system/status",
+        "/api/system/config",
+    } <= loop
+    assert not hot & loop
+
+
+async def test_the_table_decides_the_thread_and_what_the_handler_is_given(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: dict[str, tuple[str, object]] = {}
+    hot, loop = HotRoutes(), LoopRoutes()
+
+    @hot.get("/test/hot")
+    async def in_thread(request: web.Request, model: HotModel) -> web.Response:
+        seen["hot"] = (threading.current_thread().name, model)
+        return web.json_response({})
+
+    @loop.get("/test/loop")
+    async def on_loop(request: web.Request, rt: Runtime) -> web.Response:
+        seen["loop"] = (threading.current_thread().name, rt)
+        return web.json_response({})
+
+    monkeypatch.setattr(app_module, "AREAS", [*app_module.AREAS, lambda: hot, lambda: loop])
+    async with running_daemon(test_config()) as d:
+        for path in ("/test/hot", "/test/loop"):
+            status, _ = await anyio.to_thread.run_sync(_get, d.base_url + path)
+            assert status == 200
+        main = threading.current_thread().name
+        runtime = d.runtime
+    thread, model = seen["hot"]
+    assert thread == "virtuoso-http" and isinstance(model, HotModel)
+    assert not hasattr(model, "bus") and not hasattr(model, "supervisor")
+    assert seen["loop"] == (main, runtime)
 
 
 async def test_the_server_thread_ends_with_the_daemon() -> None:

@@ -7,7 +7,6 @@ from typing import Any
 import aiohttp
 import msgspec
 import pytest
-from aiohttp import web
 
 from tests.harness import running_daemon, test_config
 from virtuoso_daemon.core.errors import QueryError
@@ -15,6 +14,7 @@ from virtuoso_daemon.core.runtime import Runtime
 from virtuoso_daemon.http import app as app_module
 from virtuoso_daemon.http.openapi import documented_routes
 from virtuoso_daemon.http.queries import query_route
+from virtuoso_daemon.http.routes import LoopRoutes
 from virtuoso_daemon.read.contract import QueryArgs
 
 
@@ -39,7 +39,7 @@ def echo(rt: Runtime, args: EchoArgs) -> Echo:
 
 @pytest.fixture
 def echo_area(monkeypatch: pytest.MonkeyPatch) -> None:
-    routes = web.RouteTableDef()
+    routes = LoopRoutes()
     query_route(routes, "/api/test/echo/{name}", echo, EchoArgs)
     monkeypatch.setattr(app_module, "AREAS", [*app_module.AREAS, lambda: routes])
 

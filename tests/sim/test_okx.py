@@ -63,6 +63,9 @@ async def test_swaps_list_with_funding_and_open_interest() -> None:
     async with okx("linear") as (sim, ex, _):
         m = ex.markets["SOL/USDT:USDT"]
         assert m["id"] == "SOL-USDT-SWAP" and m["swap"] and m["linear"] and m["contractSize"] == 1
+        # as on OKX, a contract is a round amount of the base worth 100-1,000 USDT
+        assert ex.markets["ETH/USDT:USDT"]["contractSize"] == 0.1
+        assert ex.markets["BTC/USDT:USDT"]["contractSize"] == 0.01
         base = sim.engine.universe.find("futures", "ETHUSDT")
         assert base is not None
         with anyio.fail_after(20):
@@ -72,9 +75,16 @@ async def test_swaps_list_with_funding_and_open_interest() -> None:
                 truth = float(sim.engine.funding[base.base.index])
                 if sim.engine.tick_no == tick:
                     break
-            oi = await ex.fetch_open_interest("ETH/USDT:USDT")
+            while True:
+                tick = sim.engine.tick_no
+                oi = await ex.fetch_open_interest("ETH/USDT:USDT")
+                oi_truth = float(sim.engine.open_interest[base.base.index])
+                if sim.engine.tick_no == tick:
+                    break
         assert rates["ETH/USDT:USDT"]["fundingRate"] == pytest.approx(truth, abs=1e-8)
-        assert oi["openInterestAmount"] > 0
+        # oi in contracts, oiCcy in ETH
+        assert oi["openInterestAmount"] * 0.1 == pytest.approx(oi_truth, rel=1e-6)
+        assert float(oi["info"]["oiCcy"]) == pytest.approx(oi_truth, rel=1e-6)
 
 
 async def test_candles_page_with_exclusive_after_and_before_bounds() -> None:
@@ -92,6 +102,26 @@ async def test_candles_page_with_exclusive_after_and_before_bounds() -> None:
         assert times == [since + 2 * MIN, since + MIN]  # newest first, bounds excluded
         newest = await ex.publicGetMarketCandles({"instId": "ETH-USDT", "bar": "1m", "limit": "2"})
         assert [r[8] for r in newest["data"]] == ["0", "1"]  # the open candle, then closed
+
+
+async def test_candles_reach_back_1440_candles_and_older_ones_come_from_history() -> None:
+    deep = msgspec.structs.replace(CFG, history_candles=2000)
+    async with okx(config=deep) as (sim, ex, _):
+        series = sim.engine.series["1m"]
+        old = series.open_ms - 1700 * MIN
+        window = {"instId": "ETH-USDT", "bar": "1m", "after": str(old + 5 * MIN)}
+        window["before"] = str(old - MIN)
+        with anyio.fail_after(20):
+            assert (await ex.publicGetMarketCandles(window))["data"] == []
+            older = await ex.publicGetMarketHistoryCandles(window)
+            assert [int(r[0]) for r in older["data"]] == [old + k * MIN for k in range(4, -1, -1)]
+            recent = await ex.publicGetMarketCandles(
+                {"instId": "ETH-USDT", "bar": "1m", "after": str(series.open_ms - 1000 * MIN)}
+            )
+            assert len(recent["data"]) == 100  # within the newest 1,440: served
+            # ccxt picks the endpoint by since: a page 1,700 candles back is history
+            page = await ex.fetch_ohlcv("ETH/USDT", "1m", old, 300)
+        assert [r[0] for r in page] == [old + k * MIN for k in range(300)]
 
 
 async def test_unknown_instruments_and_bad_bars_are_okx_errors() -> None:

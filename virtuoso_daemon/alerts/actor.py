@@ -21,6 +21,10 @@ Feed state (``Topics.FEED_STATUS``) drives the inhibition rule; a tick every
 applies retention. ``clock`` is the manager's time (a test may pass a fake one);
 delivery retries use the wall clock.
 
+A config reload (:meth:`AlertManagerActor.reconfigure`) takes ``[alerts]`` live,
+destinations included; what is owed to a destination no longer configured is marked
+``dropped`` (docs/alerts.md), at start and once a reload is done (``Topics.CONFIG``).
+
 Requests on ``Topics.ALERT_COMMANDS`` (:mod:`.requests`): list, get (with delivery
 state per destination), ack, silence, silences, unsilence. ``runtime.stats["alerts"]``
 counts conditions, fired, resolved, muted, delivered and failed per destination.
@@ -53,8 +57,8 @@ from virtuoso_daemon.alerts.requests import (
 )
 from virtuoso_daemon.alerts.store import FILENAME, AlertFilter, AlertStore
 from virtuoso_daemon.core.bus import Request, Subscription, Topics
-from virtuoso_daemon.core.config import Config
-from virtuoso_daemon.core.messages import Alert, Condition, FeedStatus
+from virtuoso_daemon.core.config import AlertDestination, Config
+from virtuoso_daemon.core.messages import Alert, Condition, ConfigReloaded, FeedStatus
 from virtuoso_daemon.core.runtime import Runtime
 
 log = logging.getLogger("virtuoso.alerts")
@@ -87,6 +91,11 @@ class AlertManagerActor:
         self.latency_ms: float | None = None  # condition ts -> alert published, newest
         self.latency_max_ms = 0.0
         self._last_prune = 0.0
+        self.dropped: Counter[str] = Counter()  # messages dropped, per destination
+        # set while running: where couriers run, and how to stop one
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._stops: dict[str, tuple[anyio.CancelScope, anyio.Event]] = {}
 
     async def reconfigure(self, config: Config) -> None:
         cfg = config.alerts
@@ -96,7 +105,82 @@ class AlertManagerActor:
         self.lifecycle.inhibit_feed_down = cfg.inhibit_feed_down
         self.grouper.group_wait = cfg.group_wait
         self.grouper.group_interval = cfg.group_interval
-        log.info("alerts reconfigured (destination changes take effect on restart)")
+        if self._tg is not None:
+            await self._reconcile_destinations()
+        log.info("alerts reconfigured; destinations: %s", ", ".join(self.couriers) or "none")
+
+    async def _reconcile_destinations(self) -> None:
+        """Make the running couriers match ``self.cfg.destinations``: stop the removed
+        or disabled ones, start the added ones, hand a changed one its new settings (and
+        retry its pending messages at once). What the stopped ones were owed is dropped
+        only once the reload is done (:meth:`_reloads`): a reload rolled back because
+        another actor could not apply it hands the old config back, and the courier
+        restarted then still finds its messages pending."""
+        assert self.store is not None
+        configured = {d.name: d for d in self.cfg.destinations}
+        for name in list(self.couriers):
+            dest = configured.get(name)
+            if dest is None or not dest.enabled:
+                await self._stop_courier(name)
+        for name, dest in configured.items():
+            courier = self.couriers.get(name)
+            if not dest.enabled:
+                continue
+            if courier is None:
+                self._start_courier(dest)
+            elif courier.dest != dest:
+                courier.dest = dest
+                self.store.retry_now(name, time.time())
+                courier.poke()
+
+    def _start_courier(self, dest: AlertDestination) -> None:
+        assert self._tg is not None and self._session is not None and self.store is not None
+        courier = Courier(dest, self.store, self._session)
+        scope, done = anyio.CancelScope(), anyio.Event()
+        self.couriers[dest.name] = courier
+        self._stops[dest.name] = (scope, done)
+        self._tg.start_soon(self._run_courier, courier, scope, done, name=f"alerts:{dest.name}")
+
+    @staticmethod
+    async def _run_courier(courier: Courier, scope: anyio.CancelScope, done: anyio.Event) -> None:
+        try:
+            with scope:
+                await courier.run()
+        finally:
+            done.set()
+
+    async def _stop_courier(self, name: str) -> None:
+        """Cancel one courier and wait for it to end (a message in flight is
+        abandoned: the receiver may have it, at least once allows that)."""
+        del self.couriers[name]
+        scope, done = self._stops.pop(name)
+        scope.cancel()
+        with anyio.move_on_after(5.0):
+            await done.wait()
+
+    def _drop_unconfigured(self, when: str) -> None:
+        """Drop what is owed to destinations that are not configured and enabled now."""
+        assert self.store is not None
+        configured = {d.name: d for d in self.cfg.destinations}
+        owed = self.store.owed_destinations() | self.grouper.destinations()
+        for name in sorted(owed - {n for n, d in configured.items() if d.enabled}):
+            why = "disabled" if name in configured else "removed"
+            self._drop(name, f"destination {why} {when}")
+
+    async def _reloads(self, sub: Subscription[ConfigReloaded]) -> None:
+        async for event in sub:
+            if "alerts" in event.sections:
+                self._drop_unconfigured("by a config reload")
+
+    def _drop(self, name: str, reason: str) -> None:
+        """Everything owed to a destination that is no longer configured is marked
+        dropped with ``reason`` (docs/alerts.md): no courier will ever send it."""
+        assert self.store is not None
+        self.grouper.forget(name)
+        n = self.store.drop_destination(name, reason, time.time())
+        if n:
+            self.dropped[name] += n
+            log.warning("alerts: %d message(s) for %s dropped: %s", n, name, reason)
 
     def stats(self) -> dict[str, Any]:
         outbox = self.store.outbox_counts() if self.store is not None else {}
@@ -116,6 +200,8 @@ class AlertManagerActor:
                 name: {**c.stats(), "outbox": outbox.get(name, {})}
                 for name, c in self.couriers.items()
             },
+            # messages given up because their destination is no longer configured
+            "dropped": dict(self.dropped),
         }
 
     # -- running -----------------------------------------------------------------------
@@ -127,21 +213,23 @@ class AlertManagerActor:
         store = self.store = AlertStore(rt.state_dir / FILENAME)
         now = self.clock()
         self.lifecycle.restore(store.open_alerts(), store.silences(now))
+        self._drop_unconfigured("(not configured at start)")
         for dest_name, group, nid in store.ungrouped():
             self.grouper.add(dest_name, group, nid, now)
         conditions = rt.bus.subscribe(Topics.CONDITIONS, name=self.name, maxsize=CONDITION_QUEUE)
         feeds = rt.bus.subscribe(Topics.FEED_STATUS, name=self.name)
         commands = rt.bus.subscribe(Topics.ALERT_COMMANDS, name=self.name)
+        reloads = rt.bus.subscribe(Topics.CONFIG, name=self.name)
         try:
             async with aiohttp.ClientSession() as session, anyio.create_task_group() as tg:
+                self._tg, self._session = tg, session
                 for dest in self.cfg.destinations:
                     if dest.enabled:
-                        courier = Courier(dest, store, session)
-                        self.couriers[dest.name] = courier
-                        tg.start_soon(courier.run, name=f"alerts:{dest.name}")
+                        self._start_courier(dest)
                 tg.start_soon(self._conditions, conditions)
                 tg.start_soon(self._feeds, feeds)
                 tg.start_soon(self._commands, commands)
+                tg.start_soon(self._reloads, reloads)
                 tg.start_soon(self._ticks)
                 rt.stats["alerts"] = self.stats
                 log.info(
@@ -152,7 +240,10 @@ class AlertManagerActor:
                 )
                 task_status.started()
         finally:
-            for sub in (conditions, feeds, commands):
+            self._tg = self._session = None
+            self.couriers.clear()
+            self._stops.clear()
+            for sub in (conditions, feeds, commands, reloads):
                 sub.close()
             store.close()
             self.store = None

@@ -11,8 +11,11 @@ change is committed here *before* the actor publishes it or hands it to delivery
   a restart regroups what was not yet grouped;
 * ``outbox``: one row per message to one destination (a group of notifications),
   keyed by its idempotency key, with its delivery state (pending, delivered,
-  failed), attempts, next attempt time and last error. A message interrupted by a
-  crash after the receiver took it is sent again with the same key;
+  failed, dropped), attempts, next attempt time and last error. A message
+  interrupted by a crash after the receiver took it is sent again with the same key;
+  what is owed to a destination that is no longer configured (removed or disabled,
+  by a reload or while the daemon was down) is ``dropped`` with the reason, so
+  nothing stays pending for a courier that will never run;
 * ``silences``.
 
 WAL with ``synchronous=NORMAL``: a committed transaction survives the process being
@@ -223,6 +226,35 @@ class AlertStore:
             (status, error, now, msg_id),
         )
 
+    def drop_destination(self, destination: str, reason: str, now: float) -> int:
+        """Give up on everything owed to ``destination`` (no longer configured): the
+        notifications not yet in a message become messages, and every pending message
+        is marked ``dropped`` with ``reason``; how many messages were dropped."""
+        groups: dict[str, list[int]] = {}
+        for group, nid in self.db.execute(
+            "SELECT group_key, id FROM notifications WHERE destination = ? AND msg_id IS NULL"
+            " ORDER BY id",
+            (destination,),
+        ):
+            groups.setdefault(str(group), []).append(int(nid))
+        for group, ids in groups.items():
+            self.make_message(destination, group, ids, now)
+        return int(
+            self.db.execute(
+                "UPDATE outbox SET state = 'dropped', last_error = ?, done_ts = ?"
+                " WHERE destination = ? AND state = 'pending'",
+                (reason, now, destination),
+            ).rowcount
+        )
+
+    def owed_destinations(self) -> set[str]:
+        """Destinations with pending messages or notifications not yet in a message."""
+        rows = self.db.execute(
+            "SELECT destination FROM outbox WHERE state = 'pending'"
+            " UNION SELECT destination FROM notifications WHERE msg_id IS NULL"
+        )
+        return {str(r[0]) for r in rows}
+
     def retry_now(self, destination: str, now: float) -> int:
         """Make every pending message of ``destination`` due now (after a restart: the
         receiver may be back); how many there are."""
@@ -341,12 +373,13 @@ class AlertStore:
         ]
 
     def outbox_counts(self) -> dict[str, dict[str, int]]:
-        """``{destination: {pending, delivered, failed}}`` messages."""
+        """``{destination: {pending, delivered, failed, dropped}}`` messages."""
         out: dict[str, dict[str, int]] = {}
         for dest, state, n in self.db.execute(
             "SELECT destination, state, COUNT(*) FROM outbox GROUP BY destination, state"
         ):
-            out.setdefault(dest, {"pending": 0, "delivered": 0, "failed": 0})[state] = int(n)
+            counts = {"pending": 0, "delivered": 0, "failed": 0, "dropped": 0}
+            out.setdefault(dest, counts)[state] = int(n)
         return out
 
     # -- helpers -------------------------------------------------------------------------

@@ -8,9 +8,9 @@ every reader (store, ticker cache, beta, queries) asks the config and nothing el
 from __future__ import annotations
 
 from virtuoso_daemon.core.config import ExchangeConfig
-from virtuoso_daemon.core.runtime import Runtime
+from virtuoso_daemon.core.runtime import ReadModel
 
 
-def exchange_configs(rt: Runtime) -> list[ExchangeConfig]:
+def exchange_configs(rt: ReadModel) -> list[ExchangeConfig]:
     """The exchange configs of the feeds this daemon runs, in feed order."""
     return list(rt.config.exchanges)

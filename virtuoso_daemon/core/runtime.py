@@ -3,16 +3,20 @@
 :class:`Views` is the read side of the system. Actors publish immutable snapshots
 into it (encoded to JSON once, on write); HTTP handlers and socket commands only
 read it, so a hot GET is a dict lookup plus a write and never reaches into an actor.
+:class:`ReadModel` names that read side as a type: the views (read-only) and the
+effective config. Queries of published state take it, so the :class:`Runtime` (on
+the main loop) and :class:`~virtuoso_daemon.read.model.HotModel` (the only thing a
+handler in the HTTP thread is given) can both answer them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 
@@ -74,6 +78,31 @@ class Views:
         return [k for k in self._views if k.startswith(prefix)]
 
 
+class ReadViews(Protocol):
+    """The reading half of :class:`Views` (no ``publish``)."""
+
+    @property
+    def versions(self) -> Mapping[str, int]: ...
+
+    def get(self, key: str) -> View | None: ...
+
+    def value(self, key: str, default: Any = None) -> Any: ...
+
+    def keys(self, prefix: str = "") -> list[str]: ...
+
+
+class ReadModel(Protocol):
+    """What a query of published state reads: the views and the effective config
+    (current: a reload replaces it). :class:`Runtime` is one; so is the HTTP
+    thread's :class:`~virtuoso_daemon.read.model.HotModel`."""
+
+    @property
+    def views(self) -> ReadViews: ...
+
+    @property
+    def config(self) -> Config: ...
+
+
 @dataclass
 class Runtime:
     """Shared, long-lived context of one daemon process."""
@@ -94,7 +123,7 @@ class Runtime:
     # filled in by actors that own the data, read by status/health
     stats: dict[str, Callable[[], dict[str, Any]]] = field(default_factory=dict)
     # the event loop the actors run on, set by the HTTP actor before it starts its
-    # thread (handlers that talk to actors are run there: api.dispatch)
+    # thread (handlers of the loop route tables are run there: http.routes)
     main_loop: asyncio.AbstractEventLoop | None = None
     # request counters and latency per route (HTTP and socket), exported by /metrics
     metrics: Metrics = field(default_factory=Metrics)

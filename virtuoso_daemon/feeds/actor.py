@@ -258,7 +258,7 @@ class FeedActor:
     async def _top(self, ctx: FeedContext) -> list[str]:
         tickers = await ctx.call("top_n", ctx.rest.fetch_tickers)
         ctx.health.clear("top_n")
-        return sym.top_by_volume(ctx.rest.markets, tickers, ctx.cfg)
+        return sym.top_by_volume(ctx.rest.markets, tickers, ctx.cfg, ctx.profile.ticker_contracts)
 
     async def _top_refresh(self, ctx: FeedContext) -> None:
         while True:

@@ -21,6 +21,7 @@ from virtuoso_daemon.core.config import ExchangeConfig
 from virtuoso_daemon.core.messages import CandleBatch
 from virtuoso_daemon.core.runtime import Runtime
 from virtuoso_daemon.feeds import normalize
+from virtuoso_daemon.feeds import symbols as sym
 from virtuoso_daemon.feeds.backoff import RateGate, error_kind, is_rate_limit
 from virtuoso_daemon.feeds.ccxt_factory import ExchangeFactory
 from virtuoso_daemon.feeds.exchanges import profile_for
@@ -59,6 +60,9 @@ class FeedContext:
         # newest book top per symbol (bid, bid size, ask, ask size): the quote of a
         # ticker stream that carries none
         self.tops: dict[str, tuple[float | None, ...]] = {}
+        # base units per contract of the watched contract markets where that is not 1
+        # (okx BTC-USDT-SWAP: 0.01): ccxt's amounts are contracts, the daemon's base
+        self.contract_sizes: dict[str, float] = {}
         self.requests = 0
         self._publish: Callable[[str, Any], int] = runtime.bus.publish_nowait
 
@@ -69,6 +73,8 @@ class FeedContext:
         self.symbol_set = frozenset(self.symbols)
         self.paused_symbols &= self.symbol_set
         self.tops = {k: v for k, v in self.tops.items() if k in self.symbol_set}
+        markets = getattr(self.rest, "markets", None) or {}
+        self.contract_sizes = sym.contract_sizes(markets, self.symbols)
 
     def timeframe_ms(self, timeframe: str) -> int:
         return int(self.rest.parse_timeframe(timeframe) * 1000)
@@ -106,7 +112,8 @@ class FeedContext:
         """One ccxt ticker; 1 when it was published."""
         if symbol not in self.symbol_set or symbol in self.paused_symbols:
             return 0
-        msg = normalize.ticker(self.name, self.market, raw, recv)
+        size = self.contract_sizes.get(symbol, 1.0) if self.profile.ticker_contracts else 1.0
+        msg = normalize.ticker(self.name, self.market, raw, recv, size)
         if msg is None:
             return 0
         if msg.bid is None and msg.ask is None and symbol in self.tops:
@@ -131,13 +138,14 @@ class FeedContext:
 
     def on_trades(self, trades: Sequence[Mapping[str, Any]], recv: float) -> int:
         wanted, paused, publish = self.symbol_set, self.paused_symbols, self._publish
+        sizes = self.contract_sizes
         n = 0
         last_ts = None
         for raw in trades:
             symbol = raw.get("symbol")
             if symbol not in wanted or symbol in paused:
                 continue
-            msg = normalize.trade(self.name, raw, recv)
+            msg = normalize.trade(self.name, raw, recv, sizes.get(symbol, 1.0) if sizes else 1.0)
             if msg is not None:
                 publish(Topics.TRADES, msg)
                 last_ts = msg.ts
@@ -151,7 +159,13 @@ class FeedContext:
             return 0
         cfg = self.cfg
         msg = normalize.order_book_top(
-            self.name, symbol, book, recv, levels=cfg.orderbook_levels, depth_pct=cfg.depth_pct
+            self.name,
+            symbol,
+            book,
+            recv,
+            levels=cfg.orderbook_levels,
+            depth_pct=cfg.depth_pct,
+            size=self.contract_sizes.get(symbol, 1.0),
         )
         if msg is None:
             return 0
@@ -186,7 +200,9 @@ class FeedContext:
     def on_open_interest(self, symbol: str, raw: Mapping[str, Any], recv: float) -> int:
         if symbol in self.paused_symbols or symbol not in self.symbol_set:
             return 0
-        self._publish(Topics.OPEN_INTEREST, normalize.open_interest(self.name, symbol, raw, recv))
+        size = self.contract_sizes.get(symbol, 1.0)
+        msg = normalize.open_interest(self.name, symbol, raw, recv, size)
+        self._publish(Topics.OPEN_INTEREST, msg)
         return 1
 
 

@@ -4,6 +4,11 @@ These run on the hot path (every ticker, trade and kline), so they do one thing:
 read the few fields a message needs and build the frozen struct. No validation
 beyond "is there a price at all", no copies of whole structures.
 
+Amounts are served in base units. ccxt gives a contract market's trade, book and
+open-interest amounts in contracts (OKX's BTC-USDT-SWAP: 0.01 BTC each), so those
+functions take ``size``, the market's ``contractSize`` (1 for spot and for exchanges
+whose contract is one base unit, as Binance's and Bybit's linear perpetuals).
+
 ccxt hands out *live* objects from its websocket caches (a kline row is updated in
 place, an order book is mutated by the next delta), so everything here copies the
 numbers it needs into the message before returning.
@@ -26,14 +31,20 @@ def _f(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def ticker(exchange: str, market: str, t: Mapping[str, Any], recv: float) -> Ticker | None:
-    """A ccxt ticker dict as a :class:`Ticker`; None when it carries no price."""
+def ticker(
+    exchange: str, market: str, t: Mapping[str, Any], recv: float, size: float = 1.0
+) -> Ticker | None:
+    """A ccxt ticker dict as a :class:`Ticker`; None when it carries no price.
+
+    ``size``: base units per unit of the ticker's ``baseVolume``, ``bidVolume`` and
+    ``askVolume`` (the contract size where ccxt passes contracts through)."""
     last = t.get("last")
     if last is None:
         last = t.get("close")
         if last is None:
             return None
     ts = t.get("timestamp")
+    base_volume, bid_size, ask_size = t.get("baseVolume"), t.get("bidVolume"), t.get("askVolume")
     return Ticker(
         exchange=exchange,
         symbol=t["symbol"],
@@ -41,20 +52,21 @@ def ticker(exchange: str, market: str, t: Mapping[str, Any], recv: float) -> Tic
         last=float(last),
         bid=_f(t.get("bid")),
         ask=_f(t.get("ask")),
-        bid_size=_f(t.get("bidVolume")),
-        ask_size=_f(t.get("askVolume")),
+        bid_size=None if bid_size is None else float(bid_size) * size,
+        ask_size=None if ask_size is None else float(ask_size) * size,
         open=_f(t.get("open")),
         high=_f(t.get("high")),
         low=_f(t.get("low")),
         change_pct=_f(t.get("percentage")),
-        base_volume=_f(t.get("baseVolume")),
+        base_volume=None if base_volume is None else float(base_volume) * size,
         quote_volume=_f(t.get("quoteVolume")),
         ts=int(ts) if ts is not None else int(recv * 1000),
         recv_ts=recv,
     )
 
 
-def trade(exchange: str, t: Mapping[str, Any], recv: float) -> Trade | None:
+def trade(exchange: str, t: Mapping[str, Any], recv: float, size: float = 1.0) -> Trade | None:
+    """A ccxt trade as a :class:`Trade` (``size``: the contract size)."""
     price, amount = t.get("price"), t.get("amount")
     if price is None or amount is None:
         return None
@@ -67,7 +79,7 @@ def trade(exchange: str, t: Mapping[str, Any], recv: float) -> Trade | None:
         symbol=t["symbol"],
         id=str(tid) if tid is not None else f"{ts}:{price}:{amount}",
         price=float(price),
-        amount=float(amount),
+        amount=float(amount) * size,
         side=side if side in ("buy", "sell") else None,
         ts=ts,
         recv_ts=recv,
@@ -186,14 +198,16 @@ def order_book_top(
     *,
     levels: int = 5,
     depth_pct: float = 1.0,
+    size: float = 1.0,
 ) -> OrderBookTop | None:
-    """Best ``levels`` per side plus base amount within ``depth_pct`` % of mid."""
+    """Best ``levels`` per side plus base amount within ``depth_pct`` % of mid
+    (``size``: the contract size; ccxt's book amounts are contracts)."""
     bids_raw: Sequence[Sequence[Any]] = book.get("bids") or ()
     asks_raw: Sequence[Sequence[Any]] = book.get("asks") or ()
     if not bids_raw and not asks_raw:
         return None
-    bids = [(float(b[0]), float(b[1])) for b in bids_raw[:levels]]
-    asks = [(float(a[0]), float(a[1])) for a in asks_raw[:levels]]
+    bids = [(float(b[0]), float(b[1]) * size) for b in bids_raw[:levels]]
+    asks = [(float(a[0]), float(a[1]) * size) for a in asks_raw[:levels]]
     mid = spread = None
     bid_depth = ask_depth = 0.0
     if bids and asks:
@@ -210,16 +224,16 @@ def order_book_top(
             if level[0] > hi:
                 break
             ask_depth += level[1]
-    bid_walls, bid_edge = _walls(bids_raw)
-    ask_walls, ask_edge = _walls(asks_raw)
+    bid_walls, bid_edge = _walls(bids_raw, size)
+    ask_walls, ask_edge = _walls(asks_raw, size)
     ts = book.get("timestamp")
     return OrderBookTop(
         exchange=exchange,
         symbol=symbol,
         bids=bids,
         asks=asks,
-        bid_depth=float(bid_depth),
-        ask_depth=float(ask_depth),
+        bid_depth=float(bid_depth) * size,
+        ask_depth=float(ask_depth) * size,
         depth_pct=depth_pct,
         spread=spread,
         mid=mid,
@@ -236,14 +250,16 @@ WALL_CANDIDATE_RATIO = 10.0  # levels this many times the side's median are wall
 WALL_CANDIDATES = 5  # per side, largest first
 
 
-def _walls(side: Sequence[Sequence[Any]]) -> tuple[list[tuple[float, float, float]], float | None]:
+def _walls(
+    side: Sequence[Sequence[Any]], size: float = 1.0
+) -> tuple[list[tuple[float, float, float]], float | None]:
     """Wall candidates of one book side (every level the feed keeps) and its far edge."""
     if not side:
         return [], None
     levels = np.asarray([(lv[0], lv[1]) for lv in side], dtype=np.float64)
     idx, ratios = wall_levels(levels[:, 1], WALL_CANDIDATE_RATIO, WALL_CANDIDATES)
     walls = [
-        (float(levels[i, 0]), float(levels[i, 1]), round(float(r), 2))
+        (float(levels[i, 0]), float(levels[i, 1]) * size, round(float(r), 2))
         for i, r in zip(idx.tolist(), ratios.tolist(), strict=True)
     ]
     return walls, float(levels[-1, 0])
@@ -264,12 +280,16 @@ def funding(exchange: str, f: Mapping[str, Any], recv: float) -> Funding:
     )
 
 
-def open_interest(exchange: str, symbol: str, oi: Mapping[str, Any], recv: float) -> OpenInterest:
+def open_interest(
+    exchange: str, symbol: str, oi: Mapping[str, Any], recv: float, size: float = 1.0
+) -> OpenInterest:
+    """ccxt's open interest (``openInterestAmount`` in contracts) in base units."""
     ts = oi.get("timestamp")
+    amount = oi.get("openInterestAmount")
     return OpenInterest(
         exchange=exchange,
         symbol=oi.get("symbol") or symbol,
-        amount=_f(oi.get("openInterestAmount")),
+        amount=None if amount is None else float(amount) * size,
         value=_f(oi.get("openInterestValue")),
         ts=int(ts) if ts is not None else int(recv * 1000),
         recv_ts=recv,

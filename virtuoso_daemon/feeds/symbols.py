@@ -54,10 +54,29 @@ def resolve_all(
     return found, unknown
 
 
+def contract_size(m: Mapping[str, Any] | None) -> float:
+    """Base units per contract of a linear contract market (1 for spot or unknown)."""
+    if not m or not m.get("contract"):
+        return 1.0
+    size = m.get("contractSize")
+    return float(size) if size else 1.0
+
+
+def contract_sizes(markets: Mapping[str, Any], symbols: Iterable[str]) -> dict[str, float]:
+    """The contract size of each of ``symbols`` whose contract is not one base unit."""
+    sizes = {s: contract_size(markets.get(s)) for s in symbols}
+    return {s: v for s, v in sizes.items() if v != 1.0}
+
+
 def top_by_volume(
-    markets: Mapping[str, Any], tickers: Mapping[str, Any], cfg: ExchangeConfig
+    markets: Mapping[str, Any],
+    tickers: Mapping[str, Any],
+    cfg: ExchangeConfig,
+    ticker_contracts: bool = False,
 ) -> list[str]:
-    """The ``top_n`` markets of the feed's kind and quote, by 24 h quote volume."""
+    """The ``top_n`` markets of the feed's kind and quote, by 24 h quote volume (or
+    base volume x last where a ticker has none; ``ticker_contracts``: the ticker's
+    ``baseVolume`` counts contracts, as okx's swaps' does)."""
     ranked: list[tuple[float, str]] = []
     for symbol, m in markets.items():
         if not market_matches(m, cfg) or m.get("quote") != cfg.quote:
@@ -66,6 +85,8 @@ def top_by_volume(
         qv = t.get("quoteVolume")
         if qv is None and t.get("baseVolume") is not None and t.get("last") is not None:
             qv = float(t["baseVolume"]) * float(t["last"])
+            if ticker_contracts:
+                qv *= contract_size(m)
         ranked.append((float(qv or 0.0), symbol))
     ranked.sort(key=lambda x: (-x[0], x[1]))
     return [s for _, s in ranked[: cfg.top_n]]

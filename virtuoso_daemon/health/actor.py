@@ -5,6 +5,8 @@ What it reads (never a separate ping that could disagree with what the daemon se
 
 * feeds: the ``feeds.status`` view and ``Topics.FEED_STATUS`` (state, errors, REST
   fallback, newest message per data kind); the cache: the ``cache.state`` view;
+* backups: the backup actor's ``backups`` view (catalogue and schedule: missed
+  scheduled runs) and ``Topics.BACKUPS`` (a run that ended is looked at at once);
 * actors: the supervisor's table and ``Topics.LIFECYCLE``; the bus's drop counters;
 * itself: CPU (psutil, non-blocking), memory, disk (state and backup directories,
   in a worker thread), the event loop's timer lateness, errors logged (a handler on
@@ -40,6 +42,7 @@ import anyio
 import anyio.abc
 import msgspec
 
+from virtuoso_daemon.backup.announce import VIEW as BACKUPS_VIEW
 from virtuoso_daemon.core.bus import Topics
 from virtuoso_daemon.core.config import Config, ExchangeConfig, HealthConfig
 from virtuoso_daemon.core.messages import (
@@ -99,7 +102,7 @@ class HealthMonitorActor:
         self.hold = HoldDown(self.cfg.confirm, self.cfg.recover)
         self.raw: dict[str, HealthCheck] = {}
         self.history: deque[HealthTransition] = deque(maxlen=self.cfg.history)
-        self.lag = LoopLag()
+        self.lag = LoopLag(self.cfg.loop_lag_window)
         self.errors = ErrorCounter()
         self.cpu: CpuSampler | None = None
         self.error_window = RateWindow()
@@ -114,6 +117,7 @@ class HealthMonitorActor:
         self._status_sent: tuple[str, bool] = ("", False)
         self.session: aiohttp.ClientSession | None = None
         self._wake = anyio.Event()
+        self._backups_changed = False  # a backup run ended: look at the catalogue now
         self._revisit: float | None = None  # wall time a threshold is crossed next
         self._ended: list[tuple[str, HealthStatus]] = []  # raised checks that stopped running
         self.counters: dict[str, float] = {
@@ -143,6 +147,7 @@ class HealthMonitorActor:
                     tg.start_soon(self.lag.run)
                     tg.start_soon(self._feed_events)
                     tg.start_soon(self._lifecycle_events)
+                    tg.start_soon(self._backup_events)
                     await self.evaluate(full=True)
                     task_status.started()
                     await self._loop()
@@ -154,6 +159,8 @@ class HealthMonitorActor:
     async def reconfigure(self, config: Config) -> None:
         self.cfg = config.health
         self.hold.confirm, self.hold.recover = self.cfg.confirm, self.cfg.recover
+        self.lag.window = self.cfg.loop_lag_window
+        self._backups_changed = True
         self.rt.watchdog_gate = self.watchdog_reason if self.cfg.watchdog_gate else None
         self._wake.set()
 
@@ -199,6 +206,16 @@ class HealthMonitorActor:
             async for _event in sub:
                 self._wake.set()
 
+    async def _backup_events(self) -> None:
+        """Look at the backups at once when a run ends (the backup actor publishes its
+        view before the event)."""
+        sub = self.rt.bus.subscribe(Topics.BACKUPS, name=self.name, maxsize=64, lossy=True)
+        with sub:
+            async for event in sub:
+                if event.event in ("completed", "failed", "verified", "pruned"):
+                    self._backups_changed = True
+                    self._wake.set()
+
     # --- evaluation ----------------------------------------------------------------------
 
     async def evaluate(self, *, full: bool) -> None:
@@ -210,6 +227,10 @@ class HealthMonitorActor:
         if full:
             for check in await self._probe_checks():
                 self.raw[check.name] = check
+        if full or self._backups_changed:  # cron arithmetic: not on every feed event
+            self._backups_changed = False
+            backups = self.rt.views.value(BACKUPS_VIEW)
+            self.raw["backups"] = checks.backups_check(backups, self.cfg, now, self.started)
         for check in self._state_checks(now):
             self.raw[check.name] = check
         updates = [self.hold.update(name, check.status, now) for name, check in self.raw.items()]

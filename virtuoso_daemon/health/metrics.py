@@ -278,6 +278,10 @@ class RuntimeCollector(Collector):
                     n = _number(d.get(outcome))
                     if n is not None:
                         deliveries.add_metric([str(dest), outcome], n)
+        for dest, value in (st.get("dropped") or {}).items():  # its destination is gone
+            n = _number(value)
+            if n is not None:
+                deliveries.add_metric([str(dest), "dropped"], n)
         yield deliveries
         open_ = _number(st.get("open"))
         if open_ is not None:

@@ -25,16 +25,18 @@ from aiohttp import web
 from virtuoso_daemon.core.bus import Topics
 from virtuoso_daemon.core.errors import QueryError
 from virtuoso_daemon.core.messages import Alert
-from virtuoso_daemon.http.dispatch import in_http_thread
+from virtuoso_daemon.core.runtime import Runtime
 from virtuoso_daemon.http.errors import ApiError
-from virtuoso_daemon.http.keys import RUNTIME
 from virtuoso_daemon.http.openapi import describe_query, documented
 from virtuoso_daemon.http.queries import query_route
 from virtuoso_daemon.http.responses import json_response
+from virtuoso_daemon.http.routes import HotRoutes, LoopRoutes
 from virtuoso_daemon.read import alerts as read
 from virtuoso_daemon.read.contract import Query, QueryArgs, args_from_strings, run_query
+from virtuoso_daemon.read.model import HotModel
 
-routes = web.RouteTableDef()
+routes = LoopRoutes()
+hot = HotRoutes()
 
 KEEPALIVE = 15.0  # s between SSE comments that keep proxies from closing the stream
 #: the open streams' queues, per app: ended (a None) when the server shuts down, so
@@ -54,7 +56,7 @@ def write_route(
 ) -> None:
     """A state-changing query: writer required, arguments from URL and JSON body."""
 
-    async def handler(request: web.Request) -> web.Response:
+    async def handler(request: web.Request, rt: Runtime) -> web.Response:
         values: dict[str, Any] = dict(request.query)
         if request.body_exists:
             try:
@@ -67,7 +69,7 @@ def write_route(
         values.update(request.match_info)
         try:
             parsed = args_from_strings(args, values)
-            result = await run_query(fn, request.app[RUNTIME], parsed)
+            result = await run_query(fn, rt, parsed)
         except QueryError as exc:
             raise ApiError(exc.status, exc.code, exc.message) from None
         return json_response(result, status=status)
@@ -75,7 +77,7 @@ def write_route(
     handler.__name__ = handler.__qualname__ = getattr(fn, "__name__", "write")
     handler.__doc__ = fn.__doc__
     describe_query(handler, fn, args)  # /api/openapi.json
-    routes.route(method, path)(handler)
+    routes.add(method, path, handler)
 
 
 write_route("/api/signals/alerts/{id}/ack", read.alert_ack, read.AckArgs)
@@ -105,12 +107,10 @@ def _sse(event: str, data: bytes, event_id: str | None = None) -> bytes:
     return f"{head}event: {event}\n".encode() + b"data: " + data + b"\n\n"
 
 
-@routes.get("/api/signals/stream")
-@in_http_thread
+@hot.get("/api/signals/stream")
 @documented(params=read.AlertsArgs, content_type="text/event-stream")
-async def stream(request: web.Request) -> web.StreamResponse:
+async def stream(request: web.Request, model: HotModel) -> web.StreamResponse:
     """Server-sent events: every alert change as it happens (module docstring)."""
-    rt = request.app[RUNTIME]
     values = dict(request.query)
     try:
         wanted = read.list_request(args_from_strings(read.AlertsArgs, values))
@@ -143,7 +143,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
         }
     )
     streams.add(queue)
-    with rt.bus.tap(Topics.ALERTS, tap, name="http:sse"):
+    with model.tap(Topics.ALERTS, tap, name="http:sse"):
         await resp.prepare(request)
         await resp.write(b": virtuoso alerts\n\n")
         reported = 0

@@ -1,4 +1,9 @@
-"""The aiohttp application factory: one app, routes registered by area."""
+"""The aiohttp application factory: one app, routes registered by area.
+
+Each area module has a loop table (``routes``) and/or a hot table (``hot``); the
+table decides where a handler runs and what it is given (:mod:`.routes`). The read
+model the hot handlers share is built here, once.
+"""
 
 from __future__ import annotations
 
@@ -19,26 +24,31 @@ from virtuoso_daemon.http import (
     system,
 )
 from virtuoso_daemon.http.auth import guarded, install_cors
-from virtuoso_daemon.http.dispatch import Handler, dispatched_routes
 from virtuoso_daemon.http.errors import UNMATCHED_PATH, json_errors, unmatched
-from virtuoso_daemon.http.keys import RUNTIME
+from virtuoso_daemon.http.routes import Handler, RouteTable, bind
+from virtuoso_daemon.read.model import HotModel
 
-# Each area module exposes ``routes`` (a RouteTableDef). Areas added by later work
-# (market, signals, dashboard) append themselves here.
-AREAS: list[Callable[[], web.RouteTableDef]] = [
+# The route tables of every area, hot (HTTP thread) and loop (main loop); a new area
+# adds its tables here.
+AREAS: list[Callable[[], RouteTable]] = [
+    lambda: system.hot,
     lambda: system.routes,
-    lambda: market.routes,
+    lambda: market.hot,
+    lambda: catalog.hot,
     lambda: catalog.routes,
+    lambda: health.hot,
     lambda: health.routes,
+    lambda: alerts.hot,
     lambda: alerts.routes,
-    lambda: docs.routes,
+    lambda: docs.hot,
     lambda: backups.routes,
-    lambda: signals.routes,
+    lambda: signals.hot,
+    lambda: dashboard.hot,
     lambda: dashboard.routes,
 ]
 
 
-def register_area(provider: Callable[[], web.RouteTableDef]) -> None:
+def register_area(provider: Callable[[], RouteTable]) -> None:
     if provider not in AREAS:
         AREAS.append(provider)
 
@@ -48,14 +58,14 @@ def create_app(runtime: Runtime) -> web.Application:
     # aiohttp calls the hot handlers directly
     config = runtime.config
     app = web.Application(client_max_size=config.api.max_body_bytes)
-    app[RUNTIME] = runtime
     app[docs.SPEC_CACHE] = {}
+    model = HotModel.of(runtime)  # all the hot handlers see
 
     def guard(method: str, path: str, handler: Handler) -> Handler:
         return guarded(config, method, path, handler)
 
     for area in AREAS:
-        app.add_routes(dispatched_routes(area(), runtime.metrics, guard))
+        app.add_routes(bind(area(), runtime, model, runtime.metrics, guard))
     alerts.install(app)  # open alert streams end when the server shuts down
     install_cors(app, config)  # CORS preflights, when api.cors_origins lists origins
     # last: any other path (counted under one label, whatever the path)

@@ -32,7 +32,7 @@ from virtuoso_daemon.core.config import ApiConfig, Config
 from virtuoso_daemon.http.errors import ApiError, json_errors
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-H = TypeVar("H", bound=Handler)
+H = TypeVar("H", bound=Callable[..., Awaitable[web.StreamResponse]])
 
 #: methods that never change state (everything else needs the write token)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

@@ -16,15 +16,16 @@ from aiohttp import web
 
 from virtuoso_daemon.backup.requests import PruneBackups, RunBackup, VerifyBackup
 from virtuoso_daemon.core.errors import QueryError
+from virtuoso_daemon.core.runtime import Runtime
 from virtuoso_daemon.http.errors import ApiError
-from virtuoso_daemon.http.keys import RUNTIME
 from virtuoso_daemon.http.openapi import documented
 from virtuoso_daemon.http.queries import query_route
 from virtuoso_daemon.http.responses import json_response
+from virtuoso_daemon.http.routes import LoopRoutes
 from virtuoso_daemon.read import backups as rb
 from virtuoso_daemon.read.contract import args_from_strings
 
-routes = web.RouteTableDef()
+routes = LoopRoutes()
 
 query_route(routes, "/api/system/backups", rb.list_backups, rb.ListBackupsArgs)
 
@@ -32,7 +33,7 @@ query_route(routes, "/api/system/backups", rb.list_backups, rb.ListBackupsArgs)
 async def _body(request: web.Request) -> dict[str, Any]:
     if not request.body_exists:
         return {}
-    raw = await request.read()  # read once in the HTTP thread (see .dispatch)
+    raw = await request.read()  # read once in the HTTP thread (see .routes)
     if not raw.strip():
         return {}
     try:
@@ -44,9 +45,9 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return value
 
 
-async def _run(request: web.Request, fn: Any, args: Any, status: int = 200) -> web.Response:
+async def _run(rt: Runtime, fn: Any, args: Any, status: int = 200) -> web.Response:
     try:
-        result = await fn(request.app[RUNTIME], args)
+        result = await fn(rt, args)
     except QueryError as exc:
         raise ApiError(exc.status, exc.code, exc.message) from None
     return json_response(result, status)
@@ -66,25 +67,25 @@ def _convert(cls: type[Any], values: dict[str, Any]) -> Any:
 
 @routes.post("/api/system/backups")
 @documented(params=RunBackup, body=RunBackup)
-async def run_backup(request: web.Request) -> web.Response:
+async def run_backup(request: web.Request, rt: Runtime) -> web.Response:
     """Start a backup: ``kind`` (and ``encrypt``, ``cleanup``, ``wait``) from the query
     string or a JSON body; 202 with its id, or 200 with the result when ``wait``."""
     values: dict[str, Any] = dict(request.query)
     values.update(await _body(request))
     args = _convert(RunBackup, values)
-    return await _run(request, rb.run_backup, args, 200 if args.wait else 202)
+    return await _run(rt, rb.run_backup, args, 200 if args.wait else 202)
 
 
 @routes.post("/api/system/backups/prune")
 @documented()
-async def prune_backups(request: web.Request) -> web.Response:
+async def prune_backups(request: web.Request, rt: Runtime) -> web.Response:
     """Apply retention now."""
-    return await _run(request, rb.prune_backups, PruneBackups())
+    return await _run(rt, rb.prune_backups, PruneBackups())
 
 
 @routes.post("/api/system/backups/{id}/verify")
 @documented(params=VerifyBackup)
-async def verify_backup(request: web.Request) -> web.Response:
+async def verify_backup(request: web.Request, rt: Runtime) -> web.Response:
     """Verify one backup; ``ok`` false names the damaged file (the status stays 200)."""
     args = _convert(VerifyBackup, {"id": request.match_info["id"]})
-    return await _run(request, rb.verify_backup, args)
+    return await _run(rt, rb.verify_backup, args)

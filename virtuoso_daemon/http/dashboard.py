@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from aiohttp import web
-
 from virtuoso_daemon.http.queries import query_route
+from virtuoso_daemon.http.routes import HotRoutes, LoopRoutes
 from virtuoso_daemon.read.dashboard import CacheStatsArgs, OverviewArgs, cache_stats, overview
 
-routes = web.RouteTableDef()
+routes = LoopRoutes()
+hot = HotRoutes()
 
 query_route(routes, "/api/dashboard/overview", overview, OverviewArgs)
-query_route(routes, "/api/dashboard/cache-stats", cache_stats, CacheStatsArgs, hot=True)
+query_route(hot, "/api/dashboard/cache-stats", cache_stats, CacheStatsArgs)

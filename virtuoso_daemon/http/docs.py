@@ -13,43 +13,42 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from virtuoso_daemon.http.dispatch import in_http_thread
-from virtuoso_daemon.http.keys import RUNTIME
 from virtuoso_daemon.http.openapi import build_spec, documented
+from virtuoso_daemon.http.routes import HotRoutes
+from virtuoso_daemon.read.model import HotModel
 
-routes = web.RouteTableDef()
+hot = HotRoutes()
 
 SPEC_CACHE = web.AppKey("openapi_cache", dict)
 _PAGE = Path(__file__).with_name("docs.html")
 
 
-def spec_of(app: web.Application) -> bytes:
+def spec_of(app: web.Application, model: HotModel) -> bytes:
     """The encoded spec of ``app``, built on first use (the routes are final then)."""
     cache: dict[str, bytes] = app[SPEC_CACHE]
     body = cache.get("json")
     if body is None:
-        rt = app[RUNTIME]
         doc: dict[str, Any] = build_spec(
             app,
             title="Virtuoso API",
-            version=rt.version,
-            read_token=bool(rt.config.api.read_token),
+            version=model.version,
+            read_token=bool(model.config.api.read_token),
         )
         body = cache["json"] = msgspec.json.encode(doc)
     return body
 
 
-@routes.get("/api/openapi.json")
-@documented(summary="This API's OpenAPI 3.1 description (generated from the code)")
-@in_http_thread
-async def openapi_json(request: web.Request) -> web.Response:
-    return web.Response(body=spec_of(request.app), content_type="application/json")
+@hot.get("/api/openapi.json")
+@documented(summary="This API's OpenAPI 3.1 description (generated from the code)", tag="docs")
+async def openapi_json(request: web.Request, model: HotModel) -> web.Response:
+    return web.Response(body=spec_of(request.app, model), content_type="application/json")
 
 
-@routes.get("/api/docs")
+@hot.get("/api/docs")
 @documented(
-    summary="A page listing every endpoint (reads /api/openapi.json)", content_type="text/html"
+    summary="A page listing every endpoint (reads /api/openapi.json)",
+    content_type="text/html",
+    tag="docs",
 )
-@in_http_thread
-async def api_docs(request: web.Request) -> web.Response:
+async def api_docs(request: web.Request, model: HotModel) -> web.Response:
     return web.Response(body=_PAGE.read_bytes(), content_type="text/html")

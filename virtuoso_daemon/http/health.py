@@ -18,24 +18,24 @@ from prometheus_client import CONTENT_TYPE_LATEST, ProcessCollector, generate_la
 from virtuoso_daemon.core.errors import QueryError
 from virtuoso_daemon.core.runtime import Runtime
 from virtuoso_daemon.health.metrics import RuntimeCollector
-from virtuoso_daemon.http.dispatch import in_http_thread
 from virtuoso_daemon.http.errors import ApiError
-from virtuoso_daemon.http.keys import RUNTIME
 from virtuoso_daemon.http.openapi import documented
 from virtuoso_daemon.http.responses import json_response
+from virtuoso_daemon.http.routes import HotRoutes, LoopRoutes
 from virtuoso_daemon.read.contract import NoQueryArgs, args_from_strings
 from virtuoso_daemon.read.health import HealthArgs, health
+from virtuoso_daemon.read.model import HotModel
 
-routes = web.RouteTableDef()
+hot = HotRoutes()
+routes = LoopRoutes()
 
 
-@routes.get("/health")
-@in_http_thread
+@hot.get("/health")
 @documented(params=HealthArgs, summary="Every health check; 503 when critical", same_body_on=(503,))
-async def health_full(request: web.Request) -> web.Response:
+async def health_full(request: web.Request, model: HotModel) -> web.Response:
     try:
         args = args_from_strings(HealthArgs, dict(request.query))
-        doc = health(request.app[RUNTIME], args)
+        doc = health(model, args)
     except QueryError as exc:
         raise ApiError(exc.status, exc.code, exc.message) from None
     return json_response(doc, status=503 if doc["status"] == "critical" else 200)
@@ -49,10 +49,9 @@ def install_collectors(rt: Runtime) -> None:
 
 @routes.get("/metrics")
 @documented(params=NoQueryArgs, summary="Prometheus metrics", content_type=CONTENT_TYPE_LATEST)
-async def metrics(request: web.Request) -> web.Response:
+async def metrics(request: web.Request, rt: Runtime) -> web.Response:
     if request.query:
         raise ApiError(400, "invalid_parameter", "/metrics takes no parameters")
-    rt = request.app[RUNTIME]
     install_collectors(rt)
     body = generate_latest(rt.metrics.registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -5,8 +5,8 @@ Python: ~30-100 µs a message, a few hundred messages a tick). A request that ar
 during a burst used to wait for the whole burst, twice (aiohttp reads a request in
 one loop iteration and answers it in the next). In its own thread the server waits
 at most the interpreter's switch interval for the GIL
-(:data:`~..api.dispatch.SWITCH_INTERVAL`), whatever the feeds are doing. Handlers
-that need actors run on the main loop (:mod:`..api.dispatch`).
+(:data:`SWITCH_INTERVAL`), whatever the feeds are doing. Handlers in the hot route
+tables run in that thread; the others run on the main loop (:mod:`.routes`).
 
 The actor owns the thread's whole life: it starts the loop and the site, reports
 ready once the port is bound (so a port in use fails the start like before),
@@ -34,20 +34,23 @@ from virtuoso_daemon.core.event_loop import new_loop_like
 from virtuoso_daemon.core.runtime import Runtime
 from virtuoso_daemon.http.app import create_app
 from virtuoso_daemon.http.auth import server_limits
-from virtuoso_daemon.http.dispatch import SWITCH_INTERVAL
 from virtuoso_daemon.http.hardening import HardenedRunner, HardenedServer
-from virtuoso_daemon.http.keys import RUNTIME
 
 log = logging.getLogger("virtuoso.http")
+
+#: seconds a thread waiting for the GIL waits before the holder must let go
+#: (CPython's default is 5 ms); the HTTP thread's worst wait during a burst
+SWITCH_INTERVAL = 0.001
 
 STOP_TIMEOUT = 2.0  # seconds for the site to close and the thread to end
 
 
-async def start_site(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+async def start_site(
+    app: web.Application, config: Config, host: str, port: int
+) -> tuple[web.AppRunner, int]:
     """Set up ``app`` and bind it on the running loop; the runner and the bound port
     (``port`` 0 = any free one). The runner is cleaned up if binding fails. The HTTP
     parser's size limits come from the config (:func:`.auth.server_limits`)."""
-    config = app[RUNTIME].config
     runner = HardenedRunner(
         app,
         access_log=None,
@@ -71,8 +74,9 @@ async def start_site(app: web.Application, host: str, port: int) -> tuple[web.Ap
 class HttpThread:
     """An aiohttp ``AppRunner``/``TCPSite`` on an event loop in a thread of its own."""
 
-    def __init__(self, app: web.Application, host: str, port: int) -> None:
+    def __init__(self, app: web.Application, config: Config, host: str, port: int) -> None:
         self.app = app
+        self.config = config
         self.host = host
         self.port = port
         # the main loop's kind (uvloop in the daemon); created in the main loop's thread
@@ -99,7 +103,7 @@ class HttpThread:
                     self.on_exit()
 
     async def _setup(self) -> int:
-        self.runner, port = await start_site(self.app, self.host, self.port)
+        self.runner, port = await start_site(self.app, self.config, self.host, self.port)
         return port
 
     async def _in_thread(self, coro: Any) -> Any:
@@ -150,7 +154,7 @@ class HttpApiActor:
         rt.main_loop = asyncio.get_running_loop()
         switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(SWITCH_INTERVAL)
-        server = HttpThread(create_app(rt), cfg.host, cfg.port)
+        server = HttpThread(create_app(rt), rt.config, cfg.host, cfg.port)
         ended = anyio.Event()
         main = rt.main_loop
 
@@ -178,7 +182,9 @@ class HttpApiActor:
     async def _run_on_main_loop(self, task_status: anyio.abc.TaskStatus[None]) -> None:
         """``api.thread = false``: the app on the actors' own loop (every handler local)."""
         cfg = self.runtime.config.daemon
-        runner, self.port = await start_site(create_app(self.runtime), cfg.host, cfg.port)
+        runner, self.port = await start_site(
+            create_app(self.runtime), self.runtime.config, cfg.host, cfg.port
+        )
         try:
             self.runtime.stats["http"] = lambda: {
                 "host": cfg.host,

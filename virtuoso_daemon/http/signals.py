@@ -4,13 +4,12 @@ HTTP thread). Alerts live in :mod:`.alerts`."""
 
 from __future__ import annotations
 
-from aiohttp import web
-
 from virtuoso_daemon.http.queries import query_route
+from virtuoso_daemon.http.routes import HotRoutes
 from virtuoso_daemon.read import signals as q
 
-routes = web.RouteTableDef()
+hot = HotRoutes()
 
-query_route(routes, "/api/signals/whales", q.whales, q.WhalesArgs, hot=True)
-query_route(routes, "/api/signals/walls", q.walls, q.WallsArgs, hot=True)
-query_route(routes, "/api/signals/manipulation", q.manipulation, q.ManipulationArgs, hot=True)
+query_route(hot, "/api/signals/whales", q.whales, q.WhalesArgs)
+query_route(hot, "/api/signals/walls", q.walls, q.WallsArgs)
+query_route(hot, "/api/signals/manipulation", q.manipulation, q.ManipulationArgs)

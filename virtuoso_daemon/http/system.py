@@ -6,17 +6,19 @@ import msgspec
 from aiohttp import web
 
 from virtuoso_daemon.core.config import redacted
-from virtuoso_daemon.http.dispatch import in_http_thread
-from virtuoso_daemon.http.keys import RUNTIME
+from virtuoso_daemon.core.runtime import Runtime
 from virtuoso_daemon.http.openapi import documented
 from virtuoso_daemon.http.queries import query_route
 from virtuoso_daemon.http.responses import json_response
+from virtuoso_daemon.http.routes import HotRoutes, LoopRoutes
 from virtuoso_daemon.read.contract import NoQueryArgs
 from virtuoso_daemon.read.fix import FixArgs, fix
 from virtuoso_daemon.read.logs import LogsArgs, logs
-from virtuoso_daemon.read.system import reload_config, system_status
+from virtuoso_daemon.read.model import HotModel
+from virtuoso_daemon.read.system import SystemStatus, reload_config, system_status
 
-routes = web.RouteTableDef()
+hot = HotRoutes()
+routes = LoopRoutes()
 
 
 class Liveness(msgspec.Struct, frozen=True):
@@ -25,26 +27,26 @@ class Liveness(msgspec.Struct, frozen=True):
     uptime: float
 
 
-@routes.get("/health/quick")
-@in_http_thread
+@hot.get("/health/quick")
 @documented(params=NoQueryArgs, response=Liveness)
-async def health_quick(request: web.Request) -> web.Response:
-    rt = request.app[RUNTIME]
-    return json_response({"status": "ok", "version": rt.version, "uptime": round(rt.uptime(), 3)})
+async def health_quick(request: web.Request, model: HotModel) -> web.Response:
+    return json_response(
+        {"status": "ok", "version": model.version, "uptime": round(model.uptime(), 3)}
+    )
 
 
 @routes.get("/api/system/status")
-@documented(params=NoQueryArgs)
-async def status(request: web.Request) -> web.Response:
+@documented(params=NoQueryArgs, response=SystemStatus)
+async def status(request: web.Request, rt: Runtime) -> web.Response:
     """Version, uptime, actors and restarts, bus drops and per-actor stats."""
-    return json_response(system_status(request.app[RUNTIME]))
+    return json_response(system_status(rt))
 
 
 @routes.get("/api/system/config")
 @documented(params=NoQueryArgs)
-async def config(request: web.Request) -> web.Response:
+async def config(request: web.Request, rt: Runtime) -> web.Response:
     """The effective configuration, secrets replaced by ***."""
-    return json_response(redacted(request.app[RUNTIME].config))
+    return json_response(redacted(rt.config))
 
 
 # state-changing: needs the API token (or a loopback client when none is set), .auth

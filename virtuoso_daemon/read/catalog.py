@@ -8,26 +8,34 @@ argument struct (HTTP from the path and query strings, the socket from the frame
 same question gets the same answer on both -- ``tests/foundation/test_parity.py``
 asks every row on both surfaces and compares.
 
+The rows are in two tables. :data:`HOT_QUERIES` read only what actors published
+(views and the effective config: a :class:`~virtuoso_daemon.core.runtime.ReadModel`),
+so HTTP answers them in its own thread, handing them the read-only
+:class:`~virtuoso_daemon.read.model.HotModel`; a function there that asks for the
+``Runtime`` does not type-check. :data:`LOOP_QUERIES` may ask actors and run on the
+main loop. The socket answers both on the main loop.
+
 The unfiltered ticker list, served as pre-encoded bytes, keeps a thin handler of its
 own on each surface (``tickers`` below is what both answer with arguments).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import msgspec
 
 from virtuoso_daemon.core.errors import QueryError
-from virtuoso_daemon.core.runtime import Runtime
+from virtuoso_daemon.core.runtime import ReadModel, Runtime
 from virtuoso_daemon.read import analytics, market
-from virtuoso_daemon.read.contract import NoQueryArgs, Query, QueryArgs
+from virtuoso_daemon.read.contract import NoQueryArgs, QueryArgs
 
 # Numbers are typed: HTTP's strings are converted (``"5"`` -> 5; ``"ten"`` is a 400
-# naming the parameter), the socket's frame must carry a number (else ``bad_args``);
-# ranges are checked by the query itself (``parse_int``), one message for both.
+# naming the parameter), the socket's frame must carry a number (else the same
+# ``invalid_parameter``, see ``contract.args_from_values``); ranges are checked by the
+# query itself (``parse_int``), one message for both.
 Num = int | None
 
 
@@ -51,7 +59,7 @@ class TickersArgs(QueryArgs, frozen=True):
     limit: Num = None
 
 
-def tickers(rt: Runtime, a: TickersArgs) -> dict[str, Any]:
+def tickers(rt: ReadModel, a: TickersArgs) -> dict[str, Any]:
     """Filtered tickers. Both surfaces answer the unfiltered list with the cache's
     pre-encoded bytes instead (the hot path), which is the same JSON."""
     return market.tickers(
@@ -116,18 +124,18 @@ class CorrelationArgs(QueryArgs, frozen=True):
     order: Annotated[str | None, _one_of(analytics.CORRELATION_ORDERS)] = None
 
 
-@dataclass(frozen=True, slots=True)
-class QuerySpec:
-    """One query: its socket command, its HTTP path, its arguments and function.
+M = TypeVar("M")
 
-    ``hot``: it reads only published views, so HTTP may answer it in the HTTP thread.
-    """
+
+@dataclass(frozen=True, slots=True)
+class QuerySpec(Generic[M]):
+    """One query: its socket command, its HTTP path, its arguments and function
+    ``fn(model, args)``; ``M`` is what it reads: the ``Runtime`` or a ``ReadModel``."""
 
     command: str
     path: str
     args: type[QueryArgs]
-    fn: Query
-    hot: bool = False
+    fn: Callable[[M, Any], Any | Awaitable[Any]]
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -150,7 +158,7 @@ def _exchanges(rt: Runtime, a: NoQueryArgs) -> dict[str, Any]:
 
 
 @_doc(market.ticker)
-def _ticker(rt: Runtime, a: SymbolArgs) -> dict[str, Any]:
+def _ticker(rt: ReadModel, a: SymbolArgs) -> dict[str, Any]:
     return market.ticker(rt, a.symbol, a.exchange)
 
 
@@ -180,12 +188,12 @@ def _open_interest(rt: Runtime, a: PerpArgs) -> dict[str, Any]:
 
 
 @_doc(market.overview)
-def _overview(rt: Runtime, a: ExchangeArgs) -> dict[str, Any]:
+def _overview(rt: ReadModel, a: ExchangeArgs) -> dict[str, Any]:
     return market.overview(rt, exchange=a.exchange)
 
 
 @_doc(market.movers)
-def _movers(rt: Runtime, a: MoversArgs) -> dict[str, Any]:
+def _movers(rt: ReadModel, a: MoversArgs) -> dict[str, Any]:
     return market.movers(rt, exchange=a.exchange, quote=a.quote, limit=a.limit)
 
 
@@ -238,19 +246,27 @@ def _correlation(rt: Runtime, a: CorrelationArgs) -> dict[str, Any]:
     )
 
 
-CATALOG: tuple[QuerySpec, ...] = (
+#: answered on the main loop (they may ask actors)
+LOOP_QUERIES: tuple[QuerySpec[Runtime], ...] = (
     QuerySpec("exchanges", "/api/market/exchanges", NoQueryArgs, _exchanges),
-    QuerySpec("ticker", "/api/market/ticker/{symbol}", SymbolArgs, _ticker, hot=True),
     QuerySpec("ohlcv", "/api/market/ohlcv/{symbol}", OhlcvArgs, _ohlcv),
     QuerySpec("orderbook", "/api/market/orderbook/{symbol}", OrderbookArgs, _orderbook),
     QuerySpec("trades", "/api/market/trades/{symbol}", TradesArgs, _trades),
     QuerySpec("funding", "/api/market/funding", PerpArgs, _funding),
     QuerySpec("open_interest", "/api/market/open-interest", PerpArgs, _open_interest),
-    QuerySpec("overview", "/api/market/overview", ExchangeArgs, _overview, hot=True),
-    QuerySpec("movers", "/api/market/movers", MoversArgs, _movers, hot=True),
     QuerySpec("cache", "/api/market/cache", NoQueryArgs, _cache),
     QuerySpec("sentiment", "/api/market/sentiment", NoQueryArgs, _sentiment),
     QuerySpec("beta", "/api/market/beta", BetaArgs, _beta),
     QuerySpec("beta.symbol", "/api/market/beta/{symbol}", BetaSymbolArgs, _beta_symbol),
     QuerySpec("correlation", "/api/market/correlation", CorrelationArgs, _correlation),
 )
+
+#: answered over HTTP in the HTTP thread, from the read-only model (published views)
+HOT_QUERIES: tuple[QuerySpec[ReadModel], ...] = (
+    QuerySpec("ticker", "/api/market/ticker/{symbol}", SymbolArgs, _ticker),
+    QuerySpec("overview", "/api/market/overview", ExchangeArgs, _overview),
+    QuerySpec("movers", "/api/market/movers", MoversArgs, _movers),
+)
+
+#: every row (what the socket serves and the parity test asks)
+CATALOG: tuple[QuerySpec[Any], ...] = (*LOOP_QUERIES, *HOT_QUERIES)

@@ -14,7 +14,7 @@ import msgspec
 
 from virtuoso_daemon.core.errors import QueryError
 from virtuoso_daemon.core.messages import HealthReport, HealthTransition
-from virtuoso_daemon.core.runtime import Runtime
+from virtuoso_daemon.core.runtime import ReadModel
 from virtuoso_daemon.health.actor import REPORT_VIEW, TRANSITIONS_VIEW
 from virtuoso_daemon.read.contract import QueryArgs, parse_int
 
@@ -30,7 +30,7 @@ class HealthArgs(QueryArgs, frozen=True):
     transitions: int = 20
 
 
-def health(rt: Runtime, args: HealthArgs) -> dict[str, Any]:
+def health(rt: ReadModel, args: HealthArgs) -> dict[str, Any]:
     """Every check (value, threshold, status, message), the overall status, the one-line
     summary and the newest transitions."""
     n = parse_int("transitions", args.transitions, 20, 0, MAX_TRANSITIONS)

@@ -1,7 +1,9 @@
 """Read-side market queries shared by the HTTP API and the control socket.
 
-Each function takes the :class:`~.runtime.Runtime` plus plain arguments (numbers may
-come as ``int`` or as the strings of a URL query) and returns plain data that
+Each function takes the read model (:class:`~virtuoso_daemon.core.runtime.ReadModel`:
+the runtime, or the HTTP thread's :class:`~.model.HotModel`; the store-backed ones,
+which ask an actor, the runtime) plus plain arguments (numbers may come as ``int``
+or as the strings of a URL query) and returns plain data that
 ``msgspec`` encodes (dicts, lists, message structs). Bad input raises one error
 type, :class:`QueryError` ``(code, message, status)``, which the API turns into
 ``{"error": {"code", "message"}}`` with ``status`` and the socket into its error
@@ -36,24 +38,19 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from virtuoso_daemon.beta.actor import SENTIMENT_DOC_VIEW
+from virtuoso_daemon.beta.publish import SENTIMENT_DOC_VIEW
 from virtuoso_daemon.core.errors import QueryError
 from virtuoso_daemon.core.exchanges import exchange_configs
 from virtuoso_daemon.core.messages import FeedStatus, Ticker
 from virtuoso_daemon.core.numbers import rounded
-from virtuoso_daemon.core.runtime import Runtime
+from virtuoso_daemon.core.runtime import ReadModel, Runtime
 from virtuoso_daemon.core.symbols import SymbolError, SymbolIndex, split_unified
 from virtuoso_daemon.market import requests
-from virtuoso_daemon.market.actor import BOOK_HISTORY
 from virtuoso_daemon.market.ringbuffer import COLUMNS, FloatArray, IntArray
+from virtuoso_daemon.market.state import BOOK_HISTORY
 from virtuoso_daemon.read import market_stats
 from virtuoso_daemon.read.contract import parse_choice, parse_int
-from virtuoso_daemon.tickers.actor import (
-    EMPTY_SNAPSHOT,
-    LiveTickers,
-    TickerSnapshot,
-    ticker_snapshot,
-)
+from virtuoso_daemon.tickers.table import EMPTY_SNAPSHOT, LiveTickers, TickerSnapshot
 
 TICKER_SORTS = ("symbol", "change", "volume", "price")
 ORDERS = ("asc", "desc")
@@ -74,9 +71,10 @@ T = TypeVar("T")
 # --- helpers ---------------------------------------------------------------------------
 
 
-def snapshot(rt: Runtime) -> TickerSnapshot:
+def snapshot(rt: ReadModel) -> TickerSnapshot:
     """The newest ticker snapshot (empty before the ticker cache has started)."""
-    return ticker_snapshot(rt)
+    snap = rt.views.value("market.tickers")
+    return snap if isinstance(snap, TickerSnapshot) else EMPTY_SNAPSHOT
 
 
 def _memo(snap: TickerSnapshot, key: tuple[Any, ...], build: Callable[[], T]) -> T:
@@ -90,7 +88,7 @@ def _memo(snap: TickerSnapshot, key: tuple[Any, ...], build: Callable[[], T]) ->
         return result
 
 
-def _feed_status(rt: Runtime) -> dict[str, FeedStatus]:
+def _feed_status(rt: ReadModel) -> dict[str, FeedStatus]:
     value = rt.views.value("feeds.status")
     return value if isinstance(value, dict) else {}
 
@@ -99,7 +97,7 @@ _INDEX_CACHE: dict[int, tuple[tuple[Any, ...], SymbolIndex]] = {}
 _INDEX_SOURCES = ("market.symbols", "feeds.status", "market.store.series")
 
 
-def symbol_index(rt: Runtime) -> SymbolIndex:
+def symbol_index(rt: ReadModel) -> SymbolIndex:
     """Known symbols per exchange, rebuilt only when one of its sources changed."""
     stamp = (id(rt.config), *(rt.views.versions.get(k, 0) for k in _INDEX_SOURCES))
     cached = _INDEX_CACHE.get(id(rt.views))
@@ -128,14 +126,14 @@ def symbol_index(rt: Runtime) -> SymbolIndex:
     return index
 
 
-def exchange_names(rt: Runtime) -> list[str]:
+def exchange_names(rt: ReadModel) -> list[str]:
     """Configured exchanges first (config order), then any other seen in the data."""
     names = [ex.name for ex in exchange_configs(rt)]
     extra = set(symbol_index(rt).exchanges) | set(_feed_status(rt))
     return names + sorted(extra - set(names))
 
 
-def check_exchange(rt: Runtime, exchange: str | None) -> str | None:
+def check_exchange(rt: ReadModel, exchange: str | None) -> str | None:
     if exchange is None or exchange == "":
         return None
     if exchange not in exchange_names(rt):
@@ -143,7 +141,7 @@ def check_exchange(rt: Runtime, exchange: str | None) -> str | None:
     return exchange
 
 
-def resolve(rt: Runtime, symbol: str, exchange: str | None = None) -> tuple[str, str]:
+def resolve(rt: ReadModel, symbol: str, exchange: str | None = None) -> tuple[str, str]:
     """``(exchange, unified symbol)`` for user input, or QueryError (400/404)."""
     exchange = check_exchange(rt, exchange)
     try:
@@ -162,7 +160,7 @@ def resolve(rt: Runtime, symbol: str, exchange: str | None = None) -> tuple[str,
     return found[0]
 
 
-def _timeframes(rt: Runtime, exchange: str, symbol: str) -> list[str]:
+def _timeframes(rt: ReadModel, exchange: str, symbol: str) -> list[str]:
     tfs: list[str] = []
     for ex in exchange_configs(rt):
         if ex.name == exchange:
@@ -174,7 +172,7 @@ def _timeframes(rt: Runtime, exchange: str, symbol: str) -> list[str]:
 # --- tickers ---------------------------------------------------------------------------
 
 
-def tickers_body(rt: Runtime) -> bytes:
+def tickers_body(rt: ReadModel) -> bytes:
     """The pre-encoded JSON of the unfiltered ticker list (the hot path)."""
     view = rt.views.get("market.tickers")
     return view.body if view is not None else _EMPTY_BODY
@@ -191,7 +189,7 @@ def _sort_key(sort: str) -> Callable[[Ticker], Any]:
 
 
 def tickers(
-    rt: Runtime,
+    rt: ReadModel,
     *,
     exchange: str | None = None,
     quote: str | None = None,
@@ -236,7 +234,7 @@ def tickers(
     return _memo(snap, ("tickers", exchange, q, s, o, n), build)
 
 
-def ticker(rt: Runtime, symbol: str, exchange: str | None = None) -> dict[str, Any]:
+def ticker(rt: ReadModel, symbol: str, exchange: str | None = None) -> dict[str, Any]:
     """The newest ticker of one symbol, with whether it is a restored value.
 
     Read from the ticker cache's live table (``market.latest``), not the snapshot:
@@ -262,7 +260,7 @@ def ticker(rt: Runtime, symbol: str, exchange: str | None = None) -> dict[str, A
     }
 
 
-def _default_exchange(rt: Runtime, snap: TickerSnapshot) -> str | None:
+def _default_exchange(rt: ReadModel, snap: TickerSnapshot) -> str | None:
     with_data = {t.exchange for t in snap.tickers}
     for name in exchange_names(rt):
         if name in with_data:
@@ -270,7 +268,7 @@ def _default_exchange(rt: Runtime, snap: TickerSnapshot) -> str | None:
     return None
 
 
-def overview(rt: Runtime, *, exchange: str | None = None) -> dict[str, Any]:
+def overview(rt: ReadModel, *, exchange: str | None = None) -> dict[str, Any]:
     """Breadth, changes, volatility, BTC dominance and regime of one exchange.
 
     Default exchange: the first configured one that has tickers. The rules are in
@@ -294,7 +292,7 @@ def overview(rt: Runtime, *, exchange: str | None = None) -> dict[str, Any]:
 
 
 def movers(
-    rt: Runtime,
+    rt: ReadModel,
     *,
     exchange: str | None = None,
     quote: str | None = None,
@@ -320,7 +318,7 @@ def movers(
     return _memo(snap, ("movers", ex, q, n), build)
 
 
-def candle_gaps(rt: Runtime, exchange: str, timeframe: str) -> dict[str, list[dict[str, Any]]]:
+def candle_gaps(rt: ReadModel, exchange: str, timeframe: str) -> dict[str, list[dict[str, Any]]]:
     """Per symbol: the candles of ``timeframe`` the exchange's backfill could not get."""
     st = _feed_status(rt).get(exchange)
     if not isinstance(st, FeedStatus):
@@ -332,7 +330,7 @@ def candle_gaps(rt: Runtime, exchange: str, timeframe: str) -> dict[str, list[di
     }
 
 
-def exchanges(rt: Runtime) -> dict[str, Any]:
+def exchanges(rt: ReadModel) -> dict[str, Any]:
     """Every exchange with its configuration and the feed's reported state."""
     status = _feed_status(rt)
     counts: dict[str, int] = {}
@@ -462,7 +460,7 @@ async def coverage(rt: Runtime, exchange: str | None = None) -> dict[str, Any]:
 
 
 def _latest_list(
-    rt: Runtime, key: str, field: str, exchange: str | None, symbol: str | None
+    rt: ReadModel, key: str, field: str, exchange: str | None, symbol: str | None
 ) -> dict[str, Any]:
     exchange = check_exchange(rt, exchange)
     rows = rt.views.value(key) or []
@@ -474,19 +472,21 @@ def _latest_list(
     return {"count": len(rows), field: rows}
 
 
-def funding(rt: Runtime, exchange: str | None = None, symbol: str | None = None) -> dict[str, Any]:
+def funding(
+    rt: ReadModel, exchange: str | None = None, symbol: str | None = None
+) -> dict[str, Any]:
     """Newest funding rate per perpetual (optionally one exchange or symbol)."""
     return _latest_list(rt, "market.funding", "funding", exchange, symbol)
 
 
 def open_interest(
-    rt: Runtime, exchange: str | None = None, symbol: str | None = None
+    rt: ReadModel, exchange: str | None = None, symbol: str | None = None
 ) -> dict[str, Any]:
     """Newest open interest per perpetual (optionally one exchange or symbol)."""
     return _latest_list(rt, "market.open_interest", "open_interest", exchange, symbol)
 
 
-def cache_state(rt: Runtime) -> dict[str, Any]:
+def cache_state(rt: ReadModel) -> dict[str, Any]:
     """The ticker cache's memcached state and counters."""
     value = rt.views.value("cache.state")
     return value if isinstance(value, dict) else {"state": "unknown"}

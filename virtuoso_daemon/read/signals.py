@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from virtuoso_daemon.core.errors import QueryError
-from virtuoso_daemon.core.runtime import Runtime
+from virtuoso_daemon.core.runtime import ReadModel
 from virtuoso_daemon.read.contract import QueryArgs, parse_choice, parse_int
 from virtuoso_daemon.signals.actor import MANIPULATION_VIEW, WALLS_VIEW, WHALES_VIEW
 
@@ -44,7 +44,7 @@ class ManipulationArgs(QueryArgs, frozen=True):
     limit: int = 50  # highest scores first
 
 
-def _view(rt: Runtime, key: str) -> dict[str, Any]:
+def _view(rt: ReadModel, key: str) -> dict[str, Any]:
     doc: dict[str, Any] | None = rt.views.value(key)
     if doc is None:
         raise QueryError(
@@ -59,7 +59,7 @@ def _matches(row: dict[str, Any], exchange: str | None, symbol: str | None) -> b
     )
 
 
-def whales(rt: Runtime, args: WhalesArgs) -> dict[str, Any]:
+def whales(rt: ReadModel, args: WhalesArgs) -> dict[str, Any]:
     """Recent whale trades and same-side bursts, newest first: side, USD value, sigmas."""
     limit = parse_int("limit", args.limit, 50, 1, MAX_LIMIT)
     side = parse_choice("side", args.side, ("buy", "sell"), "")
@@ -77,7 +77,7 @@ def whales(rt: Runtime, args: WhalesArgs) -> dict[str, Any]:
     return {"whales": rows[:limit], "count": len(rows)}
 
 
-def walls(rt: Runtime, args: WallsArgs) -> dict[str, Any]:
+def walls(rt: ReadModel, args: WallsArgs) -> dict[str, Any]:
     """Walls in the books now (largest first) and ended ones with their outcome
     (pulled / filled / out_of_view), newest first."""
     limit = parse_int("limit", args.limit, 50, 1, MAX_LIMIT)
@@ -98,7 +98,7 @@ def walls(rt: Runtime, args: WallsArgs) -> dict[str, Any]:
     }
 
 
-def manipulation(rt: Runtime, args: ManipulationArgs) -> dict[str, Any]:
+def manipulation(rt: ReadModel, args: ManipulationArgs) -> dict[str, Any]:
     """The manipulation score per symbol (highest first) with its window and its
     components (value, score, weight); see ``analytics/detectors/manipulation.py``."""
     limit = parse_int("limit", args.limit, 50, 1, MAX_LIMIT)

@@ -39,6 +39,12 @@ class ExchangeProfile:
     ``market_types``: market -> the type ccxt's ``fetchMarkets`` option takes for it
     (binance and bybit: "spot" / "linear"; okx: "spot" / "swap").
 
+    ``ticker_contracts``: ccxt's ticker for a contract market passes the exchange's
+    contract counts through as ``baseVolume``, ``bidVolume`` and ``askVolume`` (okx:
+    ``vol24h``, ``bidSz``, ``askSz``), so the feed multiplies them by the contract
+    size. Trades, books and open interest are contracts on every exchange (ccxt's
+    convention) and always converted.
+
     ``options``: ccxt options this exchange needs (the operator's override them).
 
     ``id_format``: market -> how the exchange spells a market id (documentation,
@@ -53,6 +59,7 @@ class ExchangeProfile:
     kline_page: Mapping[str, int] = field(default_factory=dict)
     kline_windowed: bool = False
     market_types: Mapping[str, str] = field(default_factory=dict)
+    ticker_contracts: bool = False
     options: Mapping[str, Any] = field(default_factory=dict)
     id_format: Mapping[str, str] = field(default_factory=dict)
 

@@ -1,14 +1,18 @@
 """OKX v5 payloads built from the engine's state (instruments, tickers, candles,
 trades, books, funding, open interest), as ccxt's ``okx`` class parses them.
 
-Instrument ids: ``ETH-USDT`` (spot) and ``ETH-USDT-SWAP`` (linear perpetual). One
-swap contract is one unit of the base asset (``ctVal`` 1), so sizes mean the same as
-on the Binance dialect.
+Instrument ids: ``ETH-USDT`` (spot) and ``ETH-USDT-SWAP`` (linear perpetual). As on
+OKX, swaps trade in contracts of ``ctVal`` base units, a power of ten worth about
+100-1,000 USDT at the reference price (BTC 0.01, ETH 0.1, SOL 1, DOGE 1,000): every
+swap size (trades, books, ``lastSz``/``bidSz``/``askSz``, ``vol24h``, the candles'
+``vol``, ``oi``) is in contracts, while ``volCcy24h``, the candles' ``volCcy`` and
+``oiCcy`` are in the base asset. Spot sizes are base units, as on Binance.
 """
 
 from __future__ import annotations
 
 import binascii
+import math
 from typing import Any
 
 import msgspec
@@ -30,6 +34,27 @@ def timeframe(bar: str) -> str | None:
 def inst_id(mk: Market) -> str:
     base, quote = mk.symbol.split(":")[0].split("/")
     return f"{base}-{quote}-SWAP" if mk.kind == "futures" else f"{base}-{quote}"
+
+
+def contract_exponent(mk: Market) -> int:
+    """``ctVal`` is ``10 ** contract_exponent`` base units (0 for spot: no contracts)."""
+    if mk.kind != "futures":
+        return 0
+    return math.floor(math.log10(1000.0 / mk.base.price))
+
+
+def contract_value(mk: Market) -> str:
+    """``ctVal`` as OKX writes it ("0.01", "1", "1000")."""
+    e = contract_exponent(mk)
+    return f"{10.0**e:.{max(0, -e)}f}"
+
+
+def size(mk: Market, qty: float | str) -> str:
+    """A size in base units as OKX sends it: contracts for swaps, base for spot."""
+    e = contract_exponent(mk)
+    if e == 0:
+        return qty if isinstance(qty, str) else mk.fmt_qty(qty)
+    return f"{float(qty) / 10.0**e:.{max(0, mk.qty_decimals + e)}f}"
 
 
 def inst_type(mk: Market) -> str:
@@ -71,7 +96,7 @@ def instrument(mk: Market, list_time: int) -> dict[str, Any]:
         "baseCcy": "" if swap else base,
         "quoteCcy": "" if swap else quote,
         "settleCcy": quote if swap else "",
-        "ctVal": "1" if swap else "",
+        "ctVal": contract_value(mk) if swap else "",
         "ctMult": "1" if swap else "",
         "ctValCcy": base if swap else "",
         "ctType": "linear" if swap else "",
@@ -81,8 +106,8 @@ def instrument(mk: Market, list_time: int) -> dict[str, Any]:
         "expTime": "",
         "lever": "50" if swap else "10",
         "tickSz": mk.fmt_price(mk.tick),
-        "lotSz": mk.fmt_qty(mk.lot),
-        "minSz": mk.fmt_qty(mk.lot),
+        "lotSz": size(mk, mk.lot),
+        "minSz": size(mk, mk.lot),
         "alias": "",
         "state": "live",
         "maxLmtSz": "10000000",
@@ -99,17 +124,17 @@ def ticker(engine: Engine, m: int) -> dict[str, Any]:
             "instType": inst_type(mk),
             "instId": inst_id(mk),
             "last": v["c"],
-            "lastSz": v["Q"],
+            "lastSz": size(mk, v["Q"]),
             "askPx": v["a"],
-            "askSz": v["A"],
+            "askSz": size(mk, v["A"]),
             "bidPx": v["b"],
-            "bidSz": v["B"],
+            "bidSz": size(mk, v["B"]),
             "open24h": v["o"],
             "high24h": v["h"],
             "low24h": v["l"],
             # spot: vol in base, volCcy in quote; swaps: vol in contracts, volCcy in base
             "volCcy24h": v["v"] if swap else v["q"],
-            "vol24h": v["v"],
+            "vol24h": size(mk, v["v"]),
             "sodUtc0": v["o"],
             "sodUtc8": v["o"],
             "ts": str(engine.t_ms),
@@ -120,7 +145,8 @@ def ticker(engine: Engine, m: int) -> dict[str, Any]:
 
 
 def candle_row(engine: Engine, tf: str, m: int, idx: int) -> list[str]:
-    """One candle: ``[ts, o, h, l, c, vol, volCcy, volCcyQuote, confirm]``."""
+    """One candle: ``[ts, o, h, l, c, vol, volCcy, volCcyQuote, confirm]`` (``vol`` in
+    contracts for swaps, ``volCcy`` in base for swaps and quote for spot)."""
     series = engine.series[tf]
     mk = engine.markets[m]
     open_candle = idx == series.n
@@ -136,7 +162,7 @@ def candle_row(engine: Engine, tf: str, m: int, idx: int) -> list[str]:
         p(h),
         p(lo),
         p(c),
-        fq(v),
+        size(mk, v),
         vol_ccy,
         f"{q:.4f}",
         "0" if open_candle else "1",
@@ -166,7 +192,7 @@ def trade(mk: Market, t: Any) -> dict[str, Any]:
         "instId": inst_id(mk),
         "tradeId": str(tid),
         "px": px,
-        "sz": qty,
+        "sz": size(mk, qty),
         "side": "sell" if maker else "buy",  # the buyer made the price: a taker sold
         "ts": str(t_ms),
         "count": "1",
@@ -176,10 +202,11 @@ def trade(mk: Market, t: Any) -> dict[str, Any]:
 def book_levels(engine: Engine, m: int, depth: int) -> tuple[int, list[list[str]], list[list[str]]]:
     """``(seqId, bids, asks)``: up to ``depth`` levels a side as OKX rows."""
     uid, bids, asks = engine.books[m].snapshot(depth)
+    mk = engine.markets[m]
     return (
         uid,
-        [[p, q, "0", "1"] for p, q in msgspec.json.decode(bids)],
-        [[p, q, "0", "1"] for p, q in msgspec.json.decode(asks)],
+        [[p, size(mk, q), "0", "1"] for p, q in msgspec.json.decode(bids)],
+        [[p, size(mk, q), "0", "1"] for p, q in msgspec.json.decode(asks)],
     )
 
 
@@ -224,7 +251,7 @@ def open_interest(engine: Engine, mk: Market) -> dict[str, Any]:
     return {
         "instType": "SWAP",
         "instId": inst_id(mk),
-        "oi": mk.fmt_qty(oi),
+        "oi": size(mk, oi),
         "oiCcy": mk.fmt_qty(oi),
         "oiUsd": f"{oi * last:.2f}",
         "ts": str(engine.t_ms),

@@ -253,11 +253,14 @@ class OkxHub(FanOut[OkxConn]):
         if not bids and not asks:
             return []
         mk = book.market
-        fq = mk.fmt_qty
         _, top_b, top_a = encode.book_levels(self.engine, m, encode.CHECKSUM_LEVELS)
         data = {
-            "asks": [[book.price_str(lvl), fq(q), "0", "1" if q else "0"] for lvl, q in asks],
-            "bids": [[book.price_str(lvl), fq(q), "0", "1" if q else "0"] for lvl, q in bids],
+            "asks": [
+                [book.price_str(lvl), encode.size(mk, q), "0", "1" if q else "0"] for lvl, q in asks
+            ],
+            "bids": [
+                [book.price_str(lvl), encode.size(mk, q), "0", "1" if q else "0"] for lvl, q in bids
+            ],
             "ts": str(self.engine.t_ms),
             "checksum": encode.checksum(top_b, top_a),
             "prevSeqId": prev,
