@@ -22,10 +22,10 @@ When it evaluates:
   threshold: so an outage is reported ``silent_timeout + confirm`` after the last
   message, not a sweep later.
 
-Outputs: the ``health.report`` view (what ``/health`` and the socket's ``health``
-serve), ``Topics.HEALTH`` on every sweep and every change, one Condition
-(``kind="health"``, key ``health:<check>``) per counted transition, ``STATUS=`` to
-systemd when the one-line summary changes, and the watchdog gate (``WATCHDOG=1`` is
+Outputs (built by :mod:`.report`): the ``health.report`` view (what ``/health`` and
+the socket's ``health`` serve), ``Topics.HEALTH`` on every sweep and every change, one
+Condition (``kind="health"``, key ``health:<check>``) per counted transition,
+``STATUS=`` to systemd when the one-line summary changes, and the watchdog gate (``WATCHDOG=1`` is
 withheld while the loop lags past ``loop_lag_critical_ms``).
 """
 
@@ -42,11 +42,10 @@ import anyio
 import anyio.abc
 import msgspec
 
-from virtuoso_daemon.backup.actor import VIEW as BACKUPS_VIEW
+from virtuoso_daemon.backup.announce import VIEW as BACKUPS_VIEW
 from virtuoso_daemon.core.bus import Topics
 from virtuoso_daemon.core.config import Config, ExchangeConfig, HealthConfig
 from virtuoso_daemon.core.messages import (
-    Condition,
     FeedStatus,
     HealthCheck,
     HealthReport,
@@ -56,7 +55,8 @@ from virtuoso_daemon.core.messages import (
 from virtuoso_daemon.core.runtime import Runtime
 from virtuoso_daemon.feeds.actor import STATUS_VIEW
 from virtuoso_daemon.health import checks
-from virtuoso_daemon.health.hold import Change, HoldDown, worst
+from virtuoso_daemon.health.hold import Change, HoldDown
+from virtuoso_daemon.health.report import build_report, counted_checks, health_condition
 from virtuoso_daemon.health.sources import (
     ApiProbe,
     CpuSampler,
@@ -73,21 +73,9 @@ log = logging.getLogger("virtuoso.health")
 REPORT_VIEW = "health.report"
 TRANSITIONS_VIEW = "health.transitions"
 CACHE_VIEW = "cache.state"
-#: transitions carried in each HealthReport (the full history is in the view)
-REPORT_TRANSITIONS = 20
 DISK_TIMEOUT = 5.0  # s: a directory that does not answer in this long is "not writable"
 #: subscribers whose drops are not the daemon's problem (socket clients, tests)
 CLIENT_PREFIXES = ("control#", "test")
-
-
-def summary_line(status: HealthStatus, counted: list[HealthCheck]) -> str:
-    """``ok: 14 checks`` or ``critical: data:binance:tickers, exchange:binance``."""
-    if status == "ok":
-        return f"healthy: {len(counted)} checks ok"
-    bad = [c.name for c in counted if c.status == status]
-    more = [c.name for c in counted if c.status != status and c.status != "ok"]
-    text = f"{status}: {', '.join(bad[:4])}" + (f" +{len(bad) - 4}" if len(bad) > 4 else "")
-    return text + (f" (warning: {len(more)})" if more and status == "critical" else "")
 
 
 class HealthMonitorActor:
@@ -404,63 +392,12 @@ class HealthMonitorActor:
         check: HealthCheck | None,
         ts: float,
     ) -> None:
-        exchange = name.split(":")[1] if name.startswith(("exchange:", "data:")) else None
-        values: dict[str, float | str | None] = {"status": new, "previous": old}
-        if check is not None:
-            values.update(value=check.value, threshold=check.threshold)
-        message = check.message if check is not None else "check no longer runs"
-        await self.rt.bus.publish(
-            Topics.CONDITIONS,
-            Condition(
-                key=f"health:{name}",
-                kind="health",
-                # a recovery names the severity it recovers from (the alert it resolves)
-                severity=old if new == "ok" else new,  # type: ignore[arg-type]
-                active=new != "ok",
-                exchange=exchange,
-                message=f"{name} {new}: {message}",
-                values=values,
-                ts=ts,
-            ),
-        )
+        await self.rt.bus.publish(Topics.CONDITIONS, health_condition(name, new, old, check, ts))
         self.counters["conditions"] += 1
 
-    def _counted(self) -> list[HealthCheck]:
-        out = []
-        for name in sorted(self.raw):
-            check = self.raw[name]
-            held = self.hold.held.get(name)
-            if held is None:
-                out.append(check)
-                continue
-            pending = check.status if check.status != held.status else None
-            threshold = check.threshold
-            out.append(
-                HealthCheck(
-                    name=check.name,
-                    status=held.status,
-                    value=check.value,
-                    threshold=threshold,
-                    message=check.message,
-                    category=check.category,
-                    unit=check.unit,
-                    raw=pending,
-                    since=held.since,
-                )
-            )
-        return out
-
     def _publish(self, now: float, *, publish_bus: bool) -> None:
-        counted = self._counted()
-        status = worst(*(c.status for c in counted))
-        summary = summary_line(status, counted)
-        report = HealthReport(
-            status=status,
-            checks=counted,
-            ts=now,
-            summary=summary,
-            transitions=list(self.history)[-REPORT_TRANSITIONS:],
-        )
+        report = build_report(counted_checks(self.raw, self.hold.held), self.history, now)
+        summary = report.summary
         self.report = report
         rt = self.rt
         rt.views.publish(REPORT_VIEW, report)
