@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import msgspec
+
 from tests.alerts.helpers import (
     Receiver,
     alert_specs,
@@ -14,6 +16,7 @@ from tests.alerts.helpers import (
     webhook,
 )
 from tests.harness import short_tmpdir, test_config
+from virtuoso_daemon.alerts.store import AlertFilter
 
 
 def config(tmp, hook: Receiver, **dest: float):  # type: ignore[no-untyped-def]
@@ -48,3 +51,29 @@ async def test_undelivered_messages_are_delivered_after_a_restart_under_the_same
     assert first_keys <= {r.body["idempotency_key"] for r in up.received}
     assert reopened == ids
     assert m.counts["fired"] == 0  # not fired again
+
+
+async def test_an_event_alert_still_grouping_at_a_stop_is_delivered_after_the_restart() -> None:
+    """The ops soak's "lost" whale_trade: listed as notified (``notified_ts`` set) while
+    it waited in its ``group_wait``, and the daemon stopped before the group was due. It
+    is owed in the store, not lost: the next start regroups it and sends it."""
+    tmp = short_tmpdir()
+    hook = Receiver()
+    whale = msgspec.structs.replace(
+        condition("BTC/USDT", kind="whale_trade"), key="whale_trade:binance:BTC/USDT:t1", event=True
+    )
+    async with receivers(hook):
+        waiting = test_config(
+            tmp, alerts={"group_wait": 600, "tick": 0.02, "destinations": [webhook("hook", hook)]}
+        )
+        async with running_daemon(waiting, alert_specs()) as d:
+            await publish(d, whale)
+            m = manager(d)
+            await wait_until(lambda: m.counts["fired"] == 1 and m.grouper.pending() == 1)
+            assert m.store is not None
+            _, (listed,) = m.store.query(AlertFilter(), 10, 0)
+        assert listed.status == "event" and listed.notified_ts is not None
+        assert hook.received == []  # the stop came first
+        async with running_daemon(config(tmp, hook), alert_specs()):
+            await wait_until(lambda: len(hook.received) == 1)
+    assert [a["id"] for a in hook.received[0].body["alerts"]] == [listed.id]
