@@ -35,8 +35,8 @@ Each release gets its own venv from requirements.lock; when the lock is unchange
 the current venv is cloned with hard links and only Virtuoso is reinstalled (fast).
 The config is checked (virtuoso-daemon --check-config) before anything is switched.
 
-exit: 0 deployed and healthy, 1 failed (rolled back when there was a release to go
-back to), 2 usage
+exit: 0 deployed (or, with --rollback, rolled back) and healthy, 1 failed (rolled back
+when there was a release to go back to), 2 usage
 USAGE
 }
 
@@ -163,7 +163,7 @@ switch_to() {  # atomically point current at $1
     mv -T "$prefix/current.new" "$prefix/current"
 }
 
-rollback_to() {
+rollback_to() {  # 0 when the previous release runs healthy again
     local previous="$1"
     if [ -z "$previous" ] || [ ! -d "$previous" ]; then
         say "no previous release to roll back to; stopping"
@@ -175,9 +175,9 @@ rollback_to() {
     restart
     if healthy; then
         say "rolled back to $(basename "$previous"); it is healthy"
-    else
-        say "the previous release is not healthy either"
+        return 0
     fi
+    say "the previous release is not healthy either"
     return 1
 }
 
@@ -228,7 +228,9 @@ case "$action" in
     rollback)
         previous="$(readlink -f "$prefix/previous" 2>/dev/null || true)"
         if [ -z "$previous" ]; then say "no previous release recorded"; exit 1; fi
-        rollback_to "$previous" || true
+        leaving="$(readlink -f "$prefix/current")"
+        rollback_to "$previous" || exit 1
+        ln -sfn "$leaving" "$prefix/previous"  # a second --rollback comes back
         exit 0
         ;;
 esac
@@ -258,12 +260,19 @@ if ! "$dir/.venv/bin/virtuoso-daemon" --check-config --config "$config" >/dev/nu
 fi
 
 previous="$(readlink -f "$prefix/current" 2>/dev/null || true)"
+before_previous="$(readlink -f "$prefix/previous" 2>/dev/null || true)"
 switch_to "$dir"
 [ -n "$previous" ] && ln -sfn "$previous" "$prefix/previous"
 say "switched to $id; restarting"
 restart
 if ! healthy; then
     rollback_to "$previous" || true
+    # the failed release never ran: --rollback still goes to the release before
+    if [ -n "$before_previous" ]; then
+        ln -sfn "$before_previous" "$prefix/previous"
+    else
+        rm -f "$prefix/previous"
+    fi
     exit 1
 fi
 prune "$previous"

@@ -5,8 +5,10 @@ client, the tests a real one against a test daemon or a deterministic fake. Data
 
 * :class:`~tui.live.LiveLink` runs in a worker, reads subscriptions and snapshots;
   tickers go into a per-symbol :class:`~tui.model.Conflator`, everything else is
-  posted as a Textual message;
-* the handlers below fold those messages into the models (dict updates, no widgets);
+  posted as a Textual message carrying typed data (the protocol's message structs,
+  or what :mod:`tui.answers` decoded a snapshot answer into);
+* one table, topic -> handler (:meth:`VirtuosoApp._routes`), folds those messages
+  into the models (struct updates, no widgets);
 * a timer at ``refresh_hz`` drains the conflator and asks the visible screen to
   render what changed, so the cost of drawing is bounded however fast the daemon
   publishes.
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
@@ -28,9 +30,24 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Footer, TabbedContent, TabPane
 
+from virtuoso_daemon.core.messages import (
+    ActorEvent,
+    Alert,
+    FeedStatus,
+    Funding,
+    HealthReport,
+    LogRecord,
+    Message,
+    OrderBookTop,
+    Ticker,
+    Trade,
+)
+from virtuoso_daemon.protocol import BYE_TOPIC, DROPPED_TOPIC, Bye, Dropped
+
+from .answers import BetaAnswer, Status
 from .client import ClientError, DaemonClient, Disconnected
-from .events import LinkChanged, LiveData
-from .live import DEFAULT_TOPICS, Backoff, LiveLink
+from .events import LinkChanged, LiveData, Unavailable
+from .live import DEFAULT_TOPICS, Backoff, LiveLink, answer_message
 from .model import (
     AlertsModel,
     AnalyticsModel,
@@ -53,18 +70,19 @@ from .widgets.link_bar import LinkBar
 UNKNOWN_COMMAND_CODES = frozenset({"unknown_command", "not_found", "unknown", "unsupported"})
 
 
-def _items(result: Any, *keys: str) -> list[Any]:
-    """A list from an answer that is either a list or a dict holding one under ``keys``."""
-    if isinstance(result, list):
-        return result
-    if isinstance(result, Mapping):
-        for key in keys:
-            value = result.get(key)
-            if isinstance(value, list):
-                return value
-            if isinstance(value, Mapping):
-                return list(value.values())
-    return []
+T = TypeVar("T")
+
+
+def _typed(kind: type[T], handler: Callable[[T], object]) -> Callable[[Any], None]:
+    """``handler`` for payloads of ``kind`` only:
+    anything else (a newer daemon's message the protocol could not type, an answer
+    that did not decode) is ignored, as the dict code ignored what it could not read."""
+
+    def handle(data: Any) -> None:
+        if isinstance(data, kind):
+            handler(data)
+
+    return handle
 
 
 class VirtuosoApp(App[None]):
@@ -111,6 +129,7 @@ class VirtuosoApp(App[None]):
         self.alerts = AlertsModel()
         self.conflator = Conflator()
         self.unavailable: dict[str, str] = {}
+        self.routes = self._routes()
         self.link = LiveLink(
             client,
             self.post_message,
@@ -179,8 +198,8 @@ class VirtuosoApp(App[None]):
         self.linkbar.show_link(
             state=self.link_state,
             address=self.client.address,
-            version=self.system.hello.get("version") or self.system.status.get("version"),
-            uptime=self.system.uptime(now) if self.system.status else None,
+            version=self.system.daemon_version,
+            uptime=self.system.uptime(now),
             symbols=len(self.market.quotes),
             data_age=(now - newest) if newest else None,
             detail=self.link_detail,
@@ -206,65 +225,68 @@ class VirtuosoApp(App[None]):
             apply(item)
         return len(items)
 
-    def on_live_data(self, message: LiveData) -> None:
-        topic, data = message.topic, message.data
-        if topic == "snapshot.tickers":
-            tickers = [t for t in _items(data, "tickers") if isinstance(t, Mapping)]
-            for t in tickers:
-                self.market.apply_ticker(t)
-            keep = {quote_key(str(t.get("exchange")), str(t.get("symbol"))) for t in tickers}
-            self.market.remove_missing(keep)
-            self.market.apply_paused(self.feeds.feeds)
-        elif topic == "snapshot.feeds":
-            feeds = [f for f in _items(data, "feeds") if isinstance(f, Mapping)]
-            self.feeds.replace(feeds)
-            self._market_pane().set_timeframes(
-                {str(f.get("exchange")): list(f.get("timeframes") or []) for f in feeds}
-            )
-            self.market.apply_paused(self.feeds.feeds)
-        elif topic == "snapshot.status" and isinstance(data, Mapping):
-            self.system.replace(data, self.clock())
-        elif topic in ("snapshot.beta", "snapshot.correlation", "beta", "correlation"):
-            self._apply_analytics(data)
-        elif topic == "feed_status" and isinstance(data, Mapping):
-            self.feeds.apply(data)
-            self.market.apply_paused(self.feeds.feeds)
-        elif topic in ("health", "snapshot.health") and isinstance(data, Mapping):
-            self.health.apply(data)
-        elif topic == "lifecycle" and isinstance(data, Mapping):
-            self.system.apply_lifecycle(data)
-        elif topic == "alerts" and isinstance(data, Mapping):
-            self.alerts.apply(data)
-        elif topic == "snapshot.alerts":
-            self.alerts.replace(a for a in _items(data, "alerts") if isinstance(a, Mapping))
-        elif topic == "logs" and isinstance(data, Mapping):
-            self.system.add_log(data)
-        elif topic == "funding" and isinstance(data, Mapping):
-            self.market.apply_funding(data)
-        elif topic == "orderbook" and isinstance(data, Mapping):
-            self.market.apply_book(data)
-        elif topic == "trades" and isinstance(data, Mapping):
-            self.market.apply_trade(data)
-        elif topic == "sentiment":
-            self._apply_analytics(data)
-        elif topic == "_dropped" and isinstance(data, Mapping):
-            self.dropped_events += int(data.get("count") or 0)
-        elif topic == "_bye" and isinstance(data, Mapping):
-            self.link_detail = f"daemon said bye ({data.get('reason', '')})"
-        elif topic == "unavailable" and isinstance(data, Mapping):
-            self.unavailable[str(data.get("command"))] = str(data.get("message"))
+    def _routes(self) -> dict[str, Callable[[Any], None]]:
+        """Topic -> handler: every subscription topic, every snapshot the live loop
+        loads, and the protocol's and the live loop's own topics. Each handler takes
+        the payload's type (see :func:`_typed`); adding a topic is one line here."""
+        market, system = self.market, self.system
+        analytics, alerts, health = self.analytics, self.alerts, self.health
+        on_analytics = _typed(Message, analytics.apply)
+        return {
+            # subscriptions (tickers go through the conflator, see drain_tickers)
+            "feed_status": _typed(FeedStatus, self._on_feed_status),
+            "funding": _typed(Funding, market.apply_funding),
+            "orderbook": _typed(OrderBookTop, market.apply_book),
+            "trades": _typed(Trade, market.apply_trade),
+            "beta": on_analytics,
+            "correlation": on_analytics,
+            "sentiment": on_analytics,
+            "lifecycle": _typed(ActorEvent, system.apply_lifecycle),
+            "logs": _typed(LogRecord, system.add_log),
+            "alerts": _typed(Alert, alerts.apply),
+            "health": _typed(HealthReport, health.apply),
+            # the protocol's own
+            DROPPED_TOPIC: _typed(Dropped, self._on_dropped),
+            BYE_TOPIC: _typed(Bye, self._on_bye),
+            # snapshots on (re)connect, decoded by tui.answers
+            "snapshot.status": _typed(Status, lambda st: system.replace(st, self.clock())),
+            "snapshot.feeds": _typed(list, self._on_feeds),
+            "snapshot.tickers": _typed(list, self._on_tickers),
+            "snapshot.beta": _typed(BetaAnswer, analytics.apply_answer),
+            "snapshot.correlation": on_analytics,
+            "snapshot.alerts": _typed(list, alerts.replace),
+            "snapshot.health": _typed(HealthReport, health.apply),
+            "unavailable": _typed(Unavailable, self._on_unavailable),
+        }
 
-    def _apply_analytics(self, data: Any) -> None:
-        if isinstance(data, list):
-            for item in data:
-                self._apply_analytics(item)
-        elif isinstance(data, Mapping):
-            before = self.analytics.version
-            self.analytics.apply_beta(data)
-            if self.analytics.version == before:  # a wrapper: look inside
-                for value in data.values():
-                    if isinstance(value, (list, Mapping)):
-                        self._apply_analytics(value)
+    def on_live_data(self, message: LiveData) -> None:
+        handler = self.routes.get(message.topic)
+        if handler is not None:
+            handler(message.data)
+
+    def _on_tickers(self, tickers: list[Ticker]) -> None:
+        for t in tickers:
+            self.market.apply_ticker(t)
+        self.market.remove_missing({quote_key(t.exchange, t.symbol) for t in tickers})
+        self.market.apply_paused(self.feeds.feeds)
+
+    def _on_feeds(self, feeds: list[FeedStatus]) -> None:
+        self.feeds.replace(feeds)
+        self._market_pane().set_timeframes({f.exchange: list(f.timeframes) for f in feeds})
+        self.market.apply_paused(self.feeds.feeds)
+
+    def _on_feed_status(self, feed: FeedStatus) -> None:
+        self.feeds.apply(feed)
+        self.market.apply_paused(self.feeds.feeds)
+
+    def _on_dropped(self, dropped: Dropped) -> None:
+        self.dropped_events += dropped.count
+
+    def _on_bye(self, bye: Bye) -> None:
+        self.link_detail = f"daemon said bye ({bye.reason})"
+
+    def _on_unavailable(self, what: Unavailable) -> None:
+        self.unavailable[what.command] = what.message
 
     def on_link_changed(self, message: LinkChanged) -> None:
         was = self.link_state
@@ -273,7 +295,7 @@ class VirtuosoApp(App[None]):
         self.attempt = message.attempt
         self.retry_at = self.clock() + message.retry_in if message.retry_in is not None else None
         if message.state == "connected":
-            self.system.hello = dict(message.hello)
+            self.system.hello = message.hello
             self.unavailable.clear()
             if self.connections:
                 self.notify("reconnected to the daemon", title="virtuoso")
@@ -338,12 +360,10 @@ class VirtuosoApp(App[None]):
             pane.show_answer(self.last_answer)
 
     async def refresh_feeds(self) -> None:
-        feeds = await self.ask("feeds.list", optional=True)
-        if feeds is not None:
-            self.post_message(LiveData("snapshot.feeds", feeds))
-        tickers = await self.ask("tickers", optional=True)
-        if tickers is not None:
-            self.post_message(LiveData("snapshot.tickers", tickers))
+        for cmd, topic in (("feeds.list", "snapshot.feeds"), ("tickers", "snapshot.tickers")):
+            result = await self.ask(cmd, optional=True)
+            if result is not None:
+                self.post_message(answer_message(topic, result))
 
     @work(group="watch", exclusive=True)
     async def watch_symbol(self, exchange: str, symbol: str) -> None:
@@ -359,7 +379,7 @@ class VirtuosoApp(App[None]):
         for cmd in ("beta", "correlation"):
             result = await self.ask(cmd, args, optional=True)
             if result is not None:
-                self._apply_analytics(result)
+                self.on_live_data(answer_message(f"snapshot.{cmd}", result))
 
     async def _confirm(self, question: str, detail: str, action: str) -> bool:
         answer: bool | None = await self.push_screen_wait(
@@ -424,7 +444,7 @@ class VirtuosoApp(App[None]):
     async def refresh_alerts(self) -> None:
         alerts = await self.ask("alerts.list", {"limit": 200}, optional=True)
         if alerts is not None:
-            self.post_message(LiveData("snapshot.alerts", alerts))
+            self.post_message(answer_message("snapshot.alerts", alerts))
 
     @work(group="actions")
     async def reload_config(self) -> None:

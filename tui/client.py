@@ -17,14 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-import msgspec
-
 from virtuoso_daemon import protocol
 
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One subscription event: the topic and its decoded payload (plain JSON data)."""
+    """One subscription event: the topic and its payload as the protocol decoded it
+    (a :mod:`~virtuoso_daemon.core.messages` struct; plain data only for a payload
+    whose type this client does not know)."""
 
     topic: str
     data: Any
@@ -50,8 +50,8 @@ class Disconnected(ClientError):
 class DaemonClient(Protocol):
     """What the app needs from a connection to the daemon.
 
-    * ``connect`` opens (or re-opens) the connection and returns the daemon's hello
-      (``{"protocol", "version", "commands", "topics", ...}``); raises
+    * ``connect`` opens (or re-opens) the connection and returns the daemon's
+      :class:`~virtuoso_daemon.protocol.Hello` (version, commands, topics ...); raises
       :class:`Disconnected` when no daemon answers.
     * ``request`` sends one command and returns its result; raises :class:`ClientError`
       for an error answer and :class:`Disconnected` when the connection is lost.
@@ -59,7 +59,7 @@ class DaemonClient(Protocol):
       keyed topics optionally throttled and conflated by the daemon; filters such as
       ``exchange``, ``symbols``, ``level`` narrow them). Subscribing to a topic again
       replaces its previous filter. ``unsubscribe`` removes topics.
-    * ``events`` yields every event of the connection in arrival order and raises
+    * ``events`` yields every event of the connection in arrival order, typed, and raises
       :class:`Disconnected` when the connection is lost.
     * ``close`` closes the connection; safe to call twice. ``connect`` and ``close``
       are called from the same task (the live loop's).
@@ -68,7 +68,7 @@ class DaemonClient(Protocol):
     @property
     def address(self) -> str: ...
 
-    async def connect(self) -> dict[str, Any]: ...
+    async def connect(self) -> protocol.Hello | None: ...
 
     async def request(
         self, cmd: str, args: Mapping[str, Any] | None = None, *, timeout: float = 10.0
@@ -83,15 +83,6 @@ class DaemonClient(Protocol):
     def events(self) -> AsyncIterator[Event]: ...
 
     async def close(self) -> None: ...
-
-
-def _plain(topic: str, data: Any) -> Any:
-    """Event payloads as plain data: tickers shallowly (hot path), the rest fully."""
-    if isinstance(data, msgspec.Struct):
-        if topic == "tickers":
-            return msgspec.structs.asdict(data)
-        return msgspec.to_builtins(data)
-    return data
 
 
 class SocketClient:
@@ -115,7 +106,7 @@ class SocketClient:
     def address(self) -> str:
         return str(self.path)
 
-    async def connect(self) -> dict[str, Any]:
+    async def connect(self) -> protocol.Hello | None:
         await self.close()
         stack = contextlib.AsyncExitStack()
         try:
@@ -128,8 +119,7 @@ class SocketClient:
             await stack.aclose()
             raise Disconnected(str(exc)) from None
         self._stack, self._client = stack, client
-        hello = client.hello
-        return msgspec.structs.asdict(hello) if hello is not None else {}
+        return client.hello
 
     def _require(self) -> protocol.ControlClient:
         if self._client is None or self._client.closed:
@@ -162,7 +152,7 @@ class SocketClient:
         client = self._require()
         try:
             async for ev in client.events():
-                yield Event(ev.topic, _plain(ev.topic, ev.data))
+                yield Event(ev.topic, ev.data)
         except protocol.ControlError as exc:
             raise Disconnected(str(exc)) from None
         raise Disconnected("the connection was closed")

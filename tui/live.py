@@ -17,12 +17,16 @@ import asyncio
 import contextlib
 import random
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from textual.message import Message
 
+from virtuoso_daemon.core.messages import Ticker
+from virtuoso_daemon.protocol import Hello
+
+from . import answers
 from .client import ClientError, DaemonClient, Disconnected
-from .events import LinkChanged, LiveData
+from .events import LinkChanged, LiveData, Unavailable
 from .model import Conflator
 
 # Keyed topics the daemon can conflate per key (tickers per symbol ...): one throttled
@@ -32,16 +36,27 @@ PLAIN_TOPICS = ("lifecycle", "alerts", "health")
 LOG_LEVEL = "info"
 DEFAULT_TOPICS = (*THROTTLED_TOPICS, *PLAIN_TOPICS, "logs")
 
-# Snapshot requests made on every (re)connect: (command, args, topic posted).
-SNAPSHOTS: tuple[tuple[str, dict[str, Any], str], ...] = (
-    ("status", {}, "snapshot.status"),
-    ("feeds.list", {}, "snapshot.feeds"),
-    ("tickers", {}, "snapshot.tickers"),
-    ("beta", {}, "snapshot.beta"),
-    ("correlation", {}, "snapshot.correlation"),
-    ("alerts.list", {"limit": 200}, "snapshot.alerts"),
-    ("health", {"transitions": 200}, "snapshot.health"),
+
+class Snapshot(NamedTuple):
+    """A request made on every (re)connect; its answer, decoded into structs by
+    ``decode``, is posted as ``topic``."""
+
+    cmd: str
+    args: dict[str, Any]
+    topic: str
+    decode: Callable[[Any], Any]
+
+
+SNAPSHOTS: tuple[Snapshot, ...] = (
+    Snapshot("status", {}, "snapshot.status", answers.status),
+    Snapshot("feeds.list", {}, "snapshot.feeds", answers.feeds),
+    Snapshot("tickers", {}, "snapshot.tickers", answers.tickers),
+    Snapshot("beta", {}, "snapshot.beta", answers.beta),
+    Snapshot("correlation", {}, "snapshot.correlation", answers.correlation),
+    Snapshot("alerts.list", {"limit": 200}, "snapshot.alerts", answers.alerts),
+    Snapshot("health", {"transitions": 200}, "snapshot.health", answers.health),
 )
+DECODERS = {s.topic: s.decode for s in SNAPSHOTS}
 
 # Re-read every ``status_interval`` (uptime, actors, bus drops, feed latency).
 POLLED = (("status", "snapshot.status"), ("feeds.list", "snapshot.feeds"))
@@ -82,7 +97,7 @@ class LiveLink:
         self.status_interval = status_interval
         self.backoff = backoff or Backoff()
         self.connected = False
-        self.hello: dict[str, Any] = {}
+        self.hello: Hello | None = None
         self.events = 0
         self.detail: tuple[str, str] | None = None  # (exchange, symbol) watched in detail
         self._wake = asyncio.Event()
@@ -93,12 +108,11 @@ class LiveLink:
 
     def serves(self, cmd: str) -> bool:
         """Whether the daemon said it has ``cmd`` (assume yes if it did not say)."""
-        commands = self.hello.get("commands")
+        commands = self.hello.commands if self.hello else None
         return not commands or cmd in commands
 
     def offers(self, topic: str) -> bool:
-        topics = self.hello.get("topics")
-        return topic in self.topics and (not topics or topic in topics)
+        return topic in self.topics and self.offers_detail(topic)
 
     async def run(self) -> None:
         failures = 0
@@ -161,7 +175,7 @@ class LiveLink:
             await self.client.subscribe(["trades"], **filters)
 
     def offers_detail(self, topic: str) -> bool:
-        topics = self.hello.get("topics")
+        topics = self.hello.topics if self.hello else None
         return not topics or topic in topics
 
     async def _pump(self) -> None:
@@ -169,18 +183,15 @@ class LiveLink:
         async for event in self.client.events():
             self.events += 1
             data = event.data
-            if event.topic == "tickers":
+            if type(data) is Ticker:
                 # no message per ticker: the app drains the conflator once per frame
-                batch = data if isinstance(data, list) else (data,)
-                for item in batch:
-                    if isinstance(item, dict):
-                        conflator.put(f"{item.get('exchange')}|{item.get('symbol')}", item)
+                conflator.put((data.exchange, data.symbol), data)
             else:
                 post(LiveData(event.topic, data))
         raise Disconnected("the daemon ended the event stream")
 
     async def _poll(self) -> None:
-        for cmd, args, topic in SNAPSHOTS:
+        for cmd, args, topic, _ in SNAPSHOTS:
             result = await self._load(cmd, args, topic)
             if cmd == "beta":
                 await self._load_windows(result)
@@ -193,12 +204,11 @@ class LiveLink:
     async def _load_windows(self, first: Any) -> None:
         """Every other configured timeframe x window (the ``beta`` answer lists them), so
         the Beta screen's ``t``/``w`` have them now, not at their next recompute."""
-        windows = first.get("windows") if isinstance(first, dict) else None
-        if not isinstance(windows, dict):
+        if not isinstance(first, answers.BetaAnswer):
             return
-        have = (first.get("timeframe"), first.get("window"))
-        for tf, labels in windows.items():
-            for window in labels if isinstance(labels, list) else []:
+        have = (first.snapshot.timeframe, first.snapshot.window)
+        for tf, labels in first.windows.items():
+            for window in labels:
                 if (tf, window) != have:
                     args = {"timeframe": tf, "window": window}
                     await self._load("beta", args, "snapshot.beta", quiet=True)
@@ -206,11 +216,12 @@ class LiveLink:
     async def _load(
         self, cmd: str, args: dict[str, Any], topic: str, *, quiet: bool = False
     ) -> Any:
-        """One request, its answer posted as ``topic``; ``quiet``: a refusal (a window
-        not computed yet) is not reported as the command being unavailable."""
+        """One request, its answer decoded and posted as ``topic`` (and returned);
+        ``quiet``: a refusal (a window not computed yet) is not reported as the command
+        being unavailable."""
         if not self.serves(cmd):
             message = f"the daemon does not serve {cmd!r} yet"
-            self.post(LiveData("unavailable", {"command": cmd, "message": message}))
+            self.post(LiveData("unavailable", Unavailable(cmd, message)))
             return None
         try:
             result = await self.client.request(cmd, args)
@@ -218,7 +229,15 @@ class LiveLink:
             raise
         except ClientError as exc:
             if not quiet:
-                self.post(LiveData("unavailable", {"command": cmd, "message": exc.message}))
+                self.post(LiveData("unavailable", Unavailable(cmd, exc.message)))
             return None
-        self.post(LiveData(topic, result))
-        return result
+        decoded = answer_message(topic, result)
+        self.post(decoded)
+        return decoded.data
+
+
+def answer_message(topic: str, result: Any) -> LiveData:
+    """A command's answer as the message the app routes: decoded into structs by its
+    snapshot's decoder (None when it does not fit, which no handler takes)."""
+    decode = DECODERS.get(topic)
+    return LiveData(topic, decode(result) if decode is not None else result)

@@ -1,18 +1,44 @@
-"""What the TUI knows about the daemon: plain data, updated from events, no Textual.
+"""What the TUI knows about the daemon: typed state, updated from events, no Textual.
 
 The live loop writes into these objects (through the app's message handlers) and the
-screens read them when they render. Keeping them free of widgets means the rendering
-rate is the screens' business: an update only marks a row dirty; a timer turns dirty
-rows into cell updates a few times a second.
+screens read them when they render. They keep the daemon's own message structs
+(:mod:`virtuoso_daemon.core.messages`, decoded by the protocol or by
+:mod:`tui.answers`) and read them by attribute; only the market's per-symbol
+:class:`Quote` is the TUI's own (a ticker, its funding rate and a price history
+folded together). Keeping the models free of widgets means the rendering rate is the
+screens' business: an update only marks a row dirty; a timer turns dirty rows into cell
+updates a few times a second.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+from virtuoso_daemon.core.messages import (
+    ActorEvent,
+    Alert,
+    BetaSnapshot,
+    CorrelationSnapshot,
+    FeedStatus,
+    Funding,
+    HealthCheck,
+    HealthReport,
+    HealthTransition,
+    LogRecord,
+    Message,
+    OrderBookTop,
+    RegimeSnapshot,
+    SentimentSnapshot,
+    Ticker,
+    Trade,
+)
+from virtuoso_daemon.protocol import Hello
+
+from .answers import ActorRow, BetaAnswer, Status
 
 SPARK_POINTS = 48
 SPARK_INTERVAL = 2.0  # seconds of price history per sparkline point
@@ -74,11 +100,11 @@ class Conflator:
     """
 
     def __init__(self) -> None:
-        self._pending: dict[str, Any] = {}
+        self._pending: dict[Hashable, Any] = {}
         self.received = 0
         self.replaced = 0
 
-    def put(self, key: str, item: Any) -> bool:
+    def put(self, key: Hashable, item: Any) -> bool:
         """Queue ``item``; returns True when the queue was empty (time to notify)."""
         self.received += 1
         was_empty = not self._pending
@@ -105,8 +131,8 @@ class MarketModel:
         self.added = False  # a symbol appeared or vanished: the table needs new rows
         self.newest_recv_ts = 0.0
         self.updates = 0
-        self.books: dict[str, dict[str, Any]] = {}
-        self.trades: dict[str, deque[dict[str, Any]]] = {}
+        self.books: dict[str, OrderBookTop] = {}
+        self.trades: dict[str, deque[Trade]] = {}
         self.detail_version = 0
 
     def _quote(self, exchange: str, symbol: str, market: str | None) -> Quote:
@@ -119,25 +145,20 @@ class MarketModel:
             q.market = market
         return q
 
-    def apply_ticker(self, d: Mapping[str, Any]) -> None:
-        exchange, symbol = d.get("exchange"), d.get("symbol")
-        if not isinstance(exchange, str) or not isinstance(symbol, str):
-            return
-        q = self._quote(exchange, symbol, d.get("market"))
-        last = _float(d.get("last"))
+    def apply_ticker(self, t: Ticker) -> None:
+        q = self._quote(t.exchange, t.symbol, t.market)
+        last = _float(t.last)
         q.last = last
-        q.change_pct = _float(d.get("change_pct"))
-        q.quote_volume = _float(d.get("quote_volume"))
-        q.base_volume = _float(d.get("base_volume"))
-        q.bid = _float(d.get("bid"))
-        q.ask = _float(d.get("ask"))
-        q.bid_size = _float(d.get("bid_size"))
-        q.ask_size = _float(d.get("ask_size"))
-        q.high = _float(d.get("high"))
-        q.low = _float(d.get("low"))
-        if "funding" in d:  # some daemons fold the funding rate into the ticker view
-            q.funding = _float(d.get("funding"))
-        recv = _float(d.get("recv_ts")) or 0.0
+        q.change_pct = _float(t.change_pct)
+        q.quote_volume = _float(t.quote_volume)
+        q.base_volume = _float(t.base_volume)
+        q.bid = _float(t.bid)
+        q.ask = _float(t.ask)
+        q.bid_size = _float(t.bid_size)
+        q.ask_size = _float(t.ask_size)
+        q.high = _float(t.high)
+        q.low = _float(t.low)
+        recv = t.recv_ts
         q.recv_ts = recv
         if recv > self.newest_recv_ts:
             self.newest_recv_ts = recv
@@ -151,36 +172,31 @@ class MarketModel:
         self.updates += 1
         self.dirty.add(q.key)
 
-    def apply_funding(self, d: Mapping[str, Any]) -> None:
-        exchange, symbol = d.get("exchange"), d.get("symbol")
-        if not isinstance(exchange, str) or not isinstance(symbol, str):
-            return
-        q = self._quote(exchange, symbol, None)
-        q.funding = _float(d.get("rate"))
-        q.mark_price = _float(d.get("mark_price"))
+    def apply_funding(self, f: Funding) -> None:
+        q = self._quote(f.exchange, f.symbol, None)
+        q.funding = _float(f.rate)
+        q.mark_price = _float(f.mark_price)
         self.dirty.add(q.key)
 
-    def apply_book(self, d: Mapping[str, Any]) -> None:
-        exchange, symbol = d.get("exchange"), d.get("symbol")
-        if isinstance(exchange, str) and isinstance(symbol, str):
-            self.books[quote_key(exchange, symbol)] = dict(d)
-            self.detail_version += 1
+    def apply_book(self, book: OrderBookTop) -> None:
+        self.books[quote_key(book.exchange, book.symbol)] = book
+        self.detail_version += 1
 
-    def apply_trade(self, d: Mapping[str, Any]) -> None:
-        exchange, symbol = d.get("exchange"), d.get("symbol")
-        if isinstance(exchange, str) and isinstance(symbol, str):
-            key = quote_key(exchange, symbol)
-            trades = self.trades.get(key)
-            if trades is None:
-                trades = self.trades[key] = deque(maxlen=TRADES_KEPT)
-            trades.append(dict(d))
-            self.detail_version += 1
+    def apply_trade(self, trade: Trade) -> None:
+        key = quote_key(trade.exchange, trade.symbol)
+        trades = self.trades.get(key)
+        if trades is None:
+            trades = self.trades[key] = deque(maxlen=TRADES_KEPT)
+        trades.append(trade)
+        self.detail_version += 1
 
-    def apply_paused(self, feeds: Mapping[str, Mapping[str, Any]]) -> None:
+    def apply_paused(self, feeds: dict[str, FeedStatus]) -> None:
         """Mark the quotes of paused feeds and paused symbols (their rows look paused)."""
         for q in self.quotes.values():
-            feed = feeds.get(q.exchange) or {}
-            paused = feed.get("state") == "paused" or q.symbol in (feed.get("paused_symbols") or ())
+            feed = feeds.get(q.exchange)
+            paused = feed is not None and (
+                feed.state == "paused" or q.symbol in feed.paused_symbols
+            )
             if paused != q.paused:
                 q.paused = paused
                 self.dirty.add(q.key)
@@ -194,12 +210,12 @@ class MarketModel:
         bid, bid_size, ask, ask_size = (
             (q.bid, q.bid_size, q.ask, q.ask_size) if q else (None, None, None, None)
         )
-        book = self.books.get(key) or {}
-        bids, asks = book.get("bids") or [], book.get("asks") or []
-        if bid is None and bids:
-            bid, bid_size = _float(bids[0][0]), _float(bids[0][1])
-        if ask is None and asks:
-            ask, ask_size = _float(asks[0][0]), _float(asks[0][1])
+        book = self.books.get(key)
+        if book is not None:
+            if bid is None and book.bids:
+                bid, bid_size = _float(book.bids[0][0]), _float(book.bids[0][1])
+            if ask is None and book.asks:
+                ask, ask_size = _float(book.asks[0][0]), _float(book.asks[0][1])
         return bid, bid_size, ask, ask_size
 
     def seed_history(self, key: str, closes: Iterable[float]) -> None:
@@ -226,20 +242,18 @@ class MarketModel:
 
 @dataclass
 class FeedsModel:
-    """Feed state per exchange, from ``feeds.list`` and ``feed_status`` events."""
+    """Feed state per exchange, from ``feeds.list`` and ``feed_status`` events (each
+    carries the feed's whole state, so the newest replaces what was there)."""
 
-    feeds: dict[str, dict[str, Any]] = field(default_factory=dict)
+    feeds: dict[str, FeedStatus] = field(default_factory=dict)
     version: int = 0
 
-    def replace(self, feeds: Iterable[Mapping[str, Any]]) -> None:
-        self.feeds = {str(f.get("exchange")): dict(f) for f in feeds if f.get("exchange")}
+    def replace(self, feeds: Iterable[FeedStatus]) -> None:
+        self.feeds = {f.exchange: f for f in feeds if f.exchange}
         self.version += 1
 
-    def apply(self, d: Mapping[str, Any]) -> None:
-        name = d.get("exchange")
-        if not isinstance(name, str):
-            return
-        self.feeds[name] = {**self.feeds.get(name, {}), **d}
+    def apply(self, feed: FeedStatus) -> None:
+        self.feeds[feed.exchange] = feed
         self.version += 1
 
 
@@ -247,44 +261,53 @@ class FeedsModel:
 class SystemModel:
     """The daemon's ``status`` document, with lifecycle events folded in."""
 
-    status: dict[str, Any] = field(default_factory=dict)
+    status: Status | None = None
     fetched_at: float = 0.0
-    hello: dict[str, Any] = field(default_factory=dict)
+    hello: Hello | None = None
     version: int = 0
-    logs: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=200))
+    logs: deque[LogRecord] = field(default_factory=lambda: deque(maxlen=200))
     logs_total: int = 0
 
-    def add_log(self, record: Mapping[str, Any]) -> None:
-        self.logs.append(dict(record))
+    def add_log(self, record: LogRecord) -> None:
+        self.logs.append(record)
         self.logs_total += 1
 
-    def replace(self, status: Mapping[str, Any], now: float) -> None:
-        self.status = dict(status)
+    def replace(self, status: Status, now: float) -> None:
+        self.status = status
         self.fetched_at = now
         self.version += 1
 
-    def apply_lifecycle(self, d: Mapping[str, Any]) -> None:
-        actors = self.status.setdefault("actors", [])
+    def apply_lifecycle(self, event: ActorEvent) -> None:
+        if self.status is None:
+            self.status = Status()
+        actors = self.status.actors
         for actor in actors:
-            if actor.get("name") == d.get("actor"):
-                actor["state"] = d.get("state")
-                actor["restarts"] = d.get("restarts", actor.get("restarts"))
-                if d.get("error"):
-                    actor["last_error"] = d.get("error")
+            if actor.name == event.actor:
+                actor.state = event.state
+                actor.restarts = event.restarts
+                if event.error:
+                    actor.last_error = event.error
                 break
         else:
             actors.append(
-                {
-                    "name": d.get("actor"),
-                    "state": d.get("state"),
-                    "restarts": d.get("restarts", 0),
-                    "last_error": d.get("error"),
-                }
+                ActorRow(
+                    name=event.actor,
+                    state=event.state,
+                    restarts=event.restarts,
+                    last_error=event.error,
+                )
             )
         self.version += 1
 
+    @property
+    def daemon_version(self) -> str | None:
+        """The daemon's version, from its hello or its status document."""
+        return (self.hello.version if self.hello else None) or (
+            self.status.version if self.status else None
+        )
+
     def uptime(self, now: float) -> float | None:
-        up = _float(self.status.get("uptime"))
+        up = _float(self.status.uptime) if self.status else None
         if up is None:
             return None
         return up + max(0.0, now - self.fetched_at)
@@ -301,25 +324,22 @@ class HealthModel:
     status: str | None = None
     summary: str = ""
     ts: float = 0.0
-    checks: list[dict[str, Any]] = field(default_factory=list)
-    transitions: list[dict[str, Any]] = field(default_factory=list)
+    checks: list[HealthCheck] = field(default_factory=list)
+    transitions: list[HealthTransition] = field(default_factory=list)
     version: int = 0
     keep: int = 200
 
-    def apply(self, d: Mapping[str, Any]) -> None:
-        """A report (bus event) or the ``health`` document: same fields."""
-        checks = d.get("checks")
-        if not isinstance(checks, list):
-            return
-        self.status = str(d.get("status") or "")
-        self.summary = str(d.get("summary") or "")
-        self.ts = _float(d.get("ts")) or 0.0
-        self.checks = [dict(c) for c in checks if isinstance(c, Mapping)]
-        seen = {(t.get("check"), t.get("ts")) for t in self.transitions}
-        for t in d.get("transitions") or []:
-            if isinstance(t, Mapping) and (t.get("check"), t.get("ts")) not in seen:
-                self.transitions.append(dict(t))
-        self.transitions.sort(key=lambda t: _float(t.get("ts")) or 0.0)
+    def apply(self, report: HealthReport) -> None:
+        """A report (bus event) or the ``health`` document decoded as one."""
+        self.status = report.status
+        self.summary = report.summary
+        self.ts = report.ts
+        self.checks = list(report.checks)
+        seen = {(t.check, t.ts) for t in self.transitions}
+        for t in report.transitions:
+            if (t.check, t.ts) not in seen:
+                self.transitions.append(t)
+        self.transitions.sort(key=lambda t: t.ts)
         del self.transitions[: -self.keep]
         self.version += 1
 
@@ -328,36 +348,38 @@ class HealthModel:
 class AnalyticsModel:
     """Beta snapshots per (timeframe, window), correlation, regime and sentiment."""
 
-    beta: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
-    correlation: dict[str, Any] | None = None
-    regime: dict[str, Any] | None = None
-    sentiment: dict[str, Any] | None = None
-    unavailable: dict[str, str] = field(default_factory=dict)  # what the daemon lacks
+    beta: dict[tuple[str, str], BetaSnapshot] = field(default_factory=dict)
+    correlation: CorrelationSnapshot | None = None
+    regime: RegimeSnapshot | None = None
+    sentiment: SentimentSnapshot | None = None
     version: int = 0
     # the exchange the daemon's default answer is about: snapshots of other exchanges
     # (a perpetuals feed publishes its own) do not overwrite its tables
     exchange: str | None = None
 
-    def apply_beta(self, d: Mapping[str, Any]) -> None:
-        tag = d.get("type")
-        exchange = d.get("exchange")
-        if isinstance(exchange, str):
-            if "windows" in d:  # the beta command's answer: its default exchange
-                self.exchange = exchange
-            elif self.exchange is not None and exchange != self.exchange:
-                return
-        if tag == "CorrelationSnapshot" or ("matrix" in d and "symbols" in d):
-            self.correlation = dict(d)
-            if "input" in d:  # the query's answer: symbols and matrix already in display order
-                self.correlation["order"] = list(range(len(d["symbols"])))
-        elif tag == "SentimentSnapshot" or ("components" in d and "score" in d):
-            self.sentiment = dict(d)
-        elif tag == "RegimeSnapshot" or ("rule" in d and "label" in d):
-            self.regime = dict(d)
-        elif "rows" in d and "timeframe" in d and "window" in d:
-            self.beta[(str(d["timeframe"]), str(d["window"]))] = dict(d)
-        else:
+    def apply_answer(self, answer: BetaAnswer) -> None:
+        """The ``beta`` command's answer: its exchange is the daemon's default."""
+        if answer.snapshot.exchange is not None:
+            self.exchange = answer.snapshot.exchange
+        self.apply(answer.snapshot)
+
+    def apply(self, snap: Message) -> None:
+        """An analytics snapshot (event or decoded answer); other messages are ignored,
+        and so are snapshots of an exchange other than the default one."""
+        exchange = getattr(snap, "exchange", None)
+        if exchange is not None and self.exchange is not None and exchange != self.exchange:
             return
+        match snap:
+            case BetaSnapshot():
+                self.beta[(snap.timeframe, snap.window)] = snap
+            case CorrelationSnapshot():
+                self.correlation = snap
+            case SentimentSnapshot():
+                self.sentiment = snap
+            case RegimeSnapshot():
+                self.regime = snap
+            case _:
+                return
         self.version += 1
 
     def windows(self) -> list[tuple[str, str]]:
@@ -381,32 +403,29 @@ ALERTS_KEPT = 500  # newest alerts kept for the Alerts screen
 class AlertsModel:
     """Alerts by id, from the ``alerts.list`` snapshot and ``alerts`` events."""
 
-    alerts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    alerts: dict[str, Alert] = field(default_factory=dict)
     version: int = 0
 
-    def replace(self, items: Iterable[Mapping[str, Any]]) -> None:
-        self.alerts = {str(a["id"]): dict(a) for a in items if a.get("id")}
+    def replace(self, items: Iterable[Alert]) -> None:
+        self.alerts = {a.id: a for a in items if a.id}
         self.version += 1
 
-    def apply(self, d: Mapping[str, Any]) -> None:
-        alert_id = d.get("id")
-        if not isinstance(alert_id, str):
-            return
-        self.alerts[alert_id] = dict(d)
+    def apply(self, alert: Alert) -> None:
+        self.alerts[alert.id] = alert
         if len(self.alerts) > ALERTS_KEPT:
             for old in self.ordered()[ALERTS_KEPT:]:
-                self.alerts.pop(str(old.get("id")), None)
+                self.alerts.pop(old.id, None)
         self.version += 1
 
-    def ordered(self) -> list[dict[str, Any]]:
+    def ordered(self) -> list[Alert]:
         """Newest change first."""
-        return sorted(self.alerts.values(), key=lambda a: -(_float(a.get("ts")) or 0.0))
+        return sorted(self.alerts.values(), key=lambda a: -a.ts)
 
     def badge(self) -> tuple[int, int]:
         """(firing and not acknowledged, of which critical): the badge every screen shows."""
         open_ = [
             a
             for a in self.alerts.values()
-            if a.get("status") == "firing" and not a.get("acked_ts") and not a.get("muted")
+            if a.status == "firing" and not a.acked_ts and not a.muted
         ]
-        return len(open_), sum(1 for a in open_ if a.get("severity") == "critical")
+        return len(open_), sum(1 for a in open_ if a.severity == "critical")

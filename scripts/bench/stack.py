@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,9 @@ class StackConfig:
     http_thread: bool = True  # the daemon's api.thread
     event_loop: str = "uvloop"  # the daemon's daemon.event_loop
     gc_every: float = 30.0  # the daemon's daemon.gc_every (0 = CPython's full collections)
+    # more config, merged into the generated file's sections (the ops soak's alert
+    # destination): {"alerts": {"destinations": [...]}}
+    sections: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def n_alts(self) -> int:
@@ -153,6 +156,8 @@ class Stack:
             "api": {"thread": cfg.http_thread},
             "memcached": {"enabled": mc_port > 0, "port": mc_port or 11211},
         }
+        for name, values in cfg.sections.items():
+            sections[name] = {**sections.get(name, {}), **values}
         exchanges: list[dict[str, Any]] = []
         demo = DemoConfig(seed=cfg.seed, n_alts=cfg.n_alts, perpetuals=cfg.perpetuals)
         if cfg.sim == "demo":

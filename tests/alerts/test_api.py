@@ -72,13 +72,17 @@ async def test_bad_input_is_a_4xx_json_error_with_the_same_code_on_the_socket() 
         with pytest.raises(CommandError) as err:
             await ctl.call("alerts.ack", id="0123456789abcdef")
         assert err.value.code == "unknown_alert"
-        with pytest.raises(CommandError) as err:  # not an id's shape: refused when decoded
+        with pytest.raises(CommandError) as err:  # not an id's shape: as HTTP answers it
             await ctl.call("alerts.ack", id="nope")
-        assert err.value.code == "bad_args"
+        assert err.value.code == "invalid_parameter"
         async with http.post("/api/signals/alerts/0123456789abcdef/ack") as resp:
             assert resp.status == 404 and (await resp.json())["error"]["code"] == "unknown_alert"
         async with http.post("/api/signals/alerts/nope/ack") as resp:
             assert resp.status == 400
+            assert (await resp.json())["error"] == {
+                "code": err.value.code,
+                "message": err.value.message,
+            }
         async with http.delete("/api/signals/silences/0123456789ab") as resp:
             assert resp.status == 404
             assert (await resp.json())["error"]["code"] == "unknown_silence"

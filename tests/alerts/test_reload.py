@@ -9,9 +9,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import aiohttp
+import anyio
+import anyio.abc
 import msgspec
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -29,6 +31,7 @@ from tests.alerts.helpers import (
 )
 from tests.harness import DaemonHandle, short_tmpdir, test_config
 from virtuoso_daemon.core.config import Config
+from virtuoso_daemon.core.supervisor import ActorSpec
 from virtuoso_daemon.protocol import CommandError, ControlClient
 
 FAST = {"group_wait": 0.0, "group_interval": 0.0, "tick": 0.02}
@@ -160,6 +163,7 @@ async def test_messages_owed_to_a_removed_destination_are_dropped_with_the_reaso
 
         write_alerts(path, [webhook("up", up)])
         await ctl.call("config.reload")
+        await wait_until(lambda: manager(d).dropped == {"down": 1})  # once the reload is done
         state = await deliveries(ctl, alert_id(d, "BTC/USDT"))
         async with aiohttp.ClientSession() as http, http.get(d.base_url + "/metrics") as resp:
             text = await resp.text()
@@ -192,6 +196,7 @@ async def test_a_notification_still_grouping_for_a_removed_destination_is_droppe
 
         write_alerts(path, [webhook("kept", kept)], **wait)
         await ctl.call("config.reload")
+        await wait_until(lambda: manager(d).dropped == {"gone": 1})
         state = await deliveries(ctl, alert_id(d, "BTC/USDT"))
         grouping = manager(d).grouper.pending()
     assert state["gone"]["state"] == "dropped"
@@ -221,3 +226,56 @@ async def test_messages_owed_to_a_destination_gone_from_the_config_are_dropped_o
     assert "not configured" in state["down"]["last_error"]
     assert stats["dropped"] == {"down": 1}
     assert down.attempts == 1
+
+
+class FailsToApplyStore:
+    """Owns [store] and fails to apply it: the reload is rolled back after the alert
+    manager already took its part."""
+
+    name = "store_owner"
+    config_sections: ClassVar[tuple[str, ...]] = ("store",)
+
+    def __init__(self, runtime: Any) -> None:
+        pass
+
+    async def run(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
+        task_status.started()
+        await anyio.sleep_forever()
+
+    async def reconfigure(self, config: Config) -> None:
+        if config.store.trades == 9:
+            raise RuntimeError("ran out of something")
+
+
+async def test_a_reload_rolled_back_drops_nothing_and_keeps_the_destination() -> None:
+    tmp = short_tmpdir()
+    path = tmp / "virtuoso.toml"
+    down = Receiver(script=[(500, {})])  # the first attempt fails, the next is taken
+
+    def specs(rt: Any) -> list[ActorSpec]:
+        return [*alert_specs(control=True)(rt), ActorSpec("store_owner", FailsToApplyStore)]
+
+    async with receivers(down):
+        cfg = test_config(tmp, alerts={**FAST, "destinations": [webhook("down", down, **STUCK)]})
+        async with (
+            running_daemon(cfg, specs) as d,
+            ControlClient.connect(d.runtime.socket_path) as ctl,
+        ):
+            d.runtime.config_path = path
+            d.runtime.overrides = {
+                k: v for k, v in msgspec.to_builtins(cfg).items() if k not in ("alerts", "store")
+            }
+            await publish(d, condition("BTC/USDT"))
+            await wait_until(lambda: manager(d).couriers["down"].retries == 1)
+
+            write_alerts(path, [])  # "down" removed ...
+            path.write_text(path.read_text() + "[store]\ntrades = 9\n")  # ... a failing apply
+            with pytest.raises(CommandError) as err:
+                await ctl.call("config.reload")
+            assert err.value.code == "config_error"
+            # the running config is back, with its courier, which retries at once
+            await wait_until(lambda: len(down.received) == 1)
+            state = (await deliveries(ctl, alert_id(d, "BTC/USDT")))["down"]
+            dropped = dict(manager(d).dropped)
+    assert state["state"] == "delivered" and state["attempts"] == 2
+    assert dropped == {}

@@ -26,8 +26,8 @@ from tests.beta.helpers import (
 from tests.harness import running_daemon
 from tests.market.helpers import exchange_cfg, market_config, wait_until
 from virtuoso_daemon import analytics
-from virtuoso_daemon.beta.actor import STATUS_VIEW
 from virtuoso_daemon.beta.compute import CorrelationView
+from virtuoso_daemon.beta.publish import STATUS_VIEW
 from virtuoso_daemon.core.bus import Topics
 from virtuoso_daemon.core.messages import BetaSnapshot, CorrelationSnapshot
 from virtuoso_daemon.core.runtime import Runtime

@@ -121,6 +121,6 @@ async def test_the_actor_reloads_its_history_after_a_restart() -> None:
         reloaded = beta_stats(d)["history"]
         assert reloaded["points"] == first_run["points"]
         actor = d.supervisor.actor("beta")
-        eth = actor.history[HistoryKey("spot", "ETH/USDT", "1h", "7d")].points()
+        eth = actor.history.rings[HistoryKey("spot", "ETH/USDT", "1h", "7d")].points()
         assert [p.ts for p in eth] == [base - 2 * HOUR, base - HOUR, base]
         assert all(p.beta is not None and 1.2 < p.beta < 1.6 for p in eth)

@@ -132,7 +132,7 @@ async def test_perpetuals_are_measured_against_the_perpetual_btc() -> None:
         await check_exchange(d, http, "sim-perp", "BTC/USDT:USDT", timeout=90)
 
 
-async def test_binance_spot_and_okx_swaps_in_one_daemon_both_match_the_truth() -> None:
+async def test_binance_spot_and_okx_swaps_in_one_daemon_serve_both_and_match_the_truth() -> None:
     cfg = test_config(
         daemon={"demo": True},
         demo={"n_alts": N_ALTS, "seed": 13, "perp_dialect": "okx"},
@@ -148,6 +148,13 @@ async def test_binance_spot_and_okx_swaps_in_one_daemon_both_match_the_truth() -
                 lambda r: r[0] == 200 and r[1]["count"] == N_ALTS + 1,
                 timeout=20,
             )
+        for exchange, symbol in (("sim-spot", "BTC/USDT"), ("sim-perp", "BTC/USDT:USDT")):
+            status, ticker = await get(http, d, f"/api/market/ticker/{symbol}?exchange={exchange}")
+            assert status == 200 and ticker["ticker"]["last"] > 0, ticker
+            status, body = await get(
+                http, d, f"/api/market/ohlcv/{symbol}?exchange={exchange}&timeframe=1h&limit=720"
+            )
+            assert status == 200 and body["count"] == 720, body["count"]
         _, ex = await get(http, d, "/api/market/exchanges")
         states = {e["name"]: e["state"] for e in ex["exchanges"]}
         assert states == {"sim-spot": "connected", "sim-perp": "connected"}, ex

@@ -98,11 +98,13 @@ def test_line_buffer_recovers_the_lines_whatever_the_chunking(
 @settings(max_examples=500, deadline=None)
 @given(st.binary(max_size=300))
 @example(b'{"id": 1, "cmd": "st\x80atus"}')  # bad UTF-8 in a string: UnicodeDecodeError
+@example(b'{"id": 2, "cmd": "alerts.get", "args": {"id": [[[1]]]}}')  # a query's arguments
 def test_any_bytes_decode_to_a_request_or_a_clean_error(line: bytes) -> None:
     try:
         spec, req = codec().decode(line)
     except FrameError as exc:
-        assert exc.code in {"bad_frame", "unknown_command", "bad_args"} and exc.message
+        codes = {"bad_frame", "unknown_command", "bad_args", "invalid_parameter"}
+        assert exc.code in codes and exc.message
         assert exc.request_id is None or isinstance(exc.request_id, int | str)
     else:
         assert spec.name == req.__struct_config__.tag
@@ -148,12 +150,19 @@ def test_any_request_shaped_object_is_typed_or_refused_with_its_id(
 
 def test_wrong_argument_types_name_the_field() -> None:
     with pytest.raises(FrameError) as info:
-        codec().decode(b'{"id": 3, "cmd": "ohlcv", "args": {"symbol": "X", "limit": "ten"}}')
+        codec().decode(b'{"id": 3, "cmd": "feeds.pause", "args": {"exchange": 42}}')
     assert info.value.request_id == 3 and info.value.code == "bad_args"
-    assert info.value.message == "ohlcv: limit: expected int | null, got str"
+    assert info.value.message == "feeds.pause: exchange: expected str, got int"
     with pytest.raises(FrameError) as info:
         codec().decode(b'{"cmd": "feeds.pause", "args": {"exchang": "x"}}')
     assert info.value.message == "feeds.pause: unknown argument 'exchang'"
+
+
+def test_a_querys_argument_errors_are_what_http_answers() -> None:
+    with pytest.raises(FrameError) as info:
+        codec().decode(b'{"id": 3, "cmd": "ohlcv", "args": {"symbol": "X", "limit": "ten"}}')
+    assert info.value.request_id == 3 and info.value.code == "invalid_parameter"
+    assert info.value.message == "limit: expected `int | null`, got `str`"  # HTTP's words
 
 
 class EchoArgs(Args, frozen=True):

@@ -34,14 +34,19 @@ BAD_FRAMES = [
     (b'{"id": 3, "cmd": "rm -rf /"}', 3, "unknown_command"),
     (b'{"id": "s", "cmd": "status", "args": [1]}', "s", "bad_args"),
     (b'{"id": 4, "cmd": "status", "args": {"verbose": true}}', 4, "bad_args"),
-    (b'{"id": 5, "cmd": "tickers", "args": {"limit": "ten"}}', 5, "bad_args"),
-    # in range is the query's check, with the code HTTP answers for limit=0
+    # a query's arguments are answered with the code HTTP answers for the same ones
+    (b'{"id": 5, "cmd": "tickers", "args": {"limit": "ten"}}', 5, "invalid_parameter"),
     (b'{"id": 6, "cmd": "tickers", "args": {"limit": 0}}', 6, "invalid_parameter"),
     (b'{"id": 7, "cmd": "feeds.pause", "args": {"exchange": 42}}', 7, "bad_args"),
     (b'{"id": 8, "cmd": "feeds.pause"}', 8, "bad_args"),
     (b'{"id": 9, "cmd": "subscribe", "args": {"topics": "tickers"}}', 9, "bad_args"),
-    (b'{"id": 10, "cmd": "ohlcv", "args": {"symbol": ["BTC"]}}', 10, "bad_args"),
-    (b'{"id": 11, "cmd": "beta", "args": {"window": null, "timeframe": 1}}', 11, "bad_args"),
+    (b'{"id": 10, "cmd": "ohlcv", "args": {"symbol": ["BTC"]}}', 10, "invalid_parameter"),
+    (
+        b'{"id": 11, "cmd": "beta", "args": {"window": null, "timeframe": 1}}',
+        11,
+        "invalid_parameter",
+    ),
+    (b'{"id": 14, "cmd": "ohlcv", "args": [1]}', 14, "bad_args"),  # not even an object
     # invalid UTF-8 inside a string: msgspec raises UnicodeDecodeError (found by the fuzz loop)
     (b'{"id": 12, "cmd": "st\x80atus"}', None, "bad_frame"),
     (b'{"id": 13, "cmd": "ticker", "args": {"symbol": "\xc3("}}', None, "bad_frame"),

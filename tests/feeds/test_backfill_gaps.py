@@ -143,3 +143,32 @@ async def test_a_configured_symbol_the_exchange_does_not_list_is_in_the_status()
         )
         assert status.symbols == ["BTC/USDT", "ETH/USDT"]
         assert status.unknown_symbols == ["FOO/USDT"]
+
+
+KLINES = {"binance": "/api/v3/klines", "okx": "/api/v5/market/candles"}
+
+
+@pytest.mark.parametrize("dialect", ["binance", "okx"])
+async def test_candles_that_close_before_the_stream_starts_are_not_lost(dialect: str) -> None:
+    # The backfill stops before the candle open when it starts and leaves that one to
+    # the stream; here the stream says nothing for 1.5 s (1.5 candles at speed 60)
+    # and the backfill's page takes 2.5 s, so the stream's first candle comes after
+    # candles nobody fetched closed, and before the backfill is done.
+    def setup(sim: Simulator) -> None:
+        sim.inject(Fault(kind="slow", delay=2.5, path=KLINES[dialect], count=1))
+        sim.inject(Fault(kind="ws_silent", duration=1.5))
+
+    feed = {**FEED, "dialect": dialect, "symbols": ["BTC/USDT"], "backfill_candles": 20}
+    async with feed_env(("spot", "spot", feed), sim_config=sim_config(), setup=setup) as env:
+
+        def series() -> list[int]:
+            closed = {c.open_time for c in env.rec.get(Topics.CANDLES) if c.closed}
+            return sorted(set(open_times(env, "BTC/USDT")) | closed)
+
+        await env.wait_for(lambda: len(series()) >= 23, 20, "history and live candles")
+
+        def no_hole() -> bool:
+            times = series()
+            return all(b - a == MIN for a, b in itertools.pairwise(times))
+
+        await env.wait_for(no_hole, 10, "the candles between history and stream fetched")

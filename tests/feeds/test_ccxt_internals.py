@@ -5,7 +5,7 @@ were written against):
 
 * :mod:`virtuoso_daemon.feeds.ws_pump` re-implements ``Client.receive_loop`` with the
   client's own ``receive``/``handle_message``/``reject``/``on_close``;
-* :class:`~virtuoso_daemon.feeds.streams.HookTable` replaces an exchange's ``tickers``
+* :class:`~virtuoso_daemon.feeds.cache_scan.HookTable` replaces an exchange's ``tickers``
   dict and relies on ccxt's websocket handlers *assigning* into it
   (``self.tickers[symbol] = ...``);
 * :class:`~virtuoso_daemon.feeds.trade_cache.HookedTrades` relies on the trade

@@ -18,11 +18,11 @@ from ccxt.base.errors import AuthenticationError, BadRequest, NetworkError
 from virtuoso_daemon.core.bus import Topics
 from virtuoso_daemon.core.config import ExchangeConfig, load_config
 from virtuoso_daemon.core.runtime import Runtime
+from virtuoso_daemon.feeds.cache_scan import CacheScan
 from virtuoso_daemon.feeds.ccxt_factory import ccxt_config
 from virtuoso_daemon.feeds.context import FeedContext
 from virtuoso_daemon.feeds.exchanges import DEFAULT, profile_for
 from virtuoso_daemon.feeds.polling import BOOK_LIMIT
-from virtuoso_daemon.feeds.streams import CacheScan
 from virtuoso_daemon.feeds.trade_cache import HookedTrades
 
 CLOSED = "ws://127.0.0.1:9"  # nothing listens: reaching it means ccxt accepted the call

@@ -5,7 +5,9 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from tests.feeds.env import by_symbol, feed_env
+import pytest
+
+from tests.feeds.env import DIALECTS, by_symbol, feed_env
 from virtuoso_daemon.core.bus import Topics
 from virtuoso_daemon.core.messages import (
     Candle,
@@ -106,9 +108,10 @@ async def test_streams_deliver_every_kind_for_every_symbol_and_backfill_matches_
     assert not factory.live and factory.created == factory.closed
 
 
-async def test_rest_fallback_delivers_the_same_kinds_when_streaming_is_off() -> None:
+@pytest.mark.parametrize("dialect", ["binance", "okx"])
+async def test_rest_fallback_delivers_the_same_kinds_when_streaming_is_off(dialect: str) -> None:
     # ccxt's limiter (kept on) paces the four pollers; 10 ms per unit keeps the test short
-    opts = {"streaming": False, "backfill_candles": 10, "rate_limit_ms": 10}
+    opts = {"dialect": dialect, "streaming": False, "backfill_candles": 10, "rate_limit_ms": 10}
     async with feed_env(("spot", "spot", opts)) as env:
         await env.wait_for(
             lambda: _all_symbols_have(env, Topics.TICKERS, Ticker, 3), 15, "REST tickers"
@@ -177,8 +180,16 @@ async def test_perpetuals_stream_and_deliver_funding_and_open_interest() -> None
         assert env.restarts() == {"feeds:perp": 0, "feeds": 0}
 
 
-async def test_top_n_by_quote_volume_and_periodic_refreshes() -> None:
+@pytest.mark.parametrize(("dialect", "market"), [("binance", "spot"), ("okx", "linear")])
+async def test_top_n_by_quote_volume_and_periodic_refreshes(dialect: str, market: str) -> None:
+    # OKX's swap tickers have no quote volume and count contracts (BTC 0.01, DOGE 1,000
+    # coins each): ranked by base volume x contract size x last, the top is the same.
+    # DOGE ranks second by volume here, ETH third with twice SOL's.
+    sim = SimConfig(
+        seed=11, symbols=["DOGE", "ETH", "SOL", "BNB", "XRP"], speed=60.0, dialects=DIALECTS
+    )
     opts = {
+        "dialect": dialect,
         "symbols": [],
         "top_n": 3,
         "top_refresh": 0.5,
@@ -186,14 +197,16 @@ async def test_top_n_by_quote_volume_and_periodic_refreshes() -> None:
         "kinds": ["tickers"],
         "backfill_candles": 0,
     }
-    async with feed_env(("top", "spot", opts)) as env:
+    async with feed_env(("top", market, opts), sim_config=sim) as env:
         feed = env.feed("top")
         await env.wait_for(
             lambda: feed.markets_loads >= 3 and feed.top_refreshes >= 2, 10, "refreshes"
         )
-        served = await env.sim_get("/api/v3/ticker/24hr")
-        ranked = sorted(served, key=lambda t: -float(t["quoteVolume"]))
-        expected = [f"{t['symbol'][:-4]}/USDT" for t in ranked[:3]]
+        engine = env.sim.engine
+        kind = "spot" if market == "spot" else "futures"
+        volume = engine.stats["quote_volume"]
+        ranked = sorted(engine.universe.kind_markets(kind), key=lambda m: -float(volume[m.index]))
+        expected = [m.symbol for m in ranked[:3]]
         assert env.status("top").symbols == expected
         await env.wait_for(
             lambda: {t.symbol for t in env.rec.get(Topics.TICKERS)} == set(expected),

@@ -1,5 +1,5 @@
 """Tickers and trades are published from inside ccxt's own websocket handler
-(streams.HookTable).
+(cache_scan.HookTable).
 
 ccxt's real binance handler is fed a real simulator ticker event (the frame the
 simulator would push), with the markets loaded from the simulator over loopback.
@@ -17,8 +17,8 @@ from ccxt.async_support.base.ws.client import Client
 from virtuoso_daemon.core.bus import Topics
 from virtuoso_daemon.core.config import ExchangeConfig, load_config
 from virtuoso_daemon.core.runtime import Runtime
+from virtuoso_daemon.feeds.cache_scan import CacheScan, HookTable
 from virtuoso_daemon.feeds.context import FeedContext
-from virtuoso_daemon.feeds.streams import CacheScan, HookTable
 from virtuoso_daemon.feeds.trade_cache import HOOKED_TRADES_LIMIT
 from virtuoso_daemon.sim import SimConfig, make_ccxt_exchange
 from virtuoso_daemon.sim.encode import ticker_event, trade_event

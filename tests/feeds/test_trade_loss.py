@@ -17,8 +17,8 @@ from tests.feeds.env import by_symbol, feed_env
 from tests.feeds.test_ticker_hook import _context, binance_on_sim
 from virtuoso_daemon.core.bus import Topics
 from virtuoso_daemon.core.messages import Trade
+from virtuoso_daemon.feeds.cache_scan import CacheScan
 from virtuoso_daemon.feeds.status import LOSS_HOLD, FeedHealth
-from virtuoso_daemon.feeds.streams import CacheScan
 from virtuoso_daemon.sim import SimConfig
 from virtuoso_daemon.sim.encode import trade_event
 

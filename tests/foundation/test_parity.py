@@ -14,13 +14,15 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
+import pytest
 
 from tests.beta.helpers import beta_config, beta_specs, publish_market
-from tests.harness import DaemonHandle, running_daemon
+from tests.harness import DaemonHandle, running_daemon, test_config
 from tests.market.helpers import make_ticker, wait_until
 from virtuoso_daemon.control import ControlActor
 from virtuoso_daemon.core.bus import Topics
 from virtuoso_daemon.core.supervisor import ActorSpec
+from virtuoso_daemon.http.server import HttpApiActor
 from virtuoso_daemon.protocol import CommandError, ControlClient
 from virtuoso_daemon.read.catalog import CATALOG
 
@@ -134,3 +136,49 @@ async def test_http_and_socket_give_the_same_data_and_error_codes() -> None:
                 answered += 1
         # the cases cover both outcomes broadly, so neither comparison is vacuous
         assert answered >= 18 and failed >= 12, (answered, failed)
+
+
+# Arguments that do not fit a query's struct, outside the catalog: a wrong type, a value
+# outside its range, pattern or choices, an unknown one. (command, method, HTTP path,
+# args): HTTP sends the args as strings, the socket as JSON values.
+ARGUMENT_ERRORS: list[tuple[str, str, str, dict[str, Any]]] = [
+    ("alerts.get", "GET", "/api/signals/alerts/not-an-id", {"id": "not-an-id"}),
+    ("alerts.ack", "POST", "/api/signals/alerts/nope/ack", {"id": "nope"}),
+    ("alerts.list", "GET", "/api/signals/alerts?colour=red", {"colour": "red"}),
+    ("alerts.silences", "GET", "/api/signals/silences?all=maybe", {"all": "maybe"}),
+    ("backup.list", "GET", "/api/system/backups?limit=0", {"limit": 0}),
+    ("backup.list", "GET", "/api/system/backups?kind=everything", {"kind": "everything"}),
+    ("logs.recent", "GET", "/api/system/logs?level=loud", {"level": "loud"}),
+    ("logs.recent", "GET", "/api/system/logs?limit=0", {"limit": 0}),
+    ("health", "GET", "/health?transitions=many", {"transitions": "many"}),
+    ("signals.whales", "GET", "/api/signals/whales?min_usd=lots", {"min_usd": "lots"}),
+    ("dashboard.overview", "GET", "/api/dashboard/overview?colour=red", {"colour": "red"}),
+    ("tickers", "GET", "/api/market/tickers?limit=ten", {"limit": "ten"}),
+    (
+        "ohlcv",
+        "GET",
+        "/api/market/ohlcv/ETH-USDT?limit=ten",
+        {"symbol": "ETH-USDT", "limit": "ten"},
+    ),
+]
+
+
+async def test_argument_errors_are_the_same_code_and_message_on_both_surfaces() -> None:
+    """A query's arguments that do not fit its struct are ``invalid_parameter`` with the
+    same message on HTTP and on the socket (the socket used to answer ``bad_args`` for
+    what msgspec refused while decoding the frame: an alert id of the wrong shape, a
+    limit out of a ``Meta`` range, a level not in its ``Literal``)."""
+    specs = [ActorSpec("http_api", HttpApiActor), ActorSpec("control", ControlActor)]
+    async with (
+        running_daemon(test_config(), specs) as d,
+        aiohttp.ClientSession(d.base_url) as http,
+        ControlClient.connect(d.runtime.socket_path) as client,
+    ):
+        for command, method, path, args in ARGUMENT_ERRORS:
+            async with http.request(method, path) as resp:
+                status, body = resp.status, await resp.json()
+            with pytest.raises(CommandError) as err:
+                await client.call(command, **args)
+            assert status == 400, (command, args, body)
+            assert body["error"]["code"] == err.value.code == "invalid_parameter", (command, args)
+            assert body["error"]["message"] == err.value.message, (command, args)

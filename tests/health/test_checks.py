@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import msgspec
 
 from virtuoso_daemon.core.config import ExchangeConfig, HealthConfig
-from virtuoso_daemon.core.messages import FeedStatus
+from virtuoso_daemon.core.messages import BackupInfo, FeedStatus
 from virtuoso_daemon.health import checks
 from virtuoso_daemon.health.sources import ApiProbe, probe_dir
 
@@ -98,3 +99,55 @@ def test_error_rate_counts_logged_errors_and_failed_requests() -> None:
     assert checks.error_rate_check(2, 2, CFG).status == "ok"
     assert checks.error_rate_check(3, 2, CFG).status == "warning"
     assert checks.error_rate_check(0, 30, CFG).status == "critical"
+
+
+def backup_row(kind: str, created: float, status: str = "completed") -> BackupInfo:
+    return BackupInfo(id=f"{kind}-{created:.0f}", kind=kind, status=status, created=created)  # type: ignore[arg-type]
+
+
+# 1 Dec 2026 is a Tuesday; daily runs at 03:00 local time
+DAY = 86_400.0
+TUESDAY_0300 = datetime(2026, 12, 1, 3, 0).timestamp()
+DAILY = {"critical": {"cron": "0 3 * * *", "next": None}}
+
+
+def backups(rows: list[BackupInfo], schedule: dict[str, object] = DAILY) -> dict[str, object]:
+    return {"backups": rows, "schedule": schedule}
+
+
+def test_a_scheduled_run_missed_past_the_grace_is_a_warning_two_are_critical() -> None:
+    cfg = HealthConfig(backup_grace=3600.0)
+    now = TUESDAY_0300 + 1.5 * 3600  # 04:30, 1.5 h after Tuesday's run was due
+    made_monday = [backup_row("critical", TUESDAY_0300 - DAY + 60)]
+    made_sunday = [backup_row("critical", TUESDAY_0300 - 2 * DAY + 60)]
+    assert checks.backups_check(backups(made_monday), cfg, now, 0).status == "warning"
+    two = checks.backups_check(backups(made_sunday), cfg, now, 0)
+    assert (two.status, two.value, two.threshold) == ("critical", 2, 2)
+    assert "missed 2+ scheduled run(s) since 2026-11-30 03:00" in two.message  # Monday's
+    # within the grace Tuesday's run is not missed yet
+    early = checks.backups_check(backups(made_monday), cfg, TUESDAY_0300 + 1800, 0)
+    assert (early.status, early.value) == ("ok", 0)
+
+
+def test_a_full_backup_covers_a_scheduled_critical_one_a_failed_one_covers_nothing() -> None:
+    cfg = HealthConfig(backup_grace=0.0)
+    now = TUESDAY_0300 + 600
+    full = [backup_row("full", TUESDAY_0300 + 30)]
+    assert checks.backups_check(backups(full), cfg, now, 0).status == "ok"
+    failed = [backup_row("critical", TUESDAY_0300 + 30, "failed")]
+    assert checks.backups_check(backups(failed), cfg, now, 0).status != "ok"
+    remote = {"remote": {"cron": "0 3 * * *", "next": None}}
+    assert checks.backups_check(backups(full, remote), cfg, now, 0).status != "ok"
+
+
+def test_with_no_backup_yet_the_missed_runs_count_from_the_monitors_start() -> None:
+    cfg = HealthConfig(backup_grace=0.0)
+    now = TUESDAY_0300 + 600
+    fresh = checks.backups_check(backups([]), cfg, now, started=now - 1200)
+    assert fresh.status == "warning" and "no critical backup yet" in fresh.message
+    assert checks.backups_check(backups([]), cfg, now, started=now - 300).status == "ok"
+
+
+def test_no_schedule_or_no_backup_actor_is_ok() -> None:
+    assert checks.backups_check(None, CFG, NOW, 0).status == "ok"
+    assert checks.backups_check(backups([], {}), CFG, NOW, 0).status == "ok"

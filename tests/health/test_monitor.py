@@ -10,7 +10,7 @@ import anyio
 import anyio.abc
 import msgspec
 
-from tests.harness import MemcachedProcess, test_config
+from tests.harness import MemcachedProcess, short_tmpdir, test_config
 from tests.health.env import NotifyListener, health_env
 from virtuoso_daemon.alerts.actor import AlertManagerActor
 from virtuoso_daemon.core.bus import Topics
@@ -77,6 +77,28 @@ async def test_a_tight_disk_threshold_is_a_warning_naming_the_state_dir() -> Non
         assert [c.severity for c in env.health_conditions("health:disk")] == ["warning"]
 
 
+async def test_disk_thresholds_reloaded_move_the_disk_check_to_critical_and_back() -> None:
+    tmp = short_tmpdir()
+    cfg = test_config(tmp, health={**FAST, "disk_free_warning_pct": 100.0})
+    path = tmp / "virtuoso.toml"
+
+    async def reload(**disk: float) -> None:
+        fast = "".join(f"{k} = {v}\n" for k, v in {**FAST, **disk}.items())
+        path.write_text("[health]\n" + fast)
+        await env.daemon.supervisor.reload_config()
+
+    async with health_env(cfg) as env:
+        env.runtime.config_path = path
+        env.runtime.overrides = {k: v for k, v in msgspec.to_builtins(cfg).items() if k != "health"}
+        await env.wait_status("disk", "warning", 5)
+        await reload(disk_free_warning_pct=100.0, disk_free_critical_pct=100.0)
+        await env.wait_status("disk", "critical", 5)
+        await reload(disk_free_warning_pct=0.0, disk_free_critical_pct=0.0)  # only a full disk
+        await env.wait_status("disk", "ok", 5)
+        raised = [(c.severity, c.active) for c in env.health_conditions("health:disk")]
+    assert raised == [("warning", True), ("critical", True), ("critical", False)]
+
+
 async def test_memcached_stopped_goes_warning_then_critical_and_back(
     own_memcached: MemcachedProcess,
 ) -> None:
@@ -116,6 +138,21 @@ async def test_a_blocked_event_loop_stops_the_watchdog_and_turns_the_loop_check_
             assert any("event_loop" in line for line in statuses)
     finally:
         notify.close()
+
+
+async def test_the_event_loop_check_returns_to_ok_once_the_lag_is_out_of_its_window() -> None:
+    window = 1.0  # the lag is remembered this long (30 s by default)
+    cfg = test_config(health={**FAST, "loop_lag_critical_ms": 1000.0, "loop_lag_window": window})
+    async with health_env(cfg) as env:
+        await env.wait_status("event_loop", "ok", 5)
+        time.sleep(1.5)  # the whole loop blocked, as a wedged actor would
+        unblocked_at = time.monotonic()
+        await env.wait_status("event_loop", "critical", 5)
+        check = await env.wait_status("event_loop", "ok", 10)
+        assert time.monotonic() - unblocked_at >= window  # not before the lag left the window
+        assert check.value is not None and float(check.value) < 250
+        raised = [(c.severity, c.active) for c in env.health_conditions("health:event_loop")]
+        assert raised == [("critical", True), ("critical", False)]
 
 
 async def test_a_failed_actor_withholds_the_watchdog() -> None:

@@ -22,7 +22,7 @@ from tests.market.helpers import (
     market_specs,
     wait_until,
 )
-from virtuoso_daemon.beta.actor import SENTIMENT_DOC_VIEW
+from virtuoso_daemon.beta.publish import SENTIMENT_DOC_VIEW
 from virtuoso_daemon.core.bus import Topics
 from virtuoso_daemon.core.messages import CandleBatch, FeedStatus, Funding
 from virtuoso_daemon.core.numbers import round_sig

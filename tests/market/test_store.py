@@ -278,7 +278,7 @@ async def test_periodic_and_requested_persistence_write_atomically(tmp_path: Pat
 async def test_a_persist_run_writes_every_series_batch_by_batch(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("virtuoso_daemon.market.actor.PERSIST_BATCH", 2)
+    monkeypatch.setattr("virtuoso_daemon.market.persister.PERSIST_BATCH", 2)
     tmp = short_tmpdir()
     state = tmp / "state"
     async with running_daemon(store_cfg(tmp), market_specs(http=False, cache=False)) as d:

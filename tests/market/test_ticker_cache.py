@@ -185,6 +185,43 @@ async def test_the_liveness_key_outlives_its_ttl_while_the_daemon_runs(
         assert stats["ticker_cache"]()["rewarms"] == 0  # never "lost our keys"
 
 
+async def test_ticker_keys_are_per_exchange_and_expire_ttl_after_the_daemon_stops(
+    memcached: MemcachedProcess,
+) -> None:
+    ttl, prefix = 2, "vt-ttl:"
+    cfg = market_config(
+        None,
+        memcached,
+        exchanges=[exchange_cfg("binance", SYMBOLS), exchange_cfg("okx", SYMBOLS)],
+        memcached_settings={"key_prefix": prefix, "flush_interval": 0.05, "ttl": ttl},
+    )
+    keys = {ex: ticker_key(prefix, ex, "BTC/USDT") for ex in ("binance", "okx")}
+    async with running_daemon(cfg, market_specs(store=False, http=False)) as d:
+        written = time.monotonic()  # the keys' last write is after this
+        for ex, price in (("binance", 100.0), ("okx", 200.0)):
+            d.runtime.bus.publish_nowait(Topics.TICKERS, make_ticker(exchange=ex, last=price))
+
+        async def prices() -> dict[str, float | None]:
+            raw = {ex: await mc_get(memcached, key) for ex, key in keys.items()}
+            return {ex: ticker_decoder.decode(v).last if v else None for ex, v in raw.items()}
+
+        with anyio.fail_after(5):
+            while await prices() != {"binance": 100.0, "okx": 200.0}:
+                await anyio.sleep(0.02)
+        for ex in keys:
+            agg = await mc_get(memcached, aggregate_key(prefix, ex))
+            assert agg is not None
+            assert {t.exchange for t in aggregate_decoder.decode(agg).tickers} == {ex}
+    stopped = time.monotonic()
+    # the daemon is gone, its tickers are not: until the TTL runs out
+    assert await prices() == {"binance": 100.0, "okx": 200.0}
+    with anyio.fail_after(ttl + 2):
+        while await prices() != {"binance": None, "okx": None}:
+            await anyio.sleep(0.05)
+    # memcached's clock ticks in whole seconds: an expiry can come up to 1 s early
+    assert time.monotonic() - written >= ttl - 1, time.monotonic() - stopped
+
+
 def test_two_daemons_on_one_machine_get_their_own_key_prefix() -> None:
     a = test_config(short_tmpdir())
     b = test_config(short_tmpdir())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import aiohttp
 import pytest
 from aiohttp import web
@@ -10,6 +12,8 @@ from tests.harness import running_daemon, short_tmpdir, test_config
 from virtuoso_daemon.core.config import ConfigError, load_config, redacted
 from virtuoso_daemon.core.runtime import Runtime
 from virtuoso_daemon.http import app as app_module
+from virtuoso_daemon.http.auth import is_write
+from virtuoso_daemon.http.openapi import documented_routes
 from virtuoso_daemon.http.routes import LoopRoutes
 
 # an address of this machine that is not loopback (a real interface: tests that need
@@ -88,6 +92,23 @@ async def test_a_read_token_guards_reads_but_not_the_liveness_probe() -> None:
     assert reader_writes[0] == 403  # the read token is not the write token
 
 
+async def test_every_state_changing_route_the_daemon_serves_needs_the_token() -> None:
+    """Not a sample: every POST/PUT/PATCH/DELETE route of the real app, asked without
+    the token, is refused before its handler runs (a path parameter is a dummy)."""
+    async with running_daemon(test_config(api={"token": "s3cret"})) as d:
+        routes = documented_routes(app_module.create_app(d.runtime))
+        writes = [r for r in routes if is_write(r.method, r.handler)]
+        answers = {}
+        async with aiohttp.ClientSession() as http:
+            for r in writes:
+                path = re.sub(r"\{[^}]+\}", "x", r.path)
+                async with http.request(r.method, d.base_url + path, json={}) as resp:
+                    answers[f"{r.method} {r.path}"] = resp.status
+    assert len(answers) >= 6, answers  # reload, fix, backups, verify, ack, silences ...
+    assert {"POST /api/system/reload", "POST /api/system/fix"} <= set(answers)
+    assert set(answers.values()) == {401}, answers
+
+
 def test_a_non_loopback_bind_without_a_read_token_refuses_to_start() -> None:
     with pytest.raises(ConfigError, match=r"^api\.read_token: required when daemon\.host"):
         load_config(None, environ={}, overrides={"daemon": {"host": "0.0.0.0"}})
@@ -132,6 +153,15 @@ async def test_an_oversized_query_string_is_refused() -> None:
             big = await http.get(d.base_url + "/api/market/tickers?quote=" + "U" * 1024)
     assert small.status == 200
     assert big.status in (400, 414)
+
+
+async def test_an_oversized_header_is_refused() -> None:
+    async with running_daemon(test_config(api={"max_header_bytes": 1024})) as d:
+        async with aiohttp.ClientSession() as http:
+            small = await http.get(d.base_url + "/health/quick", headers={"X-Pad": "p" * 512})
+            big = await http.get(d.base_url + "/health/quick", headers={"X-Pad": "p" * 2048})
+    assert small.status == 200
+    assert big.status in (400, 431)
 
 
 async def test_cors_is_off_by_default() -> None:

@@ -65,11 +65,13 @@ class Site:
         (self.prefix / "current").symlink_to(seed)
         return seed
 
-    def deploy(self, source: Path, timeout: int = 60) -> subprocess.CompletedProcess[str]:
+    def deploy(
+        self, source: Path, *extra: str, timeout: int = 60
+    ) -> subprocess.CompletedProcess[str]:
         argv = [
             str(REPO / "scripts" / "deploy.sh"), "local", "--prefix", str(self.prefix),
             "--source", str(source), "--config", str(self.config), "--url", self.url,
-            "--timeout", str(timeout),
+            "--timeout", str(timeout), *extra,
         ]  # fmt: skip
         return subprocess.run(argv, capture_output=True, text=True, timeout=600)
 
@@ -98,7 +100,7 @@ def site() -> Iterator[Site]:
 
 
 def test_a_good_build_goes_live_and_a_broken_one_is_rolled_back(site: Site) -> None:
-    site.seed()
+    seed = site.seed()
     good = _copy_source(site.tmp / "good")
     proc = site.deploy(good)
     assert proc.returncode == 0, proc.stderr
@@ -125,3 +127,7 @@ def test_a_good_build_goes_live_and_a_broken_one_is_rolled_back(site: Site) -> N
     assert f"rolling back to {release.name}" in proc.stderr
     assert f"rolled back to {release.name}; it is healthy" in proc.stderr
     assert site.current() == release and site.healthy()
+
+    proc = site.deploy(good, "--rollback")  # on demand: back to the release before
+    assert proc.returncode == 0, proc.stderr
+    assert site.current() == seed and site.healthy()

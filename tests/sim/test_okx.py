@@ -104,6 +104,26 @@ async def test_candles_page_with_exclusive_after_and_before_bounds() -> None:
         assert [r[8] for r in newest["data"]] == ["0", "1"]  # the open candle, then closed
 
 
+async def test_candles_reach_back_1440_candles_and_older_ones_come_from_history() -> None:
+    deep = msgspec.structs.replace(CFG, history_candles=2000)
+    async with okx(config=deep) as (sim, ex, _):
+        series = sim.engine.series["1m"]
+        old = series.open_ms - 1700 * MIN
+        window = {"instId": "ETH-USDT", "bar": "1m", "after": str(old + 5 * MIN)}
+        window["before"] = str(old - MIN)
+        with anyio.fail_after(20):
+            assert (await ex.publicGetMarketCandles(window))["data"] == []
+            older = await ex.publicGetMarketHistoryCandles(window)
+            assert [int(r[0]) for r in older["data"]] == [old + k * MIN for k in range(4, -1, -1)]
+            recent = await ex.publicGetMarketCandles(
+                {"instId": "ETH-USDT", "bar": "1m", "after": str(series.open_ms - 1000 * MIN)}
+            )
+            assert len(recent["data"]) == 100  # within the newest 1,440: served
+            # ccxt picks the endpoint by since: a page 1,700 candles back is history
+            page = await ex.fetch_ohlcv("ETH/USDT", "1m", old, 300)
+        assert [r[0] for r in page] == [old + k * MIN for k in range(300)]
+
+
 async def test_unknown_instruments_and_bad_bars_are_okx_errors() -> None:
     async with okx() as (_, ex, _url):
         with anyio.fail_after(20), pytest.raises(ccxt.BadSymbol):

@@ -13,8 +13,12 @@ import math
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
+import msgspec
+
 from tui.client import ClientError, Disconnected, Event
 from tui.live import Backoff
+from virtuoso_daemon import protocol
+from virtuoso_daemon.core.messages import Funding, Message, OrderBookTop, Ticker, Trade
 
 T0 = 1_700_000_000.0  # every timestamp is relative to this
 HISTORY = 24  # ticker steps (2 s apart) before "now"
@@ -72,54 +76,53 @@ def _base(symbol: str) -> str:
     return symbol.split("/")[0]
 
 
-def ticker(exchange: str, symbol: str, i: int, step: int) -> dict[str, Any]:
+def ticker(exchange: str, symbol: str, i: int, step: int) -> Ticker:
     """The ``step``-th ticker of symbol number ``i``: a smooth, symbol-specific walk."""
     p0 = BASE_PRICE[_base(symbol)]
     price = p0 * (1 + 0.01 * math.sin(step / 4 + i) + 0.0007 * step * (1 if i % 3 else -1))
     spread = price * (0.0001 + 0.00005 * (i % 4))
     change = ((i * 37) % 23 - 11) * 0.61
     perp = ":" in symbol  # Binance futures' ticker stream carries no bid/ask
-    return {
-        "exchange": exchange,
-        "symbol": symbol,
-        "market": "linear" if perp else "spot",
-        "last": price,
-        "bid": None if perp else price - spread / 2,
-        "ask": None if perp else price + spread / 2,
-        "bid_size": None if perp else 1.5 + i,
-        "ask_size": None if perp else 2.25 + i,
-        "open": p0,
-        "high": p0 * 1.04,
-        "low": p0 * 0.95,
-        "change_pct": change,
-        "base_volume": 1000.0 * (i + 1),
-        "quote_volume": p0 * 1_000_000 / (i + 1) + 12_345,
-        "ts": int((T0 + step * 2) * 1000),
-        "recv_ts": T0 + step * 2.0,
-    }
+    return Ticker(
+        exchange=exchange,
+        symbol=symbol,
+        market="linear" if perp else "spot",
+        last=price,
+        bid=None if perp else price - spread / 2,
+        ask=None if perp else price + spread / 2,
+        bid_size=None if perp else 1.5 + i,
+        ask_size=None if perp else 2.25 + i,
+        open=p0,
+        high=p0 * 1.04,
+        low=p0 * 0.95,
+        change_pct=change,
+        base_volume=1000.0 * (i + 1),
+        quote_volume=p0 * 1_000_000 / (i + 1) + 12_345,
+        ts=int((T0 + step * 2) * 1000),
+        recv_ts=T0 + step * 2.0,
+    )
 
 
 def all_symbols() -> list[tuple[str, str]]:
     return [("binance", s) for s in SPOT] + [("binance-perp", s) for s in PERPS]
 
 
-def tickers(step: int) -> list[dict[str, Any]]:
+def tickers(step: int) -> list[Ticker]:
     return [ticker(ex, sym, i, step) for i, (ex, sym) in enumerate(all_symbols())]
 
 
-def funding() -> list[dict[str, Any]]:
+def funding() -> list[Funding]:
     return [
-        {
-            "type": "Funding",
-            "exchange": "binance-perp",
-            "symbol": s,
-            "rate": (0.0001 * (i + 1)) * (-1 if i == 2 else 1),
-            "mark_price": BASE_PRICE[_base(s)] * 1.0002,
-            "index_price": BASE_PRICE[_base(s)],
-            "next_funding_ts": int((T0 + 3600) * 1000),
-            "ts": int(T0 * 1000),
-            "recv_ts": T0,
-        }
+        Funding(
+            exchange="binance-perp",
+            symbol=s,
+            rate=(0.0001 * (i + 1)) * (-1 if i == 2 else 1),
+            mark_price=BASE_PRICE[_base(s)] * 1.0002,
+            index_price=BASE_PRICE[_base(s)],
+            next_funding_ts=int((T0 + 3600) * 1000),
+            ts=int(T0 * 1000),
+            recv_ts=T0,
+        )
         for i, s in enumerate(PERPS)
     ]
 
@@ -268,9 +271,9 @@ def correlation(args: Mapping[str, Any] | None = None) -> dict[str, Any]:
     }
 
 
-def sentiment() -> list[dict[str, Any]]:
+def sentiment() -> list[Message]:
     """The ``sentiment`` topic's events: scores in [-1, 1] (index = 50 x (score + 1))."""
-    return [
+    docs = [
         {
             "type": "SentimentSnapshot",
             "score": 0.105,
@@ -297,6 +300,7 @@ def sentiment() -> list[dict[str, Any]]:
             "computed_at": NOW - 30,
         },
     ]
+    return [protocol.decode_event_data(msgspec.json.encode(d)) for d in docs]
 
 
 def ohlcv(args: Mapping[str, Any]) -> dict[str, Any]:
@@ -313,38 +317,36 @@ def ohlcv(args: Mapping[str, Any]) -> dict[str, Any]:
     return {"symbol": sym, "timeframe": args.get("timeframe"), "rows": rows}
 
 
-def book(exchange: str, symbol: str) -> dict[str, Any]:
+def book(exchange: str, symbol: str) -> OrderBookTop:
     p = BASE_PRICE.get(_base(symbol), 100.0)
-    return {
-        "type": "OrderBookTop",
-        "exchange": exchange,
-        "symbol": symbol,
-        "bids": [[p * (1 - 0.0001 * (k + 1)), 1.0 + k] for k in range(5)],
-        "asks": [[p * (1 + 0.0001 * (k + 1)), 1.5 + k] for k in range(5)],
-        "bid_depth": 123.4,
-        "ask_depth": 98.7,
-        "depth_pct": 1.0,
-        "spread": p * 0.0002,
-        "mid": p,
-        "ts": int(NOW * 1000),
-        "recv_ts": NOW,
-    }
+    return OrderBookTop(
+        exchange=exchange,
+        symbol=symbol,
+        bids=[(p * (1 - 0.0001 * (k + 1)), 1.0 + k) for k in range(5)],
+        asks=[(p * (1 + 0.0001 * (k + 1)), 1.5 + k) for k in range(5)],
+        bid_depth=123.4,
+        ask_depth=98.7,
+        depth_pct=1.0,
+        spread=p * 0.0002,
+        mid=p,
+        ts=int(NOW * 1000),
+        recv_ts=NOW,
+    )
 
 
-def trades(exchange: str, symbol: str) -> list[dict[str, Any]]:
+def trades(exchange: str, symbol: str) -> list[Trade]:
     p = BASE_PRICE.get(_base(symbol), 100.0)
     return [
-        {
-            "type": "Trade",
-            "exchange": exchange,
-            "symbol": symbol,
-            "id": str(k),
-            "price": p * (1 + 0.0002 * math.sin(k)),
-            "amount": 0.1 * (k + 1),
-            "side": "buy" if k % 3 else "sell",
-            "ts": int((NOW - 60 + k * 5) * 1000),
-            "recv_ts": NOW - 60 + k * 5,
-        }
+        Trade(
+            exchange=exchange,
+            symbol=symbol,
+            id=str(k),
+            price=p * (1 + 0.0002 * math.sin(k)),
+            amount=0.1 * (k + 1),
+            side="buy" if k % 3 else "sell",
+            ts=int((NOW - 60 + k * 5) * 1000),
+            recv_ts=NOW - 60 + k * 5,
+        )
         for k in range(8)
     ]
 
@@ -401,7 +403,7 @@ class FakeClient:
         self.handlers: dict[str, Callable[[dict[str, Any]], Any]] = {
             "status": lambda a: status(),
             "feeds.list": lambda a: feeds(),
-            "tickers": lambda a: tickers(0),
+            "tickers": lambda a: msgspec.to_builtins(tickers(0)),
             "beta": beta,
             "correlation": correlation,
             "ohlcv": ohlcv,
@@ -412,21 +414,21 @@ class FakeClient:
     def address(self) -> str:
         return "/run/virtuoso/control.sock"
 
-    async def connect(self) -> dict[str, Any]:
+    async def connect(self) -> protocol.Hello:
         if not self.up:
             raise Disconnected("/run/virtuoso/control.sock: Connection refused")
         self.connects += 1
         self._queue = asyncio.Queue()
         for s in sentiment():
             self._queue.put_nowait(Event("sentiment", s))
-        return {
-            "protocol": 1,
-            "server": "virtuoso",
-            "version": VERSION,
-            "pid": 4242,
-            "commands": COMMANDS,
-            "topics": TOPICS,
-        }
+        return protocol.Hello(
+            protocol=1,
+            server="virtuoso",
+            version=VERSION,
+            pid=4242,
+            commands=COMMANDS,
+            topics=TOPICS,
+        )
 
     def _live(self) -> asyncio.Queue[Event | None]:
         if self._queue is None:
@@ -475,6 +477,7 @@ class FakeClient:
         return {"unsubscribed": list(topics)}
 
     def push(self, topic: str, data: Any) -> None:
+        """Queue one event; ``data`` is what the real client yields (a message struct)."""
         self._live().put_nowait(Event(topic, data))
 
     def push_step(self, step: int) -> None:

@@ -51,7 +51,7 @@ async def test_new_alerts_appear_live_with_a_badge_on_every_screen() -> None:
         pane = app.query_one(AlertsPane)
         detail = str(app.query_one("#alert-detail", Static).render())
         newest = app.alerts.ordered()[0]
-        assert pane.selected == newest["id"]
+        assert pane.selected == newest.id
         assert "triggering numbers" in detail and "usd" in detail  # SOL's whale trade
 
 
@@ -59,7 +59,7 @@ async def test_typing_filters_and_f_shows_firing_only() -> None:
     async with tui_with_alerts() as (app, pilot, daemon):
         await publish(daemon, condition("ETH/USDT"), condition("SOL/USDT"))
         await publish(daemon, condition("SOL/USDT", active=False))
-        await until(lambda: any(a["status"] == "resolved" for a in app.alerts.alerts.values()))
+        await until(lambda: any(a.status == "resolved" for a in app.alerts.alerts.values()))
         await show(pilot, "alerts")
         table = app.query_one("#alerts-table", DataTable)
         await until(lambda: table.row_count == 2)
@@ -68,7 +68,7 @@ async def test_typing_filters_and_f_shows_firing_only() -> None:
         assert table.row_count == 1
         await press(pilot, "f", "e", "t", "h")
         await render(pilot)
-        assert [a["symbol"] for a in app.query_one(AlertsPane).shown_alerts()] == ["ETH/USDT"]
+        assert [a.symbol for a in app.query_one(AlertsPane).shown_alerts()] == ["ETH/USDT"]
         await press(pilot, "escape")
         await render(pilot)
         assert table.row_count == 2

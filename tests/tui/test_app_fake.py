@@ -46,8 +46,8 @@ async def test_a_newer_ticker_replaces_a_queued_older_one() -> None:
         assert app.conflator.received - received == 50
         assert app.conflator.replaced >= 40  # how many the app never had to apply
         newest = ticker("binance", "ETH/USDT", 1, 149)
-        assert app.market.quotes["binance|ETH/USDT"].last == newest["last"]
-        assert f"{newest['last']:,.2f}" in _table(app).cell_text("binance|ETH/USDT", "last")
+        assert app.market.quotes["binance|ETH/USDT"].last == newest.last
+        assert f"{newest.last:,.2f}" in _table(app).cell_text("binance|ETH/USDT", "last")
 
 
 async def test_typing_filters_and_keys_sort() -> None:

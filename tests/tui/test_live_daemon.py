@@ -84,14 +84,14 @@ async def test_every_screen_shows_live_data_from_the_daemon() -> None:
         feeds = app.query_one("#feeds", DataTable)
         await until(lambda: feeds.row_count == 2, timeout=20)
         await until(
-            lambda: all(f.get("state") == "connected" for f in app.feeds.feeds.values()),
+            lambda: all(f.state == "connected" for f in app.feeds.feeds.values()),
             timeout=20,
         )
         actors = app.query_one("#actors", DataTable)
         await until(lambda: actors.row_count >= 5)
         names = {str(actors.get_row_at(i)[0]) for i in range(actors.row_count)}
         assert {"control", "feeds", f"feeds:{SPOT}"} <= names
-        assert app.system.status.get("version")
+        assert app.system.status is not None and app.system.status.version
         # Beta: the daemon's snapshot, or its own word on why there is none yet
         await show(pilot, "beta")
         await render(pilot)
@@ -150,7 +150,7 @@ async def test_pause_resume_and_symbols_from_the_tui_change_the_daemon() -> None
 def _symbols(app: VirtuosoApp) -> list[tuple[str, str]]:
     from tui.screens.system import symbol_states
 
-    return symbol_states(app.feeds.feeds.get(SPOT, {}))
+    return symbol_states(app.feeds.feeds.get(SPOT))
 
 
 async def test_the_app_reattaches_when_the_daemon_comes_back() -> None:

@@ -19,6 +19,7 @@ from tui.app import VirtuosoApp, create_app
 from tui.screens.beta import BetaPane, sentiment_gauge
 from tui.screens.market import MarketPane
 from tui.widgets.ticker_table import TickerTable
+from virtuoso_daemon.core.messages import FeedStatus
 
 WIDE = (200, 50)  # the terminal the issue was seen on
 
@@ -138,7 +139,7 @@ async def test_rows_of_paused_feeds_and_symbols_look_paused() -> None:
         table = app.query_one("#tickers", TickerTable)
         assert table.cell_text("binance|PEPE/USDT", "trend") == "⏸ paused"  # a paused symbol
         assert table.cell_text("binance|BTC/USDT", "trend") != "⏸ paused"
-        feed = {"exchange": "binance-perp", "market": "linear", "state": "paused", "ts": NOW}
+        feed = FeedStatus(exchange="binance-perp", market="linear", state="paused", ts=NOW)
         fake.push("feed_status", feed)
         await drained(pilot, fake)
         await render(pilot)
@@ -161,7 +162,7 @@ async def test_a_perpetual_shows_bid_and_ask_from_its_order_book() -> None:
         pane._show_head()
         head = pane._head
         assert "bid – @ –" not in head and "ask – @ –" not in head  # noqa: RUF001
-        best_bid = app.market.books[key]["bids"][0][0]
+        best_bid = app.market.books[key].bids[0][0]
         assert f"{best_bid:,.2f}" in head
 
 

@@ -22,6 +22,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Static
 
+from virtuoso_daemon.core.messages import Alert
+
 from ..widgets.live_text import LiveText
 from .base import LivePane
 
@@ -38,12 +40,12 @@ COLUMNS = (
 )
 
 
-def state_text(a: Mapping[str, Any]) -> str:
-    if a.get("status") in ("resolved", "event"):
-        return str(a.get("status"))
-    if a.get("muted"):
+def state_text(a: Alert) -> str:
+    if a.status in ("resolved", "event"):
+        return a.status
+    if a.muted:
         return "muted"
-    return "acked" if a.get("acked_ts") else "firing"
+    return "acked" if a.acked_ts else "firing"
 
 
 def _clock(ts: Any) -> str:
@@ -86,16 +88,14 @@ class AlertsPane(LivePane):
 
     # --- rendering -----------------------------------------------------------------
 
-    def shown_alerts(self) -> list[dict[str, Any]]:
+    def shown_alerts(self) -> list[Alert]:
         needle = self.filter_text.lower()
         out = []
         for a in self.vapp.alerts.ordered():
-            if self.firing_only and a.get("status") != "firing":
+            if self.firing_only and a.status != "firing":
                 continue
             if needle:
-                hay = " ".join(
-                    str(a.get(k) or "") for k in ("kind", "symbol", "exchange", "message")
-                )
+                hay = " ".join((a.kind, a.symbol or "", a.exchange or "", a.message))
                 if needle not in hay.lower():
                     continue
             out.append(a)
@@ -111,18 +111,17 @@ class AlertsPane(LivePane):
         rows = self.shown_alerts()
         table.clear()
         for a in rows:
-            sev = str(a.get("severity", ""))
             table.add_row(
-                _clock(a.get("ts")),
-                Text(sev, style=SEVERITY_STYLE.get(sev, "")),
-                str(a.get("kind", "")),
-                str(a.get("exchange") or "-"),
-                str(a.get("symbol") or "-"),
+                _clock(a.ts),
+                Text(a.severity, style=SEVERITY_STYLE.get(a.severity, "")),
+                a.kind,
+                a.exchange or "-",
+                a.symbol or "-",
                 state_text(a),
-                str(a.get("message", "")),
-                key=str(a.get("id")),
+                a.message,
+                key=a.id,
             )
-        self._order = [str(a.get("id")) for a in rows]
+        self._order = [a.id for a in rows]
         if self.selected in self._order:
             table.move_cursor(row=self._order.index(self.selected))
         elif self._order:
@@ -146,28 +145,27 @@ class AlertsPane(LivePane):
         if a is None:
             panel.update(Text("no alert selected", style="dim"))
             return
-        sev = str(a.get("severity", ""))
         t = Text()
-        t.append(f"{a.get('kind')}  ", style="bold")
-        t.append(sev, style=SEVERITY_STYLE.get(sev, ""))
+        t.append(f"{a.kind}  ", style="bold")
+        t.append(a.severity, style=SEVERITY_STYLE.get(a.severity, ""))
         t.append(f"  {state_text(a)}\n")
-        t.append(f"{a.get('exchange') or '-'} {a.get('symbol') or ''}\n", style="dim")
-        t.append(f"{a.get('message', '')}\n\n")
-        t.append(f"id        {a.get('id')}\n")
-        t.append(f"first     {_clock(a.get('first_ts'))}\n")
-        t.append(f"last      {_clock(a.get('ts'))} ({a.get('event')})\n")
-        t.append(f"notified  {a.get('fired', 0)}x\n")
-        if a.get("acked_ts"):
-            t.append(f"acked     {_clock(a.get('acked_ts'))} by {a.get('acked_by')}\n")
-        if a.get("muted"):
-            t.append(f"muted     {a.get('muted')}\n")
-        data = a.get("data") or {}
+        t.append(f"{a.exchange or '-'} {a.symbol or ''}\n", style="dim")
+        t.append(f"{a.message}\n\n")
+        t.append(f"id        {a.id}\n")
+        t.append(f"first     {_clock(a.first_ts)}\n")
+        t.append(f"last      {_clock(a.ts)} ({a.event})\n")
+        t.append(f"notified  {a.fired}x\n")
+        if a.acked_ts:
+            t.append(f"acked     {_clock(a.acked_ts)} by {a.acked_by}\n")
+        if a.muted:
+            t.append(f"muted     {a.muted}\n")
+        data = a.data
         if data:
             t.append("\ntriggering numbers\n", style="bold underline")
             for key, value in data.items():
                 t.append(f"{key:<14} ", style="dim")
                 t.append(f"{value}\n")
-        detail = self.detail if self.detail and self.detail.get("id") == a.get("id") else None
+        detail = self.detail if self.detail and self.detail.get("id") == a.id else None
         if detail is not None and detail.get("deliveries"):
             t.append("\ndeliveries\n", style="bold underline")
             for d in detail["deliveries"]:
@@ -219,7 +217,7 @@ class AlertsPane(LivePane):
     def action_silence(self) -> None:
         a = self.vapp.alerts.alerts.get(self.selected or "")
         if a is not None:
-            self.vapp.silence_alert(str(a.get("kind")), a.get("symbol"), SILENCE_FOR)
+            self.vapp.silence_alert(a.kind, a.symbol, SILENCE_FOR)
 
     def on_shown(self) -> None:
         self.query_one("#alerts-table", DataTable).focus()

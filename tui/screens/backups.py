@@ -19,7 +19,10 @@ from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
+from virtuoso_daemon.core.messages import BackupInfo
+
 from .. import format as fmt
+from ..answers import each
 from ..widgets.live_text import LiveText
 from .base import LivePane
 from .dialogs import ConfirmDialog
@@ -27,6 +30,9 @@ from .dialogs import ConfirmDialog
 POLL = 1.0
 KINDS = ("auto", "critical", "full", "config", "data", "remote")
 STATUS_STYLES = {"completed": "green", "failed": "red", "damaged": "bold red"}
+
+#: the catalogue rows of a ``backup.list`` answer, as the daemon's own struct
+backup_rows = each("backups", BackupInfo)
 
 
 def size_text(n: Any) -> str:
@@ -111,8 +117,8 @@ class BackupsPane(LivePane):
     def show(self, listing: dict[str, Any]) -> None:
         self.listing = listing
         self._show_progress()
-        rows = listing.get("backups") or []
-        key = tuple((b.get("id"), b.get("status"), b.get("damaged")) for b in rows)
+        rows = backup_rows(listing)
+        key = tuple((b.id, b.status, b.damaged) for b in rows)
         if key == self._shown:
             return
         self._shown = key
@@ -120,18 +126,17 @@ class BackupsPane(LivePane):
         keep = table.cursor_row
         table.clear()
         for b in rows:
-            status = str(b.get("status"))
-            note = b.get("damaged") or b.get("error") or ""
+            note = b.damaged or b.error or ""
             table.add_row(
-                str(b.get("id")),
-                str(b.get("kind")),
-                Text(status, style=STATUS_STYLES.get(status, "")),
-                time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(b.get("created") or 0)),
-                Text(size_text(b.get("size")), justify="right"),
-                Text(str(b.get("files", 0)), justify="right"),
-                "yes" if b.get("encrypted") else "",
-                Text(str(note), style="red" if note else ""),
-                key=str(b.get("id")),
+                b.id,
+                b.kind,
+                Text(b.status, style=STATUS_STYLES.get(b.status, "")),
+                time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(b.created)),
+                Text(size_text(b.size), justify="right"),
+                Text(str(b.files), justify="right"),
+                "yes" if b.encrypted else "",
+                Text(note, style="red" if note else ""),
+                key=b.id,
             )
         if rows:
             table.move_cursor(row=min(max(keep, 0), len(rows) - 1), animate=False)

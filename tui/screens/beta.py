@@ -7,7 +7,7 @@ heatmap) sits beside the table on wide terminals; on narrow ones ``v`` swaps to 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 from rich.console import Group
@@ -17,6 +17,8 @@ from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Static
+
+from virtuoso_daemon.core.messages import BetaRow
 
 from .. import format as fmt
 from ..widgets.heatmap import Heatmap
@@ -53,8 +55,8 @@ def _bucket(value: str | None) -> Text:
     return Text(value, style=BUCKET_STYLES.get(value.split("-")[0].lower(), ""))
 
 
-def _sort_value(row: Mapping[str, Any], key: str) -> Any:
-    v = row.get(key)
+def _sort_value(row: BetaRow, key: str) -> Any:
+    v = getattr(row, key)
     if key == "symbol":
         return str(v)
     return v if isinstance(v, (int, float)) else float("-inf")
@@ -133,29 +135,29 @@ class BetaPane(LivePane):
             t.append(" ")
         snap = self.vapp.analytics.beta.get(self.choice) if self.choice else None
         if snap:
-            t.append(f"  vs {snap.get('benchmark', '?')}", style="dim")
+            t.append(f"  vs {snap.benchmark}", style="dim")
             t.append(f" · sort {SORT_LABELS[self.sort_key]}", style="dim")
         self.query_one("#beta-choice", Static).update(t)
 
     def _show_table(self) -> None:
         table = self.query_one("#beta-table", DataTable)
         snap = self.vapp.analytics.beta.get(self.choice) if self.choice else None
-        rows = [r for r in (snap or {}).get("rows", []) if isinstance(r, Mapping)]
+        rows = list(snap.rows) if snap else []
         rev = self.sort_key != "symbol"
         rows.sort(key=lambda r: _sort_value(r, self.sort_key), reverse=rev)
         keep = table.cursor_row
         table.clear()
         for r in rows:
             table.add_row(
-                str(r.get("symbol")),
-                Text(fmt.num(r.get("beta"), 3), justify="right"),
-                Text(fmt.num(r.get("correlation"), 3), justify="right"),
-                Text(fmt.num(r.get("r_squared"), 3), justify="right"),
-                Text(fmt.pct(_times100(r.get("volatility")), 1), justify="right"),
-                Text(fmt.num(r.get("downside_beta"), 3), justify="right"),
-                Text(str(r.get("n_obs", fmt.DASH)), justify="right"),
-                _bucket(r.get("risk_bucket")),
-                key=str(r.get("symbol")),
+                r.symbol,
+                Text(fmt.num(r.beta, 3), justify="right"),
+                Text(fmt.num(r.correlation, 3), justify="right"),
+                Text(fmt.num(r.r_squared, 3), justify="right"),
+                Text(fmt.pct(_times100(r.volatility), 1), justify="right"),
+                Text(fmt.num(r.downside_beta, 3), justify="right"),
+                Text(str(r.n_obs), justify="right"),
+                _bucket(r.risk_bucket),
+                key=r.symbol,
             )
         if rows:
             table.move_cursor(row=min(keep, len(rows) - 1), animate=False)
@@ -167,11 +169,11 @@ class BetaPane(LivePane):
         if not regime:
             t.append(self.vapp.unavailable.get("regime", "no regime yet"), style="dim")
         else:
-            label = str(regime.get("label", "?"))
+            label = regime.label
             t.append(f" {label.upper()} ", style=REGIME_STYLES.get(label, "bold") + " reverse")
-            if regime.get("rule"):
-                t.append(f"\n{regime['rule']}", style="dim")
-            inputs = regime.get("inputs") or {}
+            if regime.rule:
+                t.append(f"\n{regime.rule}", style="dim")
+            inputs = regime.inputs
             if inputs:
                 t.append("\n" + " · ".join(_regime_input(k, v) for k, v in inputs.items()))
         self.query_one("#regime", Static).update(t)
@@ -184,9 +186,9 @@ class BetaPane(LivePane):
             head.append(self.vapp.unavailable.get("sentiment", "no sentiment yet"), style="dim")
             self.query_one("#sentiment", Static).update(head)
             return
-        score = s.get("score")
-        head.append(f"{fmt.signed(score, 3)} {s.get('label', '')}  ")
-        if isinstance(score, (int, float)):
+        score = s.score
+        head.append(f"{fmt.signed(score, 3)} {s.label}  ")
+        if score is not None:
             head.append_text(sentiment_gauge(score))
             head.append(f"  index {50 * (score + 1):.1f}/100", style="dim")
         grid = Table.grid(padding=(0, 2))
@@ -195,13 +197,8 @@ class BetaPane(LivePane):
         grid.add_column(justify="right")
         grid.add_column(justify="right")
         grid.add_row(*(Text(h, style="dim") for h in ("component", "value", "score", "weight")))
-        for c in s.get("components") or []:
-            grid.add_row(
-                str(c.get("name")),
-                fmt.sig(c.get("value"), 4),
-                fmt.signed(c.get("score"), 2),
-                fmt.num(c.get("weight"), 2),
-            )
+        for c in s.components:
+            grid.add_row(c.name, fmt.sig(c.value, 4), fmt.signed(c.score, 2), fmt.num(c.weight, 2))
         self.query_one("#sentiment", Static).update(Group(head, grid))
 
     def _show_heatmap(self) -> None:
@@ -210,8 +207,8 @@ class BetaPane(LivePane):
         if not corr:
             heat.show([], [], None, "correlation")
             return
-        caption = f"correlation {corr.get('timeframe', '')} {corr.get('window', '')}".strip()
-        heat.show(corr.get("symbols") or [], corr.get("matrix") or [], corr.get("order"), caption)
+        caption = f"correlation {corr.timeframe} {corr.window}".strip()
+        heat.show(corr.symbols, corr.matrix, corr.order, caption)
 
     # --- actions -------------------------------------------------------------------
 

@@ -17,6 +17,8 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, Label
 
+from virtuoso_daemon.core.messages import HealthCheck
+
 from .. import format as fmt
 from ..widgets.live_text import LiveText
 from .base import LivePane
@@ -32,11 +34,11 @@ def _number(value: Any, unit: str = "") -> str:
     return f"{text} {unit}".strip() if unit else text
 
 
-def status_cell(check: dict[str, Any]) -> Text:
-    text = fmt.state_text(str(check.get("status")))
-    raw = check.get("raw")
+def status_cell(check: HealthCheck) -> Text:
+    text = fmt.state_text(check.status)
+    raw = check.raw
     if raw:
-        text.append(f" (now {raw})", style=fmt.STATE_STYLES.get(str(raw), "dim"))
+        text.append(f" (now {raw})", style=fmt.STATE_STYLES.get(raw, "dim"))
     return text
 
 
@@ -108,19 +110,17 @@ class HealthPane(LivePane):
         now = self.vapp.clock()
         # the worst first, then by name: what needs attention is at the top
         rank = {"critical": 0, "warning": 1}
-        checks = sorted(
-            self.vapp.health.checks, key=lambda c: (rank.get(str(c.get("status")), 2), c["name"])
-        )
+        checks = sorted(self.vapp.health.checks, key=lambda c: (rank.get(c.status, 2), c.name))
         for c in checks:
-            since = c.get("since")
+            since = c.since
             table.add_row(
-                str(c.get("name")),
+                c.name,
                 status_cell(c),
-                Text(_number(c.get("value"), str(c.get("unit") or "")), justify="right"),
-                Text(_number(c.get("threshold")), justify="right", style="dim"),
-                Text(fmt.age(now - since) if isinstance(since, int | float) else fmt.DASH),
-                Text(str(c.get("message") or "")),
-                key=str(c.get("name")),
+                Text(_number(c.value, c.unit), justify="right"),
+                Text(_number(c.threshold), justify="right", style="dim"),
+                Text(fmt.age(now - since) if since is not None else fmt.DASH),
+                Text(c.message),
+                key=c.name,
             )
         if checks:
             table.move_cursor(row=min(keep, len(checks) - 1), animate=False)
@@ -129,13 +129,10 @@ class HealthPane(LivePane):
         table = self.query_one("#health-transitions", DataTable)
         table.clear()
         for t in reversed(self.vapp.health.transitions):
-            ts = t.get("ts")
-            when = (
-                time.strftime("%H:%M:%S", time.localtime(ts)) if isinstance(ts, int | float) else ""
-            )
+            when = time.strftime("%H:%M:%S", time.localtime(t.ts))
             change = Text.assemble(
-                (str(t.get("old")), fmt.STATE_STYLES.get(str(t.get("old")), "")),
+                (t.old, fmt.STATE_STYLES.get(t.old, "")),
                 " → ",
-                (str(t.get("new")), fmt.STATE_STYLES.get(str(t.get("new")), "")),
+                (t.new, fmt.STATE_STYLES.get(t.new, "")),
             )
-            table.add_row(when, str(t.get("check")), change, str(t.get("message") or ""))
+            table.add_row(when, t.check, change, t.message)

@@ -246,8 +246,8 @@ class MarketPane(LivePane):
         bids: list[Any] = []
         asks: list[Any] = []
         if book:
-            bids = list(book.get("bids") or [])[:5]
-            asks = list(book.get("asks") or [])[:5]
+            bids = list(book.bids[:5])
+            asks = list(book.asks[:5])
         elif q is not None and q.bid is not None and q.ask is not None:
             bids, asks = [(q.bid, q.bid_size)], [(q.ask, q.ask_size)]
         for i in range(max(len(bids), len(asks))):
@@ -262,13 +262,11 @@ class MarketPane(LivePane):
         if not bids and not asks:
             grid.add_row(Text("no book yet", style="dim"))
         parts: list[Any] = [grid]
-        if book and isinstance(book.get("bid_depth"), (int, float)):
-            pct = book.get("depth_pct")
-            within = f"±{pct:g}%" if isinstance(pct, (int, float)) else "near mid"
+        if book:
             parts.append(
                 Text(
-                    f"depth {within}: bids {fmt.compact(book.get('bid_depth'))} "
-                    f"asks {fmt.compact(book.get('ask_depth'))}",
+                    f"depth ±{book.depth_pct:g}%: bids {fmt.compact(book.bid_depth)} "
+                    f"asks {fmt.compact(book.ask_depth)}",
                     style="dim",
                 )
             )
@@ -284,12 +282,11 @@ class MarketPane(LivePane):
         if not trades:
             grid.add_row(Text("no trades yet", style="dim"))
         for tr in list(trades or ())[-6:][::-1]:
-            side = tr.get("side")
-            stamp = time.strftime("%H:%M:%S", time.gmtime((tr.get("ts") or 0) / 1000))
+            stamp = time.strftime("%H:%M:%S", time.gmtime(tr.ts / 1000))
             grid.add_row(
                 Text(stamp, style="dim"),
-                Text(fmt.price(tr.get("price")), style="green" if side == "buy" else "red"),
-                Text(fmt.compact(tr.get("amount"))),
+                Text(fmt.price(tr.price), style="green" if tr.side == "buy" else "red"),
+                Text(fmt.compact(tr.amount)),
             )
         self.query_one("#detail-trades", Static).update(grid)
 

@@ -18,32 +18,29 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Label, RichLog, Static
 
+from virtuoso_daemon.core.messages import FeedStatus
+
 from .. import format as fmt
+from ..answers import Status
 from ..widgets.live_text import LiveText
 from .base import LivePane
 
 LOG_STYLES = {"error": "red", "critical": "bold red", "warning": "yellow", "debug": "dim"}
 
 
-def symbol_states(feed: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """``[(symbol, "active"|"gaps"|"paused"|"unknown"), ...]`` from a feed entry,
-    whatever its shape: "gaps" when its backfill is missing candles (``gaps``),
-    "unknown" for configured symbols the exchange does not list."""
-    paused = {str(s) for s in feed.get("paused_symbols") or []}
-    gaps = feed.get("gaps") or {}
-    out: list[tuple[str, str]] = []
-    for s in feed.get("symbols") or []:
-        if isinstance(s, Mapping):
-            name = str(s.get("symbol"))
-            state = str(s.get("state") or ("paused" if s.get("paused") else "active"))
-        else:
-            name = str(s)
-            state = "paused" if name in paused else "gaps" if gaps.get(name) else "active"
-        out.append((name, state))
-    if feed.get("state") == "paused":
-        out = [(name, "paused") for name, _ in out]
-    out += [(str(s), "unknown") for s in feed.get("unknown_symbols") or []]
-    return out
+def symbol_states(feed: FeedStatus | None) -> list[tuple[str, str]]:
+    """``[(symbol, "active"|"gaps"|"paused"|"unknown"), ...]`` of a feed: "gaps" when
+    its backfill is missing candles (``gaps``), "unknown" for configured symbols the
+    exchange does not list; every symbol is paused when the whole feed is."""
+    if feed is None:
+        return []
+    paused = set(feed.paused_symbols)
+    whole = feed.state == "paused"
+    out = [
+        (name, "paused" if whole or name in paused else "gaps" if feed.gaps.get(name) else "active")
+        for name in feed.symbols
+    ]
+    return out + [(name, "unknown") for name in feed.unknown_symbols]
 
 
 class SystemPane(LivePane):
@@ -130,21 +127,19 @@ class SystemPane(LivePane):
         table.clear()
         for name, f in sorted(feeds.items()):
             states = symbol_states(f)
-            errors = f.get("errors") or {}
-            n_err = sum(v for v in errors.values() if isinstance(v, int))
-            last = f.get("last_message_ts")
-            latency = f.get("latency_ms")
+            n_err = sum(f.errors.values())
+            last, latency = f.last_message_ts, f.latency_ms
             table.add_row(
                 name,
-                str(f.get("market", "")),
-                fmt.state_text(f.get("state")),
+                f.market,
+                fmt.state_text(f.state),
                 Text(str(sum(1 for _, s in states if s != "unknown")), justify="right"),
                 Text(str(sum(1 for _, s in states if s == "paused")), justify="right"),
-                Text(f"{latency:.0f}ms" if isinstance(latency, (int, float)) else fmt.DASH),
-                Text(fmt.age(now - last) if isinstance(last, (int, float)) else fmt.DASH),
+                Text(f"{latency:.0f}ms" if latency is not None else fmt.DASH),
+                Text(fmt.age(now - last) if last is not None else fmt.DASH),
                 Text(str(n_err), style="red" if n_err else "dim", justify="right"),
-                Text(modes_text(f.get("modes") or {}), style="dim"),
-                Text(str(f.get("detail") or ""), style="yellow" if f.get("detail") else ""),
+                Text(modes_text(f.modes), style="dim"),
+                Text(f.detail, style="yellow" if f.detail else ""),
                 key=name,
             )
         names = sorted(feeds)
@@ -155,7 +150,7 @@ class SystemPane(LivePane):
             self.exchange = None
 
     def _show_symbols(self) -> None:
-        feed = self.vapp.feeds.feeds.get(self.exchange or "", {})
+        feed = self.vapp.feeds.feeds.get(self.exchange or "")
         states = tuple(symbol_states(feed))
         if (self.exchange, states) == self._symbols_for:
             return
@@ -174,19 +169,20 @@ class SystemPane(LivePane):
         table = self.query_one("#actors", DataTable)
         keep = table.cursor_row
         table.clear()
-        actors = self.vapp.system.status.get("actors") or []
-        error_width = self._error_width([str(a.get("name")) for a in actors])
+        status = self.vapp.system.status
+        actors = status.actors if status else []
+        error_width = self._error_width([a.name for a in actors])
         for a in actors:
-            restarts = a.get("restarts") or 0
-            error = str(a.get("last_error") or "")
+            restarts = a.restarts
+            error = a.last_error or ""
             if len(error) > error_width:
                 error = error[: max(0, error_width - 1)] + "…"
             table.add_row(
-                str(a.get("name")),
-                fmt.state_text(a.get("state")),
+                a.name,
+                fmt.state_text(a.state),
                 Text(str(restarts), style="yellow" if restarts else "", justify="right"),
                 Text(error, style="red"),
-                key=str(a.get("name")),
+                key=a.name,
             )
         if actors:
             table.move_cursor(row=min(keep, len(actors) - 1), animate=False)
@@ -202,23 +198,18 @@ class SystemPane(LivePane):
 
     def _show_info(self) -> None:
         app = self.vapp
-        st = app.system.status
-        bus = st.get("bus") or {}
+        st = app.system.status or Status()
         t = Text()
         t.append("daemon ", style="dim")
-        t.append(str(st.get("version") or app.system.hello.get("version") or fmt.DASH))
+        t.append(st.version or app.system.daemon_version or fmt.DASH)
         t.append("  up ", style="dim")
         t.append(fmt.duration(app.system.uptime(app.clock())))
-        t.append("  demo " if st.get("demo") else "", style="dim")
-        t.append("yes" if st.get("demo") else "")
+        t.append("  demo " if st.demo else "", style="dim")
+        t.append("yes" if st.demo else "")
         t.append("\nbus drops ", style="dim")
-        total = bus.get("total_drops", 0)
+        total = st.bus.total_drops
         t.append(str(total), style="yellow" if total else "")
-        drops = bus.get("drops") or {}
-        worst = sorted(
-            ((sum(v.values()), k) for k, v in drops.items() if isinstance(v, Mapping)),
-            reverse=True,
-        )[:3]
+        worst = sorted(((sum(v.values()), k) for k, v in st.bus.drops.items()), reverse=True)[:3]
         if worst:
             t.append("  (" + ", ".join(f"{k} {n}" for n, k in worst) + ")", style="dim")
         t.append("\nTUI ", style="dim")
@@ -232,12 +223,11 @@ class SystemPane(LivePane):
         new = min(total - self._logs_seen, len(logs))
         self._logs_seen = total
         for rec in list(logs)[len(logs) - new :] if new > 0 else []:
-            level = str(rec.get("level", "info")).lower()
+            level = rec.level.lower()
             line = Text()
             line.append(f"{level[:4]:<5}", style=LOG_STYLES.get(level, ""))
-            actor = rec.get("actor") or rec.get("logger") or ""
-            line.append(f"[{actor}] ", style="dim")
-            line.append(str(rec.get("message", "")))
+            line.append(f"[{rec.actor or rec.logger}] ", style="dim")
+            line.append(rec.message)
             log.write(line)
 
     def show_answer(self, answer: tuple[str, bool, Any] | None) -> None:

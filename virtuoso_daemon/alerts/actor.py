@@ -21,6 +21,10 @@ Feed state (``Topics.FEED_STATUS``) drives the inhibition rule; a tick every
 applies retention. ``clock`` is the manager's time (a test may pass a fake one);
 delivery retries use the wall clock.
 
+A config reload (:meth:`AlertManagerActor.reconfigure`) takes ``[alerts]`` live,
+destinations included; what is owed to a destination no longer configured is marked
+``dropped`` (docs/alerts.md), at start and once a reload is done (``Topics.CONFIG``).
+
 Requests on ``Topics.ALERT_COMMANDS`` (:mod:`.requests`): list, get (with delivery
 state per destination), ack, silence, silences, unsilence. ``runtime.stats["alerts"]``
 counts conditions, fired, resolved, muted, delivered and failed per destination.
@@ -54,7 +58,7 @@ from virtuoso_daemon.alerts.requests import (
 from virtuoso_daemon.alerts.store import FILENAME, AlertFilter, AlertStore
 from virtuoso_daemon.core.bus import Request, Subscription, Topics
 from virtuoso_daemon.core.config import AlertDestination, Config
-from virtuoso_daemon.core.messages import Alert, Condition, FeedStatus
+from virtuoso_daemon.core.messages import Alert, Condition, ConfigReloaded, FeedStatus
 from virtuoso_daemon.core.runtime import Runtime
 
 log = logging.getLogger("virtuoso.alerts")
@@ -107,16 +111,17 @@ class AlertManagerActor:
 
     async def _reconcile_destinations(self) -> None:
         """Make the running couriers match ``self.cfg.destinations``: stop the removed
-        or disabled ones and drop what they were owed, start the added ones, hand a
-        changed one its new settings (and retry its pending messages at once)."""
+        or disabled ones, start the added ones, hand a changed one its new settings (and
+        retry its pending messages at once). What the stopped ones were owed is dropped
+        only once the reload is done (:meth:`_reloads`): a reload rolled back because
+        another actor could not apply it hands the old config back, and the courier
+        restarted then still finds its messages pending."""
         assert self.store is not None
         configured = {d.name: d for d in self.cfg.destinations}
         for name in list(self.couriers):
             dest = configured.get(name)
             if dest is None or not dest.enabled:
-                why = "removed" if dest is None else "disabled"
                 await self._stop_courier(name)
-                self._drop(name, f"destination {why} by a config reload")
         for name, dest in configured.items():
             courier = self.couriers.get(name)
             if not dest.enabled:
@@ -152,6 +157,20 @@ class AlertManagerActor:
         scope.cancel()
         with anyio.move_on_after(5.0):
             await done.wait()
+
+    def _drop_unconfigured(self, when: str) -> None:
+        """Drop what is owed to destinations that are not configured and enabled now."""
+        assert self.store is not None
+        configured = {d.name: d for d in self.cfg.destinations}
+        owed = self.store.owed_destinations() | self.grouper.destinations()
+        for name in sorted(owed - {n for n, d in configured.items() if d.enabled}):
+            why = "disabled" if name in configured else "removed"
+            self._drop(name, f"destination {why} {when}")
+
+    async def _reloads(self, sub: Subscription[ConfigReloaded]) -> None:
+        async for event in sub:
+            if "alerts" in event.sections:
+                self._drop_unconfigured("by a config reload")
 
     def _drop(self, name: str, reason: str) -> None:
         """Everything owed to a destination that is no longer configured is marked
@@ -194,14 +213,13 @@ class AlertManagerActor:
         store = self.store = AlertStore(rt.state_dir / FILENAME)
         now = self.clock()
         self.lifecycle.restore(store.open_alerts(), store.silences(now))
-        active = {d.name for d in self.cfg.destinations if d.enabled}
-        for name in sorted(store.owed_destinations() - active):
-            self._drop(name, "destination not configured at start (removed or disabled)")
+        self._drop_unconfigured("(not configured at start)")
         for dest_name, group, nid in store.ungrouped():
             self.grouper.add(dest_name, group, nid, now)
         conditions = rt.bus.subscribe(Topics.CONDITIONS, name=self.name, maxsize=CONDITION_QUEUE)
         feeds = rt.bus.subscribe(Topics.FEED_STATUS, name=self.name)
         commands = rt.bus.subscribe(Topics.ALERT_COMMANDS, name=self.name)
+        reloads = rt.bus.subscribe(Topics.CONFIG, name=self.name)
         try:
             async with aiohttp.ClientSession() as session, anyio.create_task_group() as tg:
                 self._tg, self._session = tg, session
@@ -211,6 +229,7 @@ class AlertManagerActor:
                 tg.start_soon(self._conditions, conditions)
                 tg.start_soon(self._feeds, feeds)
                 tg.start_soon(self._commands, commands)
+                tg.start_soon(self._reloads, reloads)
                 tg.start_soon(self._ticks)
                 rt.stats["alerts"] = self.stats
                 log.info(
@@ -224,7 +243,7 @@ class AlertManagerActor:
             self._tg = self._session = None
             self.couriers.clear()
             self._stops.clear()
-            for sub in (conditions, feeds, commands):
+            for sub in (conditions, feeds, commands, reloads):
                 sub.close()
             store.close()
             self.store = None

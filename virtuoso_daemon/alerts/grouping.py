@@ -45,6 +45,10 @@ class Grouper:
         keys = [k for k in self._groups if k[0] == destination]
         return sum(len(self._groups.pop(k).pending) for k in keys)
 
+    def destinations(self) -> set[str]:
+        """Destinations with notifications waiting in a group."""
+        return {k[0] for k, g in self._groups.items() if g.pending}
+
     def pending(self) -> int:
         return sum(len(g.pending) for g in self._groups.values())
 

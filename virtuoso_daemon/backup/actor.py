@@ -15,7 +15,8 @@ know (a catalogue restored from an older backup). A run:
    a ``Condition(kind="backup", key="backup:<kind>")`` (resolved by the next success
    of that kind); a verify that finds damage raises ``backup:damaged:<id>``.
 
-Steps 1-4 are :mod:`.run`; this module does the bookkeeping around them. The
+Steps 1-4 are :mod:`.run`; this module does the bookkeeping around them, and
+:mod:`.announce` says it to the rest of the daemon (events, conditions). The
 catalogue and the schedule are published as the ``backups`` view, which the read
 layer serves; counters are in :meth:`stats` (for status and /metrics).
 """
@@ -37,6 +38,7 @@ import anyio.abc
 import msgspec
 
 from virtuoso_daemon.backup import archive
+from virtuoso_daemon.backup.announce import VIEW, Announcer, view_document
 from virtuoso_daemon.backup.archive import BackupFailed, Progress
 from virtuoso_daemon.backup.catalogue import FILENAME, Catalogue
 from virtuoso_daemon.backup.crypto import KeyProblem, load_key
@@ -50,12 +52,11 @@ from virtuoso_daemon.backup.verify import verify_archive
 from virtuoso_daemon.core.bus import Request, Subscription, Topics
 from virtuoso_daemon.core.config import BackupConfig, Config
 from virtuoso_daemon.core.errors import QueryError
-from virtuoso_daemon.core.messages import BackupEvent, BackupInfo, Condition
+from virtuoso_daemon.core.messages import BackupInfo
 from virtuoso_daemon.core.runtime import Runtime
 
 log = logging.getLogger("virtuoso.backup")
 
-VIEW = "backups"
 PROGRESS_EVERY = 0.5
 
 
@@ -100,7 +101,7 @@ class BackupActor:
         self._verify_lock = anyio.Lock()
         self._schedule_changed = anyio.Event()
         self.next_runs: dict[str, float] = {}
-        self.failing: set[str] = set()  # condition keys we raised and not yet resolved
+        self.announce = Announcer(runtime.bus)
         self.counters: Counter[str] = Counter()
         self.last: dict[str, dict[str, Any]] = {}  # per kind: last success / failure
         self.cleaned: list[str] = []
@@ -257,7 +258,7 @@ class BackupActor:
             key = run_key(cfg, encrypt)
             if on_start is not None:
                 on_start(backup_id, resolved)
-            await self._event("started", backup_id, resolved)
+            await self.announce.event("started", backup_id, resolved)
             self.counters[f"runs_started.{resolved}"] += 1
             failure: Exception | None = None
             async with anyio.create_task_group() as tg:
@@ -308,7 +309,7 @@ class BackupActor:
         }
         await anyio.to_thread.run_sync(self.catalogue.put, info)
         self._publish_view()  # before the event: who hears it finds the row listed
-        await self._event(
+        await self.announce.event(
             "completed",
             backup_id,
             resolved,
@@ -316,7 +317,9 @@ class BackupActor:
             size=info.size,
             sha256=info.sha256,
         )
-        await self._resolve(f"backup:{resolved}", f"{resolved} backup {backup_id} completed")
+        await self.announce.resolve(
+            f"backup:{resolved}", f"{resolved} backup {backup_id} completed"
+        )
         if cleanup:
             await self.prune()
         self._publish_view()
@@ -333,7 +336,7 @@ class BackupActor:
     async def _progress_loop(self, backup_id: str, kind: str, progress: Progress) -> None:
         while True:
             await anyio.sleep(PROGRESS_EVERY)
-            await self._event(
+            await self.announce.event(
                 "progress",
                 backup_id,
                 kind,
@@ -376,25 +379,20 @@ class BackupActor:
         key_name = f"backup:damaged:{backup_id}"
         if result.ok:
             updated = _replace(info, status="completed", verified_at=now, damaged=None)
-            await self._resolve(key_name, f"backup {backup_id} verified")
+            await self.announce.resolve(key_name, f"backup {backup_id} verified")
         else:
             self.counters["verify_failures"] += 1
             updated = _replace(info, status="damaged", damaged=result.damaged)
-            self.failing.add(key_name)
-            await self.rt.bus.publish(
-                Topics.CONDITIONS,
-                Condition(
-                    key=key_name,
-                    kind="backup",
-                    severity="critical",
-                    message=f"backup {backup_id} is damaged: {result.error}",
-                    values={"backup": backup_id, "damaged": result.damaged},
-                    ts=now,
-                ),
+            await self.announce.raise_condition(
+                key_name,
+                "critical",
+                f"backup {backup_id} is damaged: {result.error}",
+                {"backup": backup_id, "damaged": result.damaged},
+                now,
             )
         await anyio.to_thread.run_sync(self.catalogue.put, updated)
         self._publish_view()
-        await self._event(
+        await self.announce.event(
             "verified", backup_id, info.kind, error=result.error, damaged=result.damaged
         )
         return {"id": backup_id, **result.to_dict()}
@@ -414,7 +412,7 @@ class BackupActor:
                         await anyio.to_thread.run_sync(p.unlink)
             await anyio.to_thread.run_sync(self.catalogue.delete, b.id)
             self.counters["pruned"] += 1
-            await self._event("pruned", b.id, b.kind)
+            await self.announce.event("pruned", b.id, b.kind)
         if doomed:
             log.info("retention deleted %s", ", ".join(b.id for b in doomed))
             self._publish_view()
@@ -447,13 +445,7 @@ class BackupActor:
             with contextlib.suppress(QueryError):  # recorded and raised as a condition
                 await self.run_backup(kind, trigger="schedule")  # type: ignore[arg-type]
 
-    # --- bus ------------------------------------------------------------------------
-
-    async def _event(self, event: str, backup_id: str, kind: str | None, **kw: Any) -> None:
-        await self.rt.bus.publish(
-            Topics.BACKUPS,
-            BackupEvent(event=event, backup_id=backup_id, kind=kind, ts=time.time(), **kw),  # type: ignore[arg-type]
-        )
+    # --- what others hear -----------------------------------------------------------
 
     async def _failed(self, info: BackupInfo) -> None:
         self.counters[f"runs_failed.{info.kind}"] += 1
@@ -464,65 +456,23 @@ class BackupActor:
             "error": info.error,
         }
         log.error("backup %s failed: %s", info.id, info.error)
-        await self._event("failed", info.id, info.kind, error=info.error)
-        key = f"backup:{info.kind}"
-        self.failing.add(key)
-        await self.rt.bus.publish(
-            Topics.CONDITIONS,
-            Condition(
-                key=key,
-                kind="backup",
-                severity="warning",
-                message=f"{info.kind} backup failed: {info.error}",
-                values={"backup": info.id, "error": info.error},
-                ts=time.time(),
-            ),
+        await self.announce.event("failed", info.id, info.kind, error=info.error)
+        await self.announce.raise_condition(
+            f"backup:{info.kind}",
+            "warning",
+            f"{info.kind} backup failed: {info.error}",
+            {"backup": info.id, "error": info.error},
+            time.time(),
         )
-
-    async def _resolve(self, key: str, message: str) -> None:
-        if key in self.failing:
-            self.failing.discard(key)
-            await self.rt.bus.publish(
-                Topics.CONDITIONS,
-                Condition(
-                    key=key,
-                    kind="backup",
-                    severity="info",
-                    active=False,
-                    message=message,
-                    ts=time.time(),
-                ),
-            )
 
     def _publish_view(self) -> None:
         if self.catalogue is None:
             return
-        running = None
-        if self.running is not None:
-            backup_id, kind, p = self.running
-            running = {
-                "id": backup_id,
-                "kind": kind,
-                "phase": p.phase,
-                "files_done": p.files_done,
-                "files_total": p.files_total,
-                "bytes_done": p.bytes_done,
-                "bytes_total": p.bytes_total,
-            }
         self.rt.views.publish(
             VIEW,
-            {
-                "dir": str(self.layout.backup_dir),
-                "backups": self.catalogue.list(),
-                "running": running,
-                "schedule": {
-                    kind: {"cron": self.cfg.schedule[kind], "next": at}
-                    for kind, at in sorted(self.next_runs.items())
-                    if kind in self.cfg.schedule
-                },
-                "encrypt": self.cfg.encrypt,
-                "compression": self.cfg.compression,
-            },
+            view_document(
+                self.layout, self.cfg, self.catalogue.list(), self.running, self.next_runs
+            ),
         )
 
     def stats(self) -> dict[str, Any]:

@@ -71,3 +71,18 @@ def next_fire(expr: str, after: float) -> float:
 
 def next_fires(schedule: dict[str, str], after: float) -> dict[str, float]:
     return {kind: next_fire(expr, after) for kind, expr in schedule.items()}
+
+
+def fires_between(expr: str, after: float, until: float, limit: int) -> list[float]:
+    """The times ``expr`` matched in ``(after, until]``, oldest first, at most ``limit``
+    (the health monitor counts missed runs; it needs no more than its threshold)."""
+    out: list[float] = []
+    if until <= after:
+        return out
+    it = croniter(expr, datetime.fromtimestamp(after).astimezone())
+    while len(out) < limit:
+        at = float(it.get_next(float))
+        if at > until:
+            break
+        out.append(at)
+    return out

@@ -224,6 +224,11 @@ def slim_correlation(snap: CorrelationSnapshot) -> CorrelationSnapshot:
     return msgspec.structs.replace(snap, matrix=[])
 
 
+def finite_or_none(v: float) -> float | None:
+    """``v``, or None for NaN/inf (JSON has no NaN)."""
+    return v if math.isfinite(v) else None
+
+
 def _none_if_nan(values: list[float]) -> list[float | None]:
     return [v if math.isfinite(v) else None for v in values]
 
@@ -344,6 +349,7 @@ __all__ = [
     "Universe",
     "compute",
     "correlation_body",
+    "finite_or_none",
     "history_points",
     "parse_windows",
     "pick_benchmark",

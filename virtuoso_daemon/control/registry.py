@@ -19,7 +19,9 @@ it is forwarded as decoded)::
 in a module under ``actors/control/commands/`` (every module there is imported when
 the server starts). Arguments are msgspec Structs: the request is decoded straight
 into them, so a wrong type, a missing or an unknown field is a clean ``bad_args``
-reply naming the field, and the handler gets typed values.
+reply naming the field, and the handler gets typed values. A read-layer query
+(:func:`query_command`, or ``command(..., query=True)``) answers the same failures as
+HTTP does: ``invalid_parameter`` with HTTP's message (``read.contract.args_from_values``).
 """
 
 from __future__ import annotations
@@ -37,7 +39,13 @@ from virtuoso_daemon.core.errors import QueryError
 from virtuoso_daemon.core.requests import command_name
 from virtuoso_daemon.core.runtime import Runtime
 from virtuoso_daemon.protocol import ErrorCode, RequestId
-from virtuoso_daemon.read.contract import NoQueryArgs, Query, QueryArgs, run_query
+from virtuoso_daemon.read.contract import (
+    NoQueryArgs,
+    Query,
+    QueryArgs,
+    args_from_values,
+    run_query,
+)
 
 if TYPE_CHECKING:
     from virtuoso_daemon.control.session import Session
@@ -94,6 +102,7 @@ class CommandSpec:
     handler: Handler
     help: str
     request_type: type[msgspec.Struct]
+    query: bool = False  # a read-layer query: argument errors as HTTP answers them
 
 
 _REGISTRY: dict[str, CommandSpec] = {}
@@ -118,16 +127,17 @@ def _request_type(name: str, args_type: type[Args]) -> type[msgspec.Struct]:
 
 
 def command(
-    name: str, *, args: type[Args] = NoArgs, help: str | None = None
+    name: str, *, args: type[Args] = NoArgs, help: str | None = None, query: bool = False
 ) -> Callable[[Handler], Handler]:
-    """Register ``async def handler(ctx, args)`` as the command ``name``."""
+    """Register ``async def handler(ctx, args)`` as the command ``name``; ``query``: it
+    asks a read-layer question HTTP asks too (its argument errors are HTTP's)."""
 
     def register(fn: Handler) -> Handler:
         if name in _REGISTRY and _REGISTRY[name].handler is not fn:
             raise ValueError(f"control command {name!r} is registered twice")
         doc = (fn.__doc__ or "").strip()
         text = help or (doc.splitlines()[0] if doc else "")
-        _REGISTRY[name] = CommandSpec(name, args, fn, text, _request_type(name, args))
+        _REGISTRY[name] = CommandSpec(name, args, fn, text, _request_type(name, args), query)
         _codec_cache.clear()
         return fn
 
@@ -160,7 +170,7 @@ def query_command(name: str, fn: Query, *, args: type[Args] = NoArgs) -> Handler
             raise CommandFailed(exc.code, exc.message) from None
 
     handler.__doc__ = fn.__doc__
-    return command(name, args=args)(handler)
+    return command(name, args=args, query=True)(handler)
 
 
 def unregister(name: str) -> None:
@@ -221,6 +231,7 @@ class _Loose(msgspec.Struct):
 
     id: Any = None
     cmd: Any = None
+    args: Any = None
 
 
 _loose = msgspec.json.Decoder(_Loose)
@@ -276,6 +287,12 @@ class RequestCodec:
             return FrameError(
                 rid, ErrorCode.UNKNOWN_COMMAND, f'unknown command {loose.cmd!r} (try "help")'
             )
+        spec = self.specs[loose.cmd]
+        if spec.query and isinstance(loose.args, dict | None):
+            try:
+                args_from_values(spec.args_type, loose.args or {})
+            except QueryError as qe:  # what HTTP answers for the same arguments
+                return FrameError(rid, qe.code, qe.message)
         return FrameError(rid, ErrorCode.BAD_ARGS, f"{loose.cmd}: {_explain_validation(exc)}")
 
 

@@ -396,6 +396,13 @@ class HealthConfig(_Section):
     loop_lag_critical_ms: Annotated[float, msgspec.Meta(gt=0)] = 2000.0
     bus_drops_warning: Annotated[float, msgspec.Meta(ge=0)] = 100.0  # per minute, actors
     bus_drops_critical: Annotated[float, msgspec.Meta(ge=0)] = 5000.0
+    # the event_loop check grades the worst timer lateness of this many seconds
+    loop_lag_window: Annotated[float, msgspec.Meta(ge=1, le=600)] = 30.0
+    # scheduled backups (backup.schedule): a cron time more than backup_grace seconds
+    # ago with no completed backup covering its kind since then is a missed run
+    backup_grace: Annotated[float, msgspec.Meta(ge=0, le=7 * 86400)] = 7200.0
+    backup_missed_warning: Annotated[int, msgspec.Meta(ge=1, le=100)] = 1
+    backup_missed_critical: Annotated[int, msgspec.Meta(ge=1, le=100)] = 2
     history: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 200  # transitions kept
     # WATCHDOG=1 only while no actor has failed and the loop lag is below critical
     watchdog_gate: bool = True
@@ -869,6 +876,7 @@ def _validate_health(h: HealthConfig) -> None:
         ("error_rate_warning", "error_rate_critical", 1),
         ("loop_lag_warning_ms", "loop_lag_critical_ms", 1),
         ("bus_drops_warning", "bus_drops_critical", 1),
+        ("backup_missed_warning", "backup_missed_critical", 1),
     ]
     for warn, crit, sign in pairs:
         w, c = getattr(h, warn), getattr(h, crit)

@@ -9,7 +9,9 @@ for once more and what stays missing is reported per series (``FeedStatus.gaps``
 ``/api/market/exchanges``, the beta answer), never silently accepted.
 Every page goes out as one :class:`~virtuoso_daemon.core.messages.CandleBatch` of closed
 candles (the open one is the stream's). The same paging refetches what a stream
-missed while it was down (:meth:`Backfiller.catch_up`). After a restart the market
+missed while it was down (:meth:`Backfiller.catch_up`), and the candles that closed
+between a series' backfill and the first candle its stream showed, when the stream
+got going only after them (a slow page, a late connection). After a restart the market
 store's reloaded candles count (:func:`resume_since`): paging starts after the newest
 stored closed candle, so a restart fetches only what it missed.
 The exchange's clock is asked once per run (``fetch_time`` where ccxt has it): it
@@ -197,7 +199,12 @@ class Backfiller:
             gaps = find_gaps(times, since, present, tf_ms)
         self.record_gaps(symbol, tf, since, present, gaps)
         if last_closed is not None:
+            first = ctx.tracker.first_live(symbol, tf)
             ctx.tracker.seed(symbol, tf, last_closed)
+            if first is not None and first - last_closed[0] > tf_ms:
+                # the stream began after candles newer than these had closed (it
+                # connected late, or this page took long): nobody fetched those yet
+                await self.catch_up({(symbol, tf): last_closed[0] + tf_ms})
 
     async def _pages(
         self, symbol: str, tf: str, since: int, stop: int, now_ms: int

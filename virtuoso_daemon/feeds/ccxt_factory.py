@@ -74,7 +74,7 @@ def ccxt_config(cfg: ExchangeConfig) -> dict[str, Any]:
         # ccxt keeps the newest N streamed trades and candles per symbol (default 1000
         # each: ~1.25 MB of trade dicts per symbol, hours to fill, hundreds of MB over
         # a large universe). The feeds only read what arrived since their last scan
-        # (see streams.CacheScan), so a short tail is enough; a scanned exchange
+        # (see cache_scan.CacheScan), so a short tail is enough; a scanned exchange
         # (no trade hook in its profile) keeps enough rows for a burst between scans.
         "tradesLimit": TRADES_LIMIT if profile.trade_hook else profile.scan_trades_limit,
         "OHLCVLimit": OHLCV_LIMIT,

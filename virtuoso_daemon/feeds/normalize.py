@@ -119,6 +119,9 @@ class CandleTracker:
         self.exchange = exchange
         self._current: dict[tuple[str, str], Row] = {}
         self._closed: dict[tuple[str, str], Row] = {}  # the last candle published closed
+        # open time of the first live row of a series that started before any backfill
+        # seeded it (see first_live)
+        self._first: dict[tuple[str, str], int] = {}
 
     def seed(self, symbol: str, timeframe: str, last: Row) -> None:
         """Start a series from backfill: its newest row is the open candle."""
@@ -139,6 +142,12 @@ class CandleTracker:
             and r[3] == cur[3]
         )
 
+    def first_live(self, symbol: str, timeframe: str) -> int | None:
+        """Where the live series began, when the stream or poller got there before the
+        backfill seeded it (None otherwise): candles between the backfill's newest and
+        this one closed unseen."""
+        return self._first.get((symbol, timeframe))
+
     def current_open_time(self, symbol: str, timeframe: str) -> int | None:
         cur = self._current.get((symbol, timeframe))
         return None if cur is None else cur[0]
@@ -147,13 +156,16 @@ class CandleTracker:
         for key in [k for k in self._current if k[0] == symbol]:
             del self._current[key]
             self._closed.pop(key, None)
+            self._first.pop(key, None)
 
-    def update(self, symbol: str, timeframe: str, data: Iterable[Row], recv: float) -> list[Candle]:
+    def update(self, symbol: str, timeframe: str, data: Sequence[Row], recv: float) -> list[Candle]:
         """Feed rows (oldest first); returns closed candles then the current open one."""
         key = (symbol, timeframe)
         cur = self._current.get(key)
         out: list[Candle] = []
         changed = False
+        if cur is None and data and key not in self._first:
+            self._first[key] = data[0][0]
         for r in data:
             if cur is not None:
                 if r[0] < cur[0]:

@@ -5,6 +5,8 @@ What it reads (never a separate ping that could disagree with what the daemon se
 
 * feeds: the ``feeds.status`` view and ``Topics.FEED_STATUS`` (state, errors, REST
   fallback, newest message per data kind); the cache: the ``cache.state`` view;
+* backups: the backup actor's ``backups`` view (catalogue and schedule: missed
+  scheduled runs) and ``Topics.BACKUPS`` (a run that ended is looked at at once);
 * actors: the supervisor's table and ``Topics.LIFECYCLE``; the bus's drop counters;
 * itself: CPU (psutil, non-blocking), memory, disk (state and backup directories,
   in a worker thread), the event loop's timer lateness, errors logged (a handler on
@@ -20,10 +22,10 @@ When it evaluates:
   threshold: so an outage is reported ``silent_timeout + confirm`` after the last
   message, not a sweep later.
 
-Outputs: the ``health.report`` view (what ``/health`` and the socket's ``health``
-serve), ``Topics.HEALTH`` on every sweep and every change, one Condition
-(``kind="health"``, key ``health:<check>``) per counted transition, ``STATUS=`` to
-systemd when the one-line summary changes, and the watchdog gate (``WATCHDOG=1`` is
+Outputs (built by :mod:`.report`): the ``health.report`` view (what ``/health`` and
+the socket's ``health`` serve), ``Topics.HEALTH`` on every sweep and every change, one
+Condition (``kind="health"``, key ``health:<check>``) per counted transition,
+``STATUS=`` to systemd when the one-line summary changes, and the watchdog gate (``WATCHDOG=1`` is
 withheld while the loop lags past ``loop_lag_critical_ms``).
 """
 
@@ -40,10 +42,10 @@ import anyio
 import anyio.abc
 import msgspec
 
+from virtuoso_daemon.backup.announce import VIEW as BACKUPS_VIEW
 from virtuoso_daemon.core.bus import Topics
 from virtuoso_daemon.core.config import Config, ExchangeConfig, HealthConfig
 from virtuoso_daemon.core.messages import (
-    Condition,
     FeedStatus,
     HealthCheck,
     HealthReport,
@@ -53,7 +55,8 @@ from virtuoso_daemon.core.messages import (
 from virtuoso_daemon.core.runtime import Runtime
 from virtuoso_daemon.feeds.actor import STATUS_VIEW
 from virtuoso_daemon.health import checks
-from virtuoso_daemon.health.hold import Change, HoldDown, worst
+from virtuoso_daemon.health.hold import Change, HoldDown
+from virtuoso_daemon.health.report import build_report, counted_checks, health_condition
 from virtuoso_daemon.health.sources import (
     ApiProbe,
     CpuSampler,
@@ -70,21 +73,9 @@ log = logging.getLogger("virtuoso.health")
 REPORT_VIEW = "health.report"
 TRANSITIONS_VIEW = "health.transitions"
 CACHE_VIEW = "cache.state"
-#: transitions carried in each HealthReport (the full history is in the view)
-REPORT_TRANSITIONS = 20
 DISK_TIMEOUT = 5.0  # s: a directory that does not answer in this long is "not writable"
 #: subscribers whose drops are not the daemon's problem (socket clients, tests)
 CLIENT_PREFIXES = ("control#", "test")
-
-
-def summary_line(status: HealthStatus, counted: list[HealthCheck]) -> str:
-    """``ok: 14 checks`` or ``critical: data:binance:tickers, exchange:binance``."""
-    if status == "ok":
-        return f"healthy: {len(counted)} checks ok"
-    bad = [c.name for c in counted if c.status == status]
-    more = [c.name for c in counted if c.status != status and c.status != "ok"]
-    text = f"{status}: {', '.join(bad[:4])}" + (f" +{len(bad) - 4}" if len(bad) > 4 else "")
-    return text + (f" (warning: {len(more)})" if more and status == "critical" else "")
 
 
 class HealthMonitorActor:
@@ -99,7 +90,7 @@ class HealthMonitorActor:
         self.hold = HoldDown(self.cfg.confirm, self.cfg.recover)
         self.raw: dict[str, HealthCheck] = {}
         self.history: deque[HealthTransition] = deque(maxlen=self.cfg.history)
-        self.lag = LoopLag()
+        self.lag = LoopLag(self.cfg.loop_lag_window)
         self.errors = ErrorCounter()
         self.cpu: CpuSampler | None = None
         self.error_window = RateWindow()
@@ -114,6 +105,7 @@ class HealthMonitorActor:
         self._status_sent: tuple[str, bool] = ("", False)
         self.session: aiohttp.ClientSession | None = None
         self._wake = anyio.Event()
+        self._backups_changed = False  # a backup run ended: look at the catalogue now
         self._revisit: float | None = None  # wall time a threshold is crossed next
         self._ended: list[tuple[str, HealthStatus]] = []  # raised checks that stopped running
         self.counters: dict[str, float] = {
@@ -143,6 +135,7 @@ class HealthMonitorActor:
                     tg.start_soon(self.lag.run)
                     tg.start_soon(self._feed_events)
                     tg.start_soon(self._lifecycle_events)
+                    tg.start_soon(self._backup_events)
                     await self.evaluate(full=True)
                     task_status.started()
                     await self._loop()
@@ -154,6 +147,8 @@ class HealthMonitorActor:
     async def reconfigure(self, config: Config) -> None:
         self.cfg = config.health
         self.hold.confirm, self.hold.recover = self.cfg.confirm, self.cfg.recover
+        self.lag.window = self.cfg.loop_lag_window
+        self._backups_changed = True
         self.rt.watchdog_gate = self.watchdog_reason if self.cfg.watchdog_gate else None
         self._wake.set()
 
@@ -199,6 +194,16 @@ class HealthMonitorActor:
             async for _event in sub:
                 self._wake.set()
 
+    async def _backup_events(self) -> None:
+        """Look at the backups at once when a run ends (the backup actor publishes its
+        view before the event)."""
+        sub = self.rt.bus.subscribe(Topics.BACKUPS, name=self.name, maxsize=64, lossy=True)
+        with sub:
+            async for event in sub:
+                if event.event in ("completed", "failed", "verified", "pruned"):
+                    self._backups_changed = True
+                    self._wake.set()
+
     # --- evaluation ----------------------------------------------------------------------
 
     async def evaluate(self, *, full: bool) -> None:
@@ -210,6 +215,10 @@ class HealthMonitorActor:
         if full:
             for check in await self._probe_checks():
                 self.raw[check.name] = check
+        if full or self._backups_changed:  # cron arithmetic: not on every feed event
+            self._backups_changed = False
+            backups = self.rt.views.value(BACKUPS_VIEW)
+            self.raw["backups"] = checks.backups_check(backups, self.cfg, now, self.started)
         for check in self._state_checks(now):
             self.raw[check.name] = check
         updates = [self.hold.update(name, check.status, now) for name, check in self.raw.items()]
@@ -383,63 +392,12 @@ class HealthMonitorActor:
         check: HealthCheck | None,
         ts: float,
     ) -> None:
-        exchange = name.split(":")[1] if name.startswith(("exchange:", "data:")) else None
-        values: dict[str, float | str | None] = {"status": new, "previous": old}
-        if check is not None:
-            values.update(value=check.value, threshold=check.threshold)
-        message = check.message if check is not None else "check no longer runs"
-        await self.rt.bus.publish(
-            Topics.CONDITIONS,
-            Condition(
-                key=f"health:{name}",
-                kind="health",
-                # a recovery names the severity it recovers from (the alert it resolves)
-                severity=old if new == "ok" else new,  # type: ignore[arg-type]
-                active=new != "ok",
-                exchange=exchange,
-                message=f"{name} {new}: {message}",
-                values=values,
-                ts=ts,
-            ),
-        )
+        await self.rt.bus.publish(Topics.CONDITIONS, health_condition(name, new, old, check, ts))
         self.counters["conditions"] += 1
 
-    def _counted(self) -> list[HealthCheck]:
-        out = []
-        for name in sorted(self.raw):
-            check = self.raw[name]
-            held = self.hold.held.get(name)
-            if held is None:
-                out.append(check)
-                continue
-            pending = check.status if check.status != held.status else None
-            threshold = check.threshold
-            out.append(
-                HealthCheck(
-                    name=check.name,
-                    status=held.status,
-                    value=check.value,
-                    threshold=threshold,
-                    message=check.message,
-                    category=check.category,
-                    unit=check.unit,
-                    raw=pending,
-                    since=held.since,
-                )
-            )
-        return out
-
     def _publish(self, now: float, *, publish_bus: bool) -> None:
-        counted = self._counted()
-        status = worst(*(c.status for c in counted))
-        summary = summary_line(status, counted)
-        report = HealthReport(
-            status=status,
-            checks=counted,
-            ts=now,
-            summary=summary,
-            transitions=list(self.history)[-REPORT_TRANSITIONS:],
-        )
+        report = build_report(counted_checks(self.raw, self.hold.held), self.history, now)
+        summary = report.summary
         self.report = report
         rt = self.rt
         rt.views.publish(REPORT_VIEW, report)

@@ -5,14 +5,16 @@ the actor only gathers inputs. Names are stable; they are the Condition keys
 (``health:<name>``) and the ``check`` label on ``/metrics``:
 
 ``api``, ``cache``, ``exchange:<name>``, ``data:<exchange>:<kind>``, ``memory``,
-``cpu``, ``disk``, ``error_rate``, ``actors``, ``event_loop``, ``bus``.
+``cpu``, ``disk``, ``backups``, ``error_rate``, ``actors``, ``event_loop``, ``bus``.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from virtuoso_daemon.backup.schedule import fires_between
 from virtuoso_daemon.core.config import ExchangeConfig, HealthConfig
 from virtuoso_daemon.core.messages import FeedStatus, HealthCheck, HealthStatus
 from virtuoso_daemon.feeds.context import DERIVATIVE_KINDS
@@ -21,6 +23,18 @@ from virtuoso_daemon.health.sources import ApiProbe, DiskReading, MemoryReading
 
 #: a feed's status older than this many heartbeats: its status loop itself is stuck
 STATUS_STALE_HEARTBEATS = 5
+
+#: the completed backups that count for a scheduled kind: a full backup holds what a
+#: critical, config or data one does, and ``auto`` runs as full or critical; a remote
+#: one counts only as itself (its point is the copy elsewhere)
+COVERED_BY: dict[str, frozenset[str]] = {
+    "auto": frozenset({"full", "critical"}),
+    "critical": frozenset({"critical", "full"}),
+    "full": frozenset({"full"}),
+    "config": frozenset({"config", "critical", "full"}),
+    "data": frozenset({"data", "full"}),
+    "remote": frozenset({"remote"}),
+}
 
 
 def _check(
@@ -214,6 +228,55 @@ def disk_check(readings: Sequence[DiskReading], cfg: HealthConfig) -> HealthChec
     status = worst(*statuses)
     threshold = cfg.disk_free_critical_pct if status == "critical" else cfg.disk_free_warning_pct
     return _check("disk", "disk", status, lowest, threshold, "; ".join(parts), "% free")
+
+
+def _ago(seconds: float) -> str:
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"
+
+
+def backups_check(
+    view: Mapping[str, Any] | None, cfg: HealthConfig, now: float, started: float
+) -> HealthCheck:
+    """Missed scheduled backups, from the backup actor's ``backups`` view (its
+    catalogue and schedule): per scheduled kind, the cron times more than
+    ``backup_grace`` ago since the newest completed backup covering the kind
+    (:data:`COVERED_BY`), or since ``started`` when there is none. The value is the
+    most runs missed by one kind. A failed run raises its own alert (the backup
+    actor's); this notices the runs that never happened (scheduler stuck, daemon down
+    at that hour, every run failing)."""
+    if view is None:
+        return _check("backups", "backup", "ok", None, None, "no backup actor in this daemon")
+    schedule: Mapping[str, Any] = view.get("schedule") or {}
+    if not schedule:
+        return _check("backups", "backup", "ok", 0, None, "no backups scheduled", "missed")
+    rows = view.get("backups") or []
+    most = 0
+    parts = []
+    for kind, entry in sorted(schedule.items()):
+        cover = COVERED_BY.get(kind, frozenset({kind}))
+        done = [b.created for b in rows if b.status == "completed" and b.kind in cover]
+        newest = max(done, default=None)
+        since = newest if newest is not None else started
+        missed = fires_between(
+            str(entry["cron"]), since, now - cfg.backup_grace, cfg.backup_missed_critical
+        )
+        most = max(most, len(missed))
+        text = (
+            f"no {kind} backup yet"
+            if newest is None
+            else f"{kind}: newest {_ago(now - newest)} ago"
+        )
+        if missed:
+            first = time.strftime("%Y-%m-%d %H:%M", time.localtime(missed[0]))
+            more = "+" if len(missed) >= cfg.backup_missed_critical else ""
+            text += f", missed {len(missed)}{more} scheduled run(s) since {first}"
+        parts.append(text)
+    status, threshold = grade(most, cfg.backup_missed_warning, cfg.backup_missed_critical)
+    return _check("backups", "backup", status, most, threshold, "; ".join(parts), "missed")
 
 
 def error_rate_check(logged: float, failed: float, cfg: HealthConfig) -> HealthCheck:

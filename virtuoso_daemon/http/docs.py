@@ -39,14 +39,16 @@ def spec_of(app: web.Application, model: HotModel) -> bytes:
 
 
 @hot.get("/api/openapi.json")
-@documented(summary="This API's OpenAPI 3.1 description (generated from the code)")
+@documented(summary="This API's OpenAPI 3.1 description (generated from the code)", tag="docs")
 async def openapi_json(request: web.Request, model: HotModel) -> web.Response:
     return web.Response(body=spec_of(request.app, model), content_type="application/json")
 
 
 @hot.get("/api/docs")
 @documented(
-    summary="A page listing every endpoint (reads /api/openapi.json)", content_type="text/html"
+    summary="A page listing every endpoint (reads /api/openapi.json)",
+    content_type="text/html",
+    tag="docs",
 )
 async def api_docs(request: web.Request, model: HotModel) -> web.Response:
     return web.Response(body=_PAGE.read_bytes(), content_type="text/html")

@@ -71,12 +71,13 @@ def documented(
     summary: str | None = None,
     content_type: str = "application/json",
     same_body_on: tuple[int, ...] = (),
+    tag: str = "",
 ) -> Callable[[H], H]:
-    """Describe a hand-written handler (a query_route describes itself)."""
+    """Describe a hand-written handler (a query_route describes itself); ``tag`` groups
+    it (default: the path's area, ``/api/<area>/...``)."""
 
     def mark(handler: H) -> H:
-        doc = inspect.getdoc(handler) or ""
-        first, _, rest = doc.partition("\n")
+        first, rest = split_doc(handler)
         op = Operation(
             summary=summary if summary is not None else first.strip(),
             description=rest.strip(),
@@ -85,6 +86,7 @@ def documented(
             body=body,
             content_type=content_type,
             same_body_on=same_body_on,
+            tag=tag,
         )
         setattr(handler, _ATTR, op)
         return handler
@@ -94,18 +96,24 @@ def documented(
 
 def describe_query(handler: Handler, fn: Callable[..., Any], args: type[msgspec.Struct]) -> None:
     """Attach the Operation of a read-layer query served by :func:`query_route`."""
-    doc = inspect.getdoc(fn) or ""
-    first, _, rest = doc.partition("\n")
+    first, rest = split_doc(fn)
     setattr(
         handler,
         _ATTR,
         Operation(
-            summary=first.strip(),
-            description=rest.strip(),
+            summary=first,
+            description=rest,
             params=args,
             response=_return_type(fn),
         ),
     )
+
+
+def split_doc(obj: object) -> tuple[str, str]:
+    """A docstring's first paragraph (the summary, one line) and the rest."""
+    doc = inspect.getdoc(obj) or ""
+    first, _, rest = doc.partition("\n\n")
+    return " ".join(first.split()), rest.strip()
 
 
 def operation_of(handler: object) -> Operation | None:
@@ -271,9 +279,8 @@ def build_spec(
 
 def _fallback(route: RouteDoc) -> Operation:
     """An undocumented handler: its docstring, path parameters only (see the tests)."""
-    doc = inspect.getdoc(route.handler) or ""
-    first, _, rest = doc.partition("\n")
-    return replace(Operation(), summary=first.strip(), description=rest.strip())
+    first, rest = split_doc(route.handler)
+    return replace(Operation(), summary=first, description=rest)
 
 
 def _operation_id(route: RouteDoc) -> str:

@@ -15,7 +15,7 @@ from virtuoso_daemon.read.contract import NoQueryArgs
 from virtuoso_daemon.read.fix import FixArgs, fix
 from virtuoso_daemon.read.logs import LogsArgs, logs
 from virtuoso_daemon.read.model import HotModel
-from virtuoso_daemon.read.system import reload_config, system_status
+from virtuoso_daemon.read.system import SystemStatus, reload_config, system_status
 
 hot = HotRoutes()
 routes = LoopRoutes()
@@ -36,7 +36,7 @@ async def health_quick(request: web.Request, model: HotModel) -> web.Response:
 
 
 @routes.get("/api/system/status")
-@documented(params=NoQueryArgs)
+@documented(params=NoQueryArgs, response=SystemStatus)
 async def status(request: web.Request, rt: Runtime) -> web.Response:
     """Version, uptime, actors and restarts, bus drops and per-actor stats."""
     return json_response(system_status(rt))

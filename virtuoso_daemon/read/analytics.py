@@ -33,14 +33,10 @@ from typing import Any
 import numpy as np
 
 from virtuoso_daemon import analytics
-from virtuoso_daemon.beta.actor import (
-    BETA_QUERIES,
-    ROLLING_COLUMNS,
-    SENTIMENT_DOC_VIEW,
-    STATUS_VIEW,
-)
 from virtuoso_daemon.beta.compute import CorrelationView, parse_windows, view_key
 from virtuoso_daemon.beta.history import HISTORY_COLUMNS
+from virtuoso_daemon.beta.publish import SENTIMENT_DOC_VIEW, STATUS_VIEW
+from virtuoso_daemon.beta.queries import BETA_QUERIES, ROLLING_COLUMNS
 from virtuoso_daemon.beta.requests import SymbolDetail
 from virtuoso_daemon.core.bus import RequestError
 from virtuoso_daemon.core.errors import QueryError

@@ -33,8 +33,9 @@ from virtuoso_daemon.read import analytics, market
 from virtuoso_daemon.read.contract import NoQueryArgs, QueryArgs
 
 # Numbers are typed: HTTP's strings are converted (``"5"`` -> 5; ``"ten"`` is a 400
-# naming the parameter), the socket's frame must carry a number (else ``bad_args``);
-# ranges are checked by the query itself (``parse_int``), one message for both.
+# naming the parameter), the socket's frame must carry a number (else the same
+# ``invalid_parameter``, see ``contract.args_from_values``); ranges are checked by the
+# query itself (``parse_int``), one message for both.
 Num = int | None
 
 

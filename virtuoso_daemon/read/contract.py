@@ -8,7 +8,10 @@ so HTTP can answer it in its own thread (:mod:`virtuoso_daemon.http.routes`). HT
 the query string, strings converted by :func:`args_from_strings`); the socket decodes
 the frame's ``args`` into the same struct. Failures are :class:`QueryError` with one
 code, which HTTP answers with its status and the socket with the same code. So the
-same question gets the same answer and the same error code on both.
+same question gets the same answer and the same error code on both: arguments that do
+not fit the struct (a wrong type, a value outside its ``Meta`` range or pattern, an
+unknown or a missing one) are ``invalid_parameter`` with the same message on both
+surfaces (:func:`args_from_strings`, :func:`args_from_values`).
 
 Adding an endpoint: one argument struct and one function in ``read/<area>.py``, one
 route line (:func:`virtuoso_daemon.http.queries.query_route`) and one command line
@@ -27,7 +30,7 @@ from virtuoso_daemon.core.errors import QueryError
 from virtuoso_daemon.core.requests import Args, NoArgs
 from virtuoso_daemon.core.runtime import Runtime
 
-__all__ = ["Query", "QueryArgs", "QueryError", "args_from_strings", "run_query"]
+__all__ = ["Query", "QueryArgs", "QueryError", "args_from_strings", "args_from_values", "run_query"]
 
 
 # query arguments and actor requests share one base (unknown fields are an error)
@@ -50,6 +53,19 @@ def _first_error_line(exc: msgspec.ValidationError) -> str:
 
 def args_from_strings(cls: type[A], values: Mapping[str, str]) -> A:
     """``cls`` from URL strings (``limit=5`` -> int); bad or unknown ones -> 400."""
+    return _convert(cls, values, strict=False)
+
+
+def args_from_values(cls: type[A], values: Mapping[str, Any]) -> A:
+    """``cls`` from a socket frame's ``args`` (JSON types, so ``"5"`` is not an int):
+    the same checks, code and message as :func:`args_from_strings`. The socket calls it
+    to explain a query's arguments that failed to decode, so a wrong type, a value out
+    of range or of the wrong shape, an unknown or a missing argument is
+    ``invalid_parameter`` on both surfaces, not ``bad_args`` on one of them."""
+    return _convert(cls, values, strict=True)
+
+
+def _convert(cls: type[A], values: Mapping[str, Any], *, strict: bool) -> A:
     allowed = [f.encode_name for f in msgspec.structs.fields(cls)]
     unknown = sorted(set(values) - set(allowed))
     if unknown:
@@ -58,7 +74,7 @@ def args_from_strings(cls: type[A], values: Mapping[str, str]) -> A:
             f"unknown parameter(s): {', '.join(unknown)} (allowed: {', '.join(allowed) or 'none'})",
         )
     try:
-        return msgspec.convert(dict(values), cls, strict=False)
+        return msgspec.convert(dict(values), cls, strict=strict)
     except msgspec.ValidationError as exc:
         raise QueryError("invalid_parameter", _first_error_line(exc), 400) from None
 

@@ -86,7 +86,17 @@ class CacheStatsArgs(Args, frozen=True):
     pass
 
 
-def cache_stats(rt: ReadModel, args: CacheStatsArgs) -> dict[str, Any]:
+class ViewAge(msgspec.Struct, frozen=True):
+    age: float  # seconds since the view was last published
+    version: int  # how many times it was published
+
+
+class CacheStats(msgspec.Struct, frozen=True):
+    cache: dict[str, Any]  # the ticker cache's memcached state and counters
+    views: dict[str, ViewAge]  # every published view by key
+
+
+def cache_stats(rt: ReadModel, args: CacheStatsArgs) -> CacheStats:
     """The ticker cache and memcached (state, hits, writes), and every published
     view's age and version (how fresh what the dashboard reads is)."""
     now = time.time()
@@ -94,8 +104,8 @@ def cache_stats(rt: ReadModel, args: CacheStatsArgs) -> dict[str, Any]:
     for key in sorted(rt.views.keys()):
         view = rt.views.get(key)
         if view is not None:
-            views[key] = {"age": round(now - view.updated, 3), "version": rt.views.versions[key]}
-    return {"cache": market.cache_state(rt), "views": views}
+            views[key] = ViewAge(round(now - view.updated, 3), rt.views.versions[key])
+    return CacheStats(cache=market.cache_state(rt), views=views)
 
 
 # --- the built-in parts ----------------------------------------------------------------

@@ -38,7 +38,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from virtuoso_daemon.beta.actor import SENTIMENT_DOC_VIEW
+from virtuoso_daemon.beta.publish import SENTIMENT_DOC_VIEW
 from virtuoso_daemon.core.errors import QueryError
 from virtuoso_daemon.core.exchanges import exchange_configs
 from virtuoso_daemon.core.messages import FeedStatus, Ticker
@@ -46,11 +46,11 @@ from virtuoso_daemon.core.numbers import rounded
 from virtuoso_daemon.core.runtime import ReadModel, Runtime
 from virtuoso_daemon.core.symbols import SymbolError, SymbolIndex, split_unified
 from virtuoso_daemon.market import requests
-from virtuoso_daemon.market.actor import BOOK_HISTORY
 from virtuoso_daemon.market.ringbuffer import COLUMNS, FloatArray, IntArray
+from virtuoso_daemon.market.state import BOOK_HISTORY
 from virtuoso_daemon.read import market_stats
 from virtuoso_daemon.read.contract import parse_choice, parse_int
-from virtuoso_daemon.tickers.actor import EMPTY_SNAPSHOT, LiveTickers, TickerSnapshot
+from virtuoso_daemon.tickers.table import EMPTY_SNAPSHOT, LiveTickers, TickerSnapshot
 
 TICKER_SORTS = ("symbol", "change", "volume", "price")
 ORDERS = ("asc", "desc")

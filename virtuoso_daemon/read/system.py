@@ -4,6 +4,9 @@ status document and the config reload."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
+
+import msgspec
 
 from virtuoso_daemon.core.config import ConfigError
 from virtuoso_daemon.core.errors import QueryError
@@ -20,24 +23,54 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return None
 
 
-def system_status(rt: Runtime) -> dict[str, object]:
+class ActorState(msgspec.Struct, frozen=True):
+    """One supervised actor: its state, how often it restarted, its last crash."""
+
+    name: str
+    state: str  # starting, running, restarting, failed, stopped
+    restarts: int
+    last_error: str | None
+    since: float | None  # when it last started (epoch s)
+
+
+class BusCounters(msgspec.Struct, frozen=True):
+    drops: dict[str, dict[str, int]]  # subscriber -> topic -> messages dropped
+    total_drops: int
+    published: dict[str, int]  # topic -> messages
+    tap_errors: dict[str, int]  # "subscriber/topic" -> errors in a tap callback
+
+
+class SystemStatus(msgspec.Struct, frozen=True):
+    """``/api/system/status`` and the socket's ``status``: what runs and how it goes."""
+
+    version: str
+    uptime: float
+    started_at: float
+    demo: bool
+    event_loop: str
+    actors: list[ActorState]
+    bus: BusCounters
+    stats: dict[str, Any]  # per actor: the counters it reports (each area's own shape)
+
+
+def system_status(rt: Runtime) -> SystemStatus:
     """The status document shared by the HTTP API and the control socket."""
     sup = rt.supervisor
-    return {
-        "version": rt.version,
-        "uptime": round(rt.uptime(), 3),
-        "started_at": rt.started_at,
-        "demo": rt.config.daemon.demo,
-        "event_loop": loop_name(_running_loop()),
-        "actors": sup.status() if sup else [],
-        "bus": {
-            "drops": rt.bus.drops(),
-            "total_drops": rt.bus.total_drops(),
-            "published": dict(rt.bus.published),
-            "tap_errors": {f"{name}/{topic}": n for (name, topic), n in rt.bus.tap_errors.items()},
-        },
-        "stats": {name: fn() for name, fn in rt.stats.items()},
-    }
+    return SystemStatus(
+        version=rt.version,
+        uptime=round(rt.uptime(), 3),
+        started_at=rt.started_at,
+        demo=rt.config.daemon.demo,
+        event_loop=loop_name(_running_loop()),
+        actors=msgspec.convert(sup.status() if sup else [], list[ActorState]),
+        bus=BusCounters(
+            drops=rt.bus.drops(),
+            total_drops=rt.bus.total_drops(),
+            published=dict(rt.bus.published),
+            tap_errors={f"{name}/{topic}": n for (name, topic), n in rt.bus.tap_errors.items()},
+        ),
+        stats={name: fn() for name, fn in rt.stats.items()},
+    )
 
 
 async def reload_config(rt: Runtime, args: NoArgs) -> ReloadResult:

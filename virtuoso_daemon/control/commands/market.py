@@ -20,7 +20,7 @@ from virtuoso_daemon.read import market as queries
 _ALL_TICKERS = catalog.TickersArgs()
 
 
-@command("tickers", args=catalog.TickersArgs)
+@command("tickers", args=catalog.TickersArgs, query=True)
 async def tickers(ctx: Context, args: catalog.TickersArgs) -> Any:
     """Newest tickers, filtered by exchange/quote, sorted, limited."""
     if args == _ALL_TICKERS:

@@ -19,7 +19,7 @@ from virtuoso_daemon.core.config import redacted
 from virtuoso_daemon.core.supervisor import Supervisor
 from virtuoso_daemon.protocol import ErrorCode, Hello
 from virtuoso_daemon.read.fix import FixArgs, fix
-from virtuoso_daemon.read.system import reload_config, system_status
+from virtuoso_daemon.read.system import SystemStatus, reload_config, system_status
 
 log = logging.getLogger("virtuoso.control")
 
@@ -64,7 +64,7 @@ async def help_(ctx: Context, args: HelpArgs) -> Any:
 
 
 @command("status", args=NoArgs)
-async def status(ctx: Context, args: NoArgs) -> dict[str, object]:
+async def status(ctx: Context, args: NoArgs) -> SystemStatus:
     """Version, uptime, actors and restarts, bus drops (same as /api/system/status)."""
     return system_status(ctx.runtime)
 

@@ -8,7 +8,9 @@
   (as bybit); a cache put there first is appended to.
 - Klines: 300 per request, paged with ``after``/``before`` (exclusive bounds on the
   open time; ccxt turns ``since`` into the window ``[since, since + 300 candles)``),
-  so an empty page is an empty window, not the end of history.
+  so an empty page is an empty window, not the end of history. ``/market/candles``
+  reaches back 1,440 candles; ccxt asks ``/market/history-candles`` for a ``since``
+  older than that, so the backfill pages forward by ``since`` (never by ``until``).
 - Swaps trade in contracts of ``ctVal`` base units (BTC-USDT-SWAP 0.01 BTC, ETH 0.1,
   DOGE 1,000): ccxt's ``contractSize``. Its swap tickers' ``baseVolume``,
   ``bidVolume`` and ``askVolume`` are contract counts (``vol24h``, ``bidSz``,

@@ -3,13 +3,18 @@
 Every answer is ``{"code": "0", "msg": "", "data": [...]}``; a bad request is HTTP 200
 or 400 with OKX's error code in ``code`` (ccxt maps the code, not the status).
 Candles follow OKX's paging: ``after``/``before`` are exclusive bounds on the open
-time, the newest ``limit`` (at most 300) in range come back newest first; unlike
-OKX, ``/market/candles`` serves as far back as ``/market/history-candles`` does.
+time, the newest ``limit`` (at most 300) in range come back newest first. As on OKX,
+``/market/candles`` reaches back only :data:`RECENT_CANDLES` candles (older ones come
+from ``/market/history-candles``), counted from the earlier of the simulated clock and
+the wall clock: clients choose the endpoint by their own clock (ccxt switches to
+history when ``since`` is more than 1,439 candles before its now), and an accelerated
+simulator runs ahead of it.
 The kline faults (``kline_hole``, ``kline_short``) apply here as on Binance.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -24,6 +29,7 @@ JSON = "application/json"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 CANDLES_MAX = 300
+RECENT_CANDLES = 1440  # /market/candles: the newest 1,440 (the open one included)
 TRADES_MAX = 500
 BOOK_MAX = 400
 
@@ -111,15 +117,26 @@ class OkxRest:
         return ok([encode.ticker(self.engine, self.market(request).index)])
 
     async def candles(self, request: web.Request) -> web.Response:
+        return await self._candles(request, recent=True)
+
+    async def history_candles(self, request: web.Request) -> web.Response:
+        return await self._candles(request, recent=False)
+
+    async def _candles(self, request: web.Request, *, recent: bool) -> web.Response:
         mk = self.market(request)
         bar = request.query.get("bar", "1m")
         tf = encode.timeframe(bar)
         if tf is None:
             raise OkxError("51000", "Parameter bar error")
         limit = _limit(request, 100, CANDLES_MAX)
-        idx = encode.candle_indexes(
-            self.engine, tf, _int(request, "after"), _int(request, "before"), limit
-        )
+        before = _int(request, "before")
+        if recent:
+            series = self.engine.series[tf]
+            now = min(self.engine.t_ms, int(time.time() * 1000))
+            oldest = series.start_ms + ((now - series.start_ms) // series.step_ms) * series.step_ms
+            oldest -= (RECENT_CANDLES - 1) * series.step_ms
+            before = oldest - 1 if before is None else max(before, oldest - 1)
+        idx = encode.candle_indexes(self.engine, tf, _int(request, "after"), before, limit)
         rows = [encode.candle_row(self.engine, tf, mk.index, i) for i in idx]
         for f in self.faults.klines(mk.kind) if self.faults is not None else []:
             if f.kind == "kline_hole":
@@ -168,7 +185,7 @@ class OkxRest:
             ("/api/v5/market/tickers", self.tickers),
             ("/api/v5/market/ticker", self.ticker),
             ("/api/v5/market/candles", self.candles),
-            ("/api/v5/market/history-candles", self.candles),
+            ("/api/v5/market/history-candles", self.history_candles),
             ("/api/v5/market/trades", self.trades),
             ("/api/v5/market/books", self.books),
             ("/api/v5/public/funding-rate", self.funding_rate),
