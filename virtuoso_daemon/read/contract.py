@@ -2,9 +2,12 @@
 
 Every query the HTTP API and the control socket answer is
 ``fn(rt: Runtime, args: SomeArgs) -> data`` (sync or async), where ``SomeArgs`` is a
-:class:`QueryArgs` struct. HTTP builds the struct from the URL (path parameters and
-the query string, strings converted by :func:`args_from_strings`); the socket decodes
-the frame's ``args`` into the same struct. Failures are :class:`QueryError` with one
+:class:`QueryArgs` struct; one that reads only published views takes a
+:class:`~virtuoso_daemon.core.runtime.ReadModel` instead of the runtime (and is sync),
+so HTTP can answer it in its own thread (:mod:`virtuoso_daemon.http.routes`). HTTP
+builds the struct from the URL (path parameters and the query string, strings
+converted by :func:`args_from_strings`); the socket decodes the frame's ``args`` into
+the same struct. Failures are :class:`QueryError` with one
 code, which HTTP answers with its status and the socket with the same code. So the
 same question gets the same answer and the same error code on both: arguments that do
 not fit the struct (a wrong type, a value outside its ``Meta`` range or pattern, an
