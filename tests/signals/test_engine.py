@@ -320,3 +320,44 @@ def test_disabled_detectors_stay_silent() -> None:
     e = engine(detectors=["price_move"])
     assert e.on_book(book(0, bid_walls=[wall(99.0)])) == []
     assert isinstance(e.config, SignalsConfig)
+
+
+def test_a_full_trade_window_keeps_its_trades_in_about_25_bytes_each() -> None:
+    """The per-symbol trade windows are the detectors' largest memory (300 markets x
+    ``whales.sample`` trades): kept as numpy rings, not float and tuple objects (which
+    took ~145 bytes per trade, ~22 MB at 300 markets once full)."""
+    import tracemalloc
+
+    e = engine()
+    sample = e.config.whales.sample
+    symbols = [f"S{k}/USDT" for k in range(20)]
+    batches = [
+        [
+            Trade(
+                exchange=EX,
+                symbol=s,
+                id=str(i),
+                price=100.0,
+                amount=1.0 + (i % 7) / 10,
+                side="sell" if i % 3 else "buy",
+                ts=T0 + i * 100,
+                recv_ts=0.0,
+            )
+            for s in symbols
+        ]
+        for i in range(2 * sample)
+    ]
+    for batch in batches[:50]:  # windows made, statistics (and their lazy imports) done
+        e.on_trades(batch)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for batch in batches[50:]:
+            e.on_trades(batch)
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown / len(symbols) < 4 * sample  # per symbol: nothing kept per trade
+    window = e.state(EX, symbols[0]).trades
+    assert len(window) == sample  # full: twice the sample went through it
+    assert window.nbytes <= 25 * sample

@@ -42,12 +42,11 @@ class TradeDetectors(EngineBase):
             self._whale(out, st, batch[i], float(values[i]), float(sigmas[i]))
         # ordinary trades feed the statistics, the usual flow and the burst sums
         tw.since_stats += len(batch)
-        tw.values.extend(values.tolist())
+        ts = np.array([t.ts for t in batch], dtype=np.float64) / 1000.0
+        buy = np.array([t.side != "sell" for t in batch], dtype=bool)
         if "whale_trade" in self.enabled:
-            self._bursts(out, st, batch, values, whales)
-        for tr, v, wh in zip(batch, values.tolist(), whales.tolist(), strict=True):
-            if not wh:
-                tw.flow.append((tr.ts / 1000.0, v, tr.side != "sell"))
+            self._bursts(out, st, batch, ts, values, buy, whales)
+        tw.add(values, ts, buy, ~whales)
 
     def _whale(
         self, out: list[Condition], st: SymbolState, tr: Trade, value: float, z: float
@@ -98,30 +97,29 @@ class TradeDetectors(EngineBase):
         out: list[Condition],
         st: SymbolState,
         batch: list[Trade],
+        batch_ts: np.ndarray,
         values: np.ndarray,
+        batch_buy: np.ndarray,
         whales: np.ndarray,
     ) -> None:
         w = st.thresholds.whales
         tw = st.trades
         window = w.burst_seconds
-        now = batch[-1].ts / 1000.0
-        recent = [f for f in tw.flow if f[0] > now - window]
-        fresh = [
-            (tr.ts / 1000.0, float(v), tr.side != "sell")
-            for tr, v, wh in zip(batch, values.tolist(), whales.tolist(), strict=True)
-            if not wh
-        ]
-        if not fresh:
+        ordinary = ~whales
+        if not ordinary.any():
             return
-        rows = recent + fresh
-        ts = np.array([r[0] for r in rows])
-        vals = np.array([r[1] for r in rows])
-        buy = np.array([r[2] for r in rows])
+        now = batch_ts[-1]
+        flow_ts, flow_v, flow_buy = tw.flow()
+        keep = flow_ts > now - window
+        n_recent = int(np.count_nonzero(keep))
+        ts = np.concatenate((flow_ts[keep], batch_ts[ordinary]))
+        vals = np.concatenate((flow_v[keep], values[ordinary]))
+        buy = np.concatenate((flow_buy[keep], batch_buy[ordinary]))
         sums = detectors.same_side_sums(ts, vals, buy, window)
         for side in (True, False):
             rate = tw.side_rate(side)
             limit = max(w.burst_min_usd, w.burst_factor * rate * window if rate == rate else 0.0)
-            idx = [i for i in range(len(recent), len(rows)) if buy[i] == side]
+            idx = [i for i in range(n_recent, len(ts)) if buy[i] == side]
             if not idx:
                 continue
             peak_i = max(idx, key=lambda i: sums[i])
