@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import msgspec
+
 from virtuoso_daemon.core.messages import (
     Condition,
     HealthCheck,
@@ -46,19 +48,7 @@ def counted_checks(raw: Mapping[str, HealthCheck], held: Mapping[str, Held]) -> 
             out.append(check)
             continue
         pending = check.status if check.status != h.status else None
-        out.append(
-            HealthCheck(
-                name=check.name,
-                status=h.status,
-                value=check.value,
-                threshold=check.threshold,
-                message=check.message,
-                category=check.category,
-                unit=check.unit,
-                raw=pending,
-                since=h.since,
-            )
-        )
+        out.append(msgspec.structs.replace(check, status=h.status, raw=pending, since=h.since))
     return out
 
 

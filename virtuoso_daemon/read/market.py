@@ -51,6 +51,7 @@ from virtuoso_daemon.market.state import BOOK_HISTORY
 from virtuoso_daemon.read import market_stats
 from virtuoso_daemon.read.contract import parse_choice, parse_int
 from virtuoso_daemon.tickers.table import EMPTY_SNAPSHOT, LiveTickers, TickerSnapshot
+from virtuoso_daemon.tickers.table import ticker_snapshot as snapshot
 
 TICKER_SORTS = ("symbol", "change", "volume", "price")
 ORDERS = ("asc", "desc")
@@ -69,12 +70,6 @@ T = TypeVar("T")
 
 
 # --- helpers ---------------------------------------------------------------------------
-
-
-def snapshot(rt: ReadModel) -> TickerSnapshot:
-    """The newest ticker snapshot (empty before the ticker cache has started)."""
-    snap = rt.views.value("market.tickers")
-    return snap if isinstance(snap, TickerSnapshot) else EMPTY_SNAPSHOT
 
 
 def _memo(snap: TickerSnapshot, key: tuple[Any, ...], build: Callable[[], T]) -> T:

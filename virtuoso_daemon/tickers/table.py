@@ -18,7 +18,7 @@ import anyio
 import msgspec
 
 from virtuoso_daemon.core.messages import FeedStatus, OrderBookTop, Ticker
-from virtuoso_daemon.core.runtime import Runtime
+from virtuoso_daemon.core.runtime import ReadModel, Runtime
 
 Key = tuple[str, str]  # exchange, symbol
 _json = msgspec.json.Encoder()
@@ -40,7 +40,7 @@ class TickerSnapshot:
 EMPTY_SNAPSHOT = TickerSnapshot((), {}, frozenset(), 0.0, 0)
 
 
-def ticker_snapshot(rt: Runtime) -> TickerSnapshot:
+def ticker_snapshot(rt: ReadModel) -> TickerSnapshot:
     """The newest ticker snapshot (empty before the ticker cache has started)."""
     snap = rt.views.value("market.tickers")
     return snap if isinstance(snap, TickerSnapshot) else EMPTY_SNAPSHOT
