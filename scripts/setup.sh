@@ -16,6 +16,7 @@ if [ "$mode" = "--test" ]; then
     command -v tmux >/dev/null || packages+=(tmux)
     command -v rsync >/dev/null || packages+=(rsync)  # the remote-backup tests run a real rsync daemon
     command -v shellcheck >/dev/null || packages+=(shellcheck)  # tests/ops/test_scripts.py
+    command -v systemd-analyze >/dev/null || packages+=(systemd)  # tests/ops/test_systemd.py verifies the unit
 fi
 
 if [ ${#packages[@]} -gt 0 ]; then
