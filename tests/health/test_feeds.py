@@ -49,10 +49,12 @@ async def test_an_exchange_outage_is_critical_within_twice_the_silent_timeout() 
         # the outage ends on the simulator's clock: the check recovers, one Condition each way
         await env.wait_status(f"exchange:{FEED}", "ok", 15)
         conditions = env.health_conditions(f"health:exchange:{FEED}")
-        assert [(c.severity, c.active) for c in conditions] == [
-            ("critical", True),
-            ("critical", False),
-        ]
+        assert [(c.severity, c.active) for c in conditions] in (
+            [("critical", True), ("critical", False)],
+            # REST answers again before the stream's retry (stream_retry) is due: the
+            # feed polls for a moment, which is "degraded", a warning, until it streams
+            [("critical", True), ("warning", True), ("warning", False)],
+        )
         assert conditions[0].exchange == FEED
 
 
