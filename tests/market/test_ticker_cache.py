@@ -346,6 +346,25 @@ async def test_a_symbol_the_feed_stopped_watching_is_no_longer_served() -> None:
         await wait_until(lambda: len(queries.snapshot(rt).tickers) == 3)
 
 
+async def test_a_removed_symbols_memcached_key_is_deleted(memcached: MemcachedProcess) -> None:
+    """Not left to serve a stale ticker to other readers of memcached until its TTL."""
+    async with running_daemon(cache_cfg(memcached), market_specs(store=False, http=False)) as d:
+        rt = d.runtime
+        publish_all(rt, 20.0)
+        await wait_in_memcached(memcached, "SOL/USDT", 22.0)
+        # `symbols remove binance SOL/USDT`: the feed's status lists the rest
+        status = FeedStatus(exchange="binance", state="connected", symbols=SYMBOLS[:2], ts=1.0)
+        rt.bus.publish_nowait(Topics.FEED_STATUS, status)
+        with anyio.fail_after(5):
+            while await mc_get(memcached, ticker_key(PREFIX, "binance", "SOL/USDT")) is not None:
+                await anyio.sleep(0.02)
+        agg_raw = await mc_get(memcached, aggregate_key(PREFIX, "binance"))
+        kept = await mc_get(memcached, ticker_key(PREFIX, "binance", "BTC/USDT"))
+    assert agg_raw is not None
+    assert [t.symbol for t in aggregate_decoder.decode(agg_raw).tickers] == SYMBOLS[:2]
+    assert kept is not None and ticker_decoder.decode(kept).last == 20.0
+
+
 def _book(bid: float, ask: float) -> OrderBookTop:
     now = time.time()
     return OrderBookTop(

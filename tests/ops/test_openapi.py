@@ -127,15 +127,6 @@ NOT_YET_TYPED = {
     "/api/market/correlation",
     "/api/market/sentiment",
     "/api/openapi.json",
-    "/api/signals/alerts",
-    "/api/signals/alerts/{id}",
-    "/api/signals/manipulation",
-    "/api/signals/silences",
-    "/api/signals/walls",
-    "/api/signals/whales",
-    "/api/system/backups",
-    "/api/system/config",
-    "/health",
 }
 
 

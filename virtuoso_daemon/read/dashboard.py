@@ -118,7 +118,7 @@ def _betas(rt: Runtime) -> Any:
 
 def _health(rt: Runtime) -> Any:
     doc = health.health(rt, health.HealthArgs(transitions=0))
-    return {"status": doc["status"], "summary": doc.get("summary")}
+    return {"status": doc.status, "summary": doc.summary}
 
 
 def _regime(rt: Runtime) -> Any:
