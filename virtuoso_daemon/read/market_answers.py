@@ -204,6 +204,7 @@ class CacheState(Answer, frozen=True):
     flushes: int | UnsetType = UNSET
     reconnects: int | UnsetType = UNSET
     rewarms: int | UnsetType = UNSET
+    deletes: int | UnsetType = UNSET  # keys of removed symbols deleted from memcached
 
 
 A = TypeVar("A", bound=Answer)
