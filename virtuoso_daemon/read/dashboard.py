@@ -122,8 +122,7 @@ def _health(rt: Runtime) -> Any:
 
 
 def _regime(rt: Runtime) -> Any:
-    doc = analytics.sentiment(rt)
-    return doc.get("regime", doc)
+    return analytics.sentiment(rt).regime
 
 
 register_part("market", lambda rt: market.overview(rt))
