@@ -18,6 +18,7 @@ from virtuoso_daemon.core.supervisor import ActorSpec
 from virtuoso_daemon.feeds import feed_specs
 from virtuoso_daemon.feeds.backfill import resume_since
 from virtuoso_daemon.read import market as queries
+from virtuoso_daemon.read.market_answers import Ohlcv
 from virtuoso_daemon.sim import SimConfig, Simulator
 
 HOUR = 3_600_000
@@ -82,9 +83,9 @@ MIN = 60_000
 SYMBOLS = ["BTC/USDT", "ETH/USDT"]
 
 
-def _closed_rows(body: dict[str, Any]) -> list[list[float]]:
-    rows: list[list[float]] = body["candles"]
-    return rows[:-1] if body["open_candle"] else rows
+def _closed_rows(answer: Ohlcv) -> list[list[float]]:
+    rows = [list(r) for r in answer.candles]
+    return rows[:-1] if answer.open_candle else rows
 
 
 def _truth(sim: Simulator, symbol: str, open_time: int) -> list[float]:
