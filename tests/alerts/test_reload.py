@@ -117,6 +117,27 @@ async def test_a_changed_destination_sends_its_pending_messages_to_the_new_url()
     assert state["state"] == "delivered" and state["attempts"] == 2
 
 
+async def test_one_reload_adds_removes_and_reroutes_destinations_together() -> None:
+    """One reload that adds a destination, removes one and changes the route (the
+    ``kinds`` filter) of a third: every part applies to the next alert."""
+    old, new, moves = Receiver(), Receiver(), Receiver()
+    before = [webhook("old", old), webhook("moves", moves, kinds=["price_move"])]
+    async with receivers(old, new, moves), daemon(before) as (d, ctl, path):
+        write_alerts(path, [webhook("new", new), webhook("moves", moves, kinds=["volume_spike"])])
+        assert (await ctl.call("config.reload"))["changed"] == ["alerts"]
+
+        await publish(d, condition("BTC/USDT", kind="price_move"))
+        await publish(d, condition("ETH/USDT", kind="volume_spike"))
+        await wait_until(lambda: len(new.received) == 2 and len(moves.received) == 1)
+        routed = {
+            symbol: set(await deliveries(ctl, alert_id(d, symbol)))
+            for symbol in ("BTC/USDT", "ETH/USDT")
+        }
+    assert routed == {"BTC/USDT": {"new"}, "ETH/USDT": {"new", "moves"}}
+    assert [a["kind"] for r in moves.received for a in r.body["alerts"]] == ["volume_spike"]
+    assert old.attempts == 0
+
+
 @pytest.mark.parametrize(
     ("bad", "key"),
     [

@@ -220,8 +220,8 @@ def test_imbalance_fires_after_being_held_and_ends_with_hysteresis() -> None:
     assert kinds(out) == [("book_imbalance", False, "warning")]
 
 
-def test_manipulation_scores_an_oi_spike_against_the_price() -> None:
-    e = engine()
+def oi_spike(e: SignalEngine) -> list[Condition]:
+    """150 quiet minutes, then open interest up 1.5 % a minute while the price drifts down."""
     closes = quiet_closes(150)
     for i in range(150):
         e.on_open_interest(
@@ -250,6 +250,12 @@ def test_manipulation_scores_an_oi_spike_against_the_price() -> None:
             )
         )
         out += e.on_candle(candle(i, closes[-1] * (1 - 0.001 * k), volume=60.0))
+    return out
+
+
+def test_manipulation_scores_an_oi_spike_against_the_price() -> None:
+    e = engine()
+    out = oi_spike(e)
     manip = [c for c in out if c.kind == "manipulation"]
     assert manip and manip[0].active and manip[0].values["score"] >= 0.6
     row = e.manipulation_view()["symbols"][0]

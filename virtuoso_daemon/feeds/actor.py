@@ -135,9 +135,13 @@ class FeedActor:
         while True:
             assert self.cfg is not None
             self._reload = anyio.Event()
-            ctx = FeedContext(self.runtime, self.cfg)
+            previous, ctx = self.ctx, FeedContext(self.runtime, self.cfg)
             ctx.paused_symbols = self.paused_symbols
             ctx.health.paused = self.paused
+            if previous is not None:
+                # a reconnect does not make the newest data newer: the data ages (and
+                # the health monitor grades it) from the last message, not from zero
+                ctx.health.last_by_kind = dict(previous.health.last_by_kind)
             self.ctx = ctx
             self._markets_ready = False
             try:

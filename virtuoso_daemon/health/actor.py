@@ -308,9 +308,7 @@ class HealthMonitorActor:
             return []
         cfg = self.cfg
         out = []
-        for kind in cfg.freshness_kinds:
-            if kind not in status.modes:
-                continue
+        for kind in checks.watched_kinds(status, ex, cfg, seen):
             since = status.last_by_kind.get(kind) or seen.get(kind, now)
             for factor in (cfg.data_age_warning, cfg.data_age_critical):
                 out.append(since + factor * ex.silent_timeout + 1e-3)

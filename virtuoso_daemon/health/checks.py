@@ -167,10 +167,12 @@ def data_checks(
     ``data_age_warning``/``data_age_critical`` times the feed's ``silent_timeout``.
 
     ``first_seen[kind]`` is when the monitor first saw the kind running: a kind that
-    never delivered anything ages from there."""
+    never delivered anything ages from there. A kind seen running that the feed still
+    wants keeps its check while it does not run (a reconnect, markets not loading):
+    its data keeps aging, so it goes warning, then critical, instead of vanishing."""
     if status is None:
         return []
-    kinds = [k for k in cfg.freshness_kinds if k in status.modes]
+    kinds = watched_kinds(status, ex, cfg, first_seen)
     warn = cfg.data_age_warning * ex.silent_timeout
     crit = cfg.data_age_critical * ex.silent_timeout
     out = []
@@ -184,8 +186,27 @@ def data_checks(
         age = max(0.0, now - since)
         st, threshold = grade(age, warn, crit)
         what = f"newest {kind} message {age:.1f}s old" if last else f"no {kind} yet ({age:.0f}s)"
-        out.append(_check(name, "data", st, age, threshold, f"{what} ({status.modes[kind]})", "s"))
+        mode = status.modes.get(kind) or f"not running: feed {status.state}"
+        out.append(_check(name, "data", st, age, threshold, f"{what} ({mode})", "s"))
     return out
+
+
+def watched_kinds(
+    status: FeedStatus, ex: ExchangeConfig, cfg: HealthConfig, first_seen: Mapping[str, float]
+) -> list[str]:
+    """The data kinds of one feed whose freshness counts: those running now, and those
+    seen running before that the feed's config still asks for (a feed between two
+    connections runs none)."""
+    return [
+        k
+        for k in cfg.freshness_kinds
+        if k in status.modes or (k in first_seen and configured_kind(ex, k))
+    ]
+
+
+def configured_kind(ex: ExchangeConfig, kind: str) -> bool:
+    """Whether the feed's config asks for ``kind`` (candles need a timeframe)."""
+    return kind in ex.kinds and (kind != "ohlcv" or bool(ex.timeframes))
 
 
 def memory_check(m: MemoryReading, cfg: HealthConfig) -> HealthCheck:

@@ -76,7 +76,7 @@ def write_route(
 
     handler.__name__ = handler.__qualname__ = getattr(fn, "__name__", "write")
     handler.__doc__ = fn.__doc__
-    describe_query(handler, fn, args)  # /api/openapi.json
+    describe_query(handler, fn, args, body_params=True)  # /api/openapi.json
     routes.add(method, path, handler)
 
 

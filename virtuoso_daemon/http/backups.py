@@ -66,7 +66,12 @@ def _convert(cls: type[Any], values: dict[str, Any]) -> Any:
 
 
 @routes.post("/api/system/backups")
-@documented(params=RunBackup, body=RunBackup)
+@documented(
+    params=RunBackup,
+    body_params=True,
+    response=rb.BackupRecord,
+    other=((202, rb.BackupStarted),),
+)
 async def run_backup(request: web.Request, rt: Runtime) -> web.Response:
     """Start a backup: ``kind`` (and ``encrypt``, ``cleanup``, ``wait``) from the query
     string or a JSON body; 202 with its id, or 200 with the result when ``wait``."""
@@ -77,14 +82,14 @@ async def run_backup(request: web.Request, rt: Runtime) -> web.Response:
 
 
 @routes.post("/api/system/backups/prune")
-@documented()
+@documented(response=rb.PruneReport)
 async def prune_backups(request: web.Request, rt: Runtime) -> web.Response:
     """Apply retention now."""
     return await _run(rt, rb.prune_backups, PruneBackups())
 
 
 @routes.post("/api/system/backups/{id}/verify")
-@documented(params=VerifyBackup)
+@documented(params=VerifyBackup, response=rb.VerifyReport)
 async def verify_backup(request: web.Request, rt: Runtime) -> web.Response:
     """Verify one backup; ``ok`` false names the damaged file (the status stays 200)."""
     args = _convert(VerifyBackup, {"id": request.match_info["id"]})

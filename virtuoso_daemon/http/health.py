@@ -23,7 +23,7 @@ from virtuoso_daemon.http.openapi import documented
 from virtuoso_daemon.http.responses import json_response
 from virtuoso_daemon.http.routes import HotRoutes, LoopRoutes
 from virtuoso_daemon.read.contract import NoQueryArgs, args_from_strings
-from virtuoso_daemon.read.health import HealthArgs, health
+from virtuoso_daemon.read.health import Health, HealthArgs, health
 from virtuoso_daemon.read.model import HotModel
 
 hot = HotRoutes()
@@ -31,14 +31,19 @@ routes = LoopRoutes()
 
 
 @hot.get("/health")
-@documented(params=HealthArgs, summary="Every health check; 503 when critical", same_body_on=(503,))
+@documented(
+    params=HealthArgs,
+    response=Health,
+    summary="Every health check; 503 when critical",
+    same_body_on=(503,),
+)
 async def health_full(request: web.Request, model: HotModel) -> web.Response:
     try:
         args = args_from_strings(HealthArgs, dict(request.query))
         doc = health(model, args)
     except QueryError as exc:
         raise ApiError(exc.status, exc.code, exc.message) from None
-    return json_response(doc, status=503 if doc["status"] == "critical" else 200)
+    return json_response(doc, status=503 if doc.status == "critical" else 200)
 
 
 def install_collectors(rt: Runtime) -> None:

@@ -50,6 +50,10 @@ class Operation:
     tag: str = ""
     # other statuses answered with the 200 body by design (/health: 503 when critical)
     same_body_on: tuple[int, ...] = ()
+    # other statuses with a body of their own: ((202, Started),) (a run not waited for)
+    other: tuple[tuple[int, Any], ...] = ()
+    # the parameters may come in a JSON object body instead of the query string
+    body_params: bool = False
 
 
 class ErrorDetail(msgspec.Struct, frozen=True):
@@ -71,6 +75,8 @@ def documented(
     summary: str | None = None,
     content_type: str = "application/json",
     same_body_on: tuple[int, ...] = (),
+    other: tuple[tuple[int, Any], ...] = (),
+    body_params: bool = False,
     tag: str = "",
 ) -> Callable[[H], H]:
     """Describe a hand-written handler (a query_route describes itself); ``tag`` groups
@@ -86,6 +92,8 @@ def documented(
             body=body,
             content_type=content_type,
             same_body_on=same_body_on,
+            other=other,
+            body_params=body_params,
             tag=tag,
         )
         setattr(handler, _ATTR, op)
@@ -94,8 +102,15 @@ def documented(
     return mark
 
 
-def describe_query(handler: Handler, fn: Callable[..., Any], args: type[msgspec.Struct]) -> None:
-    """Attach the Operation of a read-layer query served by :func:`query_route`."""
+def describe_query(
+    handler: Handler,
+    fn: Callable[..., Any],
+    args: type[msgspec.Struct],
+    *,
+    body_params: bool = False,
+) -> None:
+    """Attach the Operation of a read-layer query served by :func:`query_route` (or a
+    write taking its arguments from the query string or a JSON body: ``body_params``)."""
     first, rest = split_doc(fn)
     setattr(
         handler,
@@ -105,6 +120,7 @@ def describe_query(handler: Handler, fn: Callable[..., Any], args: type[msgspec.
             description=rest,
             params=args,
             response=_return_type(fn),
+            body_params=body_params,
         ),
     )
 
@@ -186,6 +202,8 @@ def _parameters(route: RouteDoc, op: Operation, components: dict[str, Any]) -> l
         struct = components[op.params.__name__]
         required = set(struct.get("required", ()))
         for name, schema in struct.get("properties", {}).items():
+            if name == _tag_field(op.params):
+                continue  # a request struct's tag: implied by the route, never sent
             where = "path" if name in in_path else "query"
             param: dict[str, Any] = {
                 "name": name,
@@ -200,6 +218,31 @@ def _parameters(route: RouteDoc, op: Operation, components: dict[str, Any]) -> l
     for name in sorted(in_path - named):  # a path parameter the struct does not name
         params.append({"name": name, "in": "path", "required": True, "schema": {"type": "string"}})
     return params
+
+
+def _tag_field(tp: Any) -> str | None:
+    """The tag field of a tagged Struct type (a bus request doubling as the arguments)."""
+    config = getattr(tp, "__struct_config__", None)
+    return config.tag_field if config is not None and config.tag is not None else None
+
+
+def _params_body(route: RouteDoc, op: Operation, components: dict[str, Any]) -> dict[str, Any]:
+    """The JSON body of a route that takes its parameters from the query string or the
+    body (``body_params``): the parameters but the path ones, none of them required
+    there (each may come from either place)."""
+    assert op.params is not None
+    struct = components[op.params.__name__]
+    skip = set(re.findall(r"\{([^}]+)\}", route.path)) | {_tag_field(op.params)}
+    schema: dict[str, Any] = {
+        k: copy.deepcopy(v) for k, v in struct.items() if k not in ("properties", "required")
+    }
+    schema["type"] = "object"
+    schema["properties"] = {
+        name: copy.deepcopy(prop)
+        for name, prop in struct.get("properties", {}).items()
+        if name not in skip
+    }
+    return schema
 
 
 def _tag(path: str) -> str:
@@ -223,7 +266,7 @@ def build_spec(
     ops = {id(r): r.operation or _fallback(r) for r in routes}
     types: list[Any] = [ErrorBody]
     for op in ops.values():
-        types += [op.params, op.response, op.body]
+        types += [op.params, op.response, op.body, *(tp for _, tp in op.other)]
     refs, components = _schemas(types)
     error = {"application/json": {"schema": refs[ErrorBody]}}
     paths: dict[str, dict[str, Any]] = {}
@@ -247,6 +290,13 @@ def build_spec(
                     }
                     for status in op.same_body_on
                 },
+                **{
+                    str(status): {
+                        "description": "see the summary",
+                        "content": {op.content_type: {"schema": copy.deepcopy(refs[tp])}},
+                    }
+                    for status, tp in op.other
+                },
                 "default": {"description": "an error", "content": error},
             },
         }
@@ -257,6 +307,13 @@ def build_spec(
                 "required": True,
                 "content": {"application/json": {"schema": refs[op.body]}},
             }
+        elif op.body_params and op.params is not None:
+            body = _params_body(route, op, components)
+            if body["properties"]:  # else every parameter is in the path
+                item["requestBody"] = {
+                    "required": False,
+                    "content": {"application/json": {"schema": body}},
+                }
         if write:
             item["security"] = [{"bearer": []}, {}]  # {}: no token needed from loopback
         elif read_token and route.path not in OPEN_PATHS:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 from aiohttp import web
 
-from virtuoso_daemon.core.config import redacted
+from virtuoso_daemon.core.config import Config, redacted
 from virtuoso_daemon.core.runtime import Runtime
 from virtuoso_daemon.http.openapi import documented
 from virtuoso_daemon.http.queries import query_route
@@ -43,9 +43,11 @@ async def status(request: web.Request, rt: Runtime) -> web.Response:
 
 
 @routes.get("/api/system/config")
-@documented(params=NoQueryArgs)
+@documented(params=NoQueryArgs, response=Config)
 async def config(request: web.Request, rt: Runtime) -> web.Response:
-    """The effective configuration, secrets replaced by ***."""
+    """The effective configuration, secrets replaced by ***.
+
+    Its shape is the config's own (secrets are strings, so *** and "" fit it)."""
     return json_response(redacted(rt.config))
 
 

@@ -90,14 +90,22 @@ def _operation(method: str, path: str, op: dict[str, Any]) -> list[str]:
         out.append("")
     if "requestBody" in op:
         body = op["requestBody"]["content"]["application/json"]["schema"]
-        out.append(f"Body (JSON): {schema_text(body)}.\n")
+        if "$ref" in body or "properties" not in body:
+            out.append(f"Body (JSON): {schema_text(body)}.\n")
+        else:  # the parameters, in a JSON object instead of the query string
+            names = ", ".join(f"`{name}`" for name in body["properties"])
+            out.append(f"Body (JSON, optional): an object with any of {names}.\n")
     ok = op["responses"]["200"]["content"]
     content_type, answer = next(iter(ok.items()))
     also = [s for s in op["responses"] if s not in ("200", "default")]
+    same = [s for s in also if op["responses"][s]["content"] == ok]
     shape = schema_text(answer["schema"])
     line = f"Answer: {shape} (`{content_type.split(';')[0]}`)"
-    if also:
-        line += f"; the same body with status {', '.join(also)}"
+    if same:
+        line += f"; the same body with status {', '.join(same)}"
+    for status in (s for s in also if s not in same):
+        other = next(iter(op["responses"][status]["content"].values()))
+        line += f"; with status {status}: {schema_text(other['schema'])}"
     out.append(line + ".")
     if "security" in op:
         out.append("Needs the API token (a write).")

@@ -16,10 +16,11 @@ from __future__ import annotations
 import re
 import time
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, TypeVar
 
 import msgspec
 
+from virtuoso_daemon.alerts.lifecycle import Silence
 from virtuoso_daemon.alerts.requests import (
     AckAlert,
     AddSilence,
@@ -83,6 +84,54 @@ class SilenceArgs(QueryArgs, frozen=True):
 
 class SilenceIdArgs(QueryArgs, frozen=True):
     id: SilenceId
+
+
+# --- answers (the manager answers plain data; these are its shape on both surfaces) ---
+
+
+class AlertPage(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One page of alerts, newest change first; ``next_offset`` is null on the last."""
+
+    total: int
+    offset: int
+    limit: int
+    next_offset: int | None
+    alerts: list[Alert]
+
+
+class Delivery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One notification of an alert to one destination, and how its delivery went."""
+
+    destination: str
+    event: str  # firing, repeat, escalated, resolved
+    ts: float
+    idempotency_key: str | None  # null while the alert is still grouping
+    state: str  # grouping, pending, delivered, failed, dropped ... (the outbox's)
+    attempts: int
+    last_status: int | None  # the receiver's HTTP status
+    last_error: str | None
+    done_ts: float | None
+
+
+class AlertDetail(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    alert: Alert
+    deliveries: list[Delivery]
+
+
+class AlertChange(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The alert as it is after the change (an acknowledgement)."""
+
+    alert: Alert
+
+
+class SilenceList(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    silences: list[Silence]
+
+
+class SilenceChange(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The silence as it is after the change (added, or ended now)."""
+
+    silence: Silence
 
 
 # --- parsing --------------------------------------------------------------------------
@@ -168,41 +217,45 @@ def matches(req: ListAlerts, alert: Alert) -> bool:
     )
 
 
-async def _ask(rt: Runtime, body: AlertRequest) -> Any:
+T = TypeVar("T")
+
+
+async def _ask(rt: Runtime, body: AlertRequest, answer: type[T]) -> T:
     try:
-        return await rt.bus.request(Topics.ALERT_COMMANDS, body, timeout=5.0)
+        reply = await rt.bus.request(Topics.ALERT_COMMANDS, body, timeout=5.0)
     except RequestError as exc:
         status = 404 if exc.code in _NOT_FOUND else 503 if exc.code == "unavailable" else 400
         raise QueryError(exc.code, exc.message, status) from None
     except TimeoutError:
         raise QueryError("unavailable", "the alert manager did not answer in 5s", 503) from None
+    return msgspec.convert(reply, answer)
 
 
 # --- queries --------------------------------------------------------------------------
 
 
-async def alerts_list(rt: Runtime, args: AlertsArgs) -> Any:
+async def alerts_list(rt: Runtime, args: AlertsArgs) -> AlertPage:
     """Alerts, newest change first; filter by kind, severity, symbol, exchange, status,
     since; paginated with limit and offset (next_offset)."""
-    return await _ask(rt, list_request(args))
+    return await _ask(rt, list_request(args), AlertPage)
 
 
-async def alert_detail(rt: Runtime, args: AlertIdArgs) -> Any:
+async def alert_detail(rt: Runtime, args: AlertIdArgs) -> AlertDetail:
     """One alert with its triggering numbers and delivery state per destination."""
-    return await _ask(rt, GetAlert(id=args.id))
+    return await _ask(rt, GetAlert(id=args.id), AlertDetail)
 
 
-async def alert_ack(rt: Runtime, args: AckArgs) -> Any:
+async def alert_ack(rt: Runtime, args: AckArgs) -> AlertChange:
     """Acknowledge an alert: no more repeats until it resolves or escalates."""
-    return await _ask(rt, AckAlert(id=args.id, by=args.by or ""))
+    return await _ask(rt, AckAlert(id=args.id, by=args.by or ""), AlertChange)
 
 
-async def silences_list(rt: Runtime, args: SilencesArgs) -> Any:
+async def silences_list(rt: Runtime, args: SilencesArgs) -> SilenceList:
     """Active silences (all=true: the ended ones still kept too)."""
-    return await _ask(rt, ListSilences(all=args.all))
+    return await _ask(rt, ListSilences(all=args.all), SilenceList)
 
 
-async def silence_add(rt: Runtime, args: SilenceArgs) -> Any:
+async def silence_add(rt: Runtime, args: SilenceArgs) -> SilenceChange:
     """Silence alerts by kind, symbol and/or exchange for a duration."""
     duration = parse_age("duration", args.duration)
     if not 0 < duration <= MAX_SILENCE:
@@ -221,9 +274,10 @@ async def silence_add(rt: Runtime, args: SilenceArgs) -> Any:
             comment=args.comment,
             by=args.by or "",
         ),
+        SilenceChange,
     )
 
 
-async def silence_remove(rt: Runtime, args: SilenceIdArgs) -> Any:
+async def silence_remove(rt: Runtime, args: SilenceIdArgs) -> SilenceChange:
     """End a silence now."""
-    return await _ask(rt, RemoveSilence(id=args.id))
+    return await _ask(rt, RemoveSilence(id=args.id), SilenceChange)

@@ -25,6 +25,7 @@ from virtuoso_daemon.core.errors import QueryError
 from virtuoso_daemon.core.requests import Args
 from virtuoso_daemon.core.runtime import ReadModel, Runtime
 from virtuoso_daemon.read import alerts, analytics, health, market, signals
+from virtuoso_daemon.read.market_answers import CacheState
 
 log = logging.getLogger("virtuoso.dashboard")
 
@@ -92,7 +93,7 @@ class ViewAge(msgspec.Struct, frozen=True):
 
 
 class CacheStats(msgspec.Struct, frozen=True):
-    cache: dict[str, Any]  # the ticker cache's memcached state and counters
+    cache: CacheState  # the ticker cache's memcached state and counters
     views: dict[str, ViewAge]  # every published view by key
 
 
@@ -117,7 +118,7 @@ def _betas(rt: Runtime) -> Any:
 
 def _health(rt: Runtime) -> Any:
     doc = health.health(rt, health.HealthArgs(transitions=0))
-    return {"status": doc["status"], "summary": doc.get("summary")}
+    return {"status": doc.status, "summary": doc.summary}
 
 
 def _regime(rt: Runtime) -> Any:

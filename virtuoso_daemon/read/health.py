@@ -8,12 +8,11 @@ A report older than three sweeps (the monitor itself stuck or gone) is answered 
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import msgspec
 
 from virtuoso_daemon.core.errors import QueryError
-from virtuoso_daemon.core.messages import HealthReport, HealthTransition
+from virtuoso_daemon.core.messages import HealthCheck, HealthReport, HealthStatus, HealthTransition
 from virtuoso_daemon.core.runtime import ReadModel
 from virtuoso_daemon.health.actor import REPORT_VIEW, TRANSITIONS_VIEW
 from virtuoso_daemon.read.contract import QueryArgs, parse_int
@@ -30,7 +29,26 @@ class HealthArgs(QueryArgs, frozen=True):
     transitions: int = 20
 
 
-def health(rt: ReadModel, args: HealthArgs) -> dict[str, Any]:
+class CheckRow(HealthCheck, frozen=True, kw_only=True, tag=False):
+    """A :class:`HealthCheck` as answered: the same fields, without the bus's type tag."""
+
+
+class TransitionRow(HealthTransition, frozen=True, kw_only=True, tag=False):
+    """A :class:`HealthTransition` as answered (no type tag)."""
+
+
+class Health(msgspec.Struct, frozen=True):
+    """The health document: ``status`` is the report's, or critical when it is stale."""
+
+    status: HealthStatus
+    summary: str
+    ts: float  # when the monitor measured
+    age: float  # seconds since then
+    checks: list[CheckRow]
+    transitions: list[TransitionRow]  # newest last
+
+
+def health(rt: ReadModel, args: HealthArgs) -> Health:
     """Every check (value, threshold, status, message), the overall status, the one-line
     summary and the newest transitions."""
     n = parse_int("transitions", args.transitions, 20, 0, MAX_TRANSITIONS)
@@ -45,7 +63,7 @@ def health(rt: ReadModel, args: HealthArgs) -> dict[str, Any]:
         status = "critical"
         summary = f"critical: the health monitor has not reported for {age:.0f}s"
     checks = [
-        msgspec.to_builtins(c)
+        CheckRow(**msgspec.structs.asdict(c))
         for c in report.checks
         if args.check is None or c.name.startswith(args.check)
     ]
@@ -54,19 +72,11 @@ def health(rt: ReadModel, args: HealthArgs) -> dict[str, Any]:
         raise QueryError("unknown_check", f"no check named {args.check}*; checks: {names}", 404)
     history: list[HealthTransition] = rt.views.value(TRANSITIONS_VIEW) or []
     recent = history[len(history) - n :] if n else []
-    for c in checks:
-        c.pop("type", None)
-    return {
-        "status": status,
-        "summary": summary,
-        "ts": report.ts,
-        "age": round(age, 3),
-        "checks": checks,
-        "transitions": [_plain(t) for t in recent],
-    }
-
-
-def _plain(t: HealthTransition) -> dict[str, Any]:
-    out: dict[str, Any] = msgspec.to_builtins(t)
-    out.pop("type", None)
-    return out
+    return Health(
+        status=status,
+        summary=summary,
+        ts=report.ts,
+        age=round(age, 3),
+        checks=checks,
+        transitions=[TransitionRow(**msgspec.structs.asdict(t)) for t in recent],
+    )
