@@ -182,6 +182,48 @@ def test_status_shows_actor_stats_times_as_times() -> None:
     assert "writes=1,234,567" in line
 
 
+def test_status_shows_nested_actor_stats_as_indented_lines_not_json() -> None:
+    now = time.time()
+    feed = {
+        "state": "connected",
+        "symbols": 41,
+        "modes": {"tickers": "stream", "trades": "rest"},
+        "errors": {},
+        "backfill": {"series_done": 41, "pages": 1234567},
+        "last_by_kind": {"open_interest": now},  # a time, not a volume
+        "pending": ["sim-spot/1h"],
+    }
+    alerts = {
+        "open": 2,
+        "destinations": {"hook": {"sent": 3, "outbox": {"pending": 1, "dropped": 0}}},
+    }
+    backups = {"last": {"full": {"id": "full-1", "finished_at": now, "size": 2048}}}
+    doc = {
+        "version": "1.0",
+        "uptime": 10.0,
+        "actors": [],
+        "bus": {},
+        "stats": {"feeds:sim-spot": feed, "alerts": alerts, "backup": backups},
+    }
+    lines = render_status(doc, NS).splitlines()
+    assert not [x for x in lines if "{" in x or '"' in x], "stats printed as JSON"
+    head = "feeds:sim-spot: state=connected, symbols=41, errors=-, pending=sim-spot/1h"
+    start = lines.index(head)
+    day = time.strftime("%Y-%m-%d", time.localtime(now))
+    assert lines[start + 1 : start + 3] == [
+        "  modes: tickers=stream, trades=rest",
+        "  backfill: series_done=41, pages=1,234,567",
+    ]
+    assert lines[start + 3].startswith(f"  last_by_kind: open_interest={day}")
+    start = lines.index("alerts: open=2")
+    assert lines[start + 1 : start + 4] == [
+        "  destinations:",
+        "    hook: sent=3",
+        "      outbox: pending=1, dropped=0",
+    ]
+    assert any(x.startswith("    full: id=full-1, finished_at=" + day) for x in lines)
+
+
 def test_feed_changes_are_one_line() -> None:
     status = {**_feed(41), "exchange": "sim-perp", "state": "paused", "paused_symbols": []}
     assert render_feed_change(status, NS) == "sim-perp: paused, 41 symbols"

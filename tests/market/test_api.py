@@ -270,7 +270,7 @@ async def test_ohlcv_trades_orderbook_funding_and_exchanges() -> None:
                 recv_ts=time.time(),
             ),
         )
-        await wait_until(lambda: queries.funding(rt)["count"] == 1)
+        await wait_until(lambda: queries.funding(rt).count == 1)
         _, funding = await get(http, d, "/api/market/funding?symbol=BTC-USDT-PERP")
         assert funding["count"] == 1 and funding["funding"][0]["rate"] == -0.0002
         _, none = await get(http, d, "/api/market/funding?exchange=binance")

@@ -67,8 +67,8 @@ async def test_crafted_rows_are_dropped_and_the_good_ones_and_live_candles_kept(
         loaded = rt.stats["market_store"]()["loaded"]
         assert (loaded["discarded"], loaded["corrupt"], loaded["candles"]) == (5, 0, 4)
         got = await queries.ohlcv(rt, "BTC/USDT", "1h", limit=4)
-        assert [c[0] for c in got["candles"]] == [good[0], good[1], good[3], good[4]]
-        assert [c[4] for c in got["candles"]] == [100.0, 101.0, 103.0, 104.0]
+        assert [c[0] for c in got.candles] == [good[0], good[1], good[3], good[4]]
+        assert [c[4] for c in got.candles] == [100.0, 101.0, 103.0, 104.0]
         live = Candle(
             exchange="binance",
             symbol="BTC/USDT",
@@ -85,7 +85,7 @@ async def test_crafted_rows_are_dropped_and_the_good_ones_and_live_candles_kept(
         await rt.bus.publish(Topics.CANDLES, live)
 
         async def newest() -> list[object]:
-            return list((await queries.ohlcv(rt, "BTC/USDT", "1h", limit=1))["candles"][-1])
+            return list((await queries.ohlcv(rt, "BTC/USDT", "1h", limit=1)).candles[-1])
 
         with anyio.fail_after(5):
             while (await newest())[0] != NOW_H:

@@ -41,6 +41,6 @@ def test_movers_rank_and_skip_missing_values() -> None:
         make_ticker("E/USDT", 1.0, change_pct=-1.0, quote_volume=50.0),
     ]
     mv = movers(tickers, 2)
-    assert [m["symbol"] for m in mv["gainers"]] == ["D/USDT", "A/USDT"]
-    assert [m["symbol"] for m in mv["losers"]] == ["B/USDT", "E/USDT"]
-    assert [m["symbol"] for m in mv["volume"]] == ["C/USDT", "E/USDT"]
+    assert [m.symbol for m in mv["gainers"]] == ["D/USDT", "A/USDT"]
+    assert [m.symbol for m in mv["losers"]] == ["B/USDT", "E/USDT"]
+    assert [m.symbol for m in mv["volume"]] == ["C/USDT", "E/USDT"]

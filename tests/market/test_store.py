@@ -39,6 +39,7 @@ from virtuoso_daemon.market import requests
 from virtuoso_daemon.market.actor import STORE_QUERIES, MarketStoreActor
 from virtuoso_daemon.market.store_requests import Closes, Persist
 from virtuoso_daemon.read import market as queries
+from virtuoso_daemon.read.market_answers import Ohlcv
 
 
 def batch(symbol: str, hours: range, *, exchange: str = "binance", tf: str = "1h") -> CandleBatch:
@@ -69,10 +70,8 @@ def store_cfg(tmp: Path | None = None, **store: Any) -> Any:
     return market_config(tmp, exchanges=[ex], store={"persist_interval": 3600.0, **store})
 
 
-async def ohlcv_count(rt: Runtime, n: int, symbol: str = "BTC/USDT", **kw: Any) -> dict[str, Any]:
-    return await eventually(
-        lambda: queries.ohlcv(rt, symbol, "1h", **kw), lambda r: r["count"] >= n
-    )
+async def ohlcv_count(rt: Runtime, n: int, symbol: str = "BTC/USDT", **kw: Any) -> Ohlcv:
+    return await eventually(lambda: queries.ohlcv(rt, symbol, "1h", **kw), lambda r: r.count >= n)
 
 
 async def test_backfill_and_live_candles_are_served_oldest_first() -> None:
@@ -80,24 +79,24 @@ async def test_backfill_and_live_candles_are_served_oldest_first() -> None:
         rt = d.runtime
         rt.bus.publish_nowait(Topics.CANDLES, batch("BTC/USDT", range(-9, 1)))
         got = await ohlcv_count(rt, 10, limit=50)
-        assert [c[0] for c in got["candles"]] == [NOW_H + k * HOUR for k in range(-9, 1)]
-        assert got["candles"][0] == [NOW_H - 9 * HOUR, 91.0, 92.0, 90.0, 91.5, 1.0]
-        assert got["open_candle"] is True  # the current hour has not ended
-        assert got["columns"] == ["open_time", "open", "high", "low", "close", "volume"]
+        assert [c[0] for c in got.candles] == [NOW_H + k * HOUR for k in range(-9, 1)]
+        assert got.candles[0] == [NOW_H - 9 * HOUR, 91.0, 92.0, 90.0, 91.5, 1.0]
+        assert got.open_candle is True  # the current hour has not ended
+        assert got.columns == ["open_time", "open", "high", "low", "close", "volume"]
 
         # the open candle updates in place, then closes; the next one opens
         rt.bus.publish_nowait(Topics.CANDLES, candle("BTC/USDT", 0, 150.0, closed=False))
         rt.bus.publish_nowait(Topics.CANDLES, candle("BTC/USDT", 0, 151.0, closed=True))
         rt.bus.publish_nowait(Topics.CANDLES, candle("BTC/USDT", 1, 152.0, closed=False))
         got = await ohlcv_count(rt, 11, limit=50)
-        assert [c[4] for c in got["candles"][-2:]] == [151.0, 152.0]
-        assert got["open_candle"] is True
+        assert [c[4] for c in got.candles[-2:]] == [151.0, 152.0]
+        assert got.open_candle is True
 
         # limit = the newest n; since = the first n from then on
         last3 = await queries.ohlcv(rt, "BTCUSDT", "1h", limit=3)
-        assert [c[0] for c in last3["candles"]] == [NOW_H + k * HOUR for k in (-1, 0, 1)]
+        assert [c[0] for c in last3.candles] == [NOW_H + k * HOUR for k in (-1, 0, 1)]
         since = await queries.ohlcv(rt, "BTC-USDT", "1h", limit="2", since=str(NOW_H - 5 * HOUR))
-        assert [c[0] for c in since["candles"]] == [NOW_H - 5 * HOUR, NOW_H - 4 * HOUR]
+        assert [c[0] for c in since.candles] == [NOW_H - 5 * HOUR, NOW_H - 4 * HOUR]
 
 
 async def test_trades_books_funding_and_open_interest_are_bounded_and_newest_first() -> None:
@@ -120,10 +119,10 @@ async def test_trades_books_funding_and_open_interest_are_bounded_and_newest_fir
             )
         got = await eventually(
             lambda: queries.trades(rt, "ETH/USDT"),
-            lambda r: r["count"] and r["trades"][0].id == "11",
+            lambda r: r.count and r.trades[0].id == "11",
         )
-        assert [t.id for t in got["trades"]] == ["11", "10", "9", "8", "7"]
-        assert (await queries.trades(rt, "ETHUSDT", limit=2))["count"] == 2
+        assert [t.id for t in got.trades] == ["11", "10", "9", "8", "7"]
+        assert (await queries.trades(rt, "ETHUSDT", limit=2)).count == 2
 
         for i in range(3):
             bus.publish_nowait(
@@ -144,11 +143,11 @@ async def test_trades_books_funding_and_open_interest_are_bounded_and_newest_fir
             )
         book = await eventually(
             lambda: queries.orderbook(rt, "ETH/USDT", history=10),
-            lambda r: len(r["history"]["rows"]) == 3,
+            lambda r: len(r.history.rows) == 3,
         )
-        assert book["top"].mid == 2002.0
-        assert [r[0] for r in book["history"]["rows"]] == [5000, 5001, 5002]
-        assert book["history"]["rows"][-1][1:] == [2002.0, 2.0, 10.0, 12.0]
+        assert book.top.mid == 2002.0
+        assert [r[0] for r in book.history.rows] == [5000, 5001, 5002]
+        assert book.history.rows[-1][1:] == [2002.0, 2.0, 10.0, 12.0]
 
         bus.publish_nowait(
             Topics.FUNDING,
@@ -170,10 +169,10 @@ async def test_trades_books_funding_and_open_interest_are_bounded_and_newest_fir
             ),
         )
         with anyio.fail_after(5):
-            while not queries.funding(rt)["count"] or not queries.open_interest(rt)["count"]:
+            while not queries.funding(rt).count or not queries.open_interest(rt).count:
                 await anyio.sleep(0.02)
-        assert queries.funding(rt, "binance", "ETHUSDT")["funding"][0].rate == 0.0001
-        assert queries.open_interest(rt)["open_interest"][0].value == 1e4
+        assert queries.funding(rt, "binance", "ETHUSDT").funding[0].rate == 0.0001
+        assert queries.open_interest(rt).open_interest[0].value == 1e4
 
         # only the amount (Binance's openInterest): the notional is amount x mark price,
         # without the float noise of the product (0.30000000000000004 x 2000)
@@ -184,9 +183,9 @@ async def test_trades_books_funding_and_open_interest_are_bounded_and_newest_fir
             ),
         )
         with anyio.fail_after(5):
-            while queries.open_interest(rt)["open_interest"][0].ts != 2:
+            while queries.open_interest(rt).open_interest[0].ts != 2:
                 await anyio.sleep(0.02)
-        assert queries.open_interest(rt)["open_interest"][0].value == 600.0
+        assert queries.open_interest(rt).open_interest[0].value == 600.0
 
 
 async def test_closes_matrix_is_aligned_with_nan_for_gaps_and_open_candles() -> None:
@@ -246,8 +245,8 @@ async def test_candles_survive_a_restart_without_refetching() -> None:
         rt = d.runtime
         # nothing is published: the candles come back from the state directory
         after = await queries.ohlcv(rt, "BTC/USDT", "1h", limit=500)
-        assert after["candles"] == before["candles"]
-        assert after["open_candle"] is True
+        assert after.candles == before.candles
+        assert after.open_candle is True
         stats = rt.stats["market_store"]()
         assert stats["loaded"]["series"] == 2 and stats["candles"] == 0
         cov = await queries.coverage(rt, "binance")
@@ -318,7 +317,7 @@ async def test_unreadable_files_are_skipped_and_temp_files_removed() -> None:
         stats = d.runtime.stats["market_store"]()
         assert stats["loaded"] == {**stats["loaded"], "series": 1, "corrupt": 1}
         got = await queries.ohlcv(d.runtime, "BTC/USDT", "1h")
-        assert got["count"] == 2 and math.isclose(got["candles"][0][4], 1.0)
+        assert got.count == 2 and math.isclose(got.candles[0][4], 1.0)
     assert not stale.exists()
 
 
@@ -331,7 +330,7 @@ async def test_reload_with_a_smaller_store_keeps_the_newest_candles() -> None:
         rt.config = new
         await d.supervisor.actor("market_store").reconfigure(new)
         got = await queries.ohlcv(rt, "BTC/USDT", "1h", limit=4)
-        assert [c[0] for c in got["candles"]] == [NOW_H + k * HOUR for k in range(-3, 1)]
+        assert [c[0] for c in got.candles] == [NOW_H + k * HOUR for k in range(-3, 1)]
         assert rt.stats["market_store"]()["capacity"] == 4
 
 
@@ -349,14 +348,14 @@ async def test_store_candles_per_timeframe_bound_each_ring_and_the_ohlcv_limit()
             msg = CandleBatch(exchange="x", symbol="BTC/USDT", timeframe=tf, rows=rows, recv_ts=2e9)
             await rt.bus.publish(Topics.CANDLE_HISTORY, msg)
         with anyio.fail_after(5):
-            while (await queries.ohlcv(rt, "BTC/USDT", "1h", limit=5))["count"] < 5:
+            while (await queries.ohlcv(rt, "BTC/USDT", "1h", limit=5)).count < 5:
                 await anyio.sleep(0.01)
         one_minute = await queries.ohlcv(rt, "BTC/USDT", "1m", limit=3)
-        assert [c[4] for c in one_minute["candles"]] == [107.0, 108.0, 109.0]
+        assert [c[4] for c in one_minute.candles] == [107.0, 108.0, 109.0]
         with pytest.raises(queries.QueryError, match="limit"):
             await queries.ohlcv(rt, "BTC/USDT", "1m", limit=4)  # more than 1m keeps
         one_hour = await queries.ohlcv(rt, "BTC/USDT", "1h", limit=5)
-        assert [c[4] for c in one_hour["candles"]] == [105.0 + i for i in range(5)]
+        assert [c[4] for c in one_hour.candles] == [105.0 + i for i in range(5)]
 
 
 async def test_closes_longer_than_the_ring_fill_the_newest_end_and_leave_older_nan() -> None:

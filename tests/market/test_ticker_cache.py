@@ -131,12 +131,12 @@ async def test_memcached_outage_never_fails_the_api_and_the_cache_is_refilled(
         statuses: list[int] = []
         publish_all(rt, 300.0)  # new values while memcached is gone
         with anyio.fail_after(10):
-            while queries.cache_state(rt)["state"] != "down":
+            while queries.cache_state(rt).state != "down":
                 async with http.get(f"{d.base_url}/api/market/ticker/ETHUSDT") as resp:
                     statuses.append(resp.status)
                 await anyio.sleep(0.02)
         down = queries.cache_state(rt)
-        assert down["last_error"] and down["errors"] >= 1
+        assert down.last_error and down.errors >= 1
         for path in ("/api/market/tickers", "/api/market/ticker/ETH-USDT", "/api/system/status"):
             async with http.get(f"{d.base_url}{path}") as resp:
                 statuses.append(resp.status)
@@ -147,7 +147,7 @@ async def test_memcached_outage_never_fails_the_api_and_the_cache_is_refilled(
         assert set(statuses) == {200}
 
         mc.start()  # an empty memcached on the same port
-        await wait_until(lambda: queries.cache_state(rt)["state"] == "up", timeout=10)
+        await wait_until(lambda: queries.cache_state(rt).state == "up", timeout=10)
         await wait_in_memcached(mc, "ETH/USDT", 301.0)
         await wait_in_memcached(mc, "BTC/USDT", 300.0)
         assert await mc_get(mc, aggregate_key(PREFIX, "binance")) is not None
@@ -276,7 +276,7 @@ async def test_warm_restart_serves_last_known_tickers_before_any_feed_message(
             lambda: ("binance", "SOL/USDT") not in queries.snapshot(d.runtime).restored
         )
         got = queries.ticker(d.runtime, "SOL/USDT")
-        assert got["restored"] is False and got["ticker"].last == 13.0
+        assert got.restored is False and got.ticker.last == 13.0
         assert queries.snapshot(d.runtime).index[("binance", "BTC/USDT")].last == 10.0
         # the restored value older than the TTL is dropped; fresher ones stay
         await wait_until(lambda: len(queries.snapshot(d.runtime).tickers) == 3)
@@ -289,7 +289,7 @@ async def test_unreachable_memcached_at_start_is_reported_and_startup_not_stalle
     started = time.monotonic()
     async with running_daemon(cache_cfg(nobody), market_specs(store=False)) as d:
         assert time.monotonic() - started < 5
-        await wait_until(lambda: queries.cache_state(d.runtime)["state"] == "down")
+        await wait_until(lambda: queries.cache_state(d.runtime).state == "down")
         d.runtime.bus.publish_nowait(Topics.TICKERS, make_ticker("BTC/USDT", 5.0))
         await wait_until(lambda: queries.snapshot(d.runtime).tickers)
         async with aiohttp.ClientSession() as http:
@@ -302,8 +302,8 @@ async def test_disabled_memcached_means_memory_only() -> None:
         d.runtime.bus.publish_nowait(Topics.TICKERS, make_ticker("BTC/USDT", 7.0))
         await wait_until(lambda: queries.snapshot(d.runtime).tickers)
         state = queries.cache_state(d.runtime)
-        assert state["state"] == "disabled" and state["enabled"] is False
-        assert state["writes"] == 0 and state["errors"] == 0
+        assert state.state == "disabled" and state.enabled is False
+        assert state.writes == 0 and state.errors == 0
 
 
 async def test_snapshot_stays_in_exchange_symbol_order_whatever_order_tickers_arrive() -> None:
@@ -346,6 +346,25 @@ async def test_a_symbol_the_feed_stopped_watching_is_no_longer_served() -> None:
         await wait_until(lambda: len(queries.snapshot(rt).tickers) == 3)
 
 
+async def test_a_removed_symbols_memcached_key_is_deleted(memcached: MemcachedProcess) -> None:
+    """Not left to serve a stale ticker to other readers of memcached until its TTL."""
+    async with running_daemon(cache_cfg(memcached), market_specs(store=False, http=False)) as d:
+        rt = d.runtime
+        publish_all(rt, 20.0)
+        await wait_in_memcached(memcached, "SOL/USDT", 22.0)
+        # `symbols remove binance SOL/USDT`: the feed's status lists the rest
+        status = FeedStatus(exchange="binance", state="connected", symbols=SYMBOLS[:2], ts=1.0)
+        rt.bus.publish_nowait(Topics.FEED_STATUS, status)
+        with anyio.fail_after(5):
+            while await mc_get(memcached, ticker_key(PREFIX, "binance", "SOL/USDT")) is not None:
+                await anyio.sleep(0.02)
+        agg_raw = await mc_get(memcached, aggregate_key(PREFIX, "binance"))
+        kept = await mc_get(memcached, ticker_key(PREFIX, "binance", "BTC/USDT"))
+    assert agg_raw is not None
+    assert [t.symbol for t in aggregate_decoder.decode(agg_raw).tickers] == SYMBOLS[:2]
+    assert kept is not None and ticker_decoder.decode(kept).last == 20.0
+
+
 def _book(bid: float, ask: float) -> OrderBookTop:
     now = time.time()
     return OrderBookTop(
@@ -368,7 +387,7 @@ async def test_a_ticker_without_a_quote_takes_bid_and_ask_from_the_book() -> Non
         rt = d.runtime
 
         def served() -> Any:
-            return queries.ticker(rt, "BTC/USDT", "binance")["ticker"]
+            return queries.ticker(rt, "BTC/USDT", "binance").ticker
 
         no_quote = msgspec.structs.replace(make_ticker("BTC/USDT", 100.0), bid=None, ask=None)
         rt.bus.publish_nowait(Topics.ORDERBOOK, _book(99.5, 100.5))
@@ -396,7 +415,7 @@ async def test_a_ticker_without_a_quote_takes_bid_and_ask_from_the_book() -> Non
 async def test_shutdown_writes_what_the_last_flush_missed(memcached: MemcachedProcess) -> None:
     cfg = cache_cfg(memcached, key_prefix="vt-final:", flush_interval=60.0)
     async with running_daemon(cfg, market_specs(store=False, http=False)) as d:
-        await wait_until(lambda: queries.cache_state(d.runtime)["state"] == "up")
+        await wait_until(lambda: queries.cache_state(d.runtime).state == "up")
         d.runtime.bus.publish_nowait(Topics.TICKERS, make_ticker("ETH/USDT", 77.0))
         await wait_until(lambda: queries.snapshot(d.runtime).tickers)
         assert await mc_get(memcached, ticker_key("vt-final:", "binance", "ETH/USDT")) is None
@@ -411,7 +430,7 @@ async def test_reload_enabling_memcached_connects_and_writes_everything(
     async with running_daemon(cfg, market_specs(store=False, http=False)) as d:
         d.runtime.bus.publish_nowait(Topics.TICKERS, make_ticker("BTC/USDT", 3.0))
         await wait_until(lambda: queries.snapshot(d.runtime).tickers)
-        assert queries.cache_state(d.runtime)["state"] == "disabled"
+        assert queries.cache_state(d.runtime).state == "disabled"
         new = cache_cfg(memcached, key_prefix="vt-reload:")
         d.runtime.config = new
         await d.supervisor.actor("ticker_cache").reconfigure(new)
@@ -419,4 +438,4 @@ async def test_reload_enabling_memcached_connects_and_writes_everything(
         with anyio.fail_after(5):
             while await mc_get(memcached, key) is None:
                 await anyio.sleep(0.02)
-        assert queries.cache_state(d.runtime)["state"] == "up"
+        assert queries.cache_state(d.runtime).state == "up"

@@ -123,19 +123,8 @@ async def test_the_docs_page_is_served_and_reads_the_spec() -> None:
 NOT_YET_TYPED = {
     "/api/market/beta",
     "/api/market/beta/{symbol}",
-    "/api/market/cache",
     "/api/market/correlation",
-    "/api/market/exchanges",
-    "/api/market/funding",
-    "/api/market/movers",
-    "/api/market/ohlcv/{symbol}",
-    "/api/market/open-interest",
-    "/api/market/orderbook/{symbol}",
-    "/api/market/overview",
     "/api/market/sentiment",
-    "/api/market/ticker/{symbol}",
-    "/api/market/tickers",
-    "/api/market/trades/{symbol}",
 }
 
 

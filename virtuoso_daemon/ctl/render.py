@@ -70,9 +70,31 @@ def render_status(doc: dict[str, Any], ns: argparse.Namespace) -> str:
         lines.append("published: " + ", ".join(f"{t} {n}" for t, n in sorted(published.items())))
     for name, stats in sorted(doc.get("stats", {}).items()):
         if isinstance(stats, dict):
-            stats = ", ".join(f"{k}={fmt_field(k, v)}" for k, v in stats.items())
-        lines.append(f"{name}: {stats}")
+            lines += stat_lines(name, stats)
+        else:
+            lines.append(f"{name}: {stats}")
     return "\n".join(lines)
+
+
+#: stats tables whose values are epoch times whatever their keys say (data kinds, kinds)
+TIME_TABLES = frozenset({"last_by_kind", "next_runs"})
+
+
+def stat_lines(name: str, stats: dict[str, Any], depth: int = 0) -> list[str]:
+    """One actor's stats: its plain values as ``key=value`` on one line, each table
+    (a destination's counters, a feed's modes) on a line of its own below, indented."""
+    flat, nested = [], []
+    for key, value in stats.items():
+        if isinstance(value, dict) and value:
+            nested.append((str(key), value))
+        else:
+            as_key = "ts" if name in TIME_TABLES else str(key)
+            flat.append(f"{key}={'-' if value == {} else fmt_field(as_key, value)}")
+    head = f"{'  ' * depth}{name}:"
+    lines = [f"{head} {', '.join(flat)}" if flat else head]
+    for key, value in nested:
+        lines += stat_lines(key, value, depth + 1)
+    return lines
 
 
 def render_tickers(result: Any, ns: argparse.Namespace) -> str:

@@ -103,7 +103,7 @@ def fmt_duration(seconds: float) -> str:
 
 
 # how a field is shown by its name, wherever a generic table or key/value list meets it
-_TIME_KEYS = ("ts", "recv_ts", "updated", "since", "last_message_ts", "open_time")
+_TIME_KEYS = ("ts", "recv_ts", "updated", "since", "last_message_ts", "open_time", "last_tick")
 _VOLUME_KEYS = ("volume", "quote_volume", "base_volume", "value", "notional", "open_interest")
 _RATIO_KEYS = ("beta", "correlation", "r_squared", "downside_beta", "avg_correlation")
 _SPAN_KEYS = ("uptime", "age", "age_s")

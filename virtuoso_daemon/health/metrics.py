@@ -170,6 +170,7 @@ class RuntimeCollector(Collector):
             ("misses", "memcached reads that did not (lost or flushed)"),
             ("errors", "memcached operations that failed"),
             ("writes", "tickers written to memcached"),
+            ("deletes", "ticker keys deleted from memcached (symbols no longer watched)"),
             ("reconnects", "memcached reconnects"),
         ):
             n = _number(doc.get(key))

@@ -20,13 +20,18 @@ from virtuoso_daemon.http.routes import HotRoutes
 from virtuoso_daemon.read import catalog
 from virtuoso_daemon.read import market as queries
 from virtuoso_daemon.read.contract import args_from_strings
+from virtuoso_daemon.read.market_answers import Tickers
 from virtuoso_daemon.read.model import HotModel
 
 hot = HotRoutes()
 
 
 @hot.get("/api/market/tickers")
-@documented(params=catalog.TickersArgs, summary="Newest tickers, filtered, sorted, limited.")
+@documented(
+    params=catalog.TickersArgs,
+    response=Tickers,
+    summary="Newest tickers, filtered, sorted, limited.",
+)
 async def market_tickers(request: web.Request, model: HotModel) -> web.Response:
     if not request.query_string:
         return bytes_response(queries.tickers_body(model))

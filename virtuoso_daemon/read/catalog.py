@@ -30,6 +30,7 @@ import msgspec
 from virtuoso_daemon.core.errors import QueryError
 from virtuoso_daemon.core.runtime import ReadModel, Runtime
 from virtuoso_daemon.read import analytics, market
+from virtuoso_daemon.read import market_answers as ma
 from virtuoso_daemon.read.contract import NoQueryArgs, QueryArgs
 
 # Numbers are typed: HTTP's strings are converted (``"5"`` -> 5; ``"ten"`` is a 400
@@ -59,7 +60,7 @@ class TickersArgs(QueryArgs, frozen=True):
     limit: Num = None
 
 
-def tickers(rt: ReadModel, a: TickersArgs) -> dict[str, Any]:
+def tickers(rt: ReadModel, a: TickersArgs) -> ma.Tickers:
     """Filtered tickers. Both surfaces answer the unfiltered list with the cache's
     pre-encoded bytes instead (the hot path), which is the same JSON."""
     return market.tickers(
@@ -153,52 +154,52 @@ def _doc(source: Callable[..., Any]) -> Callable[[F], F]:
 
 
 @_doc(market.exchanges)
-def _exchanges(rt: Runtime, a: NoQueryArgs) -> dict[str, Any]:
+def _exchanges(rt: Runtime, a: NoQueryArgs) -> ma.Exchanges:
     return market.exchanges(rt)
 
 
 @_doc(market.ticker)
-def _ticker(rt: ReadModel, a: SymbolArgs) -> dict[str, Any]:
+def _ticker(rt: ReadModel, a: SymbolArgs) -> ma.TickerAnswer:
     return market.ticker(rt, a.symbol, a.exchange)
 
 
 @_doc(market.ohlcv)
-def _ohlcv(rt: Runtime, a: OhlcvArgs) -> Any:
-    return market.ohlcv(rt, a.symbol, a.timeframe, a.limit, a.since, exchange=a.exchange)
+async def _ohlcv(rt: Runtime, a: OhlcvArgs) -> ma.Ohlcv:
+    return await market.ohlcv(rt, a.symbol, a.timeframe, a.limit, a.since, exchange=a.exchange)
 
 
 @_doc(market.orderbook)
-def _orderbook(rt: Runtime, a: OrderbookArgs) -> Any:
-    return market.orderbook(rt, a.symbol, exchange=a.exchange, history=a.history)
+async def _orderbook(rt: Runtime, a: OrderbookArgs) -> ma.OrderBook:
+    return await market.orderbook(rt, a.symbol, exchange=a.exchange, history=a.history)
 
 
 @_doc(market.trades)
-def _trades(rt: Runtime, a: TradesArgs) -> Any:
-    return market.trades(rt, a.symbol, exchange=a.exchange, limit=a.limit)
+async def _trades(rt: Runtime, a: TradesArgs) -> ma.Trades:
+    return await market.trades(rt, a.symbol, exchange=a.exchange, limit=a.limit)
 
 
 @_doc(market.funding)
-def _funding(rt: Runtime, a: PerpArgs) -> dict[str, Any]:
+def _funding(rt: Runtime, a: PerpArgs) -> ma.FundingList:
     return market.funding(rt, a.exchange, a.symbol)
 
 
 @_doc(market.open_interest)
-def _open_interest(rt: Runtime, a: PerpArgs) -> dict[str, Any]:
+def _open_interest(rt: Runtime, a: PerpArgs) -> ma.OpenInterestList:
     return market.open_interest(rt, a.exchange, a.symbol)
 
 
 @_doc(market.overview)
-def _overview(rt: ReadModel, a: ExchangeArgs) -> dict[str, Any]:
+def _overview(rt: ReadModel, a: ExchangeArgs) -> ma.Overview:
     return market.overview(rt, exchange=a.exchange)
 
 
 @_doc(market.movers)
-def _movers(rt: ReadModel, a: MoversArgs) -> dict[str, Any]:
+def _movers(rt: ReadModel, a: MoversArgs) -> ma.Movers:
     return market.movers(rt, exchange=a.exchange, quote=a.quote, limit=a.limit)
 
 
 @_doc(market.cache_state)
-def _cache(rt: Runtime, a: NoQueryArgs) -> dict[str, Any]:
+def _cache(rt: Runtime, a: NoQueryArgs) -> ma.CacheState:
     return market.cache_state(rt)
 
 

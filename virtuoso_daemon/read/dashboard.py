@@ -30,6 +30,7 @@ from virtuoso_daemon.core.messages import HealthStatus
 from virtuoso_daemon.core.requests import Args
 from virtuoso_daemon.core.runtime import ReadModel, Runtime
 from virtuoso_daemon.read import alerts, analytics, health, market, signals
+from virtuoso_daemon.read.market_answers import CacheState
 
 log = logging.getLogger("virtuoso.dashboard")
 
@@ -116,7 +117,7 @@ class ViewAge(msgspec.Struct, frozen=True):
 
 
 class CacheStats(msgspec.Struct, frozen=True):
-    cache: dict[str, Any]  # the ticker cache's memcached state and counters
+    cache: CacheState  # the ticker cache's memcached state and counters
     views: dict[str, ViewAge]  # every published view by key
 
 

@@ -50,6 +50,22 @@ from virtuoso_daemon.market.ringbuffer import COLUMNS, FloatArray, IntArray
 from virtuoso_daemon.market.state import BOOK_HISTORY
 from virtuoso_daemon.read import market_stats
 from virtuoso_daemon.read.contract import parse_choice, parse_int
+from virtuoso_daemon.read.market_answers import (
+    BookHistory,
+    CacheState,
+    ExchangeRow,
+    Exchanges,
+    FundingList,
+    Movers,
+    Ohlcv,
+    OpenInterestList,
+    OrderBook,
+    Overview,
+    TickerAnswer,
+    Tickers,
+    Trades,
+    convert,
+)
 from virtuoso_daemon.tickers.table import EMPTY_SNAPSHOT, LiveTickers, TickerSnapshot
 from virtuoso_daemon.tickers.table import ticker_snapshot as snapshot
 
@@ -191,7 +207,7 @@ def tickers(
     sort: str | None = None,
     order: str | None = None,
     limit: int | str | None = None,
-) -> dict[str, Any]:
+) -> Tickers:
     """Tickers filtered by exchange and quote currency, sorted, limited.
 
     ``sort``: symbol (default, ascending), change, volume (quote volume) or price
@@ -207,7 +223,7 @@ def tickers(
     n = parse_int("limit", limit, MAX_TICKERS, 1, MAX_TICKERS)
     snap = snapshot(rt)
 
-    def build() -> dict[str, Any]:
+    def build() -> Tickers:
         rows = [
             t
             for t in snap.tickers
@@ -219,17 +235,17 @@ def tickers(
         missing = [t for t in rows if key(t) is None]
         present.sort(key=key, reverse=o == "desc")
         rows = (present + missing)[:n]
-        return {
-            "updated": snap.updated,
-            "count": len(rows),
-            "restored": sum((t.exchange, t.symbol) in snap.restored for t in rows),
-            "tickers": rows,
-        }
+        return Tickers(
+            updated=snap.updated,
+            count=len(rows),
+            restored=sum((t.exchange, t.symbol) in snap.restored for t in rows),
+            tickers=rows,
+        )
 
     return _memo(snap, ("tickers", exchange, q, s, o, n), build)
 
 
-def ticker(rt: ReadModel, symbol: str, exchange: str | None = None) -> dict[str, Any]:
+def ticker(rt: ReadModel, symbol: str, exchange: str | None = None) -> TickerAnswer:
     """The newest ticker of one symbol, with whether it is a restored value.
 
     Read from the ticker cache's live table (``market.latest``), not the snapshot:
@@ -246,13 +262,13 @@ def ticker(rt: ReadModel, symbol: str, exchange: str | None = None) -> dict[str,
         t, restored = snap.index.get(key), key in snap.restored
     if t is None:
         raise QueryError("no_data", f"no ticker received yet for {sym} on {ex}", 404)
-    return {
-        "exchange": ex,
-        "symbol": sym,
-        "restored": restored,
-        "age": max(0.0, time.time() - t.recv_ts),
-        "ticker": t,
-    }
+    return TickerAnswer(
+        exchange=ex,
+        symbol=sym,
+        restored=restored,
+        age=max(0.0, time.time() - t.recv_ts),
+        ticker=t,
+    )
 
 
 def _default_exchange(rt: ReadModel, snap: TickerSnapshot) -> str | None:
@@ -263,7 +279,7 @@ def _default_exchange(rt: ReadModel, snap: TickerSnapshot) -> str | None:
     return None
 
 
-def overview(rt: ReadModel, *, exchange: str | None = None) -> dict[str, Any]:
+def overview(rt: ReadModel, *, exchange: str | None = None) -> Overview:
     """Breadth, changes, volatility, BTC dominance and regime of one exchange.
 
     Default exchange: the first configured one that has tickers. The rules are in
@@ -275,13 +291,13 @@ def overview(rt: ReadModel, *, exchange: str | None = None) -> dict[str, Any]:
 
     regime_version = rt.views.versions.get(SENTIMENT_DOC_VIEW, 0)
 
-    def build() -> dict[str, Any]:
+    def build() -> Overview:
         rows = [t for t in snap.tickers if t.exchange == ex]
         doc = market_stats.overview(rows, rt.config.beta.benchmark)
         shared = rt.views.value(SENTIMENT_DOC_VIEW)
         if isinstance(shared, dict) and isinstance(shared.get("regime"), dict):
             doc["regime"] = {**shared["regime"], "source": "analytics"}
-        return rounded({"exchange": ex, "updated": snap.updated, **doc})
+        return convert(rounded({"exchange": ex, "updated": snap.updated, **doc}), Overview)
 
     return _memo(snap, ("overview", ex, regime_version), build)
 
@@ -292,7 +308,7 @@ def movers(
     exchange: str | None = None,
     quote: str | None = None,
     limit: int | str | None = None,
-) -> dict[str, Any]:
+) -> Movers:
     """Top gainers, losers and volume leaders of one exchange (default as overview)."""
     exchange = check_exchange(rt, exchange)
     if quote is not None and quote != "" and not _QUOTE.match(quote):
@@ -302,13 +318,20 @@ def movers(
     snap = snapshot(rt)
     ex = exchange or _default_exchange(rt, snap)
 
-    def build() -> dict[str, Any]:
+    def build() -> Movers:
         rows = [
             t
             for t in snap.tickers
             if t.exchange == ex and (q is None or split_unified(t.symbol)[1] == q)
         ]
-        return {"exchange": ex, "updated": snap.updated, **market_stats.movers(rows, n)}
+        m = market_stats.movers(rows, n)
+        return Movers(
+            exchange=ex,
+            updated=snap.updated,
+            gainers=m["gainers"],
+            losers=m["losers"],
+            volume=m["volume"],
+        )
 
     return _memo(snap, ("movers", ex, q, n), build)
 
@@ -325,7 +348,7 @@ def candle_gaps(rt: ReadModel, exchange: str, timeframe: str) -> dict[str, list[
     }
 
 
-def exchanges(rt: ReadModel) -> dict[str, Any]:
+def exchanges(rt: ReadModel) -> Exchanges:
     """Every exchange with its configuration and the feed's reported state."""
     status = _feed_status(rt)
     counts: dict[str, int] = {}
@@ -337,29 +360,29 @@ def exchanges(rt: ReadModel) -> dict[str, Any]:
         ex = configured.get(name)
         st = status.get(name)
         out.append(
-            {
-                "name": name,
-                "configured": ex is not None,
-                "ccxt_id": ex.ccxt_id if ex else None,
-                "market": ex.market if ex else (st.market if st else None),
-                "quote": ex.quote if ex else None,
-                "timeframes": list(ex.timeframes) if ex else [],
-                "streaming": ex.streaming if ex else None,
-                "symbols": list(st.symbols) if st else (list(ex.symbols) if ex else []),
-                "state": st.state if st else "unknown",
-                "modes": dict(st.modes) if st else {},
-                "last_message_ts": st.last_message_ts if st else None,
-                "latency_ms": st.latency_ms if st else None,
-                "errors": dict(st.errors) if st else {},
-                "detail": st.detail if st else "",
-                "unknown_symbols": list(st.unknown_symbols) if st else [],
+            ExchangeRow(
+                name=name,
+                configured=ex is not None,
+                ccxt_id=ex.ccxt_id if ex else None,
+                market=ex.market if ex else (st.market if st else None),
+                quote=ex.quote if ex else None,
+                timeframes=list(ex.timeframes) if ex else [],
+                streaming=ex.streaming if ex else None,
+                symbols=list(st.symbols) if st else (list(ex.symbols) if ex else []),
+                state=st.state if st else "unknown",
+                modes=dict(st.modes) if st else {},
+                last_message_ts=st.last_message_ts if st else None,
+                latency_ms=st.latency_ms if st else None,
+                errors=dict(st.errors) if st else {},
+                detail=st.detail if st else "",
+                unknown_symbols=list(st.unknown_symbols) if st else [],
                 # per symbol and timeframe: candles the backfill could not get
-                "gaps": msgspec.to_builtins(st.gaps) if st else {},
-                "status_ts": st.ts if st else None,
-                "tickers": counts.get(name, 0),
-            }
+                gaps=st.gaps if st else {},
+                status_ts=st.ts if st else None,
+                tickers=counts.get(name, 0),
+            )
         )
-    return {"count": len(out), "exchanges": out}
+    return Exchanges(count=len(out), exchanges=out)
 
 
 # --- store-backed ----------------------------------------------------------------------
@@ -372,7 +395,7 @@ async def ohlcv(
     limit: int | str | None = None,
     since: int | str | None = None,
     exchange: str | None = None,
-) -> dict[str, Any]:
+) -> Ohlcv:
     """Candles ``[open_time_ms, open, high, low, close, volume]``, oldest first.
 
     ``timeframe``: one the exchange is configured with (default ``1h`` if it is,
@@ -406,44 +429,44 @@ async def ohlcv(
     reply = await requests.ohlcv(rt, ex, sym, timeframe, n, since_ms)
     times: IntArray = reply["times"]
     values: FloatArray = reply["values"]
-    rows = [[t, *v] for t, v in zip(times.tolist(), values.tolist(), strict=True)]
-    return {
-        "exchange": ex,
-        "symbol": sym,
-        "timeframe": timeframe,
-        "count": len(rows),
-        "open_candle": bool(reply["closed"].size and not reply["closed"][-1]),
-        "columns": ["open_time", *COLUMNS],
-        "candles": rows,
-    }
+    rows: list[Any] = [[t, *v] for t, v in zip(times.tolist(), values.tolist(), strict=True)]
+    return Ohlcv(
+        exchange=ex,
+        symbol=sym,
+        timeframe=timeframe,
+        count=len(rows),
+        open_candle=bool(reply["closed"].size and not reply["closed"][-1]),
+        columns=["open_time", *COLUMNS],
+        candles=rows,  # lists encode as the CandleRow tuples they are
+    )
 
 
 async def trades(
     rt: Runtime, symbol: str, exchange: str | None = None, limit: int | str | None = None
-) -> dict[str, Any]:
+) -> Trades:
     """The newest trades of a symbol, newest first (``limit`` 1..``store.trades``)."""
     ex, sym = resolve(rt, symbol, exchange)
     cap = rt.config.store.trades
     n = parse_int("limit", limit, min(DEFAULT_TRADES_LIMIT, cap), 1, cap)
     rows = await requests.trades(rt, ex, sym, n)
-    return {"exchange": ex, "symbol": sym, "count": len(rows), "trades": rows}
+    return Trades(exchange=ex, symbol=sym, count=len(rows), trades=rows)
 
 
 async def orderbook(
     rt: Runtime, symbol: str, exchange: str | None = None, history: int | str | None = None
-) -> dict[str, Any]:
+) -> OrderBook:
     """The newest order-book top, plus up to ``history`` past summaries (oldest first)."""
     ex, sym = resolve(rt, symbol, exchange)
     n = parse_int("history", history, 0, 0, BOOK_HISTORY)
     reply = await requests.orderbook(rt, ex, sym, n)
     hist: FloatArray = reply["history"]
-    rows = [[int(r[0]), *r[1:]] for r in hist.tolist()]
-    return {
-        "exchange": ex,
-        "symbol": sym,
-        "top": reply["top"],
-        "history": {"columns": ["ts", "mid", "spread", "bid_depth", "ask_depth"], "rows": rows},
-    }
+    rows: list[Any] = [[int(r[0]), *r[1:]] for r in hist.tolist()]  # encoded as BookRow
+    return OrderBook(
+        exchange=ex,
+        symbol=sym,
+        top=reply["top"],
+        history=BookHistory(columns=["ts", "mid", "spread", "bid_depth", "ask_depth"], rows=rows),
+    )
 
 
 async def coverage(rt: Runtime, exchange: str | None = None) -> dict[str, Any]:
@@ -454,34 +477,32 @@ async def coverage(rt: Runtime, exchange: str | None = None) -> dict[str, Any]:
 # --- views of the store ----------------------------------------------------------------
 
 
-def _latest_list(
-    rt: ReadModel, key: str, field: str, exchange: str | None, symbol: str | None
-) -> dict[str, Any]:
+def _latest_list(rt: ReadModel, key: str, exchange: str | None, symbol: str | None) -> list[Any]:
     exchange = check_exchange(rt, exchange)
-    rows = rt.views.value(key) or []
+    rows: list[Any] = rt.views.value(key) or []
     if symbol:
         ex, sym = resolve(rt, symbol, exchange)
         rows = [r for r in rows if r.exchange == ex and r.symbol == sym]
     elif exchange:
         rows = [r for r in rows if r.exchange == exchange]
-    return {"count": len(rows), field: rows}
+    return rows
 
 
-def funding(
-    rt: ReadModel, exchange: str | None = None, symbol: str | None = None
-) -> dict[str, Any]:
+def funding(rt: ReadModel, exchange: str | None = None, symbol: str | None = None) -> FundingList:
     """Newest funding rate per perpetual (optionally one exchange or symbol)."""
-    return _latest_list(rt, "market.funding", "funding", exchange, symbol)
+    rows = _latest_list(rt, "market.funding", exchange, symbol)
+    return FundingList(count=len(rows), funding=rows)
 
 
 def open_interest(
     rt: ReadModel, exchange: str | None = None, symbol: str | None = None
-) -> dict[str, Any]:
+) -> OpenInterestList:
     """Newest open interest per perpetual (optionally one exchange or symbol)."""
-    return _latest_list(rt, "market.open_interest", "open_interest", exchange, symbol)
+    rows = _latest_list(rt, "market.open_interest", exchange, symbol)
+    return OpenInterestList(count=len(rows), open_interest=rows)
 
 
-def cache_state(rt: ReadModel) -> dict[str, Any]:
+def cache_state(rt: ReadModel) -> CacheState:
     """The ticker cache's memcached state and counters."""
     value = rt.views.value("cache.state")
-    return value if isinstance(value, dict) else {"state": "unknown"}
+    return convert(value, CacheState) if isinstance(value, dict) else CacheState(state="unknown")

@@ -40,6 +40,7 @@ from virtuoso_daemon.analytics import market as mkt
 from virtuoso_daemon.analytics.risk import market_regime, served_inputs
 from virtuoso_daemon.core.messages import Ticker
 from virtuoso_daemon.core.symbols import split_unified
+from virtuoso_daemon.read.market_answers import MoverRow
 
 
 def _arr(values: Sequence[float | None]) -> np.ndarray[Any, np.dtype[np.float64]]:
@@ -101,22 +102,19 @@ def overview(tickers: Sequence[Ticker], benchmark: str) -> dict[str, Any]:
     }
 
 
-def _mover_rows(rows: Sequence[mkt.Mover], by_symbol: dict[str, Ticker]) -> list[dict[str, Any]]:
+def _mover_rows(rows: Sequence[mkt.Mover], by_symbol: dict[str, Ticker]) -> list[MoverRow]:
     out = []
     for m in rows:
         t = by_symbol[m.symbol]
         out.append(
-            {
-                "symbol": t.symbol,
-                "last": t.last,
-                "change_pct": t.change_pct,
-                "quote_volume": t.quote_volume,
-            }
+            MoverRow(
+                symbol=t.symbol, last=t.last, change_pct=t.change_pct, quote_volume=t.quote_volume
+            )
         )
     return out
 
 
-def movers(tickers: Sequence[Ticker], n: int) -> dict[str, Any]:
+def movers(tickers: Sequence[Ticker], n: int) -> dict[str, list[MoverRow]]:
     """Top ``n`` gainers, losers and volume leaders among one exchange's tickers."""
     symbols = [t.symbol for t in tickers]
     changes = _arr([t.change_pct for t in tickers]) / 100.0

@@ -22,7 +22,7 @@ per ticker), and publishes the read side the API serves:
 * A ticker that comes without bid and ask (Binance futures' ticker stream) gets them
   from the newest order-book top of its symbol, and follows that top until a ticker
   brings its own quote. A symbol its feed stops watching (``symbols remove``) is
-  dropped from every view.
+  dropped from every view, and its memcached key deleted at the next flush.
 * view ``market.symbols``: ``{exchange: [symbols]}``, republished when a symbol
   appears (symbol resolution uses it).
 * view ``cache.state`` and ``runtime.stats["ticker_cache"]``: memcached state
@@ -97,6 +97,7 @@ class TickerCacheActor:
             "misses": 0,
             "errors": 0,
             "writes": 0,
+            "deletes": 0,
             "bytes_written": 0,
             "flushes": 0,
             "reconnects": 0,

@@ -13,6 +13,9 @@ key                                        value (msgpack)
 ``<prefix>cache:epoch``                    the writer's epoch token (liveness probe)
 =========================================  ==========================================
 
+A symbol its feed stops watching (``symbols remove``) has its ticker key deleted at
+the next flush (not left to expire with the TTL).
+
 Values are msgpack maps as ``messages.msgpack_encoder`` writes them (tagged
 structs: a ticker has ``"type": "Ticker"``), all with the TTL ``memcached.ttl``.
 Characters memcached does not allow in keys (space, control characters) are
@@ -21,9 +24,9 @@ replaced by ``_``.
 :class:`SafeClient` is aiomcache's client with two additions: a storage command
 that fails on a connection closed by the server instead of spinning forever
 (aio-libs/aiomcache#502: ``readline()`` returns ``b""`` at EOF and the library's
-loop never ends, freezing the event loop), and :meth:`SafeClient.set_many`, which
-pipelines many ``set`` commands on one connection (one round trip per chunk
-instead of one per key).
+loop never ends, freezing the event loop), and :meth:`SafeClient.set_many` /
+:meth:`SafeClient.delete_many`, which pipeline many ``set`` / ``delete`` commands on
+one connection (one round trip per chunk instead of one per key).
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from virtuoso_daemon.core.symbols import key_form
 PIPELINE_CHUNK = 256  # sets per pipelined write (bounds the server's reply buffer)
 _BAD_KEY_CHARS = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
 _REPLIES_OK = (b"STORED\r\n", b"NOT_STORED\r\n", b"EXISTS\r\n", b"NOT_FOUND\r\n")
+_DELETE_OK = (b"DELETED\r\n", b"NOT_FOUND\r\n")
 
 # what every memcached operation may raise when the server is unreachable or odd
 ERRORS: tuple[type[BaseException], ...] = (OSError, EOFError, TimeoutError, ClientException)
@@ -113,6 +117,31 @@ class SafeClient(aiomcache.Client):
                 raise ClientException("set failed", line)
             stored += line == b"STORED\r\n"
         return stored
+
+    @acquire
+    async def _delete_chunk(self, conn: Connection, keys: Sequence[bytes]) -> int:
+        buf = bytearray()
+        for key in keys:
+            self._validate_key(key)
+            buf += b"delete %b\r\n" % key
+        conn.writer.write(buf)
+        await conn.writer.drain()
+        deleted = 0
+        for _ in keys:
+            line = await conn.reader.readline()
+            if not line.endswith(b"\r\n"):
+                raise ConnectionResetError("memcached closed the connection")
+            if line not in _DELETE_OK:
+                raise ClientException("delete failed", line)
+            deleted += line == b"DELETED\r\n"
+        return deleted
+
+    async def delete_many(self, keys: Sequence[bytes]) -> int:
+        """Delete every key (a missing one is fine); returns how many were there."""
+        deleted = 0
+        for i in range(0, len(keys), PIPELINE_CHUNK):
+            deleted += await self._delete_chunk(keys[i : i + PIPELINE_CHUNK])
+        return deleted
 
     async def set_many(self, items: Sequence[tuple[bytes, bytes]], exptime: int = 0) -> int:
         """Store every ``(key, value)``; returns how many were stored."""

@@ -227,6 +227,8 @@ class MemcachedMirror:
 
     async def _flush(self, client: SafeClient) -> None:
         table = self.table
+        if table.mc_deleted:
+            await self._delete(client)
         if not table.mc_dirty and not table.mc_dirty_exchanges:
             return
         keys, table.mc_dirty = table.mc_dirty, set()
@@ -253,3 +255,15 @@ class MemcachedMirror:
             table.mc_dirty_exchanges |= exchanges
             raise
         self.counters["flushes"] += 1
+
+    async def _delete(self, client: SafeClient) -> None:
+        """Delete the keys of tickers the table forgot (a symbol no longer watched)."""
+        table = self.table
+        keys, table.mc_deleted = table.mc_deleted, set()
+        try:
+            with anyio.fail_after(OP_TIMEOUT + len(keys) / 5000):
+                await client.delete_many([ticker_key(self.prefix, ex, sym) for ex, sym in keys])
+        except BaseException:
+            table.mc_deleted |= keys - set(table.latest)  # retried after a reconnect
+            raise
+        self.counters["deletes"] += len(keys)

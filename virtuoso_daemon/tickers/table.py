@@ -76,7 +76,7 @@ def _with_top(t: Ticker, top: tuple[float | None, ...]) -> Ticker:
 class TickerTable:
     """The live table and what changed in it: since the last snapshot (``changed``,
     for the view loop) and since the last memcached flush (``mc_dirty``,
-    ``mc_dirty_exchanges``, drained by :class:`.mirror.MemcachedMirror`).
+    ``mc_dirty_exchanges``, ``mc_deleted``, drained by :class:`.mirror.MemcachedMirror`).
 
     ``mirroring`` (``memcached.enabled``) says whether live tickers are queued for
     memcached; when it is off nothing is queued (enabling it later queues everything).
@@ -102,6 +102,7 @@ class TickerTable:
         self.symbols_dirty = True
         self.mc_dirty: set[Key] = set()
         self.mc_dirty_exchanges: set[str] = set()
+        self.mc_deleted: set[Key] = set()  # forgotten keys to delete from memcached
         self.changed = anyio.Event()
         self._version = 0
 
@@ -157,6 +158,8 @@ class TickerTable:
             self._view_dirty.discard(key)
             self.mc_dirty.discard(key)
             self.mc_dirty_exchanges.add(key[0])
+            if self.mirroring:  # other readers of memcached must not see it either
+                self.mc_deleted.add(key)
         self.symbols_dirty = True
         self.changed.set()
 
@@ -168,6 +171,7 @@ class TickerTable:
         self._rows[key] = t
         self.latest[key] = t
         self._view_dirty.add(key)
+        self.mc_deleted.discard(key)  # back before its delete went out
         if restored:
             self.restored.add(key)
         else:
