@@ -178,3 +178,35 @@ async def test_the_total_queued_for_all_clients_is_capped_too(
             server = control(d)
             await wait_until(lambda: all(s.subs.dropped() > 0 for s in server.sessions))
             assert server.stats()["queued_bytes"] <= 96 * 1024
+
+
+async def test_what_one_client_may_hold_queued_is_capped_in_events_too() -> None:
+    """Queued events are messages kept in memory before any byte is encoded (a client
+    reading slowly fills its queues to the brim), so the sum of one client's
+    subscription queues is capped: a subscription gets what is left, none when nothing
+    is."""
+    async with running_daemon(_config(session_queue=1000), control_specs()) as d:
+        async with RawConnection.open(d.runtime.socket_path) as conn:
+
+            async def subscribe(rid: int, topics: list[str], queue: int) -> dict[str, Any]:
+                args = {"topics": topics, "queue": queue}
+                await conn.send_frame({"id": rid, "cmd": "subscribe", "args": args})
+                return await conn.reply(rid)
+
+            assert (await subscribe(1, ["tickers"], 600))["result"]["queue"] == 600
+            assert (await subscribe(2, ["trades", "orderbook"], 600))["result"]["queue"] == 200
+            refused = await subscribe(3, ["candles"], 10)
+            assert refused["ok"] is False and refused["error"]["code"] == "bad_args"
+            assert "control.session_queue" in refused["error"]["message"]
+            # a topic subscribed again gives its old queue back first
+            again = (await subscribe(4, ["tickers"], 100))["result"]
+            assert again["queue"] == 100
+            assert again["active"] == ["orderbook", "tickers", "trades"]
+
+            # and the bus holds no more than that for a client that reads nothing
+            (session,) = control(d).sessions
+            sub = session.subs.active["tickers"].sub
+            for i in range(500):  # no checkpoint: the pump cannot take any
+                d.runtime.bus.publish_nowait(Topics.TICKERS, ticker(last=float(i)))
+            # (one went straight to its idle pump, which was already waiting for it)
+            assert sub.pending() == 100 and sub.dropped == 399

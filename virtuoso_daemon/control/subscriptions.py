@@ -179,6 +179,7 @@ class _Active:
     sub: Subscription[Any]
     accept: Callable[[Any], bool] | None
     throttle: float | None
+    queue: int  # the bus queue's size (counted against control.session_queue)
     initial: list[Any] = field(default_factory=list)  # sent before anything from the bus
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
     reported: int = 0
@@ -217,13 +218,13 @@ class Subscriptions:
                     f"{', '.join(flat)} in a separate request without it",
                 )
         accept = _make_filter(args)
-        size = args.queue or self.bus.lossy_queue
+        size = self._queue_size(args.queue or self.bus.lossy_queue, specs)
         throttle = None if args.throttle_ms is None else args.throttle_ms / 1000
         for spec in specs:
             self._close(spec.name)
             sub = self.bus.subscribe(spec.bus_topic, name=self.name, maxsize=size, lossy=True)
             initial = list(spec.current(self.session.server.runtime)) if spec.current else []
-            active = self.active[spec.name] = _Active(spec, sub, accept, throttle, initial)
+            active = self.active[spec.name] = _Active(spec, sub, accept, throttle, size, initial)
             pump = self._pump if throttle is None else self._conflate
             self.session.spawn(pump, active)
         return {
@@ -232,6 +233,21 @@ class Subscriptions:
             "queue": size,
             "active": sorted(self.active),
         }
+
+    def _queue_size(self, asked: int, specs: list[TopicSpec]) -> int:
+        """What each new subscription may queue: ``asked``, or its share of what is left
+        of ``control.session_queue`` (a topic subscribed again gives its queue back)."""
+        budget = self.session.limits.session_queue
+        again = {s.name for s in specs}
+        held = sum(a.queue for name, a in self.active.items() if name not in again)
+        size = min(asked, (budget - held) // len(specs))
+        if size < 1:
+            raise CommandFailed(
+                ErrorCode.BAD_ARGS,
+                f"control.session_queue ({budget} events) is held by this client's other "
+                f"subscriptions ({held}); unsubscribe some or ask for fewer topics",
+            )
+        return size
 
     def remove(self, topics: list[str]) -> dict[str, Any]:
         names = list(self.active) if not topics else [t for t in topics if t in self.active]

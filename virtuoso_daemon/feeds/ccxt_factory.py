@@ -151,7 +151,13 @@ class ExchangeFactory:
         self.throttler = ex.throttler
 
     def _hook_responses(self, ex: Any) -> None:
-        """See every HTTP response: count statuses, close the gate on 429/418."""
+        """See every HTTP response: count statuses, close the gate on 429/418, and
+        refuse a 2xx body that starts as JSON but does not parse (a cut-off answer).
+
+        ccxt turns such a body into ``None`` and hands the text to the exchange class,
+        whose parsers differ: Binance's fail on it (counted as ``bad_response``), OKX's
+        read ``data`` from it with a default, so a truncated answer was an empty one
+        (no tickers, no error, the feed "connected" until its data aged out)."""
         original = ex.on_rest_response
         gate, responses, cfg = self.gate, self.responses, self.cfg
 
@@ -171,7 +177,7 @@ class ExchangeFactory:
                 gate.last_retry_after = wait
                 # no Retry-After: still stop everything for the initial backoff
                 gate.close_for(wait if wait is not None else cfg.backoff_initial)
-            return original(
+            body = original(
                 code,
                 reason,
                 url,
@@ -181,6 +187,14 @@ class ExchangeFactory:
                 request_headers,
                 request_body,
             )
+            if 200 <= code < 300 and isinstance(body, str) and body[:1] in ("{", "["):
+                try:
+                    ex.on_json_response(body)  # ccxt's own parser (orjson when present)
+                except ValueError:
+                    raise ccxt_rest.BadResponse(
+                        f"{ex.id} {method} {url.split('?')[0]}: malformed JSON ({len(body)} bytes)"
+                    ) from None
+            return body
 
         ex.on_rest_response = on_rest_response
 

@@ -94,6 +94,9 @@ class ControlConfig(Section):
     # (counted, and told with _dropped), replies wait for room
     session_bytes: Annotated[int, msgspec.Meta(ge=64 * 1024)] = 1 << 20
     total_bytes: Annotated[int, msgspec.Meta(ge=64 * 1024)] = 32 << 20
+    # events one client's subscriptions may hold before they are encoded: the sum of
+    # their queue sizes (a slow reader fills them, each event a message in memory)
+    session_queue: Annotated[int, msgspec.Meta(ge=64, le=10_000_000)] = 32_768
 
 
 class MemcachedConfig(Section):
