@@ -1,8 +1,8 @@
 """Read-side analytics queries shared by the HTTP API and the control socket.
 
-Like :mod:`.queries`: each function takes the runtime plus plain arguments (numbers
-as ``int`` or URL strings), returns plain data msgspec encodes, and raises
-:class:`~.queries.QueryError` ``(code, message, status)`` on bad input. Answers come
+Like :mod:`.market`: each function takes the runtime plus plain arguments (numbers
+as ``int`` or URL strings), returns an answer struct of :mod:`.analytics_answers`,
+and raises :class:`~.market.QueryError` ``(code, message, status)`` on bad input. Answers come
 from the views the beta actor publishes (:mod:`.actors.beta`); only
 :func:`beta_symbol` asks the actor (history and rolling series) over the bus.
 

@@ -3,8 +3,8 @@
 Each function takes the read model (:class:`~virtuoso_daemon.core.runtime.ReadModel`:
 the runtime, or the HTTP thread's :class:`~.model.HotModel`; the store-backed ones,
 which ask an actor, the runtime) plus plain arguments (numbers may come as ``int``
-or as the strings of a URL query) and returns plain data that
-``msgspec`` encodes (dicts, lists, message structs). Bad input raises one error
+or as the strings of a URL query) and returns an answer struct of
+:mod:`.market_answers` (what ``/api/openapi.json`` documents). Bad input raises one error
 type, :class:`QueryError` ``(code, message, status)``, which the API turns into
 ``{"error": {"code", "message"}}`` with ``status`` and the socket into its error
 reply. Returned data may be shared with other callers (answers are memoised per

@@ -91,6 +91,8 @@ class TickerCacheActor:
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
         cfg = runtime.config.memcached
+        # served by /api/market/cache as read.market_answers.CacheState, which refuses a
+        # key it does not declare: a new counter needs a field there too
         self.counters: dict[str, int] = {
             "received": 0,
             "hits": 0,
