@@ -61,6 +61,27 @@ def test_a_kind_that_never_delivered_ages_from_when_it_started() -> None:
     assert "no tickers yet" in check.message
 
 
+def test_a_kind_seen_running_keeps_its_check_while_the_feed_runs_none() -> None:
+    seen = {"tickers": NOW - 60, "ohlcv": NOW - 60}
+    between = feed("starting", last_by_kind={"tickers": NOW - 6})  # a reconnect: no modes
+    tickers, candles = checks.data_checks(between, EX, CFG, NOW, seen)
+    assert (tickers.name, tickers.status) == ("data:ex:tickers", "warning")
+    assert "not running: feed starting" in tickers.message
+    assert (candles.name, candles.status) == ("data:ex:ohlcv", "critical")  # none for 60 s
+    paused = checks.data_checks(feed("paused"), EX, CFG, NOW, seen)
+    assert [(c.name, c.status) for c in paused] == [
+        ("data:ex:tickers", "ok"),
+        ("data:ex:ohlcv", "ok"),
+    ]
+    # kinds the config no longer asks for go: ohlcv without a timeframe, a dropped kind
+    no_candles = msgspec.structs.replace(EX, kinds=["tickers", "ohlcv"], timeframes=[])
+    assert [c.name for c in checks.data_checks(between, no_candles, CFG, NOW, seen)] == [
+        "data:ex:tickers"
+    ]
+    only_trades = msgspec.structs.replace(EX, kinds=["trades"])
+    assert checks.data_checks(between, only_trades, CFG, NOW, seen) == []
+
+
 def test_api_probe_failure_is_critical_and_slow_answer_a_warning() -> None:
     assert checks.api_check(ApiProbe(None, None, "refused"), CFG).status == "critical"
     assert checks.api_check(ApiProbe(300.0, 200, None), CFG).status == "warning"

@@ -17,6 +17,7 @@ numbers it needs into the message before returning.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -265,16 +266,24 @@ WALL_CANDIDATES = 5  # per side, largest first
 def _walls(
     side: Sequence[Sequence[Any]], size: float = 1.0
 ) -> tuple[list[tuple[float, float, float]], float | None]:
-    """Wall candidates of one book side (every level the feed keeps) and its far edge."""
-    if not side:
+    """Wall candidates of one book side (every level the feed keeps) and its far edge.
+
+    On every book message of every market (up to 500 levels a side), so only the
+    amounts go through numpy, read in one pass straight from ccxt's level lists;
+    the few walls' prices are read back from the side itself."""
+    n = len(side)
+    if not n:
         return [], None
-    levels = np.asarray([(lv[0], lv[1]) for lv in side], dtype=np.float64)
-    idx, ratios = wall_levels(levels[:, 1], WALL_CANDIDATE_RATIO, WALL_CANDIDATES)
+    amounts = np.fromiter(map(_AMOUNT, side), np.float64, n)
+    idx, ratios = wall_levels(amounts, WALL_CANDIDATE_RATIO, WALL_CANDIDATES)
     walls = [
-        (float(levels[i, 0]), float(levels[i, 1]) * size, round(float(r), 2))
+        (float(side[i][0]), float(amounts[i]) * size, round(float(r), 2))
         for i, r in zip(idx.tolist(), ratios.tolist(), strict=True)
     ]
-    return walls, float(levels[-1, 0])
+    return walls, float(side[-1][0])
+
+
+_AMOUNT = itemgetter(1)  # a level is [price, amount, ...] (ccxt adds a count or an id)
 
 
 def funding(exchange: str, f: Mapping[str, Any], recv: float) -> Funding:

@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from virtuoso_daemon.http.openapi import build_spec, documented
+from virtuoso_daemon.http.openapi import OpenApiDocument, build_spec, documented
 from virtuoso_daemon.http.routes import HotRoutes
 from virtuoso_daemon.read.model import HotModel
 
@@ -39,7 +39,11 @@ def spec_of(app: web.Application, model: HotModel) -> bytes:
 
 
 @hot.get("/api/openapi.json")
-@documented(summary="This API's OpenAPI 3.1 description (generated from the code)", tag="docs")
+@documented(
+    summary="This API's OpenAPI 3.1 description (generated from the code)",
+    response=OpenApiDocument,
+    tag="docs",
+)
 async def openapi_json(request: web.Request, model: HotModel) -> web.Response:
     return web.Response(body=spec_of(request.app, model), content_type="application/json")
 

@@ -19,7 +19,7 @@ import copy
 import inspect
 import re
 import typing
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
@@ -56,6 +56,17 @@ class Operation:
     body_params: bool = False
 
 
+@dataclass(frozen=True)
+class ObjectOf:
+    """An answer msgspec cannot describe as one type: a JSON object whose members are
+    known only when the spec is built (the dashboard's registered parts), each member
+    one of a few types (``anyOf``; ``None`` is any JSON). ``members()`` is called then."""
+
+    name: str  # its component's name
+    members: Callable[[], Mapping[str, tuple[Any, ...]]]
+    required: tuple[str, ...] = ()
+
+
 class ErrorDetail(msgspec.Struct, frozen=True):
     code: str
     message: str
@@ -65,6 +76,26 @@ class ErrorBody(msgspec.Struct, frozen=True):
     """Every 4xx/5xx answer (see :mod:`.errors`)."""
 
     error: ErrorDetail
+
+
+class SpecInfo(msgspec.Struct, frozen=True):
+    title: str
+    version: str
+    description: str
+
+
+class SpecComponents(msgspec.Struct, frozen=True, rename={"security_schemes": "securitySchemes"}):
+    schemas: dict[str, Any]  # name -> JSON schema
+    security_schemes: dict[str, Any]
+
+
+class OpenApiDocument(msgspec.Struct, frozen=True):
+    """What ``/api/openapi.json`` serves: an OpenAPI 3.1 document (:func:`build_spec`)."""
+
+    openapi: str
+    info: SpecInfo
+    paths: dict[str, dict[str, Any]]  # path -> method -> operation
+    components: SpecComponents
 
 
 def documented(
@@ -108,9 +139,11 @@ def describe_query(
     args: type[msgspec.Struct],
     *,
     body_params: bool = False,
+    response: Any = None,
 ) -> None:
     """Attach the Operation of a read-layer query served by :func:`query_route` (or a
-    write taking its arguments from the query string or a JSON body: ``body_params``)."""
+    write taking its arguments from the query string or a JSON body: ``body_params``);
+    its answer is ``fn``'s return type unless ``response`` says more."""
     first, rest = split_doc(fn)
     setattr(
         handler,
@@ -119,7 +152,7 @@ def describe_query(
             summary=first,
             description=rest,
             params=args,
-            response=_return_type(fn),
+            response=response if response is not None else return_type(fn),
             body_params=body_params,
         ),
     )
@@ -137,7 +170,7 @@ def operation_of(handler: object) -> Operation | None:
     return op if isinstance(op, Operation) else None
 
 
-def _return_type(fn: Callable[..., Any]) -> Any:
+def return_type(fn: Callable[..., Any]) -> Any:
     """``fn``'s return annotation when msgspec can describe it (awaitables unwrapped)."""
     try:
         tp = typing.get_type_hints(fn).get("return")
@@ -265,17 +298,24 @@ def build_spec(
     routes = documented_routes(app)
     ops = {id(r): r.operation or _fallback(r) for r in routes}
     types: list[Any] = [ErrorBody]
+    objects: dict[str, tuple[ObjectOf, Mapping[str, tuple[Any, ...]]]] = {}
     for op in ops.values():
-        types += [op.params, op.response, op.body, *(tp for _, tp in op.other)]
+        response = op.response
+        if isinstance(response, ObjectOf):
+            members = response.members()
+            objects[response.name] = (response, members)
+            types += [tp for options in members.values() for tp in options]
+            response = None
+        types += [op.params, response, op.body, *(tp for _, tp in op.other)]
     refs, components = _schemas(types)
+    for name, (obj, members) in objects.items():
+        components[name] = _object_schema(obj, members, refs)
     error = {"application/json": {"schema": refs[ErrorBody]}}
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
         op = ops[id(route)]
         write = is_write(route.method, route.handler)
-        answer: dict[str, Any] = {
-            "schema": copy.deepcopy(refs[op.response]) if op.response is not None else ANY_JSON
-        }
+        answer: dict[str, Any] = {"schema": _answer_schema(op.response, refs)}
         item: dict[str, Any] = {
             "operationId": _operation_id(route),
             "tags": [op.tag or _tag(route.path)],
@@ -319,19 +359,50 @@ def build_spec(
         elif read_token and route.path not in OPEN_PATHS:
             item["security"] = [{"bearer": []}]
         paths.setdefault(route.path, {})[route.method.lower()] = item
-    return {
-        "openapi": "3.1.0",
-        "info": {
-            "title": title,
-            "version": version,
-            "description": "Generated from the daemon's routes and msgspec types.",
-        },
-        "paths": dict(sorted(paths.items())),
-        "components": {
-            "schemas": components,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-        },
+    doc = OpenApiDocument(
+        openapi="3.1.0",
+        info=SpecInfo(
+            title=title,
+            version=version,
+            description="Generated from the daemon's routes and msgspec types.",
+        ),
+        paths=dict(sorted(paths.items())),
+        components=SpecComponents(
+            schemas=components,
+            security_schemes={"bearer": {"type": "http", "scheme": "bearer"}},
+        ),
+    )
+    out: dict[str, Any] = msgspec.to_builtins(doc)
+    return out
+
+
+def _answer_schema(response: Any, refs: dict[Any, Any]) -> dict[str, Any]:
+    if response is None:
+        return ANY_JSON
+    if isinstance(response, ObjectOf):
+        return {"$ref": REF.format(name=response.name)}
+    return dict(copy.deepcopy(refs[response]))
+
+
+def _object_schema(
+    obj: ObjectOf, members: Mapping[str, tuple[Any, ...]], refs: dict[Any, Any]
+) -> dict[str, Any]:
+    """The component of an :class:`ObjectOf` answer: each member any of its types."""
+
+    def one_of(options: tuple[Any, ...]) -> dict[str, Any]:
+        schemas = [copy.deepcopy(refs[tp]) if tp is not None else ANY_JSON for tp in options]
+        if any(s == ANY_JSON for s in schemas):
+            return {}
+        return schemas[0] if len(schemas) == 1 else {"anyOf": schemas}
+
+    schema: dict[str, Any] = {
+        "title": obj.name,
+        "type": "object",
+        "properties": {name: one_of(options) for name, options in members.items()},
     }
+    if obj.required:
+        schema["required"] = list(obj.required)
+    return schema
 
 
 def _fallback(route: RouteDoc) -> Operation:

@@ -43,16 +43,36 @@ def _args(request: web.Request, args: type[QueryArgs]) -> QueryArgs:
 
 @overload
 def query_route(
-    routes: HotRoutes, path: str, fn: HotQuery, args: type[QueryArgs], *, method: str = "GET"
+    routes: HotRoutes,
+    path: str,
+    fn: HotQuery,
+    args: type[QueryArgs],
+    *,
+    method: str = "GET",
+    response: Any = None,
 ) -> None: ...
 @overload
 def query_route(
-    routes: LoopRoutes, path: str, fn: Query, args: type[QueryArgs], *, method: str = "GET"
+    routes: LoopRoutes,
+    path: str,
+    fn: Query,
+    args: type[QueryArgs],
+    *,
+    method: str = "GET",
+    response: Any = None,
 ) -> None: ...
 def query_route(
-    routes: RouteTable, path: str, fn: Any, args: type[QueryArgs], *, method: str = "GET"
+    routes: RouteTable,
+    path: str,
+    fn: Any,
+    args: type[QueryArgs],
+    *,
+    method: str = "GET",
+    response: Any = None,
 ) -> None:
-    """Register ``fn`` at ``method path`` in ``routes``, its arguments parsed into ``args``."""
+    """Register ``fn`` at ``method path`` in ``routes``, its arguments parsed into ``args``;
+    ``response`` describes the answer when ``fn``'s return annotation cannot
+    (an :class:`~.openapi.ObjectOf`)."""
     if isinstance(routes, HotRoutes):
         if inspect.iscoroutinefunction(fn):
             raise TypeError(f"{path}: a query served in the HTTP thread cannot be async")
@@ -63,7 +83,7 @@ def query_route(
             except QueryError as exc:
                 raise ApiError(exc.status, exc.code, exc.message) from None
 
-        _describe(hot, fn, args)
+        _describe(hot, fn, args, response)
         routes.add(method, path, hot)
         return
 
@@ -74,11 +94,14 @@ def query_route(
             raise ApiError(exc.status, exc.code, exc.message) from None
         return json_response(result)
 
-    _describe(handler, fn, args)
+    _describe(handler, fn, args, response)
     routes.add(method, path, handler)
 
 
-def _describe(handler: Callable[..., Any], fn: Callable[..., Any], args: type[QueryArgs]) -> None:
+def _describe(
+    handler: Callable[..., Any], fn: Callable[..., Any], args: type[QueryArgs], response: Any
+) -> None:
     handler.__name__ = handler.__qualname__ = getattr(fn, "__name__", "query")
     handler.__doc__ = fn.__doc__
-    describe_query(handler, fn, args)  # /api/openapi.json: the args and the answer's type
+    # /api/openapi.json: the args and the answer's type
+    describe_query(handler, fn, args, response=response)

@@ -43,7 +43,18 @@ from virtuoso_daemon.core.errors import QueryError
 from virtuoso_daemon.core.messages import BetaRow, BetaSnapshot
 from virtuoso_daemon.core.runtime import Runtime
 from virtuoso_daemon.read import market as queries
+from virtuoso_daemon.read.analytics_answers import (
+    Beta,
+    BetaHistory,
+    BetaSymbol,
+    BetaWindow,
+    Correlation,
+    HistorySeries,
+    Rolling,
+    Sentiment,
+)
 from virtuoso_daemon.read.contract import parse_choice, parse_int
+from virtuoso_daemon.read.market_answers import convert
 
 BETA_SORTS = ("beta", "symbol", "correlation", "r_squared", "volatility")
 CORRELATION_ORDERS = ("cluster", "input")
@@ -155,7 +166,7 @@ def beta(
     *,
     exchange: str | None = None,
     order: str | None = None,
-) -> dict[str, Any]:
+) -> Beta:
     """Every symbol's beta row for one timeframe and window, sorted and limited.
 
     ``sort``: beta (default), symbol, correlation, r_squared or volatility; ``order``
@@ -175,24 +186,24 @@ def beta(
     missing = [r for r in snap.rows if _sort_value(r, s) is None]
     present.sort(key=lambda r: _sort_value(r, s), reverse=o == "desc")
     rows = (present + missing)[:n]
-    return {
-        "exchange": ex,
-        "timeframe": tf,
-        "window": w,
-        "benchmark": snap.benchmark,
-        "computed_at": snap.computed_at,
-        "as_of": _as_of(rt, ex, tf),
-        "sort": s,
-        "order": o,
-        "count": len(rows),
-        "total": len(snap.rows),
-        "rows": rows,
+    return Beta(
+        exchange=ex,
+        timeframe=tf,
+        window=w,
+        benchmark=snap.benchmark,
+        computed_at=snap.computed_at,
+        as_of=_as_of(rt, ex, tf),
+        sort=s,
+        order=o,
+        count=len(rows),
+        total=len(snap.rows),
+        rows=rows,
         # symbol -> candles of this timeframe missing from its history (n_obs counts
         # only what is there): reported, never filled in
-        "gaps": queries.candle_gaps(rt, ex, tf),
+        gaps=queries.candle_gaps(rt, ex, tf),
         # every configured timeframe -> windows, so a client can ask for each of them
-        "windows": configured_windows(rt),
-    }
+        windows=configured_windows(rt),
+    )
 
 
 async def beta_symbol(
@@ -203,7 +214,7 @@ async def beta_symbol(
     timeframe: str | None = None,
     window: str | None = None,
     points: int | str | None = None,
-) -> dict[str, Any]:
+) -> BetaSymbol:
     """One symbol: its row in every timeframe/window, history series, rolling beta.
 
     ``timeframe``/``window`` choose the rolling series (default: the first timeframe
@@ -219,7 +230,7 @@ async def beta_symbol(
         w = check_window(rt, tf, window)
     n = parse_int("points", points, DEFAULT_POINTS, 1, MAX_POINTS)
 
-    entries: list[dict[str, Any]] = []
+    entries: list[BetaWindow] = []
     benchmark = None
     computed = listed = False
     for tf_i, wins in windows.items():
@@ -233,12 +244,12 @@ async def beta_symbol(
                 row = next((r for r in snap.rows if r.symbol == sym), None)
                 listed = listed or row is not None
             entries.append(
-                {
-                    "timeframe": tf_i,
-                    "window": w_i,
-                    "computed_at": snap.computed_at if isinstance(snap, BetaSnapshot) else None,
-                    "row": row,
-                }
+                BetaWindow(
+                    timeframe=tf_i,
+                    window=w_i,
+                    computed_at=snap.computed_at if isinstance(snap, BetaSnapshot) else None,
+                    row=row,
+                )
             )
     if not computed:
         raise not_ready(rt, f"beta on {ex}", tf, ex)
@@ -253,16 +264,24 @@ async def beta_symbol(
         raise QueryError(exc.code, exc.message, 400) from None
     except TimeoutError:
         raise QueryError("unavailable", "the beta calculator did not answer in time", 503) from None
-    return {
-        "exchange": ex,
-        "symbol": sym,
-        "benchmark": benchmark,
-        "windows": entries,
-        "gaps": {tf_i: queries.candle_gaps(rt, ex, tf_i).get(sym, []) for tf_i in windows},
-        "history": {"columns": list(HISTORY_COLUMNS), "series": detail["history"]},
-        "rolling": detail["rolling"]
-        or {"timeframe": tf, "window": w, "columns": list(ROLLING_COLUMNS), "rows": []},
+    rolling = detail["rolling"] or {
+        "timeframe": tf,
+        "window": w,
+        "columns": list(ROLLING_COLUMNS),
+        "rows": [],
     }
+    return BetaSymbol(
+        exchange=ex,
+        symbol=sym,
+        benchmark=benchmark,
+        windows=entries,
+        gaps={tf_i: queries.candle_gaps(rt, ex, tf_i).get(sym, []) for tf_i in windows},
+        history=BetaHistory(
+            columns=list(HISTORY_COLUMNS),
+            series=[HistorySeries(**series) for series in detail["history"]],
+        ),
+        rolling=convert(rolling, Rolling),
+    )
 
 
 # --- correlation -------------------------------------------------------------------------
@@ -307,7 +326,7 @@ def correlation(
     exchange: str | None = None,
     order: str | None = None,
     top: int | str | None = None,
-) -> dict[str, Any]:
+) -> Correlation:
     """The correlation matrix (heatmap data) of all symbols or of ``symbols``.
 
     ``order``: ``cluster`` (default; average-linkage order so related symbols sit
@@ -353,18 +372,18 @@ def correlation(
     else:
         perm = analytics.cluster_order(sub)
     shown = sub[np.ix_(perm, perm)]
-    return {
-        "exchange": ex,
-        "timeframe": tf,
-        "window": w,
-        "computed_at": snap.computed_at,
-        "as_of": _as_of(rt, ex, tf),
-        "order_by": o,
-        "symbols": [snap.symbols[idx[p]] for p in perm.tolist()],
-        "matrix": _nan_to_none(shown.tolist()),
-        "order": perm.tolist(),
-        "input": [snap.symbols[i] for i in idx],
-    }
+    return Correlation(
+        exchange=ex,
+        timeframe=tf,
+        window=w,
+        computed_at=snap.computed_at,
+        as_of=_as_of(rt, ex, tf),
+        order_by=o,
+        symbols=[snap.symbols[idx[p]] for p in perm.tolist()],
+        matrix=_nan_to_none(shown.tolist()),
+        order=perm.tolist(),
+        input=[snap.symbols[i] for i in idx],
+    )
 
 
 # --- sentiment ---------------------------------------------------------------------------
@@ -383,10 +402,9 @@ def _sentiment_view(rt: Runtime) -> Any:
     return view
 
 
-def sentiment(rt: Runtime) -> dict[str, Any]:
+def sentiment(rt: Runtime) -> Sentiment:
     """Score, index, label, components (value/score/weight) with sources, and regime."""
-    value: dict[str, Any] = _sentiment_view(rt).value
-    return value
+    return convert(_sentiment_view(rt).value, Sentiment)
 
 
 def sentiment_body(rt: Runtime) -> bytes:

@@ -30,6 +30,7 @@ import msgspec
 from virtuoso_daemon.core.errors import QueryError
 from virtuoso_daemon.core.runtime import ReadModel, Runtime
 from virtuoso_daemon.read import analytics, market
+from virtuoso_daemon.read import analytics_answers as aa
 from virtuoso_daemon.read import market_answers as ma
 from virtuoso_daemon.read.contract import NoQueryArgs, QueryArgs
 
@@ -204,33 +205,40 @@ def _cache(rt: Runtime, a: NoQueryArgs) -> ma.CacheState:
 
 
 @_doc(analytics.sentiment)
-def _sentiment(rt: Runtime, a: NoQueryArgs) -> dict[str, Any]:
+def _sentiment(rt: Runtime, a: NoQueryArgs) -> aa.Sentiment:
     return analytics.sentiment(rt)
 
 
 @_doc(analytics.beta)
-def _beta(rt: Runtime, a: BetaArgs) -> dict[str, Any]:
+def _beta(rt: Runtime, a: BetaArgs) -> aa.Beta:
     table = analytics.beta(
         rt, a.timeframe, a.window, a.sort, a.limit, exchange=a.exchange, order=a.order
     )
     if a.symbol is None:
         return table
-    _, wanted = market.resolve(rt, a.symbol, table["exchange"])
-    row = next((r for r in table["rows"] if r.symbol == wanted), None)
+    _, wanted = market.resolve(rt, a.symbol, table.exchange)
+    rows = table.rows if isinstance(table.rows, list) else []
+    row = next((r for r in rows if r.symbol == wanted), None)
     if row is None:
         raise QueryError(
             "unknown_symbol",
-            f"no beta for {wanted} on {table['exchange']} ({table['timeframe']}, "
-            f"{table['window']})",
+            f"no beta for {wanted} on {table.exchange} ({table.timeframe}, {table.window})",
             404,
         )
-    keep = ("exchange", "timeframe", "window", "benchmark", "computed_at", "as_of")
-    return {**{k: table[k] for k in keep}, "row": row}
+    return aa.Beta(
+        exchange=table.exchange,
+        timeframe=table.timeframe,
+        window=table.window,
+        benchmark=table.benchmark,
+        computed_at=table.computed_at,
+        as_of=table.as_of,
+        row=row,
+    )
 
 
 @_doc(analytics.beta_symbol)
-def _beta_symbol(rt: Runtime, a: BetaSymbolArgs) -> Any:
-    return analytics.beta_symbol(
+async def _beta_symbol(rt: Runtime, a: BetaSymbolArgs) -> aa.BetaSymbol:
+    return await analytics.beta_symbol(
         rt,
         a.symbol,
         exchange=a.exchange,
@@ -241,7 +249,7 @@ def _beta_symbol(rt: Runtime, a: BetaSymbolArgs) -> Any:
 
 
 @_doc(analytics.correlation)
-def _correlation(rt: Runtime, a: CorrelationArgs) -> dict[str, Any]:
+def _correlation(rt: Runtime, a: CorrelationArgs) -> aa.Correlation:
     return analytics.correlation(
         rt, a.timeframe, a.window, a.symbols, exchange=a.exchange, order=a.order, top=a.top
     )

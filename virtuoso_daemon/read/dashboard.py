@@ -9,6 +9,10 @@ A part that is not ready (a :class:`QueryError`, e.g. 503 ``not_ready`` before t
 first betas) is answered as ``{"error": {code, message}}`` in its place, so one slow
 area never blanks the whole screen; a part that raises anything else is a bug, logged
 and answered as ``internal_error`` the same way.
+
+``/api/openapi.json`` describes each part as its answer or that error: the answer's
+type is the return annotation of the part's function, or of the query it calls
+(``like=``), so a part typed in its own area is typed here too.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import Any
 import msgspec
 
 from virtuoso_daemon.core.errors import QueryError
+from virtuoso_daemon.core.messages import HealthStatus
 from virtuoso_daemon.core.requests import Args
 from virtuoso_daemon.core.runtime import ReadModel, Runtime
 from virtuoso_daemon.read import alerts, analytics, health, market, signals
@@ -31,15 +36,23 @@ log = logging.getLogger("virtuoso.dashboard")
 
 Part = Callable[[Runtime], Any | Awaitable[Any]]
 _PARTS: dict[str, Part] = {}
+_LIKE: dict[str, Callable[..., Any]] = {}
 
 
-def register_part(name: str, fn: Part) -> None:
-    """Add (or replace) the dashboard part ``name``; its answer appears under that key."""
+def register_part(name: str, fn: Part, *, like: Callable[..., Any] | None = None) -> None:
+    """Add (or replace) the dashboard part ``name``; its answer appears under that key.
+    ``like``: a function whose return annotation is the part's answer (default ``fn``'s)."""
     _PARTS[name] = fn
+    _LIKE[name] = like or fn
 
 
 def parts() -> list[str]:
     return list(_PARTS)
+
+
+def part_answers() -> dict[str, Callable[..., Any]]:
+    """Each part's name and the function whose return annotation is its answer."""
+    return {name: _LIKE[name] for name in _PARTS}
 
 
 class OverviewArgs(Args, frozen=True):
@@ -51,6 +64,17 @@ class PartError(msgspec.Struct, frozen=True):
     message: str
 
 
+class PartFailed(msgspec.Struct, frozen=True):
+    """A part that could not answer, in its place: ``not_ready`` and the like."""
+
+    error: PartError
+
+
+class HealthSummary(msgspec.Struct, frozen=True):
+    status: HealthStatus
+    summary: str
+
+
 async def _one(rt: Runtime, name: str, fn: Part) -> Any:
     try:
         value = fn(rt)
@@ -58,10 +82,10 @@ async def _one(rt: Runtime, name: str, fn: Part) -> Any:
             value = await value
         return value
     except QueryError as exc:
-        return {"error": PartError(exc.code, exc.message)}
+        return PartFailed(PartError(exc.code, exc.message))
     except Exception:
         log.exception("dashboard part %s failed", name)
-        return {"error": PartError("internal_error", f"the {name} part failed (see the log)")}
+        return PartFailed(PartError("internal_error", f"the {name} part failed (see the log)"))
 
 
 async def overview(rt: Runtime, args: OverviewArgs) -> dict[str, Any]:
@@ -116,20 +140,25 @@ def _betas(rt: Runtime) -> Any:
     return analytics.beta(rt, limit="10")
 
 
-def _health(rt: Runtime) -> Any:
+def _health(rt: Runtime) -> HealthSummary:
     doc = health.health(rt, health.HealthArgs(transitions=0))
-    return {"status": doc.status, "summary": doc.summary}
+    return HealthSummary(doc.status, doc.summary)
 
 
 def _regime(rt: Runtime) -> Any:
-    doc = analytics.sentiment(rt)
-    return doc.get("regime", doc)
+    return analytics.sentiment(rt).regime
 
 
-register_part("market", lambda rt: market.overview(rt))
-register_part("movers", lambda rt: market.movers(rt, limit="5"))
-register_part("betas", _betas)
+register_part("market", lambda rt: market.overview(rt), like=market.overview)
+register_part("movers", lambda rt: market.movers(rt, limit="5"), like=market.movers)
+register_part("betas", _betas, like=analytics.beta)
 register_part("regime", _regime)
 register_part("health", _health)
-register_part("alerts", lambda rt: alerts.alerts_list(rt, alerts.AlertsArgs(limit=10)))
-register_part("whales", lambda rt: signals.whales(rt, signals.WhalesArgs(limit=5)))
+register_part(
+    "alerts",
+    lambda rt: alerts.alerts_list(rt, alerts.AlertsArgs(limit=10)),
+    like=alerts.alerts_list,
+)
+register_part(
+    "whales", lambda rt: signals.whales(rt, signals.WhalesArgs(limit=5)), like=signals.whales
+)

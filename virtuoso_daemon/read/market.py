@@ -36,12 +36,10 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import msgspec
-
 from virtuoso_daemon.beta.publish import SENTIMENT_DOC_VIEW
 from virtuoso_daemon.core.errors import QueryError
 from virtuoso_daemon.core.exchanges import exchange_configs
-from virtuoso_daemon.core.messages import FeedStatus, Ticker
+from virtuoso_daemon.core.messages import CandleGap, FeedStatus, Ticker
 from virtuoso_daemon.core.numbers import rounded
 from virtuoso_daemon.core.runtime import ReadModel, Runtime
 from virtuoso_daemon.core.symbols import SymbolError, SymbolIndex, split_unified
@@ -336,16 +334,12 @@ def movers(
     return _memo(snap, ("movers", ex, q, n), build)
 
 
-def candle_gaps(rt: ReadModel, exchange: str, timeframe: str) -> dict[str, list[dict[str, Any]]]:
+def candle_gaps(rt: ReadModel, exchange: str, timeframe: str) -> dict[str, list[CandleGap]]:
     """Per symbol: the candles of ``timeframe`` the exchange's backfill could not get."""
     st = _feed_status(rt).get(exchange)
     if not isinstance(st, FeedStatus):
         return {}
-    return {
-        sym: msgspec.to_builtins(by_tf[timeframe])
-        for sym, by_tf in st.gaps.items()
-        if by_tf.get(timeframe)
-    }
+    return {sym: by_tf[timeframe] for sym, by_tf in st.gaps.items() if by_tf.get(timeframe)}
 
 
 def exchanges(rt: ReadModel) -> Exchanges:

@@ -35,21 +35,35 @@ WallOutcome = Literal["pulled", "filled", "out_of_view"]
 
 
 def wall_levels(amounts: FloatArray, min_ratio: float, top: int = 3) -> tuple[IntArray, FloatArray]:
-    """``(indices, ratios)`` of up to ``top`` levels with size >= ``min_ratio`` x median."""
+    """``(indices, ratios)`` of up to ``top`` levels with size >= ``min_ratio`` x median.
+
+    Runs on every order-book message of every market, so it does only what
+    ``np.median`` would do, without its generic overhead (axis handling, ``mean`` of
+    the middle pair): one partition at the middle index (the middle pair when the
+    count is even, whose median is their mean ``(lo + hi) / 2``, bit for bit what
+    ``np.median`` returns) and at the last index, where a NaN would sort, because a
+    side holding a NaN has a NaN median and so no walls, as with ``np.median``.
+    """
     a = np.asarray(amounts, dtype=np.float64)
-    if a.size < 3:
+    n = a.size
+    if n < 3:
         return np.empty(0, dtype=np.int64), np.empty(0)
-    med = float(np.median(a))
-    if not med > 0:
+    half = n // 2
+    if n % 2:
+        part = np.partition(a, (half, n - 1))
+        med = float(part[half])
+    else:
+        part = np.partition(a, (half - 1, half, n - 1))
+        med = (float(part[half - 1]) + float(part[half])) / 2.0
+    if not med > 0 or math.isnan(part[-1]):
         return np.empty(0, dtype=np.int64), np.empty(0)
     ratios = a / med
     idx = np.flatnonzero(ratios >= min_ratio)
-    if idx.size > top:
+    if idx.size > 1:
         # the largest `top`, largest first; ties keep book order
-        idx = idx[np.argsort(-ratios[idx], kind="stable")[:top]]
-    else:
         idx = idx[np.argsort(-ratios[idx], kind="stable")]
-    return idx.astype(np.int64), ratios[idx]
+    idx = idx[:top]
+    return idx.astype(np.int64, copy=False), ratios[idx]
 
 
 def wall_outcome(
