@@ -14,12 +14,15 @@ import time
 from typing import Any
 
 import anyio
+import ccxt.async_support as ccxt
 import pytest
 
-from tests.feeds.env import DIALECTS, FeedEnv, feed_env
+from tests.feeds.env import DIALECTS, FeedEnv, feed_env, sim_exchange
 from virtuoso_daemon.core.bus import Topics
 from virtuoso_daemon.core.messages import Candle, CandleBatch, FeedStatus, Ticker
-from virtuoso_daemon.sim import SimConfig
+from virtuoso_daemon.feeds.backoff import RateGate
+from virtuoso_daemon.feeds.ccxt_factory import ExchangeFactory, exchange_class
+from virtuoso_daemon.sim import SimConfig, Simulator
 
 BACKOFF_MAX = 1.0
 POLL = 0.3
@@ -70,31 +73,16 @@ def statuses(env: FeedEnv, name: str) -> list[FeedStatus]:
     return [s for s in env.rec.get(Topics.FEED_STATUS) if s.exchange == name]
 
 
-REST_FAULTS = {
-    "500": ({"kind": "http_500", "status": 500}, "unavailable"),
-    "502-half": ({"kind": "http_500", "status": 502, "rate": 0.5}, "unavailable"),
-    "timeout": ({"kind": "slow", "delay": 3 * TIMEOUT_S}, "timeout"),
-    "malformed": ({"kind": "malformed_json"}, "bad_response"),
-}
-#: OKX's parsers read a cut-off body as an empty answer: that case runs by default
-OKX_DEFAULT_REST_FAULTS = {"malformed"}
-
-
+@pytest.mark.parametrize("dialect", OKX_SLOW)
 @pytest.mark.parametrize(
-    ("fault", "error_kind", "dialect"),
+    ("fault", "error_kind"),
     [
-        pytest.param(
-            fault,
-            kind,
-            dialect,
-            id=f"{name}-{dialect}",
-            marks=[pytest.mark.slow]
-            if dialect == "okx" and name not in OKX_DEFAULT_REST_FAULTS
-            else [],
-        )
-        for dialect in DIALECTS
-        for name, (fault, kind) in REST_FAULTS.items()
+        ({"kind": "http_500", "status": 500}, "unavailable"),
+        ({"kind": "http_500", "status": 502, "rate": 0.5}, "unavailable"),
+        ({"kind": "slow", "delay": 3 * TIMEOUT_S}, "timeout"),
+        ({"kind": "malformed_json"}, "bad_response"),
     ],
+    ids=["500", "502-half", "timeout", "malformed"],
 )
 async def test_rest_faults_are_reported_and_survived(
     fault: dict[str, Any], error_kind: str, dialect: str
@@ -117,6 +105,36 @@ async def test_rest_faults_are_reported_and_survived(
         await env.wait_for(lambda: env.status("rest").state == "connected", 5, "connected")
         assert env.restarts() == {"feeds:rest": 0, "feeds": 0}
         assert waited <= TIMEOUT_S + BACKOFF_MAX + POLL + 1.0
+
+
+async def test_a_cut_off_okx_answer_is_a_bad_response_and_a_whole_one_is_decoded_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """ccxt's okx reads a body that does not parse as an empty answer; the feed's
+    ccxt instances refuse it instead. The check costs no second decode: ccxt gets
+    the value the check decoded."""
+    decodes: list[str] = []
+    okx = exchange_class("okx")
+    parse = okx.on_json_response
+
+    def counted(text: str) -> Any:
+        decodes.append(text)
+        return parse(text)
+
+    monkeypatch.setattr(okx, "on_json_response", staticmethod(counted))
+    sim = Simulator(SimConfig(seed=1, n_alts=2, speed=60.0, dialects=DIALECTS))
+    async with sim.running() as url:
+        factory = ExchangeFactory(sim_exchange(sim, url, "x", "spot", "okx"), RateGate())
+        ex = factory.create()
+        try:
+            await ex.load_markets()
+            assert len(await ex.fetch_tickers()) == len(sim.engine.universe.kind_markets("spot"))
+            assert len(decodes) == factory.responses[200] == 2  # instruments, tickers
+            sim.inject({"kind": "malformed_json"})
+            with pytest.raises(ccxt.BadResponse, match="malformed JSON"):
+                await ex.fetch_tickers()
+        finally:
+            await factory.close_all()
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
@@ -172,6 +190,49 @@ async def test_the_exchange_weight_limit_is_respected_without_a_ban() -> None:
         assert tickers(env) > first  # and data still flows between the waits
         status = env.status("rest")
         assert status.errors.get("rate_limit", 0) >= 2
+        assert env.restarts() == {"feeds:rest": 0, "feeds": 0}
+
+
+@pytest.mark.slow
+async def test_okx_limit_without_retry_after_pauses_every_request_and_data_flows() -> None:
+    """OKX answers its limit with 429 and code 50011 and no ``Retry-After`` (the
+    simulator's limiter on the OKX dialect: 10 requests a 1 s window, never a ban
+    here). With nothing saying how long to wait, the feed still backs off (each loop
+    exponentially, and the gate holds every request for ``backoff_initial``): a
+    handful of 429s a window, not one per poll, and data flows between them."""
+    sim_cfg = SimConfig(
+        seed=3,
+        n_alts=5,
+        speed=60.0,
+        spot_weight_limit=10,
+        rate_limit_window=1.0,
+        ban_after=10_000,
+        dialects=DIALECTS,
+    )
+    backoff_initial = 0.2
+    opts = {
+        **REST_ONLY,
+        "dialect": "okx",
+        "kinds": ["tickers", "orderbook"],
+        "poll_interval": 0.02,  # 100 polls a second if nothing held them back
+        "rate_limit_ms": 1,
+        "backoff_initial": backoff_initial,
+    }
+    async with feed_env(("rest", "spot", opts), sim_config=sim_cfg) as env:
+        sim = env.sim
+        await env.wait_for(lambda: sim.limiter.counters["429"] >= 1, 10, "the first 429")
+        started, first = time.monotonic(), tickers(env)
+        rejected0 = sim.limiter.counters["429"]
+        await anyio.sleep(3.0)  # three limiter windows under sustained pressure
+        windows = (time.monotonic() - started) / 1.0 + 1
+        rejected = sim.limiter.counters["429"] - rejected0
+        # at most one per backoff_initial after the window fills, plus each poller's
+        # in-flight one (measured: ~2.5 a window; polling unchecked would be ~100)
+        assert rejected <= (1.0 / backoff_initial + 2) * windows, (rejected, windows)
+        assert tickers(env) > first
+        status = env.status("rest")
+        assert status.errors.get("rate_limit", 0) >= 2
+        assert env.feed("rest").ctx.gate.last_retry_after is None  # none was sent
         assert env.restarts() == {"feeds:rest": 0, "feeds": 0}
 
 

@@ -157,9 +157,19 @@ class ExchangeFactory:
         ccxt turns such a body into ``None`` and hands the text to the exchange class,
         whose parsers differ: Binance's fail on it (counted as ``bad_response``), OKX's
         read ``data`` from it with a default, so a truncated answer was an empty one
-        (no tickers, no error, the feed "connected" until its data aged out)."""
+        (no tickers, no error, the feed "connected" until its data aged out). The body
+        is decoded once: ccxt's next step decodes the very string this hook returns,
+        and is handed the value decoded here (a 226 KB ticker answer: ~1 ms).
+        """
         original = ex.on_rest_response
+        decode = ex.on_json_response  # ccxt's parser (orjson when installed)
+        decoded: list[tuple[str, Any]] = []  # the body this hook decoded, and its value
         gate, responses, cfg = self.gate, self.responses, self.cfg
+
+        def on_json_response(text: str) -> Any:
+            if decoded and decoded[0][0] is text:
+                return decoded.pop()[1]
+            return decode(text)
 
         def on_rest_response(
             code: int,
@@ -187,9 +197,10 @@ class ExchangeFactory:
                 request_headers,
                 request_body,
             )
+            decoded.clear()
             if 200 <= code < 300 and isinstance(body, str) and body[:1] in ("{", "["):
                 try:
-                    ex.on_json_response(body)  # ccxt's own parser (orjson when present)
+                    decoded.append((body, decode(body)))
                 except ValueError:
                     raise ccxt_rest.BadResponse(
                         f"{ex.id} {method} {url.split('?')[0]}: malformed JSON ({len(body)} bytes)"
@@ -197,6 +208,7 @@ class ExchangeFactory:
             return body
 
         ex.on_rest_response = on_rest_response
+        ex.on_json_response = on_json_response
 
     async def close(self, ex: Any) -> None:
         """Close one instance, shielded from cancellation and bounded in time."""
