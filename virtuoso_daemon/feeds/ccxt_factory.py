@@ -22,6 +22,7 @@ import ccxt.async_support as ccxt_rest
 import ccxt.pro as ccxt_pro
 
 from virtuoso_daemon.core.config import ExchangeConfig
+from virtuoso_daemon.core.config.load import deep_merge
 from virtuoso_daemon.feeds import ws_pump
 from virtuoso_daemon.feeds.backoff import RateGate, retry_after_seconds
 from virtuoso_daemon.feeds.exchanges import profile_for
@@ -43,16 +44,6 @@ PROXY_KEYS = {
     "socks_proxy": "socksProxy",
     "ws_proxy": "wsProxy",
 }
-
-
-def deep_merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 def exchange_class(ccxt_id: str) -> type[Any]:

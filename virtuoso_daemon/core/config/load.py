@@ -47,11 +47,13 @@ def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
     return tree
 
 
-def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+def deep_merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``extra`` laid over it, tables merged key by key (neither changed):
+    config files and environment overrides here, ccxt options and urls in the feeds."""
     out = dict(base)
     for key, value in extra.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
         else:
             out[key] = value
     return out
@@ -75,9 +77,9 @@ def load_config(
             data = msgspec.toml.decode(raw)
         except msgspec.DecodeError as exc:
             raise ConfigError(f"{p}: invalid TOML: {exc}") from None
-    data = _merge(data, env_overrides(os.environ if environ is None else environ))
+    data = deep_merge(data, env_overrides(os.environ if environ is None else environ))
     if overrides:
-        data = _merge(data, overrides)
+        data = deep_merge(data, overrides)
     try:
         cfg = msgspec.convert(data, Config)
     except msgspec.ValidationError as exc:
