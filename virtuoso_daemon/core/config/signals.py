@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import msgspec
 
 from virtuoso_daemon.core.config.base import Positive, Seconds, SecondsOrOff, Section
+from virtuoso_daemon.core.messages import SIGNAL_KINDS
 
 Ratio = Annotated[float, msgspec.Meta(ge=0)]
 Fraction = Annotated[float, msgspec.Meta(ge=0, le=1)]
@@ -91,20 +92,7 @@ class SignalsConfig(SignalThresholds):
     """
 
     enabled: bool = True
-    detectors: list[str] = msgspec.field(
-        default_factory=lambda: [
-            "price_move",
-            "volatility_breakout",
-            "volume_spike",
-            "whale_trade",
-            "wall",
-            "book_imbalance",
-            "manipulation",
-            "regime_change",
-            "beta_change",
-            "funding_extreme",
-        ]
-    )
+    detectors: list[str] = msgspec.field(default_factory=lambda: list(SIGNAL_KINDS))
     recent: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 200  # events kept per view
     overrides: dict[str, dict[str, dict[str, Any]]] = {}
 
