@@ -106,17 +106,7 @@ class SafeClient(aiomcache.Client):
             buf += b"set %b 0 %d %d\r\n" % (key, exptime, len(value))
             buf += value
             buf += b"\r\n"
-        conn.writer.write(buf)
-        await conn.writer.drain()
-        stored = 0
-        for _ in items:
-            line = await conn.reader.readline()
-            if not line.endswith(b"\r\n"):
-                raise ConnectionResetError("memcached closed the connection")
-            if line not in _REPLIES_OK:
-                raise ClientException("set failed", line)
-            stored += line == b"STORED\r\n"
-        return stored
+        return await _pipelined(conn, buf, len(items), _REPLIES_OK, b"STORED\r\n", "set")
 
     @acquire
     async def _delete_chunk(self, conn: Connection, keys: Sequence[bytes]) -> int:
@@ -124,17 +114,7 @@ class SafeClient(aiomcache.Client):
         for key in keys:
             self._validate_key(key)
             buf += b"delete %b\r\n" % key
-        conn.writer.write(buf)
-        await conn.writer.drain()
-        deleted = 0
-        for _ in keys:
-            line = await conn.reader.readline()
-            if not line.endswith(b"\r\n"):
-                raise ConnectionResetError("memcached closed the connection")
-            if line not in _DELETE_OK:
-                raise ClientException("delete failed", line)
-            deleted += line == b"DELETED\r\n"
-        return deleted
+        return await _pipelined(conn, buf, len(keys), _DELETE_OK, b"DELETED\r\n", "delete")
 
     async def delete_many(self, keys: Sequence[bytes]) -> int:
         """Delete every key (a missing one is fine); returns how many were there."""
@@ -149,3 +129,21 @@ class SafeClient(aiomcache.Client):
         for i in range(0, len(items), PIPELINE_CHUNK):
             stored += await self._set_chunk(items[i : i + PIPELINE_CHUNK], exptime)
         return stored
+
+
+async def _pipelined(
+    conn: Connection, commands: bytearray, n: int, ok: tuple[bytes, ...], done: bytes, what: str
+) -> int:
+    """Send ``n`` pipelined commands at once and read their ``n`` replies; how many
+    replied ``done``. A reply outside ``ok`` is an error; EOF is a reset connection."""
+    conn.writer.write(commands)
+    await conn.writer.drain()
+    count = 0
+    for _ in range(n):
+        line = await conn.reader.readline()
+        if not line.endswith(b"\r\n"):
+            raise ConnectionResetError("memcached closed the connection")
+        if line not in ok:
+            raise ClientException(f"{what} failed", line)
+        count += line == done
+    return count
