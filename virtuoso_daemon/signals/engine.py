@@ -62,7 +62,7 @@ class SignalEngine(TradeDetectors, BookDetectors):
         self.enabled = set(config.detectors)
         for st in self.symbols.values():
             st.thresholds = config.for_symbol(st.symbol)
-            st.minutes.capacity = minutes_needed(st.thresholds)
+            st.minutes.resize(minutes_needed(st.thresholds))
         self.whales = deque(self.whales, maxlen=config.recent)
         self.walls_ended = deque(self.walls_ended, maxlen=config.recent)
 
