@@ -142,6 +142,9 @@ class FeedActor:
                 # a reconnect does not make the newest data newer: the data ages (and
                 # the health monitor grades it) from the last message, not from zero
                 ctx.health.last_by_kind = dict(previous.health.last_by_kind)
+            # not held through this connection's life: it would keep the replaced
+            # context and its ccxt instances (tens of MB at 300 markets) until the next
+            del previous
             self.ctx = ctx
             self._markets_ready = False
             try:

@@ -13,14 +13,16 @@ unclosed aiohttp session is both a resource leak and (in tests) an error.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import anyio
 import ccxt.async_support as ccxt_rest
 import ccxt.pro as ccxt_pro
 
+from virtuoso_daemon.core import reclaim
 from virtuoso_daemon.core.config import ExchangeConfig
 from virtuoso_daemon.core.config.load import deep_merge
 from virtuoso_daemon.feeds import ws_pump
@@ -94,6 +96,39 @@ def ccxt_config(cfg: ExchangeConfig) -> dict[str, Any]:
     return conf
 
 
+#: the instance attribute holding the tasks ccxt spawned for it (see _track_spawned)
+SPAWNED = "virtuoso_spawned"
+
+
+def _track_spawned(ex: Any) -> None:
+    """Keep the tasks ccxt spawns for ``ex`` (``spawn``), so that closing it cancels them.
+
+    ccxt starts background tasks of its own and never cancels them on ``close()``:
+    Binance's order-book stream spawns a REST snapshot fetch per symbol, which waits
+    its turn in the rate limiter that every instance of the feed shares. After a
+    reconnect those fetches of the closed instance went on waiting (at 300 markets,
+    minutes of the shared budget), each holding the closed instance and its books in
+    memory, and then spent the budget on requests whose answers nobody reads.
+    """
+    tasks: set[asyncio.Task[Any]] = set()
+    spawn = ex.spawn
+
+    def tracked(method: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+        async def run(*a: Any) -> Any:
+            task = asyncio.current_task()
+            assert task is not None
+            tasks.add(task)
+            try:
+                return await method(*a)
+            finally:
+                tasks.discard(task)
+
+        return spawn(run, *args)
+
+    ex.spawn = tracked
+    ex.__dict__[SPAWNED] = tasks
+
+
 class ExchangeFactory:
     """Makes the ccxt instances of one feed and guarantees they get closed."""
 
@@ -123,6 +158,7 @@ class ExchangeFactory:
             # assigning after construction is the documented belt-and-braces
             ex.urls = deep_merge(ex.urls, self.cfg.urls)
         self._hook_responses(ex)
+        _track_spawned(ex)
         ws_pump.install(ex, kind)
         if self.throttler is not None:
             ex.throttler = self.throttler
@@ -206,12 +242,17 @@ class ExchangeFactory:
         if ex not in self.live:
             return
         self.live.discard(ex)
+        for task in ex.__dict__.get(SPAWNED, ()):
+            task.cancel()
         with anyio.move_on_after(CLOSE_TIMEOUT, shield=True) as scope:
             try:
                 await ex.close()
             except Exception as exc:  # closing a broken client must not raise
                 log.debug("%s: error while closing a ccxt instance: %r", self.cfg.name, exc)
         self.closed += 1
+        # a closed instance is a web of reference cycles, and may have been frozen with
+        # start-up (core/reclaim.py): only a collection that thaws it frees it
+        reclaim.request()
         if scope.cancelled_caught:
             log.warning("%s: closing a ccxt instance took over %ss", self.cfg.name, CLOSE_TIMEOUT)
 

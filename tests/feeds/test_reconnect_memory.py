@@ -1,0 +1,99 @@
+"""A feed reconnect frees the connections it replaces, under the daemon's collector.
+
+The daemon freezes what start-up built and runs full collections itself
+(``process/gc_policy.py``). A ccxt instance is a web of reference cycles, so one that
+was frozen with start-up was never freed when a reconnect replaced it: the 30-minute
+soak's RSS rose in steps at each injected fault. Here the daemon's collector runs over
+a real feed on the simulator, and the instances and the feed context a reconnect
+replaces must be freed soon after, without waiting for the periodic full pass.
+"""
+
+from __future__ import annotations
+
+import gc
+import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+
+from tests.feeds.env import FeedEnv, feed_env
+from virtuoso_daemon.core.bus import Topics
+from virtuoso_daemon.core.config import ExchangeConfig
+from virtuoso_daemon.feeds.backoff import RateGate
+from virtuoso_daemon.feeds.ccxt_factory import ExchangeFactory
+from virtuoso_daemon.feeds.requests import ReconnectFeed
+from virtuoso_daemon.process.gc_policy import QuietCollector
+
+KINDS = {"tickers", "ohlcv", "trades", "orderbook"}
+FEED = ("sim-spot", "spot", {"kinds": sorted(KINDS)})
+EVERY = 2.0  # the periodic full pass (the daemon: 30 s), which freezes again after a reclaim
+
+
+@asynccontextmanager
+async def daemon_collector(env: FeedEnv) -> AsyncIterator[QuietCollector]:
+    """The daemon's collector, started once the feed streams (as at ready)."""
+    bus = env.runtime.bus
+    collector = QuietCollector(lambda: sum(bus.published.values()), every=EVERY)
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(collector.run, None)
+            await env.wait_for(lambda: collector.stats.frozen > 0, 5, "start-up frozen")
+            yield collector
+            tg.cancel_scope.cancel()
+    finally:
+        gc.unfreeze()
+
+
+def streaming(env: FeedEnv, other_than: Any = None) -> bool:
+    ctx = env.feed("sim-spot").ctx
+    return ctx is not None and ctx is not other_than and set(ctx.health.last_by_kind) >= KINDS
+
+
+async def test_a_reconnect_frees_the_ccxt_instances_it_replaces_though_frozen() -> None:
+    async with feed_env(FEED) as env:
+        await env.wait_for(lambda: streaming(env), 15, "every kind streaming")
+        async with daemon_collector(env) as collector:
+            ctx = env.feed("sim-spot").ctx
+            assert len(ctx.factory.live) >= 2  # REST plus the streams
+            instances = [weakref.ref(ex) for ex in ctx.factory.live]
+            old_ctx = weakref.ref(ctx)
+            del ctx
+            await env.runtime.bus.request(
+                f"{Topics.FEED_COMMANDS}:sim-spot", ReconnectFeed(exchange="sim-spot"), timeout=5
+            )
+            await env.wait_for(
+                lambda: streaming(env, other_than=old_ctx()), 15, "streaming after the reconnect"
+            )
+            await env.wait_for(
+                lambda: old_ctx() is None and all(r() is None for r in instances),
+                10,
+                "the replaced feed context and ccxt instances freed",
+            )
+            assert collector.stats.reclaims >= 1
+
+
+async def test_closing_an_instance_cancels_the_tasks_ccxt_spawned_for_it() -> None:
+    factory = ExchangeFactory(ExchangeConfig(name="x", symbols=["BTC/USDT"]), RateGate())
+    ex = factory.create()
+    started, never = anyio.Event(), anyio.Event()
+    finished: list[str] = []
+
+    async def snapshot_fetch() -> None:  # stands in for a fetch queued in the rate limiter
+        started.set()
+        try:
+            await never.wait()
+        except anyio.get_cancelled_exc_class():
+            finished.append("cancelled")
+            raise
+        finished.append("ended")
+
+    ex.open()  # what ccxt does before its first request (binds the event loop)
+    ex.spawn(snapshot_fetch)
+    with anyio.fail_after(5):
+        await started.wait()
+        await factory.close(ex)
+        while not finished:
+            await anyio.sleep(0.01)
+    assert finished == ["cancelled"]
