@@ -20,6 +20,7 @@ from virtuoso_daemon.core.messages import (
     Trade,
 )
 from virtuoso_daemon.signals.engine import SignalEngine
+from virtuoso_daemon.signals.state import MinuteSeries
 
 EX, SYM = "sim", "ALT/USDT"
 T0 = 1_700_000_040_000  # a minute boundary (ms)
@@ -367,3 +368,26 @@ def test_a_full_trade_window_keeps_its_trades_in_about_25_bytes_each() -> None:
     window = e.state(EX, symbols[0]).trades
     assert len(window) == sample  # full: twice the sample went through it
     assert window.nbytes <= 25 * sample
+
+
+def test_open_interest_keeps_only_the_polls_a_window_can_read() -> None:
+    e = engine()
+    for i in range(2160):  # a day and a half at one poll a minute
+        e.on_open_interest(
+            OpenInterest(
+                exchange=EX,
+                symbol=SYM,
+                amount=float(i),
+                value=None,
+                ts=T0 + i * 60_000 + 30_000,
+                recv_ts=0.0,
+            )
+        )
+    st = e.state(EX, SYM)
+    span = st.minutes.capacity + MinuteSeries.SLACK
+    assert len(st.oi_ts) <= span + 2  # not the 2000 a deque bound would keep
+    first0 = T0 // 60_000
+    n = st.minutes.capacity
+    first = first0 + 2159 - n + 1  # the window that ends at the newest poll's minute
+    oi = st.oi_on_minutes(first, n)
+    assert oi.tolist() == [float(2159 - n + 1 + k) for k in range(n)]  # as with every poll

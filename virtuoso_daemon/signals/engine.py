@@ -256,6 +256,7 @@ class SignalEngine(TradeDetectors, BookDetectors):
             return []
         st.oi_ts.append(m.ts)
         st.oi_amount.append(float(amount))
+        st.forget_old_oi()
         return []
 
     def on_funding(self, f: Funding) -> list[Condition]:

@@ -217,6 +217,21 @@ class SymbolState:
     oi_amount: deque[float] = field(default_factory=lambda: deque(maxlen=OI_SAMPLES))
     evaluated_minute: int = -1
 
+    def forget_old_oi(self) -> None:
+        """Drop the polls no window can read: those before the minute series' span
+        (``capacity`` + slack minutes before the newest poll), but the last of them,
+        which forward-fills the window's first minutes.
+
+        Why: kept to ``OI_SAMPLES`` a perpetual's polls cost ~70 bytes each as Python
+        ints and floats, ~21 MB for 150 perpetuals after a day and a half at one poll a
+        minute, for windows that read the last ~3 hours at most.
+        """
+        span = (self.minutes.capacity + MinuteSeries.SLACK) * MINUTE_MS
+        cutoff = self.oi_ts[-1] - span
+        while len(self.oi_ts) > 1 and self.oi_ts[1] <= cutoff:
+            self.oi_ts.popleft()
+            self.oi_amount.popleft()
+
     def oi_on_minutes(self, first_minute: int, n: int) -> FloatArray:
         """Open interest at the close of each of ``n`` minutes from ``first_minute``,
         forward-filled from the polls (NaN before the first poll)."""
