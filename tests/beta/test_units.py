@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+import tracemalloc
 
 import msgspec
 import numpy as np
@@ -320,6 +321,25 @@ def test_open_interest_change_needs_an_hour_and_uses_the_24h_reference() -> None
         oi.add(_oi("BTC/USDT:USDT", float(h), 1000.0 + 10 * h))
     later = oi.change()  # newest (30 h) against the newest sample >= 24 h older (6 h)
     assert later.value == pytest.approx(1300.0 / 1060.0 - 1.0)
+    assert later.span_hours == pytest.approx(24.0)
+
+
+def test_open_interest_history_of_minute_polls_keeps_the_24h_reference_in_24_bytes_a_poll() -> None:
+    oi = OpenInterestHistory()
+    symbols = [f"A{i}/USDT:USDT" for i in range(20)]
+    tracemalloc.start()
+    try:
+        for m in range(30 * 60):  # 30 h of one-minute polls: the oldest 6 h are dropped
+            for sym in symbols:
+                oi.add(_oi(sym, m / 60, 1000.0 + m))
+        held = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    kept = len(oi)
+    assert kept == 20 * (24 * 60 + 1)  # the window and its reference
+    assert held / kept < 32  # ~150 bytes a poll as (ts, value, amount) tuples
+    later = oi.change()  # newest (30 h) against the sample exactly 24 h older (6 h)
+    assert later.value == pytest.approx((1000.0 + 1799) / (1000.0 + 1799 - 1440) - 1.0)
     assert later.span_hours == pytest.approx(24.0)
 
 
