@@ -11,6 +11,7 @@ import anyio
 import pytest
 
 from virtuoso_daemon.core import reclaim
+from virtuoso_daemon.process import gc_policy
 from virtuoso_daemon.process.gc_policy import NEVER, RECLAIM_POLL, QuietCollector
 
 
@@ -130,7 +131,10 @@ async def test_a_reclaim_request_frees_a_cycle_that_was_frozen_at_start_up(every
             tg.cancel_scope.cancel()
 
 
-async def test_after_a_reclaim_the_next_pass_frees_what_was_alive_then_and_freezes_again() -> None:
+async def test_after_a_reclaim_a_later_pass_frees_what_was_alive_then_and_freezes_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(gc_policy, "REFREEZE_AFTER", 1.0)  # the daemon waits 30 s
     collector = QuietCollector(lambda: 0, every=0.3, quiet=0.005)
     node = Node()
     freed = weakref.ref(node)
@@ -147,7 +151,8 @@ async def test_after_a_reclaim_the_next_pass_frees_what_was_alive_then_and_freez
             del node
             while freed() is not None:
                 await anyio.sleep(0.01)
-            while gc.get_freeze_count() == 0:  # the heap is frozen again by that pass
+            thawed = time.monotonic()
+            while gc.get_freeze_count() == 0:  # the heap is frozen again, not too soon
                 await anyio.sleep(0.01)
-            assert collector.stats.frozen > 0
+            assert collector.stats.frozen > 0 and time.monotonic() - thawed > 0.5
             tg.cancel_scope.cancel()

@@ -23,12 +23,12 @@ A frozen object is never collected, so whoever drops long-lived cyclic objects (
 feed's reconnect drops its ccxt instances) asks for them to be reclaimed
 (:mod:`virtuoso_daemon.core.reclaim`): the next quiet moment after such a request
 unfreezes and collects everything, whatever the policy. What is alive is frozen again
-only at the next periodic pass (``every`` seconds later; ``REFREEZE_AFTER`` with
-``every = 0``), after one more collection: an old connection still being torn down at
-the reclaim (a socket's read loop ending, a close callback) is garbage by then, and
-freezing it at once would have kept it for good. That costs two scans of the whole
-heap per reconnect burst; without it every reconnect of a connection older than the
-freeze kept the old connection's memory for good.
+only at the first periodic pass ``REFREEZE_AFTER`` seconds or more after that (with
+``every = 0`` a pass is run then), after one more collection: an old connection still
+being torn down at the reclaim (a socket's read loop ending, a close callback) is
+garbage by then, and freezing it at once would have kept it for good. That costs a
+few scans of the whole heap per reconnect burst; without it every reconnect of a
+connection older than the freeze kept the old connection's memory for good.
 """
 
 from __future__ import annotations
@@ -56,7 +56,8 @@ SAMPLE = 0.002
 #: other instances of a reconnect, the other feeds of ``fix connection``) is waited for
 RECLAIM_POLL = 0.5
 RECLAIM_SETTLE = 1.0
-#: with ``every = 0`` (no periodic pass), when the heap is frozen again after a reclaim
+#: the heap is frozen again at the first pass this long after a reclaim (with
+#: ``every = 0``, which has no periodic passes, a pass is run then)
 REFREEZE_AFTER = 30.0
 
 
@@ -116,7 +117,8 @@ class QuietCollector:
         self.quiet = quiet
         self.patience = patience
         self.stats = GcStats(policy="quiet" if every > 0 else "cpython")
-        self.refreeze = False  # a reclaim unfroze the heap: freeze it at the next pass
+        self.refreeze = False  # a reclaim unfroze the heap: freeze it again later
+        self.thawed_at = 0.0  # ... when (not before REFREEZE_AFTER seconds from then)
 
     async def run(self, ready: anyio.Event | None = None) -> None:
         """Take over full collections until cancelled (then hand them back to CPython)."""
@@ -168,10 +170,14 @@ class QuietCollector:
         if thaw:
             gc.unfreeze()
         found = gc.collect()
-        refreeze = self.refreeze and not thaw
+        if thaw:
+            self.refreeze, self.thawed_at = True, time.monotonic()
+        refreeze = (
+            self.refreeze and not thaw and time.monotonic() - self.thawed_at >= REFREEZE_AFTER
+        )
         if refreeze:
             gc.freeze()
-        self.refreeze = thaw
+            self.refreeze = False
         ms = (time.perf_counter() - t0) * 1000
         t1 = time.perf_counter()
         malloc.trim()
