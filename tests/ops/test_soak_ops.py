@@ -3,7 +3,11 @@ full speed for ``VIRTUOSO_OPS_SOAK_SECONDS`` (default 1800: the issue's 30 minut
 injected every few minutes, memcached restarted once, a ``virtuoso-ctl watch`` and the
 TUI (``virtuoso-tui`` in a private tmux server) attached, alerts delivered to a webhook
 receiver this test runs, a ``fix.sh all`` on the way, and RSS and open file descriptors
-sampled every minute (every tenth of the run when it is shorter).
+sampled every minute (every tenth of the run when it is shorter;
+``VIRTUOSO_OPS_SOAK_SAMPLE`` seconds when set). With ``VIRTUOSO_OPS_SOAK_TRACE=FILE`` each
+sample also writes a JSON line there: RSS, the smaps split, fds and every number in
+the daemon's ``/api/system/status`` stats, so a step in RSS can be matched to what
+changed in the daemon at that moment.
 
 Passes when: RSS and fds after warm-up stay within 10 % (+8 fds) of their first
 sample; no actor restarted; the watcher is still attached and receiving; the TUI is
@@ -17,6 +21,7 @@ Every criterion is checked and all failures reported together.
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import re
 import shutil
@@ -36,7 +41,8 @@ from tests.alerts.helpers import Receiver, receivers, webhook
 REPO = Path(__file__).resolve().parents[2]
 SOAK = float(os.environ.get("VIRTUOSO_OPS_SOAK_SECONDS", "1800"))
 MARKETS = int(os.environ.get("VIRTUOSO_OPS_SOAK_MARKETS", "300"))  # fewer: a quick smoke run
-SAMPLE = min(60.0, SOAK / 10)
+SAMPLE = float(os.environ.get("VIRTUOSO_OPS_SOAK_SAMPLE", min(60.0, SOAK / 10)))
+TRACE = os.environ.get("VIRTUOSO_OPS_SOAK_TRACE", "")
 FAULTS = [  # rotated, one every SOAK / 8 seconds, each for 30 s
     {"kind": "ws_close", "rate": 0.2, "duration": 30},
     {"kind": "http_500", "rate": 0.3, "duration": 30},
@@ -46,6 +52,44 @@ FAULTS = [  # rotated, one every SOAK / 8 seconds, each for 30 s
 ]
 CONNECTED = re.compile(r"(?<!dis)\bconnected\b")
 pytestmark = pytest.mark.slow
+
+
+def _numbers(obj: Any, prefix: str = "") -> dict[str, float]:
+    """Every number in a JSON document, keyed by its dotted path."""
+    if isinstance(obj, dict):
+        out: dict[str, float] = {}
+        for k, v in obj.items():
+            out |= _numbers(v, f"{prefix}.{k}" if prefix else str(k))
+        return out
+    if isinstance(obj, int | float) and not isinstance(obj, bool):
+        return {prefix: obj}
+    return {}
+
+
+def _smaps(pid: int) -> dict[str, int]:
+    """The kernel's RSS split of a process, in kB (anonymous vs file-backed)."""
+    out = {}
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            key, *rest = line.split()
+            if key in ("Rss:", "Anonymous:", "Shared_Clean:", "Private_Clean:"):
+                out[key[:-1]] = int(rest[0])
+    return out
+
+
+def _event(t: float, what: str) -> None:
+    """Note a fault, a restart or a fix in ``TRACE`` (when tracing)."""
+    if TRACE:
+        with open(TRACE, "a") as f:
+            f.write(json.dumps({"t": t, "event": what}) + "\n")
+
+
+async def _trace(stack: Any, sample: dict[str, float]) -> None:
+    """Append one sample with the daemon's stats to ``TRACE`` (see the module doc)."""
+    status = await stack.status()
+    line = {**sample, "smaps": _smaps(stack.daemon.pid), "stats": _numbers(status["stats"])}
+    with open(TRACE, "a") as f:  # noqa: ASYNC230 - a small append per sample
+        f.write(json.dumps(line) + "\n")
 
 
 def _load_bench() -> ModuleType:
@@ -186,6 +230,8 @@ async def test_soak_with_faults_memcached_restart_watchers_and_alerts() -> None:
                             "fds": proc.num_fds(),
                         }
                     )
+                    if TRACE:
+                        await _trace(stack, samples[-1])
                     if now - start > 30 and not tui.connected():  # 30 s to draw first
                         tui_down.append(round(now - start))
                     if now >= next_fault:
@@ -194,13 +240,16 @@ async def test_soak_with_faults_memcached_restart_watchers_and_alerts() -> None:
                         async with stack.session.post(url, json=fault) as r:
                             assert r.status in (200, 201), await r.text()
                         fault_i += 1
+                        _event(now - start, str(fault["kind"]))
                         next_fault += SOAK / 8
                     if not restarted and now - start > SOAK / 2:
                         _restart_memcached(stack)
                         restarted = True
+                        _event(now - start, "memcached restart")
                     if not fixed and now - start > 2 * SOAK / 3:
                         problems += await _fix_all(stack, sock, env)
                         fixed = True
+                        _event(now - start, "fix.sh all")
                     await anyio.sleep(SAMPLE)
                 # faults end within 30 s; give health two sweeps to come back
                 healthy, final_health = False, {}

@@ -475,6 +475,7 @@ class FeedActor:
                 "created": ctx.factory.created,
                 "closed": ctx.factory.closed,
             },
+            "book_deltas_dropped": ctx.factory.book_deltas_dropped,
             "rate_gate_closures": ctx.gate.closures,
             "latency_ms": h.latency_ms,
         }

@@ -25,7 +25,7 @@ import ccxt.pro as ccxt_pro
 from virtuoso_daemon.core import reclaim
 from virtuoso_daemon.core.config import ExchangeConfig
 from virtuoso_daemon.core.config.load import deep_merge
-from virtuoso_daemon.feeds import ws_pump
+from virtuoso_daemon.feeds import book_buffer, ws_pump
 from virtuoso_daemon.feeds.backoff import RateGate, retry_after_seconds
 from virtuoso_daemon.feeds.exchanges import profile_for
 
@@ -141,6 +141,9 @@ class ExchangeFactory:
         self.created = 0
         self.closed = 0
         self.responses: dict[int, int] = {}
+        # book deltas dropped from ccxt's buffers when their snapshot was requested
+        self.book_deltas_dropped = 0
+        self.profile = profile_for(cfg.ccxt_id)
 
     def create(self, markets_from: Any | None = None, kind: str | None = None) -> Any:
         """A new instance; with ``markets_from`` it shares that instance's markets.
@@ -160,6 +163,8 @@ class ExchangeFactory:
         self._hook_responses(ex)
         _track_spawned(ex)
         ws_pump.install(ex, kind)
+        if self.profile.book_snapshot_path:
+            book_buffer.install(ex, self.profile.book_snapshot_path, self._count_dropped)
         if self.throttler is not None:
             ex.throttler = self.throttler
         if markets_from is not None and markets_from.markets:
@@ -167,6 +172,9 @@ class ExchangeFactory:
         self.live.add(ex)
         self.created += 1
         return ex
+
+    def _count_dropped(self, n: int) -> None:
+        self.book_deltas_dropped += n
 
     def share_throttler(self, ex: Any) -> None:
         """Make ``ex``'s rate limiter the one every later instance uses.

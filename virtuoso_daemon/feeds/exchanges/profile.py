@@ -49,6 +49,11 @@ class ExchangeProfile:
 
     ``id_format``: market -> how the exchange spells a market id (documentation,
     and the error message for a symbol that matches nothing).
+
+    ``book_snapshot_path``: ccxt fetches each streamed book's snapshot over REST at this
+    path and buffers the book's deltas until it arrives (Binance); the buffer is then
+    emptied when the request is sent (:mod:`..book_buffer`). Empty: the exchange
+    sends its snapshots on the stream.
     """
 
     ccxt_id: str
@@ -62,6 +67,7 @@ class ExchangeProfile:
     ticker_contracts: bool = False
     options: Mapping[str, Any] = field(default_factory=dict)
     id_format: Mapping[str, str] = field(default_factory=dict)
+    book_snapshot_path: str = ""
 
     def book_depth(self, market: str, wanted: int) -> int:
         """The smallest accepted depth that covers ``wanted`` levels, else the deepest."""
