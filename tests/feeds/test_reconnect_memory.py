@@ -92,6 +92,41 @@ async def reconnect_scenario() -> None:
             assert collector.stats.reclaims >= 1
 
 
+def test_a_stream_the_exchange_closed_frees_its_instance_while_the_next_one_runs() -> None:
+    """The error that ended a session (here the server closing the websockets) has a
+    traceback through ccxt's frames of the closed instance; the stream loop held it
+    while the next session ran, so the instance lived on, and was frozen at the next
+    refreeze (a 30-minute soak: +11 MB at one websocket-close fault)."""
+    code = "import anyio, tests.feeds.test_reconnect_memory as t; anyio.run(t.ws_close_scenario)"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=90
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+async def ws_close_scenario() -> None:
+    async with feed_env(FEED) as env:
+        await env.wait_for(lambda: streaming(env), 15, "every kind streaming")
+        async with daemon_collector(env) as collector:
+            ctx = env.feed("sim-spot").ctx
+            streams = [weakref.ref(ex) for ex in ctx.factory.live if ex is not ctx.rest]
+            live = ctx.factory.live
+            await env.inject(kind="ws_close", duration=1.0)
+            await env.wait_for(
+                lambda: not any(r() in live for r in streams),
+                15,
+                "every stream closed by the server and replaced",
+            )
+            await env.wait_for(lambda: streaming(env), 15, "streaming again")
+            await env.wait_for(
+                lambda: all(r() is None for r in streams),
+                10,
+                "the instances of the closed streams freed",
+            )
+            assert collector.stats.reclaims >= 1
+
+
 async def test_closing_an_instance_cancels_the_tasks_ccxt_spawned_for_it() -> None:
     factory = ExchangeFactory(ExchangeConfig(name="x", symbols=["BTC/USDT"]), RateGate())
     ex = factory.create()

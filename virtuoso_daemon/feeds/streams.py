@@ -189,6 +189,9 @@ class ChunkRunner:
                 # an unclassified error may be ours, not the exchange's: keep the trace
                 exc_info=error if kind == "other" else None,
             )
+            # the error's traceback runs through ccxt's frames of the closed instance:
+            # kept over the next session, it kept that instance (books, caches) alive
+            del error, ex
             await anyio.sleep(delay)
 
     async def _session(self, ex: Any) -> None:
