@@ -56,17 +56,22 @@ def streaming(env: FeedEnv, other_than: Any = None) -> bool:
     return ctx is not None and ctx is not other_than and set(ctx.health.last_by_kind) >= KINDS
 
 
-def test_a_reconnect_frees_the_ccxt_instances_it_replaces_though_frozen() -> None:
-    """Run in a fresh interpreter, as the daemon is: freezing the heap of a test
-    process that ran hundreds of tests before also freezes what they left behind, and
-    in the full suite a replaced instance stayed reachable (not found yet which earlier
-    test's leftovers hold it; alone, and with all of tests/feeds, it passes)."""
-    code = "import anyio, tests.feeds.test_reconnect_memory as t; anyio.run(t.reconnect_scenario)"
+def _in_fresh_interpreter(scenario: str) -> None:
+    """Run one of this module's scenarios in a new interpreter, as the daemon runs."""
+    code = f"import anyio, tests.feeds.test_reconnect_memory as t; anyio.run(t.{scenario})"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=90
     )
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_a_reconnect_frees_the_ccxt_instances_it_replaces_though_frozen() -> None:
+    """Run in a fresh interpreter, as the daemon is: freezing the heap of a test
+    process that ran hundreds of tests before also freezes what they left behind, and
+    in the full suite a replaced instance stayed reachable (not found yet which earlier
+    test's leftovers hold it; alone, and with all of tests/feeds, it passes)."""
+    _in_fresh_interpreter("reconnect_scenario")
 
 
 async def reconnect_scenario() -> None:
@@ -97,12 +102,7 @@ def test_a_stream_the_exchange_closed_frees_its_instance_while_the_next_one_runs
     traceback through ccxt's frames of the closed instance; the stream loop held it
     while the next session ran, so the instance lived on, and was frozen at the next
     refreeze (a 30-minute soak: +11 MB at one websocket-close fault)."""
-    code = "import anyio, tests.feeds.test_reconnect_memory as t; anyio.run(t.ws_close_scenario)"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=90
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    _in_fresh_interpreter("ws_close_scenario")
 
 
 async def ws_close_scenario() -> None:

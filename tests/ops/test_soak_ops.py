@@ -77,19 +77,21 @@ def _smaps(pid: int) -> dict[str, int]:
     return out
 
 
+def _append(line: dict[str, Any]) -> None:
+    with open(TRACE, "a") as f:
+        f.write(json.dumps(line) + "\n")
+
+
 def _event(t: float, what: str) -> None:
     """Note a fault, a restart or a fix in ``TRACE`` (when tracing)."""
     if TRACE:
-        with open(TRACE, "a") as f:
-            f.write(json.dumps({"t": t, "event": what}) + "\n")
+        _append({"t": t, "event": what})
 
 
 async def _trace(stack: Any, sample: dict[str, float]) -> None:
     """Append one sample with the daemon's stats to ``TRACE`` (see the module doc)."""
     status = await stack.status()
-    line = {**sample, "smaps": _smaps(stack.daemon.pid), "stats": _numbers(status["stats"])}
-    with open(TRACE, "a") as f:  # noqa: ASYNC230 - a small append per sample
-        f.write(json.dumps(line) + "\n")
+    _append({**sample, "smaps": _smaps(stack.daemon.pid), "stats": _numbers(status["stats"])})
 
 
 def _load_bench() -> ModuleType:

@@ -8,7 +8,7 @@ rest. The snapshots of a whole chunk wait in the feed's shared rate limiter one 
 another (a 500-level futures snapshot costs 10 weight units: 150 books take over a
 minute), so a reconnected book chunk buffered tens of thousands of parsed deltas,
 almost all of them to be dropped. At 300 markets that peak was +13 MB of RSS which
-the allocator kept after it was freed: the one step the 30-minute soak still showed.
+the allocator kept after it was freed (a +15.5 MB step in a 30-minute soak).
 
 An update received before the snapshot request is sent left the exchange before the
 snapshot was taken: its ``u`` is at most the snapshot's ``lastUpdateId``, and ccxt's
